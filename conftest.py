@@ -1,0 +1,9 @@
+"""Root conftest: applies to doctests in rewardlab/ as well as tests/."""
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import torch  # noqa: E402
+
+torch.set_num_threads(1)

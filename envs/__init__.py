@@ -1,0 +1,1 @@
+"""rewardlab_envs: environments with tabular access and named reward factors."""

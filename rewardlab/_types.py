@@ -1,0 +1,86 @@
+"""Data containers shared by every part of rewardlab.
+
+All containers are NamedTuples, hence JAX pytrees: they pass through ``jit``,
+``vmap`` and ``jax.tree.map`` unchanged. Observations may be arrays or dicts of
+arrays (``gymnasium.spaces.Dict``); every leaf carries the leading axes given in
+the field comments. Arrays may be NumPy (host side) or JAX (device side).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+import numpy as np
+
+Array = Any  # np.ndarray | jax.Array
+Obs = Any  # Array, or a dict of Arrays for Dict observation spaces
+
+
+class Transitions(NamedTuple):
+    """A flat batch of N transitions (s, a, s', done) with the true reward."""
+
+    obs: Obs  # [N, *obs_shape] s_t
+    acts: Array  # [N, *act_shape] a_t (int for Discrete)
+    next_obs: Obs  # [N, *obs_shape] s_{t+1}; the terminal observation at episode ends
+    dones: Array  # [N] bool: the episode ended (terminated or truncated) after this step
+    rews: Array  # [N] float32 true environment reward r_t (NaN where unknown)
+
+
+class Trajectory(NamedTuple):
+    """One episode (or a chunk of one) of T steps."""
+
+    obs: Obs  # [T + 1, *obs_shape] s_0 .. s_T
+    acts: Array  # [T, *act_shape] a_0 .. a_{T-1}
+    rews: Array  # [T] float32 true reward r_0 .. r_{T-1}
+    terminated: bool  # s_T is terminal (not a time-limit truncation)
+
+
+class FragmentPairs(NamedTuple):
+    """B pairs of equal-length segments σ¹, σ² of L steps each; axis 1 picks the segment."""
+
+    obs: Obs  # [B, 2, L, *obs_shape]
+    acts: Array  # [B, 2, L, *act_shape]
+    next_obs: Obs  # [B, 2, L, *obs_shape]
+    dones: Array  # [B, 2, L] bool
+    rews: Array  # [B, 2, L] float32 true reward (used by simulated teachers and metrics only)
+    factors: Array | None = None  # [B, 2, L, K] named reward factors when the env reports them
+
+
+class Preferences(NamedTuple):
+    """Labelled fragment pairs: ``labels[b]`` = P(σ¹ ≻ σ²); 0.5 is a tie."""
+
+    pairs: FragmentPairs  # B pairs
+    labels: Array  # [B] float32 in [0, 1]
+
+
+@runtime_checkable
+class RewardFn(Protocol):
+    """The one contract at the host boundary: a batched reward over N transitions.
+
+    Everything that produces a reward (a learned network, a teacher, a shaped or
+    composed reward) ends as a ``RewardFn``; wrappers never care where it came from.
+
+    Args:
+        obs: ``[N, *obs_shape]`` s_t (or a dict of such arrays).
+        acts: ``[N, *act_shape]`` a_t.
+        next_obs: ``[N, *obs_shape]`` s_{t+1}.
+        dones: ``[N]`` bool.
+
+    Returns:
+        ``np.ndarray`` of shape ``[N]``, dtype float32.
+    """
+
+    def __call__(self, obs: Obs, acts: Array, next_obs: Obs, dones: Array) -> np.ndarray: ...
+
+
+def batch_size(tree: Any) -> int:
+    """Leading-axis length of a pytree of arrays (all leaves must agree)."""
+    import jax
+
+    leaves = jax.tree.leaves(tree)
+    if not leaves:
+        raise ValueError("batch_size: empty pytree, expected at least one array leaf")
+    sizes = {np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in leaves}
+    if len(sizes) != 1 or None in sizes:
+        raise ValueError(f"batch_size: leaves disagree on the leading axis, got sizes {sorted(map(str, sizes))}")
+    return sizes.pop()
