@@ -1,1 +1,68 @@
-"""rewardlab_envs: environments with tabular access and named reward factors."""
+"""rewardlab_envs: environments with tabular access and named reward factors.
+
+* Knox et al.'s delivery gridworld (``DeliveryGridworld``, registered as
+  ``rewardlab/Delivery-v0``), its exact :class:`TabularMDP` and random variants;
+  generic random MDPs (:func:`random_mdp`).
+* Named reward factors (``info["reward_factors"]`` + :class:`FactorSpec`) for
+  Pendulum, MountainCarContinuous and MuJoCo locomotion envs, fixed-horizon episodes
+  and fast offscreen MuJoCo rendering, all through :func:`make`.
+
+Importing the package registers its gymnasium envs.
+"""
+
+from ._delivery import (
+    ACTION_NAMES,
+    CELL_CODES,
+    DEFAULT_BOARD,
+    DEFAULT_WEIGHT_CHOICES,
+    FEATURE_NAMES,
+    TRUE_WEIGHTS,
+    DeliveryGridworld,
+    DeliveryModel,
+    DeliveryTask,
+    delivery_factor_spec,
+    delivery_mdp,
+    delivery_model,
+    parse_board,
+    random_delivery_mdp,
+    random_delivery_task,
+)
+from ._factors import FACTOR_ENV_IDS, FixedHorizon, RewardFactors, factor_spec, make
+from ._registration import DELIVERY_ID, register_envs
+from ._render import configure_fast_rendering, measure_render_fps
+from ._spec import FactorSpec
+from ._tabular import FeatureNames, TabularMDP, random_mdp, validate_tabular_mdp
+
+register_envs()
+
+__all__ = [
+    "ACTION_NAMES",
+    "CELL_CODES",
+    "DEFAULT_BOARD",
+    "DEFAULT_WEIGHT_CHOICES",
+    "DELIVERY_ID",
+    "FACTOR_ENV_IDS",
+    "FEATURE_NAMES",
+    "TRUE_WEIGHTS",
+    "DeliveryGridworld",
+    "DeliveryModel",
+    "DeliveryTask",
+    "FactorSpec",
+    "FeatureNames",
+    "FixedHorizon",
+    "RewardFactors",
+    "TabularMDP",
+    "configure_fast_rendering",
+    "delivery_factor_spec",
+    "delivery_mdp",
+    "delivery_model",
+    "factor_spec",
+    "make",
+    "measure_render_fps",
+    "parse_board",
+    "random_delivery_mdp",
+    "random_delivery_task",
+    "random_mdp",
+    "register_envs",
+    "validate_tabular_mdp",
+]
