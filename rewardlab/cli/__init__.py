@@ -1,1 +1,5 @@
-"""rewardlab.cli."""
+"""The ``rewardlab`` command line."""
+
+from rewardlab.cli._main import app
+
+__all__ = ["app"]

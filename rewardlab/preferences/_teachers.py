@@ -1,0 +1,409 @@
+"""Simulated teachers that label fragment pairs from the true reward (B-Pref).
+
+A teacher is any callable ``(pairs, rng) -> labels [B] float32`` with
+``labels[b] = P(σ¹ ≻ σ²)`` (1: σ¹ preferred, 0: σ² preferred, 0.5: equally preferable,
+NaN: skipped). The B-Pref behaviours are small stages that compose like ``optax.chain``:
+
+* ``oracle()``: label 1[R¹ > R²] (0.5 on an exact tie).
+* ``stochastic(beta)``: label ~ Bernoulli(exp(βR¹) / (exp(βR¹) + exp(βR²))).
+* ``myopic(gamma)``: the decision uses R = Σ_t γ^{L−1−t} r_t (recent steps weigh more).
+* ``skip(threshold)``: no label (NaN) when max(R¹, R²) < threshold (undiscounted returns).
+* ``equal(margin)``: label 0.5 when |R¹ − R²| < margin (undiscounted returns).
+* ``mistake(eps)``: flip the decided label with probability ε.
+
+``compose(myopic(0.9), stochastic(beta=1.0), mistake(0.1))`` applies the stages in order
+to a ``TeacherState``; whatever the order, skipped pairs end as NaN and equal pairs as 0.5
+(B-Pref applies the equal rule after mistakes, and 1 − 0.5 = 0.5 anyway). Return
+transforms (``myopic``) must come before deciders (``oracle``, ``stochastic``); when no
+decider is given the oracle decides. ``SimulatedTeacher`` bundles the B-Pref settings.
+
+Conventions that differ from B-Pref's code: B-Pref's label 1 means σ² preferred; here
+1 means σ¹ preferred. B-Pref's ``beta`` is a rationality constant (P = logistic(β ΔR)),
+the inverse of the temperature of ``preference_loss`` (P = logistic(ΔR / β)); the two
+agree at β = 1. B-Pref sets the skip and equal thresholds to ε_skip/ε_equal times the mean
+true return of a segment-length window, which breaks for negative rewards; here they are
+either absolute (``threshold``/``margin``) or, when omitted, a quantile of the queried
+batch (``quantile``): the q-quantile of all 2B segment returns for skip, of |R¹ − R²| for
+equal.
+
+References:
+    Lee, Smith, Dragan & Abbeel, "B-Pref: Benchmarking preference-based reinforcement
+    learning", NeurIPS 2021 Datasets and Benchmarks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+import jax
+import numpy as np
+
+from rewardlab._types import FragmentPairs, Preferences
+from rewardlab.preferences._bradley_terry import check_fragment_pairs
+
+
+@runtime_checkable
+class Teacher(Protocol):
+    """Labels fragment pairs: ``(pairs, rng) -> labels [B] float32`` (P(σ¹ ≻ σ²); NaN = skipped)."""
+
+    def __call__(self, pairs: FragmentPairs, rng: np.random.Generator) -> np.ndarray: ...
+
+
+class TeacherState(NamedTuple):
+    """What the stages of a composed teacher pass along."""
+
+    returns: np.ndarray  # [B, 2] float64 returns the decision uses (myopic stages discount them)
+    labels: np.ndarray | None  # [B] float64 decided labels in [0, 1]; None until a decider ran
+    skipped: np.ndarray  # [B] bool: no label
+    tied: np.ndarray  # [B] bool: equally preferable (label 0.5)
+
+
+def undiscounted_returns(pairs: FragmentPairs) -> np.ndarray:
+    """True segment returns Σ_t r_t of every pair: ``[B, 2]`` float64."""
+    return np.asarray(pairs.rews, np.float64).sum(axis=-1)
+
+
+def _initial_state(pairs: FragmentPairs) -> TeacherState:
+    returns = undiscounted_returns(pairs)
+    num_pairs = returns.shape[0]
+    return TeacherState(returns, None, np.zeros(num_pairs, bool), np.zeros(num_pairs, bool))
+
+
+def _oracle_labels(returns: np.ndarray) -> np.ndarray:
+    return np.where(returns[:, 0] > returns[:, 1], 1.0, np.where(returns[:, 0] < returns[:, 1], 0.0, 0.5))
+
+
+def _final_labels(state: TeacherState) -> np.ndarray:
+    labels = _oracle_labels(state.returns) if state.labels is None else state.labels
+    labels = np.where(state.tied, 0.5, labels)
+    return np.where(state.skipped, np.nan, labels).astype(np.float32)
+
+
+class _Stage:
+    """A teacher stage: ``update(pairs, state, rng) -> state``; called alone it is a full teacher."""
+
+    def update(self, pairs: FragmentPairs, state: TeacherState, rng: np.random.Generator) -> TeacherState:
+        raise NotImplementedError
+
+    def __call__(self, pairs: FragmentPairs, rng: np.random.Generator) -> np.ndarray:
+        return compose(self)(pairs, rng)
+
+
+@dataclasses.dataclass(frozen=True)
+class oracle(_Stage):  # noqa: N801 - lowercase like optax transforms
+    """Perfectly rational decision: 1[R¹ > R²], 0.5 on an exact tie.
+
+    Example:
+        >>> import numpy as np
+        >>> from rewardlab.preferences import synthetic_pairs
+        >>> oracle()(synthetic_pairs(np.array([[1.0, 0.0], [0.0, 2.0]]), length=1), np.random.default_rng(0))
+        array([1., 0.], dtype=float32)
+    """
+
+    def update(self, pairs: FragmentPairs, state: TeacherState, rng: np.random.Generator) -> TeacherState:
+        return state._replace(labels=_oracle_labels(state.returns))
+
+
+@dataclasses.dataclass(frozen=True)
+class stochastic(_Stage):  # noqa: N801
+    """Boltzmann-rational decision: label ~ Bernoulli(logistic(β (R¹ − R²))).
+
+    Attributes:
+        beta: rationality β > 0 (B-Pref's convention; β → ∞ is the oracle).
+    """
+
+    beta: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not float(self.beta) > 0:
+            raise ValueError(f"beta: expected a rationality constant > 0, got {self.beta!r}")
+
+    def update(self, pairs: FragmentPairs, state: TeacherState, rng: np.random.Generator) -> TeacherState:
+        if math.isinf(self.beta):
+            return state._replace(labels=_oracle_labels(state.returns))
+        difference = self.beta * (state.returns[:, 0] - state.returns[:, 1])
+        probability = 0.5 * (1.0 + np.tanh(0.5 * difference))  # logistic, overflow-free
+        return state._replace(labels=(rng.random(len(probability)) < probability).astype(np.float64))
+
+
+@dataclasses.dataclass(frozen=True)
+class myopic(_Stage):  # noqa: N801
+    """Myopic returns R = Σ_{t=0}^{L−1} γ^{L−1−t} r_t: the last step has weight 1.
+
+    Attributes:
+        gamma: in-segment discount γ in (0, 1] (B-Pref uses 0.9).
+    """
+
+    gamma: float = 0.9
+
+    def __post_init__(self) -> None:
+        if not 0.0 < float(self.gamma) <= 1.0:
+            raise ValueError(f"gamma: expected a value in (0, 1], got {self.gamma!r}")
+
+    def update(self, pairs: FragmentPairs, state: TeacherState, rng: np.random.Generator) -> TeacherState:
+        if state.labels is not None:
+            raise ValueError("myopic: a return transform must come before the deciders (oracle, stochastic) in compose()")
+        rews = np.asarray(pairs.rews, np.float64)
+        length = rews.shape[-1]
+        weights = self.gamma ** np.arange(length - 1, -1, -1, dtype=np.float64)
+        return state._replace(returns=rews @ weights)
+
+
+def _check_threshold(name: str, value: float | None, quantile: float) -> None:
+    if value is not None and not math.isfinite(float(value)):
+        raise ValueError(f"{name}: expected a finite number or None, got {value!r}")
+    if not 0.0 <= float(quantile) <= 1.0:
+        raise ValueError(f"quantile: expected a value in [0, 1], got {quantile!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class skip(_Stage):  # noqa: N801
+    """Skip (label NaN) pairs whose undiscounted returns are both below a threshold.
+
+    Attributes:
+        threshold: absolute threshold on max(R¹, R²); None: the ``quantile`` of the batch's 2B returns.
+        quantile: used when ``threshold`` is None.
+    """
+
+    threshold: float | None = None
+    quantile: float = 0.1
+
+    def __post_init__(self) -> None:
+        _check_threshold("threshold", self.threshold, self.quantile)
+
+    def update(self, pairs: FragmentPairs, state: TeacherState, rng: np.random.Generator) -> TeacherState:
+        returns = undiscounted_returns(pairs)
+        if not len(returns):
+            return state
+        threshold = np.quantile(returns, self.quantile) if self.threshold is None else self.threshold
+        return state._replace(skipped=state.skipped | (returns.max(axis=1) < threshold))
+
+
+@dataclasses.dataclass(frozen=True)
+class equal(_Stage):  # noqa: N801
+    """Label 0.5 when the undiscounted returns are within a margin: |R¹ − R²| < margin.
+
+    Attributes:
+        margin: absolute margin; None: the ``quantile`` of |R¹ − R²| over the batch.
+        quantile: used when ``margin`` is None.
+    """
+
+    margin: float | None = None
+    quantile: float = 0.1
+
+    def __post_init__(self) -> None:
+        _check_threshold("margin", self.margin, self.quantile)
+
+    def update(self, pairs: FragmentPairs, state: TeacherState, rng: np.random.Generator) -> TeacherState:
+        returns = undiscounted_returns(pairs)
+        if not len(returns):
+            return state
+        gap = np.abs(returns[:, 0] - returns[:, 1])
+        margin = np.quantile(gap, self.quantile) if self.margin is None else self.margin
+        return state._replace(tied=state.tied | (gap < margin))
+
+
+@dataclasses.dataclass(frozen=True)
+class mistake(_Stage):  # noqa: N801
+    """Flip each decided label with probability ε (label → 1 − label).
+
+    Attributes:
+        eps: mistake probability ε in [0, 1].
+    """
+
+    eps: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= float(self.eps) <= 1.0:
+            raise ValueError(f"eps: expected a probability in [0, 1], got {self.eps!r}")
+
+    def update(self, pairs: FragmentPairs, state: TeacherState, rng: np.random.Generator) -> TeacherState:
+        labels = _oracle_labels(state.returns) if state.labels is None else state.labels
+        flip = rng.random(len(labels)) < self.eps
+        return state._replace(labels=np.where(flip, 1.0 - labels, labels))
+
+
+@dataclasses.dataclass(frozen=True)
+class compose:  # noqa: N801
+    """A teacher that runs stages in order (like ``optax.chain``).
+
+    Example:
+        >>> import numpy as np
+        >>> from rewardlab.preferences import synthetic_pairs
+        >>> teacher = compose(myopic(0.5), oracle())
+        >>> # σ¹ = [4, 0] (myopic 2), σ² = [0, 3] (myopic 3): the oracle prefers σ¹, the myopic teacher σ².
+        >>> teacher(synthetic_pairs(np.array([[[4.0, 0.0], [0.0, 3.0]]])), np.random.default_rng(0))
+        array([0.], dtype=float32)
+    """
+
+    stages: tuple[Any, ...]
+
+    def __init__(self, *stages: Any) -> None:
+        for index, stage in enumerate(stages):
+            if not callable(getattr(stage, "update", None)):
+                raise ValueError(f"stages[{index}]: expected a teacher stage with update(pairs, state, rng), got {type(stage).__name__}")
+        object.__setattr__(self, "stages", tuple(stages))
+
+    def __call__(self, pairs: FragmentPairs, rng: np.random.Generator) -> np.ndarray:
+        check_fragment_pairs(pairs)
+        if not isinstance(rng, np.random.Generator):
+            raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+        state = _initial_state(pairs)
+        for stage in self.stages:
+            state = stage.update(pairs, state, rng)
+        return _final_labels(state)
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulatedTeacher:
+    """The B-Pref simulated teacher with all its knobs.
+
+    Order (as in B-Pref's ``get_label``): skip on undiscounted returns, equal margin on
+    undiscounted returns, decision on myopic returns (oracle when ``beta`` is inf, else
+    stochastic), mistakes, and equal pairs set to 0.5.
+
+    Attributes:
+        beta: rationality β of the stochastic decision; ``math.inf`` = oracle.
+        gamma: myopic in-segment discount (1 = not myopic).
+        eps_mistake: probability of flipping a label.
+        skip_threshold: absolute skip threshold; None with ``skip_quantile`` > 0: batch quantile; both off: no skipping.
+        skip_quantile: batch quantile used when ``skip_threshold`` is None (0 disables skipping).
+        equal_margin: absolute equal margin; None with ``equal_quantile`` > 0: batch quantile.
+        equal_quantile: batch quantile used when ``equal_margin`` is None (0 disables).
+
+    Example:
+        >>> import numpy as np
+        >>> from rewardlab.preferences import synthetic_pairs
+        >>> teacher = SimulatedTeacher(equal_margin=0.5)
+        >>> teacher(synthetic_pairs(np.array([[1.0, 0.9], [1.0, 0.0]]), length=1), np.random.default_rng(0))
+        array([0.5, 1. ], dtype=float32)
+    """
+
+    beta: float = math.inf
+    gamma: float = 1.0
+    eps_mistake: float = 0.0
+    skip_threshold: float | None = None
+    skip_quantile: float = 0.0
+    equal_margin: float | None = None
+    equal_quantile: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.teacher  # validates every setting
+
+    @property
+    def teacher(self) -> compose:
+        """The equivalent composition of stages."""
+        stages: list[Any] = []
+        if self.skip_threshold is not None or self.skip_quantile > 0:
+            stages.append(skip(self.skip_threshold, self.skip_quantile))
+        if self.equal_margin is not None or self.equal_quantile > 0:
+            stages.append(equal(self.equal_margin, self.equal_quantile))
+        if self.gamma != 1.0:
+            stages.append(myopic(self.gamma))
+        stages.append(oracle() if math.isinf(self.beta) and self.beta > 0 else stochastic(self.beta))
+        if self.eps_mistake > 0:
+            stages.append(mistake(self.eps_mistake))
+        return compose(*stages)
+
+    def __call__(self, pairs: FragmentPairs, rng: np.random.Generator) -> np.ndarray:
+        return self.teacher(pairs, rng)
+
+
+TEACHER_PRESETS: dict[str, dict[str, float]] = {
+    "oracle": {},
+    "stochastic": {"beta": 1.0},
+    "myopic": {"gamma": 0.9},
+    "skip": {"skip_quantile": 0.1},
+    "equal": {"equal_quantile": 0.1},
+    "mistake": {"eps_mistake": 0.1},
+}
+
+
+def make_teacher(name: str, **overrides: Any) -> SimulatedTeacher:
+    """The B-Pref teacher called ``name``, with optional ``SimulatedTeacher`` field overrides.
+
+    Presets: ``oracle``; ``stochastic`` (β = 1); ``myopic`` (γ = 0.9); ``skip`` (pairs with both
+    returns below the batch's 10% return quantile); ``equal`` (0.5 when |R¹ − R²| is below the
+    batch's 10% quantile); ``mistake`` (ε = 0.1).
+
+    Raises:
+        ValueError: unknown ``name`` or override.
+
+    Example:
+        >>> make_teacher("mistake").eps_mistake
+        0.1
+    """
+    if name not in TEACHER_PRESETS:
+        raise ValueError(f"name: expected one of {tuple(TEACHER_PRESETS)}, got {name!r}")
+    fields = {field.name for field in dataclasses.fields(SimulatedTeacher)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"overrides: unknown SimulatedTeacher fields {unknown}, expected some of {sorted(fields)}")
+    return SimulatedTeacher(**{**TEACHER_PRESETS[name], **overrides})
+
+
+def label(pairs: FragmentPairs, teacher: Teacher, rng: np.random.Generator) -> Preferences:
+    """Ask ``teacher`` about ``pairs`` and keep the answered ones.
+
+    Args:
+        pairs: B fragment pairs (true rewards in ``pairs.rews``).
+        teacher: any ``Teacher``.
+        rng: source of the teacher's randomness.
+
+    Returns:
+        ``Preferences`` of the B' ≤ B pairs whose label is not NaN (host numpy arrays).
+
+    Raises:
+        ValueError: the teacher's labels are not ``[B]`` or lie outside [0, 1].
+
+    Example:
+        >>> import numpy as np
+        >>> from rewardlab.preferences import synthetic_pairs
+        >>> prefs = label(synthetic_pairs(np.array([[1.0, 0.0], [-5.0, -6.0]]), length=1),
+        ...               SimulatedTeacher(skip_threshold=-1.0), np.random.default_rng(0))
+        >>> prefs.labels
+        array([1.], dtype=float32)
+    """
+    num_pairs, _ = check_fragment_pairs(pairs)
+    labels = np.asarray(teacher(pairs, rng), dtype=np.float32)
+    if labels.shape != (num_pairs,):
+        raise ValueError(f"teacher: expected labels of shape ({num_pairs},) ([B]), got {labels.shape}")
+    answered = ~np.isnan(labels)
+    if np.any((labels[answered] < 0) | (labels[answered] > 1)):
+        raise ValueError(f"teacher: expected labels in [0, 1] or NaN, got min {labels[answered].min()} max {labels[answered].max()}")
+    keep = np.flatnonzero(answered)
+    kept_pairs = FragmentPairs(*(None if field is None else _take(field, keep) for field in pairs))
+    return Preferences(kept_pairs, labels[keep])
+
+
+def _take(tree: Any, index: np.ndarray) -> Any:
+    return jax.tree.map(lambda x: np.asarray(x)[index], tree)
+
+
+def synthetic_pairs(returns: np.ndarray, length: int | None = None, obs_dim: int = 1) -> FragmentPairs:
+    """Fragment pairs with given true rewards, for examples and tests.
+
+    Args:
+        returns: ``[B, 2]`` segment returns (each spread evenly over ``length`` steps) or
+            ``[B, 2, L]`` per-step rewards.
+        length: L when ``returns`` is ``[B, 2]`` (default 1).
+        obs_dim: size of the (zero) observations and actions.
+
+    Returns:
+        ``FragmentPairs`` whose ``rews`` has the requested rewards; ``obs`` are zeros.
+    """
+    returns = np.asarray(returns, np.float32)
+    if returns.ndim == 2:
+        steps = 1 if length is None else int(length)
+        rews = np.repeat(returns[..., None] / steps, steps, axis=-1)
+    elif returns.ndim == 3:
+        rews = returns
+    else:
+        raise ValueError(f"returns: expected shape [B, 2] or [B, 2, L], got {returns.shape}")
+    if rews.shape[1] != 2:
+        raise ValueError(f"returns: expected axis 1 of size 2 (the two segments), got shape {returns.shape}")
+    num_pairs, _, steps = rews.shape
+    zeros = np.zeros((num_pairs, 2, steps, obs_dim), np.float32)
+    return FragmentPairs(zeros, zeros.copy(), zeros.copy(), np.zeros((num_pairs, 2, steps), bool), rews.astype(np.float32))

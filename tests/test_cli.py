@@ -1,0 +1,32 @@
+"""The ``rewardlab`` command line: help texts and one-line errors."""
+
+from typer.testing import CliRunner
+
+from rewardlab.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_quickstart():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "quickstart" in result.output
+
+
+def test_quickstart_help_documents_options():
+    result = runner.invoke(app, ["quickstart", "--help"])
+    assert result.exit_code == 0
+    for option in ("--env", "--timesteps", "--labels", "--teacher", "--seed", "--out"):
+        assert option in result.output
+
+
+def test_bad_teacher_is_a_one_line_error(tmp_path):
+    result = runner.invoke(app, ["quickstart", "--teacher", "psychic", "--timesteps", "64", "--out", str(tmp_path), "--no-progress"])
+    assert result.exit_code == 2
+    assert "teacher" in result.output
+
+
+def test_negative_timesteps_rejected():
+    result = runner.invoke(app, ["quickstart", "--timesteps", "-5"])
+    assert result.exit_code != 0
+    assert "timesteps" in result.output

@@ -1,0 +1,177 @@
+"""as_reward_fn: agreement with RewardModel.apply, bucketing without recompiles, validation, NaN guard."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rewardlab import RewardFn
+from rewardlab.rewards import RewardModel, RewardNetConfig, as_reward_fn, bucket_size
+
+OBS_SPACE = gym.spaces.Box(-np.inf, np.inf, (17,), np.float64)  # HalfCheetah shapes
+ACT_SPACE = gym.spaces.Box(-1.0, 1.0, (6,), np.float32)
+
+
+@pytest.fixture(scope="module")
+def cheetah():
+    """obs + act + next_obs, shaped, ensemble of 3, with fitted input statistics."""
+    config = RewardNetConfig(inputs=("obs", "act", "next_obs"), hidden_sizes=(32, 32), ensemble_size=3, potential_shaping=True)
+    model = RewardModel(config, OBS_SPACE, ACT_SPACE)
+    rng = np.random.default_rng(0)
+    params = model.update_normalizer(model.init(jax.random.key(0)), rng.normal(1.0, 2.0, (64, 17)))
+    return model, params
+
+
+def transitions(n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return (
+        rng.normal(1.0, 2.0, (n, 17)),
+        rng.uniform(-1, 1, (n, 6)).astype(np.float32),
+        rng.normal(1.0, 2.0, (n, 17)),
+        rng.uniform(size=n) < 0.2,
+    )
+
+
+def test_bucket_sizes():
+    assert [bucket_size(n) for n in (1, 7, 8, 9, 16, 17, 1000, 4096)] == [8, 8, 8, 16, 16, 32, 1024, 4096]
+
+
+@pytest.mark.parametrize("host_batch_limit", [128, 0], ids=["numpy-host", "jit"])
+def test_matches_model_apply_for_every_aggregate(cheetah, host_batch_limit):
+    model, params = cheetah
+    data = transitions(11)
+    members = np.asarray(model.apply(params, *data))  # [3, 11]
+    expected = {
+        "mean": members.mean(0),
+        "min": members.min(0),
+        "mean_minus_std": members.mean(0) - 0.5 * members.std(0),
+    }
+    for aggregate, target in expected.items():
+        fn = as_reward_fn(model, params, aggregate=aggregate, alpha=0.5, host_batch_limit=host_batch_limit)
+        rewards = fn(*data)
+        assert rewards.shape == (11,) and rewards.dtype == np.float32
+        np.testing.assert_allclose(rewards, target, rtol=1e-5, atol=1e-5)
+    assert isinstance(fn, RewardFn)
+
+
+def test_host_and_jit_paths_agree_on_many_settings():
+    """The NumPy hot path mirrors the jitted network: activations, Discrete/Dict inputs, done input."""
+    obs_space = gym.spaces.Dict({"x": gym.spaces.Box(-5, 5, (3,)), "k": gym.spaces.Discrete(3), "m": gym.spaces.MultiDiscrete([2, 2])})
+    act_space = gym.spaces.Discrete(4, start=1)
+    rng = np.random.default_rng(1)
+    n = 6
+    obs = {"x": rng.normal(size=(n, 3)), "k": rng.integers(0, 3, n), "m": rng.integers(0, 2, (n, 2))}
+    next_obs = {"x": rng.normal(size=(n, 3)), "k": rng.integers(0, 3, n), "m": rng.integers(0, 2, (n, 2))}
+    acts, dones = rng.integers(1, 5, n), rng.uniform(size=n) < 0.5
+    for activation in ("tanh", "gelu", "silu", "leaky_relu"):
+        config = RewardNetConfig(inputs=("next_obs", "act", "done", "obs"), hidden_sizes=(8,), activation=activation, ensemble_size=2, potential_shaping=True)
+        model = RewardModel(config, obs_space, act_space)
+        params = model.update_normalizer(model.init(2), obs)
+        host = as_reward_fn(model, params)(obs, acts, next_obs, dones)
+        jitted = as_reward_fn(model, params, host_batch_limit=0)(obs, acts, next_obs, dones)
+        np.testing.assert_allclose(host, jitted, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(host, np.asarray(model.apply(params, obs, acts, next_obs, dones)).mean(0), rtol=1e-5, atol=1e-5)
+
+
+def test_slices_agree_and_bucketing_does_not_recompile(cheetah):
+    model, params = cheetah
+    fn = as_reward_fn(model, params, host_batch_limit=0)  # always the jitted path
+    data = transitions(8, seed=3)
+    first5 = fn(*(x[:5] for x in data))
+    first3 = fn(*(x[:3] for x in data))
+    all8 = fn(*data)
+    np.testing.assert_allclose(first3, first5[:3], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(first5, all8[:5], rtol=1e-6, atol=1e-6)
+    assert fn.num_traces == 1  # N = 3, 5, 8 all pad to 8
+    fn(*transitions(9))
+    fn(*transitions(13))
+    assert fn.num_traces == 2  # 9 and 13 share the 16 bucket
+    assert fn._jitted._cache_size() == 2
+
+
+def test_set_params_swaps_without_recompiling(cheetah):
+    model, params = cheetah
+    fn = as_reward_fn(model, params, host_batch_limit=0)
+    host_fn = as_reward_fn(model, params)
+    data = transitions(5)
+    before = fn(*data)
+    other = model.init(jax.random.key(42))
+    fn.set_params(other)
+    host_fn.set_params(other)
+    after = fn(*data)
+    assert fn.num_traces == 1
+    assert fn.params is other
+    assert not np.allclose(before, after)
+    np.testing.assert_allclose(after, np.asarray(model.apply(other, *data)).mean(0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(host_fn(*data), after, rtol=1e-5, atol=1e-5)
+    small = RewardModel(RewardNetConfig(inputs=("obs", "act", "next_obs"), hidden_sizes=(4,)), OBS_SPACE, ACT_SPACE)
+    with pytest.raises(ValueError, match="params"):
+        fn.set_params(small.init(0))
+
+
+def test_input_validation_names_argument_expected_and_actual(cheetah):
+    model, params = cheetah
+    fn = as_reward_fn(model, params)
+    obs, acts, next_obs, dones = transitions(4)
+    with pytest.raises(ValueError, match=r"obs: expected shape \[N, 17\] with N=4 \(from dones\), got \(4, 16\)"):
+        fn(obs[:, :16], acts, next_obs, dones)
+    with pytest.raises(ValueError, match=r"acts: expected shape \[N, 6\] with N=4 \(from dones\), got \(3, 6\)"):
+        fn(obs, acts[:3], next_obs, dones)
+    with pytest.raises(ValueError, match=r"next_obs: expected shape \[N, 17\].*got \(4,\)"):
+        fn(obs, acts, next_obs[:, 0], dones)
+    with pytest.raises(ValueError, match=r"dones: expected shape \[N\], got \(4, 1\)"):
+        fn(obs, acts, next_obs, dones[:, None])
+    with pytest.raises(ValueError, match="N >= 1"):
+        fn(obs[:0], acts[:0], next_obs[:0], dones[:0])
+    with pytest.raises(ValueError, match="aggregate"):
+        as_reward_fn(model, params, aggregate="max")
+    with pytest.raises(ValueError, match="model"):
+        as_reward_fn(object(), params)
+
+
+@pytest.mark.parametrize("host_batch_limit", [128, 0], ids=["numpy-host", "jit"])
+def test_non_finite_rewards_raise(cheetah, host_batch_limit):
+    model, params = cheetah
+    fn = as_reward_fn(model, params, host_batch_limit=host_batch_limit)
+    obs, acts, next_obs, dones = transitions(4)
+    acts = acts.copy()
+    acts[2, 0] = np.nan
+    with pytest.raises(FloatingPointError, match="non-finite reward.*index 2"):
+        fn(obs, acts, next_obs, dones)
+    poisoned = params._replace(net=jax.tree.map(lambda x: jnp.full_like(x, jnp.nan), params.net))
+    fn.set_params(poisoned)
+    with pytest.raises(FloatingPointError, match="4 non-finite"):
+        fn(*transitions(4))
+
+
+def test_dict_and_discrete_inputs_with_padding():
+    obs_space = gym.spaces.Dict({"pos": gym.spaces.Box(-1, 1, (2,)), "mode": gym.spaces.Discrete(3)})
+    model = RewardModel(RewardNetConfig(inputs=("obs", "act"), hidden_sizes=(8,)), obs_space, gym.spaces.Discrete(2))
+    params = model.init(0)
+    rng = np.random.default_rng(0)
+    obs = {"pos": rng.uniform(-1, 1, (9, 2)), "mode": rng.integers(0, 3, 9)}
+    acts = rng.integers(0, 2, 9)
+    expected = np.asarray(model.apply(params, obs, acts, obs, np.zeros(9)))[0]
+    for limit in (128, 0):
+        fn = as_reward_fn(model, params, host_batch_limit=limit)
+        np.testing.assert_allclose(fn(obs, acts, obs, np.zeros(9, bool)), expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(fn(obs, acts[:, None], obs, np.zeros(9, bool)), expected, rtol=1e-5, atol=1e-6)  # [N, 1] Discrete
+        with pytest.raises(ValueError, match=r"obs\['mode'\]: missing"):
+            fn({"pos": obs["pos"]}, acts, obs, np.zeros(9, bool))
+        with pytest.raises(ValueError, match=r"obs: expected a dict"):
+            fn(obs["pos"], acts, obs, np.zeros(9, bool))
+
+
+def test_image_model_uses_the_jitted_path():
+    image_space = gym.spaces.Box(0, 255, (3, 10, 10), np.uint8)  # channels first
+    config = RewardNetConfig(inputs=("obs",), hidden_sizes=(8,), cnn_channels=(4,), cnn_kernel_sizes=(3,), cnn_strides=(2,))
+    model = RewardModel(config, image_space, ACT_SPACE)
+    params = model.init(0)
+    fn = as_reward_fn(model, params)
+    assert fn.host_batch_limit == 0
+    images = np.random.default_rng(0).integers(0, 256, (5, 3, 10, 10), dtype=np.uint8)
+    rewards = fn(images, np.zeros((5, 6)), images, np.zeros(5, bool))
+    np.testing.assert_allclose(rewards, np.asarray(model.apply(params, images, None, None, None))[0], rtol=1e-5, atol=1e-6)
