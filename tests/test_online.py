@@ -67,7 +67,7 @@ def test_ppo_loop_collects_labels_and_changes_reward():
     after = jax.tree.leaves(result.params.net)
     assert any(not np.allclose(np.asarray(a), np.asarray(b)) for a, b in zip(before, after))
     # Episodes of Pendulum last 200 steps; both returns are logged per episode.
-    assert len(result.episodes["true_return"]) >= 8
+    assert len(result.episodes["true_return"]) >= 4
     assert np.all(result.episodes["true_return"] <= 0)  # Pendulum's true reward is never positive
 
 

@@ -265,6 +265,11 @@ class PreferenceFeedbackCallback(BaseCallback):
         replay = getattr(self.model, "replay_buffer", None)  # ``self.model`` is the SB3 agent
         if isinstance(replay, ReplayBuffer):
             relabel_replay_buffer(replay, self._reward_fn, self.model)
+            # SB3 stores the current step's transition after this callback returns: rescore it too.
+            batch = self.reward_wrapper.last_transitions
+            rewards = self.locals.get("rewards")
+            if rewards is not None:
+                rewards[...] = self._reward_fn(batch.obs, batch.acts, batch.next_obs, batch.dones)
 
     def result(self) -> PbRLResult:
         """The loop's outputs so far."""

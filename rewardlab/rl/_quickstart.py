@@ -23,7 +23,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
 from rewardlab._io import atomic_write_bytes, atomic_write_json
-from rewardlab.preferences import make_teacher
+from rewardlab.preferences import TEACHER_PRESETS, make_teacher
 from rewardlab.rewards import RewardModel, RewardNetConfig, as_reward_fn, save_reward_model
 from rewardlab.rl._agents import default_num_envs, make_agent
 from rewardlab.rl._online import PbRLConfig, train_pbrl
@@ -63,6 +63,8 @@ class QuickstartArgs:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
         if not isinstance(self.total_labels, int) or self.total_labels < 0:
             raise ValueError(f"total_labels: expected an integer >= 0, got {self.total_labels!r}")
+        if self.teacher not in TEACHER_PRESETS:
+            raise ValueError(f"teacher: expected one of {tuple(TEACHER_PRESETS)}, got {self.teacher!r}")
 
     @property
     def name(self) -> str:
