@@ -33,6 +33,7 @@ References:
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import math
 from typing import Any, NamedTuple, Protocol, runtime_checkable
@@ -81,11 +82,12 @@ def _final_labels(state: TeacherState) -> np.ndarray:
     return np.where(state.skipped, np.nan, labels).astype(np.float32)
 
 
-class _Stage:
+class _Stage(abc.ABC):
     """A teacher stage: ``update(pairs, state, rng) -> state``; called alone it is a full teacher."""
 
+    @abc.abstractmethod
     def update(self, pairs: FragmentPairs, state: TeacherState, rng: np.random.Generator) -> TeacherState:
-        raise NotImplementedError
+        """Refine the teacher state (returns, labels, skip and tie masks) of a batch of pairs."""
 
     def __call__(self, pairs: FragmentPairs, rng: np.random.Generator) -> np.ndarray:
         return compose(self)(pairs, rng)

@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ import jax
 import numpy as np
 from flax import serialization
 
+from rewardlab._io import atomic_write_bytes
 from rewardlab.rewards._config import RewardNetConfig
 from rewardlab.rewards._model import RewardModel, RewardParams
 from rewardlab.rewards._spaces import space_from_dict, space_to_dict
@@ -115,37 +115,7 @@ def save_reward_model(path: str | os.PathLike, model: RewardModel, params: Rewar
     body = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header_bytes), len(payload)) + header_bytes + payload
     data = body + hashlib.sha256(body).digest()
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
-        try:
-            os.unlink(temp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_directory(target.parent)
-    return target
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename durable; not every platform allows opening a directory.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    return atomic_write_bytes(path, data)
 
 
 def _check_table(actual: list[tuple[str, tuple, str]], expected: list[tuple[str, tuple, str]], *, error: type, what: str) -> None:
