@@ -237,3 +237,23 @@ def replace_rows(batch: Any, rows: np.ndarray, values: list[Any]) -> Any:
     for row, value in zip(rows.tolist(), values):
         out[row] = value
     return out
+
+
+class RewardFnSlot:
+    """Mixin of the reward wrappers: holds the current checked ``RewardFn`` and swaps it."""
+
+    _reward_fn: CheckedRewardFn
+
+    @property
+    def reward_fn(self) -> Any:
+        """The current ``RewardFn`` (None until set)."""
+        return self._reward_fn.fn
+
+    def set_reward_fn(self, reward_fn: Any) -> None:
+        """Swap in a new ``RewardFn``; the next step uses it.
+
+        Raises:
+            ValueError: ``reward_fn`` is not callable or its model's spaces do not match the env's.
+        """
+        check_reward_fn(reward_fn, self.observation_space, self.action_space)  # type: ignore[attr-defined]
+        self._reward_fn = CheckedRewardFn(reward_fn)

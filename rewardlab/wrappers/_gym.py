@@ -7,10 +7,10 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 
-from rewardlab.wrappers._core import CheckedRewardFn, RewardMix, add_batch_axis, check_reward_fn
+from rewardlab.wrappers._core import CheckedRewardFn, RewardFnSlot, RewardMix, add_batch_axis
 
 
-class RewardWrapper(gym.Wrapper):
+class RewardWrapper(RewardFnSlot, gym.Wrapper):
     """Scores every transition (s, a, s', done) of a gymnasium env with a ``RewardFn``.
 
     ``step`` is overridden (a ``gym.RewardWrapper`` cannot see s, a, s'): the wrapper keeps
@@ -77,20 +77,6 @@ class RewardWrapper(gym.Wrapper):
         self._obs: Any = None  # s as a batch of one
         if reward_fn is not None:
             self.set_reward_fn(reward_fn)
-
-    @property
-    def reward_fn(self) -> Any:
-        """The current ``RewardFn`` (None until set)."""
-        return self._reward_fn.fn
-
-    def set_reward_fn(self, reward_fn: Any) -> None:
-        """Swap in a new ``RewardFn``; the next ``step`` uses it.
-
-        Raises:
-            ValueError: ``reward_fn`` is not callable or its model's spaces do not match the env's.
-        """
-        check_reward_fn(reward_fn, self.observation_space, self.action_space)
-        self._reward_fn = CheckedRewardFn(reward_fn)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)

@@ -9,10 +9,10 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from rewardlab._types import Transitions
-from rewardlab.wrappers._core import CheckedRewardFn, RewardMix, check_reward_fn, replace_rows
+from rewardlab.wrappers._core import CheckedRewardFn, RewardFnSlot, RewardMix, replace_rows
 
 
-class RewardVecEnvWrapper(VecEnvWrapper):
+class RewardVecEnvWrapper(RewardFnSlot, VecEnvWrapper):
     """Scores the N transitions of every SB3 VecEnv step with ONE batched ``RewardFn`` call.
 
     r per env, as ``RewardWrapper``: ``"replace"`` r = r_learned, ``"add"`` r = r_env +
@@ -87,20 +87,6 @@ class RewardVecEnvWrapper(VecEnvWrapper):
         self.last_transitions: Transitions | None = None
         if reward_fn is not None:
             self.set_reward_fn(reward_fn)
-
-    @property
-    def reward_fn(self) -> Any:
-        """The current ``RewardFn`` (None until set)."""
-        return self._reward_fn.fn
-
-    def set_reward_fn(self, reward_fn: Any) -> None:
-        """Swap in a new ``RewardFn``; the next step uses it.
-
-        Raises:
-            ValueError: ``reward_fn`` is not callable or its model's spaces do not match the VecEnv's.
-        """
-        check_reward_fn(reward_fn, self.observation_space, self.action_space)
-        self._reward_fn = CheckedRewardFn(reward_fn)
 
     def reset(self) -> VecEnvObs:
         obs = self.venv.reset()

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
-from rewardlab.wrappers._core import CheckedRewardFn, RewardMix, check_reward_fn, copy_batch, replace_rows, take_rows
+from rewardlab.wrappers._core import CheckedRewardFn, RewardFnSlot, RewardMix, copy_batch, replace_rows, take_rows
 
 
 def _autoreset_mode(env: VectorEnv) -> AutoresetMode:
@@ -15,7 +15,7 @@ def _autoreset_mode(env: VectorEnv) -> AutoresetMode:
     return mode if isinstance(mode, AutoresetMode) else AutoresetMode(mode)
 
 
-class VectorRewardWrapper(VectorWrapper):
+class VectorRewardWrapper(RewardFnSlot, VectorWrapper):
     """Scores the N transitions of every vector-env step with ONE batched ``RewardFn`` call.
 
     r per env, as ``RewardWrapper``: ``"replace"`` r = r_learned, ``"add"`` r = r_env +
@@ -90,20 +90,6 @@ class VectorRewardWrapper(VectorWrapper):
         self._resetting = np.zeros(self.num_envs, bool)  # NEXT_STEP: envs whose next step is a reset step
         if reward_fn is not None:
             self.set_reward_fn(reward_fn)
-
-    @property
-    def reward_fn(self) -> Any:
-        """The current ``RewardFn`` (None until set)."""
-        return self._reward_fn.fn
-
-    def set_reward_fn(self, reward_fn: Any) -> None:
-        """Swap in a new ``RewardFn``; the next ``step`` uses it.
-
-        Raises:
-            ValueError: ``reward_fn`` is not callable or its model's spaces do not match the env's.
-        """
-        check_reward_fn(reward_fn, self.single_observation_space, self.single_action_space)
-        self._reward_fn = CheckedRewardFn(reward_fn)
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         # Read the mask first: SyncVectorEnv pops it from ``options``.
