@@ -1,0 +1,1 @@
+"""Distances between reward functions: EPIC, DARD, STARC."""

@@ -1,0 +1,1 @@
+"""Inverse RL: maximum-causal-entropy IRL, behaviour models, AIRL and GAIL."""

@@ -1,0 +1,1 @@
+"""Reward shaping, chainable reward transforms, ensemble aggregation and constrained composition."""
