@@ -1,0 +1,112 @@
+"""Exact planning: hand-computed values, agreement between solvers, gradients."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import rewardlab_envs
+from rewardlab.tabular import (
+    boltzmann_policy,
+    expand_reward,
+    expected_return,
+    finite_horizon_soft_value_iteration,
+    greedy_policy,
+    occupancy_measure,
+    policy_evaluation,
+    scaled_return,
+    value_iteration,
+)
+
+
+def _chain():
+    # states 0 -> 1 -> 2 (absorbing); action 0 stays, action 1 moves right; reward 1 on entering 2
+    T = np.zeros((3, 2, 3), np.float32)
+    T[0, 0, 0] = T[1, 0, 1] = 1.0
+    T[0, 1, 1] = T[1, 1, 2] = 1.0
+    T[2, :, 2] = 1.0
+    r = np.zeros((3, 2, 3), np.float32)
+    r[1, 1, 2] = 1.0
+    return jnp.asarray(T), jnp.asarray(r)
+
+
+def test_value_iteration_matches_hand_computed_chain():
+    T, r = _chain()
+    result = value_iteration(T, r, 0.5, num_sweeps=50)
+    np.testing.assert_allclose(result.state_values, [0.5, 1.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(result.policy[:2], [[0.0, 1.0], [0.0, 1.0]])
+
+
+def test_policy_evaluation_agrees_with_value_iteration_on_random_mdp():
+    mdp = rewardlab_envs.random_mdp(20, 3, seed=1, discount=0.9)
+    result = value_iteration(mdp.transitions, mdp.reward, mdp.discount, num_sweeps=400)
+    values = policy_evaluation(mdp.transitions, mdp.reward, mdp.discount, result.policy)
+    np.testing.assert_allclose(values, result.state_values, atol=1e-3)
+
+
+def test_soft_value_iteration_tends_to_hard_as_temperature_falls():
+    mdp = rewardlab_envs.random_mdp(15, 4, seed=2, discount=0.9)
+    hard = value_iteration(mdp.transitions, mdp.reward, mdp.discount, num_sweeps=300)
+    soft = value_iteration(mdp.transitions, mdp.reward, mdp.discount, num_sweeps=300, temperature=1e-3)
+    np.testing.assert_allclose(soft.state_values, hard.state_values, atol=0.05)
+    warm = value_iteration(mdp.transitions, mdp.reward, mdp.discount, num_sweeps=300, temperature=1.0)
+    assert np.all(np.asarray(warm.state_values) > np.asarray(hard.state_values))  # entropy bonus
+
+
+def test_finite_horizon_policy_normalised_and_occupancy_sums_to_horizon():
+    mdp = rewardlab_envs.random_mdp(12, 3, seed=3)
+    result = finite_horizon_soft_value_iteration(mdp.transitions, mdp.reward, 1.0, 7)
+    np.testing.assert_allclose(result.policy.sum(-1), 1.0, atol=1e-5)
+    occupancy = occupancy_measure(mdp.transitions, result.policy, mdp.initial_state_dist, 7)
+    assert float(occupancy.sum()) == pytest.approx(7.0, rel=1e-5)
+
+
+def test_soft_value_gradient_matches_finite_differences():
+    mdp = rewardlab_envs.random_mdp(6, 2, seed=4, discount=0.8)
+    reward = jnp.asarray(mdp.reward, jnp.float32)[:, :, 0]
+
+    def objective(r):
+        return jnp.dot(mdp.initial_state_dist, value_iteration(mdp.transitions, r, 0.8, num_sweeps=100, temperature=1.0).state_values)
+
+    grad = jax.grad(objective)(reward)
+    eps = 1e-2
+    bump = jnp.zeros_like(reward).at[1, 0].set(eps)
+    numeric = (objective(reward + bump) - objective(reward - bump)) / (2 * eps)
+    assert float(grad[1, 0]) == pytest.approx(float(numeric), rel=2e-2, abs=1e-3)
+
+
+def test_scaled_return_is_one_for_optimal_and_zero_for_uniform():
+    mdp = rewardlab_envs.delivery_mdp()
+    optimal = value_iteration(mdp.transitions, mdp.reward, mdp.discount, num_sweeps=300).policy
+    uniform = jnp.full(optimal.shape, 1.0 / optimal.shape[1])
+    args = (mdp.transitions, mdp.reward, mdp.discount)
+    assert float(scaled_return(*args, optimal, mdp.initial_state_dist, num_sweeps=300)) == pytest.approx(1.0, abs=1e-3)
+    assert float(scaled_return(*args, uniform, mdp.initial_state_dist, num_sweeps=300)) == pytest.approx(0.0, abs=1e-3)
+
+
+def test_vmap_over_rewards_matches_one_at_a_time():
+    mdp = rewardlab_envs.random_mdp(10, 3, seed=5, discount=0.9)
+    rewards = jax.random.normal(jax.random.key(0), (4, 10, 3))
+    batched = jax.vmap(lambda r: value_iteration(mdp.transitions, r, 0.9, num_sweeps=100).state_values)(rewards)
+    for index in range(4):
+        single = value_iteration(mdp.transitions, rewards[index], 0.9, num_sweeps=100).state_values
+        np.testing.assert_allclose(batched[index], single, atol=1e-5)
+
+
+def test_bad_shapes_name_the_argument():
+    T, _ = _chain()
+    with pytest.raises(ValueError, match="reward"):
+        expand_reward(jnp.zeros(5), T)
+    with pytest.raises(ValueError, match="transitions"):
+        value_iteration(jnp.zeros((3, 2)), jnp.zeros(3), 0.9)
+    with pytest.raises(ValueError, match="policy"):
+        policy_evaluation(T, jnp.zeros(3), 0.9, jnp.zeros((2, 2)))
+
+
+def test_greedy_and_boltzmann_policies():
+    q = jnp.array([[0.0, 1.0, 1.0]])
+    np.testing.assert_allclose(greedy_policy(q), [[0.0, 0.5, 0.5]])
+    np.testing.assert_allclose(boltzmann_policy(q, 0.0), [[1 / 3] * 3], atol=1e-6)
+    T, r = _chain()
+    d0 = jnp.array([1.0, 0.0, 0.0])
+    assert float(expected_return(T, r, 0.5, jnp.array([[0.0, 1.0]] * 3), d0)) == pytest.approx(0.5)
