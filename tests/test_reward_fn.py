@@ -175,3 +175,21 @@ def test_image_model_uses_the_jitted_path():
     images = np.random.default_rng(0).integers(0, 256, (5, 3, 10, 10), dtype=np.uint8)
     rewards = fn(images, np.zeros((5, 6)), images, np.zeros(5, bool))
     np.testing.assert_allclose(rewards, np.asarray(model.apply(params, images, None, None, None))[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("inputs", [("obs", "act", "next_obs"), ("next_obs", "done", "act"), ("obs",)])
+@pytest.mark.parametrize("ensemble_size", [1, 3])
+def test_flat_fast_path_agrees_with_jit_including_clipped_inputs(inputs, ensemble_size):
+    config = RewardNetConfig(inputs=inputs, hidden_sizes=(16, 16), ensemble_size=ensemble_size)
+    model = RewardModel(config, OBS_SPACE, ACT_SPACE)
+    params = model.update_normalizer(model.init(jax.random.key(3)), np.random.default_rng(1).normal(1.0, 2.0, (64, 17)))
+    obs, acts, next_obs, dones = transitions(9, seed=4)
+    obs[0, 3], next_obs[1, 5] = 1e3, -1e3  # far beyond ±5 std: the clip must act
+    host = as_reward_fn(model, params, aggregate="mean_minus_std")
+    assert type(host._host).__name__ == "FlatHostForward"
+    jitted = as_reward_fn(model, params, aggregate="mean_minus_std", host_batch_limit=0)
+    np.testing.assert_allclose(host(obs, acts, next_obs, dones), jitted(obs, acts, next_obs, dones), rtol=1e-5, atol=1e-5)
+    # Inputs of other layouts (lists, float64 actions) take the general path and agree too.
+    np.testing.assert_allclose(host(obs.tolist(), acts.astype(np.float64), next_obs, dones), jitted(obs, acts, next_obs, dones), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="next_obs"):
+        host(obs, acts, next_obs[:, :5], dones)

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rewardlab.rewards._host_forward import HostForward, supports_host_forward
+from rewardlab.rewards._host_forward import FlatHostForward, HostForward, supports_flat_host_forward, supports_host_forward
 from rewardlab.rewards._model import RewardModel, RewardParams, _expected, _leaf_shape_ok
 from rewardlab.rewards._spaces import Leaf
 
@@ -41,7 +41,11 @@ class ModelRewardFn:
         host_batch_limit: batches of at most this many transitions run as a NumPy forward pass
             (models without image inputs; 0 = always the jitted path).
         num_traces: how many times the jitted function was traced (one per padded batch size).
+        returns_checked_rewards: True: every call returns a fresh finite float32 ``[N]`` array
+            (or raises), so the wrappers skip their own output checks.
     """
+
+    returns_checked_rewards = True
 
     def __init__(
         self, model: RewardModel, params: RewardParams, aggregate: str = "mean", alpha: float = 1.0, host_batch_limit: int = DEFAULT_HOST_BATCH_LIMIT
@@ -56,7 +60,10 @@ class ModelRewardFn:
             raise ValueError(f"host_batch_limit: expected an integer >= 0, got {host_batch_limit!r}")
         self.model = model
         self.host_batch_limit = int(host_batch_limit) if supports_host_forward(model) else 0
-        self._host: HostForward | None = None
+        self._host: HostForward | FlatHostForward | None = None
+        self._host_class = FlatHostForward if supports_flat_host_forward(model) else HostForward
+        act_shape = model.act_leaves[0].shape if model.act_leaves else ()
+        self._flat_shapes = (model.obs_leaves[0].shape, act_shape)
         self.aggregate = aggregate
         self.alpha = float(alpha)
         self.num_traces = 0
@@ -110,7 +117,7 @@ class ModelRewardFn:
         self._leaves = tuple(jax.device_put(leaves))
         self._params = params
         if self.host_batch_limit > 0:
-            self._host = HostForward(self.model, params)
+            self._host = self._host_class(self.model, params)
 
     def _check(self, argument: str, value: Any, leaves: tuple[Leaf, ...], is_dict: bool, n: int) -> Any:
         """Validated array (or dict of arrays) of ``argument``."""
@@ -182,6 +189,20 @@ class ModelRewardFn:
         n = dones.shape[0]
         if n == 0:
             raise ValueError("dones: expected a batch of N >= 1 transitions, got N=0")
+        if n <= self.host_batch_limit and self._host_class is FlatHostForward:
+            # The env-stepping hot path: plain arrays of exactly the model's shapes, checked inline;
+            # anything else takes the general path below, which validates and explains.
+            obs_array, acts_array, next_array = np.asarray(obs), np.asarray(acts), np.asarray(next_obs)
+            obs_shape, act_shape = self._flat_shapes
+            if (
+                obs_array.shape[1:] == obs_shape == next_array.shape[1:]
+                and acts_array.shape[1:] == act_shape
+                and obs_array.shape[0] == next_array.shape[0] == acts_array.shape[0] == n
+            ):
+                rewards = self._aggregate_host(self._host(obs_array, acts_array, next_array, dones, n))
+                if not np.isfinite(rewards).all():
+                    self._raise_non_finite(rewards, n)
+                return rewards
         values = [self._check(argument, value, leaves, is_dict, n) for (argument, leaves, _, _, is_dict), value in zip(self._plan, (obs, acts, next_obs))]
         if n <= self.host_batch_limit:
             member_rewards = self._host(values[0], values[1], values[2], dones, n)  # [E, n]
@@ -197,12 +218,16 @@ class ModelRewardFn:
             # Slice on the host: indexing the device array would dispatch another computation.
             rewards = np.array(self._jitted(self._leaves, args[0], args[1], args[2], padded_dones))[:n]
         if not np.isfinite(rewards).all():
-            bad = np.flatnonzero(~np.isfinite(rewards))
-            raise FloatingPointError(
-                f"reward model returned {bad.size} non-finite reward(s) out of {n} (first at index {bad[0]}: {rewards[bad[0]]}); "
-                "check the inputs for NaN/inf and the parameters for divergence"
-            )
+            self._raise_non_finite(rewards, n)
         return rewards
+
+    @staticmethod
+    def _raise_non_finite(rewards: np.ndarray, n: int) -> None:
+        bad = np.flatnonzero(~np.isfinite(rewards))
+        raise FloatingPointError(
+            f"reward model returned {bad.size} non-finite reward(s) out of {n} (first at index {bad[0]}: {rewards[bad[0]]}); "
+            "check the inputs for NaN/inf and the parameters for divergence"
+        )
 
 
 def as_reward_fn(

@@ -183,6 +183,9 @@ class CheckedRewardFn:
         except FloatingPointError as error:
             rows = "" if env_indices is None else f" (batch rows are envs {env_indices.tolist()})"
             raise NonFiniteRewardError(f"reward_fn {self.name} failed on non-finite values{rows}: {error}") from error
+        if getattr(self.fn, "returns_checked_rewards", False):
+            # The fn already guarantees a fresh finite float32 [N] array (ModelRewardFn does).
+            return rewards
         rewards = np.asarray(rewards)
         if rewards.shape != (n,) or rewards.dtype.kind != "f":
             raise ValueError(

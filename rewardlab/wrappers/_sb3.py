@@ -116,12 +116,21 @@ class RewardVecEnvWrapper(RewardFnSlot, VecEnvWrapper):
         rewards = self.mix.combine(env_rewards, learned, np.float32)
         env_list, learned_list = env_rewards.tolist(), learned.tolist()
         inner_true = "true_reward" in infos[0]
+        name = self.name
+        if not inner_true and "reward_components" not in infos[0]:
+            # No inner reward wrapper: the common case, in one tight loop.
+            for info, env_reward, learned_reward in zip(infos, env_list, learned_list):
+                info["true_reward"] = env_reward
+                info["reward_components"] = {"env": env_reward, name: learned_reward}
+            self.last_transitions = Transitions(self._obs, self._actions, next_obs, dones, np.asarray(env_rewards, np.float32))
+            self._obs = obs
+            return obs, rewards, dones, infos
         for info, env_reward, learned_reward in zip(infos, env_list, learned_list):
             if not inner_true:
                 info["true_reward"] = env_reward
             components = info.get("reward_components")
             components = {"env": env_reward} if components is None else {"env": env_reward, **components}
-            components[self.name] = learned_reward
+            components[name] = learned_reward
             info["reward_components"] = components
         true_rewards = np.array([info["true_reward"] for info in infos], np.float32) if inner_true else np.asarray(env_rewards, np.float32)
         self.last_transitions = Transitions(self._obs, self._actions, next_obs, dones, true_rewards)
