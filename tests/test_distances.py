@@ -211,3 +211,110 @@ def test_bad_inputs_raise_value_errors(mdp):
         starc_distance(mdp.reward, mdp.reward, mdp.transitions, 0.9, policy=np.ones((7, 2)))
     with pytest.raises(ValueError, match="needs transitions or action_dist"):
         epic_distance(np.ones(7), np.ones(7), 0.9)
+
+
+# --------------------------------------------------------------------------- sample-based EPIC
+
+from rewardlab import Transitions  # noqa: E402
+from rewardlab.distances import JaxReward, sample_epic_distance  # noqa: E402
+
+
+def _uniform_coverage(num_states, num_actions, size, seed):
+    rng = np.random.default_rng(seed)
+    return Transitions(
+        rng.integers(0, num_states, size),
+        rng.integers(0, num_actions, size),
+        rng.integers(0, num_states, size),
+        np.zeros(size, bool),
+        np.zeros(size, np.float32),
+    )
+
+
+def _lookup(table):
+    table = jnp.asarray(table)
+    return JaxReward(lambda s, a, t, d: table[s, a, t])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sample_epic_agrees_with_exact_within_its_confidence_interval(seed):
+    # the exact distance under the data's empirical coverage, D_S (obs and next_obs pooled) and D_A
+    reward_a = np.asarray(rewardlab_envs.random_mdp(5, 2, seed=seed).reward)
+    reward_b = 0.5 * reward_a + np.asarray(rewardlab_envs.random_mdp(5, 2, seed=seed + 100).reward)
+    data = _uniform_coverage(5, 2, 20_000, seed)
+    coverage = np.zeros((5, 2, 5))
+    np.add.at(coverage, (data.obs, data.acts, data.next_obs), 1.0)
+    state_dist = np.bincount(np.concatenate([data.obs, data.next_obs]), minlength=5).astype(np.float32)
+    action_dist = np.bincount(data.acts, minlength=2).astype(np.float32)
+    exact = float(epic_distance(reward_a, reward_b, 0.9, state_dist=state_dist, action_dist=action_dist, coverage=coverage))
+    estimate = sample_epic_distance(
+        _lookup(reward_a), _lookup(reward_b), data, 0.9,
+        num_transitions=4096, num_samples=1024, num_seeds=8, seed=seed,
+    )
+    assert estimate.low <= exact <= estimate.high, (exact, estimate)
+    assert estimate.high - estimate.low < 0.05
+
+
+def test_host_reward_fn_and_pure_reward_give_the_same_estimate():
+    reward = np.asarray(rewardlab_envs.random_mdp(5, 2, seed=3).reward)
+    other = np.asarray(rewardlab_envs.random_mdp(5, 2, seed=4).reward)
+    data = _uniform_coverage(5, 2, 1000, 0)
+    kwargs = dict(num_transitions=256, num_samples=64, num_seeds=2)
+    pure = sample_epic_distance(_lookup(reward), _lookup(other), data, 0.9, **kwargs)
+    host = sample_epic_distance(_lookup(reward), lambda s, a, t, d: other[s, a, t], data, 0.9, **kwargs)
+    np.testing.assert_allclose(pure.per_seed, host.per_seed, atol=1e-5)
+
+
+def _continuous_coverage(size=2048, seed=0):
+    rng = np.random.default_rng(seed)
+    obs = rng.normal(size=(size, 3)).astype(np.float32)
+    return Transitions(obs, rng.uniform(-1, 1, (size, 2)).astype(np.float32), obs + 0.1 * rng.normal(size=(size, 3)).astype(np.float32),
+                       np.zeros(size, bool), np.zeros(size, np.float32))
+
+
+def _base_reward(s, a, t, d):
+    return -jnp.sum(t**2, axis=-1) - 0.3 * jnp.sum(a**2, axis=-1) + jnp.sin(s[:, 0]) * a[:, 1]
+
+
+@settings(max_examples=6, deadline=None)
+@given(scale=st.floats(0.05, 20.0), weights=st.lists(st.floats(-3, 3), min_size=3, max_size=3), discount=st.sampled_from([0.5, 0.99]))
+def test_sample_epic_is_zero_under_shaping_and_scaling_and_one_under_negation(scale, weights, discount):
+    weights = jnp.asarray(weights, jnp.float32)
+
+    def potential(s):
+        return jnp.tanh(s @ weights) + 0.1 * jnp.sum(s**2, axis=-1)
+
+    shaped = JaxReward(lambda s, a, t, d: scale * _base_reward(s, a, t, d) + discount * potential(t) - potential(s))
+    data = _continuous_coverage()
+    kwargs = dict(num_transitions=512, num_samples=256, num_seeds=2)
+    assert sample_epic_distance(JaxReward(_base_reward), shaped, data, discount, **kwargs).mean < 0.01
+    for metric in (1, 2, "inf"):
+        assert sample_epic_distance(JaxReward(_base_reward), shaped, data, discount, metric=metric, **kwargs).mean < 0.02
+    negated = JaxReward(lambda s, a, t, d: -_base_reward(s, a, t, d))
+    assert sample_epic_distance(JaxReward(_base_reward), negated, data, discount, **kwargs).mean == pytest.approx(1.0, abs=1e-5)
+
+
+def test_sample_epic_accepts_reward_models_and_their_reward_fns():
+    import gymnasium as gym
+
+    from rewardlab.rewards import RewardModel, RewardNetConfig, as_reward_fn
+
+    model = RewardModel(RewardNetConfig(hidden_sizes=(16,), ensemble_size=2), gym.spaces.Box(-5, 5, (3,)), gym.spaces.Box(-1, 1, (2,)))
+    params_a, params_b = model.init(0), model.init(1)
+    data = _continuous_coverage(512)
+    kwargs = dict(num_transitions=128, num_samples=32, num_seeds=2)
+    same = sample_epic_distance((model, params_a), as_reward_fn(model, params_a), data, 0.99, **kwargs)
+    assert same.mean < 1e-3
+    different = sample_epic_distance((model, params_a), (model, params_b), data, 0.99, **kwargs)
+    host = sample_epic_distance((model, params_a), as_reward_fn(model, params_b, host_batch_limit=0), data, 0.99, **kwargs)
+    assert 0.05 < different.mean < 0.95
+    np.testing.assert_allclose(different.per_seed, host.per_seed, atol=1e-4)
+
+
+def test_sample_epic_rejects_bad_arguments():
+    data = _continuous_coverage(64)
+    with pytest.raises(ValueError, match="num_samples: expected a positive integer"):
+        sample_epic_distance(JaxReward(_base_reward), JaxReward(_base_reward), data, 0.9, num_samples=0)
+    with pytest.raises(ValueError, match="transitions: expected rewardlab.Transitions"):
+        sample_epic_distance(JaxReward(_base_reward), JaxReward(_base_reward), (1, 2), 0.9)
+    with pytest.raises(ValueError, match="metric: expected 1, 2 or 'inf'"):
+        sample_epic_distance(JaxReward(_base_reward), JaxReward(_base_reward), data, 0.9, metric="spearman")

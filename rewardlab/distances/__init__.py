@@ -1,8 +1,19 @@
 """Distances between reward functions: EPIC, DARD, STARC.
 
-Exact versions over tabular rewards (``[S, A, S']``, ``[S, A]`` or ``[S]``) on finite MDPs.
+Exact versions over tabular rewards (``[S, A, S']``, ``[S, A]`` or ``[S]``) on finite MDPs;
+sample-based EPIC for any ``RewardFn`` or reward model, with confidence intervals over seeds.
 """
 
+from rewardlab.distances._sample import (
+    JaxReward,
+    SampleDistance,
+    canonicalizer,
+    confidence_interval,
+    pure_reward,
+    rollout_transitions,
+    sample_epic_canonicalize,
+    sample_epic_distance,
+)
 from rewardlab.distances._tabular import (
     CANONICALIZATIONS,
     as_transition_reward,
@@ -20,6 +31,14 @@ from rewardlab.distances._tabular import (
 
 __all__ = [
     "CANONICALIZATIONS",
+    "JaxReward",
+    "SampleDistance",
+    "canonicalizer",
+    "confidence_interval",
+    "pure_reward",
+    "rollout_transitions",
+    "sample_epic_canonicalize",
+    "sample_epic_distance",
     "as_transition_reward",
     "dard_canonicalize",
     "dard_distance",
