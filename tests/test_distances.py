@@ -318,3 +318,73 @@ def test_sample_epic_rejects_bad_arguments():
         sample_epic_distance(JaxReward(_base_reward), JaxReward(_base_reward), (1, 2), 0.9)
     with pytest.raises(ValueError, match="metric: expected 1, 2 or 'inf'"):
         sample_epic_distance(JaxReward(_base_reward), JaxReward(_base_reward), data, 0.9, metric="spearman")
+
+
+# --------------------------------------------------------------------------- distance matrix
+
+from rewardlab.distances import distance_matrix, plot_distance_matrix  # noqa: E402
+
+
+def _reward_stack(mdp, shape):
+    rng = np.random.default_rng(0)
+    base = [np.asarray(mdp.reward).mean(-1) if shape == "sa" else np.asarray(mdp.reward)]
+    base.append(rng.normal(size=base[0].shape).astype(np.float32))
+    base.append(3.0 * base[0])
+    base.append(-base[0])
+    base.append(np.zeros_like(base[0]))  # trivial reward
+    base.append(base[0] + 0.5 * base[1])
+    return np.stack(base)
+
+
+@pytest.mark.parametrize("shape", ["sa", "sas"])
+def test_epic_matrix_matches_pairwise_calls(mdp, shape):
+    rewards = _reward_stack(mdp, shape)
+    matrix = np.asarray(distance_matrix(rewards, 0.9, transitions=mdp.transitions))
+    expected = _all_pairs(lambda a, b: epic_distance(a, b, 0.9), jnp.asarray(rewards))
+    np.testing.assert_allclose(matrix, expected, atol=2e-4)
+    np.testing.assert_allclose(matrix, matrix.T, atol=1e-6)
+
+
+def _all_pairs(pair_fn, rewards):
+    return jax.jit(jax.vmap(jax.vmap(pair_fn, (None, 0)), (0, None)))(rewards, rewards)
+
+
+def test_dard_and_starc_matrices_match_pairwise_calls(mdp):
+    rewards = jnp.asarray(_reward_stack(mdp, "sas"))
+    dard = distance_matrix(rewards, 0.9, distance="dard", transitions=mdp.transitions)
+    expected = _all_pairs(lambda a, b: dard_distance(a, b, mdp.transitions, 0.9), rewards)
+    np.testing.assert_allclose(dard, expected, atol=2e-4)
+    for canonicalization, norm in (("value", 2), ("minimal", 1), ("epic", "inf")):
+        kwargs = dict(canonicalization=canonicalization, norm=norm, metric=norm)
+        starc = distance_matrix(rewards, 0.9, distance="starc", transitions=mdp.transitions, **kwargs)
+        expected = _all_pairs(lambda a, b: starc_distance(a, b, mdp.transitions, 0.9, **kwargs), rewards)
+        np.testing.assert_allclose(starc, expected, atol=2e-4)
+
+
+def test_gram_path_matches_exact_pairs(mdp, monkeypatch):
+    from rewardlab.distances import _matrix
+
+    rewards = _reward_stack(mdp, "sa")
+    exact = np.asarray(distance_matrix(rewards, 0.9, distance="starc", transitions=mdp.transitions))
+    monkeypatch.setattr(_matrix, "_EXACT_PAIR_LIMIT", 0)
+    jax.clear_caches()
+    gram = np.asarray(distance_matrix(rewards, 0.9, distance="starc", transitions=mdp.transitions))
+    jax.clear_caches()
+    np.testing.assert_allclose(gram, exact, atol=2e-3)
+
+
+def test_distance_matrix_rejects_bad_arguments(mdp):
+    with pytest.raises(ValueError, match="distance: expected one of"):
+        distance_matrix(np.zeros((2, 7, 3)), 0.9, distance="l2")
+    with pytest.raises(ValueError, match="transitions: required"):
+        distance_matrix(np.zeros((2, 7, 3)), 0.9, distance="starc")
+    with pytest.raises(ValueError, match="rewards: expected"):
+        distance_matrix(np.zeros((2, 7, 2)), 0.9, transitions=mdp.transitions)
+
+
+def test_plot_distance_matrix_writes_a_file(tmp_path):
+    path = tmp_path / "matrix.png"
+    plot_distance_matrix(np.array([[0.0, 0.3], [0.3, 0.0]]), ["true", "learned"], title="EPIC", path=path)
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="labels: expected 2 names"):
+        plot_distance_matrix(np.zeros((2, 2)), ["a"])

@@ -4,6 +4,7 @@ Exact versions over tabular rewards (``[S, A, S']``, ``[S, A]`` or ``[S]``) on f
 sample-based EPIC for any ``RewardFn`` or reward model, with confidence intervals over seeds.
 """
 
+from rewardlab.distances._matrix import DISTANCES, distance_matrix, plot_distance_matrix
 from rewardlab.distances._sample import (
     JaxReward,
     SampleDistance,
@@ -31,6 +32,7 @@ from rewardlab.distances._tabular import (
 
 __all__ = [
     "CANONICALIZATIONS",
+    "DISTANCES",
     "JaxReward",
     "SampleDistance",
     "canonicalizer",
@@ -42,11 +44,13 @@ __all__ = [
     "as_transition_reward",
     "dard_canonicalize",
     "dard_distance",
+    "distance_matrix",
     "epic_canonicalize",
     "epic_distance",
     "lp_distance",
     "minimal_canonicalize",
     "pearson_distance",
+    "plot_distance_matrix",
     "starc_canonicalize",
     "starc_distance",
     "value_canonicalize",
