@@ -1,10 +1,12 @@
 """Benchmark: online preference learning on Pendulum-v1 with PPO.
 
-200 oracle labels, PPO 100k steps, 3 seeds (two at a time on two cores).
+200 oracle labels, PPO 100k steps, 3 seeds, one after another; within a seed the
+learned-reward and the true-reward PPO agents train at the same time in two processes
+(``QuickstartArgs.parallel``), one core each.
 ``normalized_return`` = mean over seeds of (R_learned − R_random) / (R_true − R_random),
 each return the mean true return over 10 evaluation episodes. Goal ≥ 0.9.
 
-    python -m benchmarks.pbrl_pendulum [--seeds 3] [--timesteps 100000] [--labels 200] [--workers 2]
+    python -m benchmarks.pbrl_pendulum [--seeds 3] [--timesteps 100000] [--labels 200]
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import argparse
 import json
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 
@@ -37,12 +38,10 @@ def main() -> dict:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--timesteps", type=int, default=100_000)
     parser.add_argument("--labels", type=int, default=200)
-    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as out_dir, ProcessPoolExecutor(args.workers) as pool:
-        futures = [pool.submit(_one_seed, seed, args.timesteps, args.labels, out_dir) for seed in range(args.seeds)]
-        summaries = [future.result() for future in futures]
+    with tempfile.TemporaryDirectory() as out_dir:
+        summaries = [_one_seed(seed, args.timesteps, args.labels, out_dir) for seed in range(args.seeds)]
     per_seed = [s["normalized_return"] for s in summaries]
     figures = {
         "benchmark": "pbrl_pendulum",
@@ -56,6 +55,7 @@ def main() -> dict:
         "labels_used": [s["labels_used"] for s in summaries],
         "timesteps": args.timesteps,
         "wall_s": time.perf_counter() - start,
+        "wall_s_per_seed": [s["wall_s"] for s in summaries],
         "goal": ">= 0.9",
     }
     for summary in summaries:

@@ -1,5 +1,6 @@
 """Online preference-based RL with SB3: PPO and SAC loops, relabelling, schedules, quickstart."""
 
+import dataclasses
 import json
 
 import jax
@@ -116,3 +117,6 @@ def test_quickstart_smoke_writes_summary_and_plot(tmp_path):
     assert (run_dir / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (run_dir / "reward_model.rlab").exists()
     assert any((run_dir / "tensorboard").rglob("events.out.tfevents*"))
+    # The true-reward agent trained in a second process is the same agent as one trained in this one.
+    serial = quickstart_main(dataclasses.replace(args, parallel=False, run_name="serial"), progress=False, log=lambda message: None)
+    assert serial["return_true"] == pytest.approx(summary["return_true"])
