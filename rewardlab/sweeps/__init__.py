@@ -1,1 +1,70 @@
-"""Sweeping reward designs over seeds and arguments, locally or on Ray, with a results table and reports."""
+"""Sweeping reward designs over seeds and arguments, locally or on Ray, with a results table and reports.
+
+Five lines::
+
+    from rewardlab.sweeps import Sweep
+    from experiments.bandit import Args, main
+
+    sweep = Sweep(main, Args(), grid={"teacher": ["oracle", "mistake"], "labels": [20, 100], "seed": range(4)})
+    results = sweep.run("runs/sweeps/bandit")          # or backend="ray"
+    print(results.groupby("design").correlation.mean())
+
+A target is ``fn(args)`` or ``fn(args, logger=...)`` returning a mapping of final metrics;
+``args`` is a frozen dataclass. Each run gets its own process, seed and folder
+(``args.json``, ``output.log``, ``metrics.parquet``, ``tensorboard/``, ``result.json``);
+the sweep folder gets ``results.parquet``. ``rewardlab sweep FILE`` runs a TOML/YAML
+description of the same; ``rewardlab report SWEEP_DIR`` draws learning curves and an
+aggregate table (IQM with stratified-bootstrap confidence intervals).
+"""
+
+from rewardlab.sweeps._args import parse_args
+from rewardlab.sweeps._file import load_sweep
+from rewardlab.sweeps._logger import Logger, RunLogger
+from rewardlab.sweeps._local import default_workers
+from rewardlab.sweeps._ray import INSTALL_HINT as RAY_INSTALL_HINT
+from rewardlab.sweeps._report import Report, final_table, make_report
+from rewardlab.sweeps._results import load_metrics, load_results
+from rewardlab.sweeps._run import execute_run, read_result
+from rewardlab.sweeps._runner import BACKENDS, SweepProgress, run_sweep
+from rewardlab.sweeps._spec import (
+    RandomSearch,
+    RunSpec,
+    Sweep,
+    choice,
+    loguniform,
+    randint,
+    random_search,
+    uniform,
+)
+from rewardlab.sweeps._stats import Interval, iqm, mean_band, stratified_bootstrap_ci
+
+__all__ = [
+    "BACKENDS",
+    "Interval",
+    "Report",
+    "RAY_INSTALL_HINT",
+    "Logger",
+    "RandomSearch",
+    "RunLogger",
+    "RunSpec",
+    "Sweep",
+    "SweepProgress",
+    "choice",
+    "default_workers",
+    "execute_run",
+    "final_table",
+    "iqm",
+    "load_metrics",
+    "load_results",
+    "load_sweep",
+    "loguniform",
+    "make_report",
+    "mean_band",
+    "parse_args",
+    "randint",
+    "random_search",
+    "read_result",
+    "run_sweep",
+    "stratified_bootstrap_ci",
+    "uniform",
+]

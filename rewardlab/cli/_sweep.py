@@ -1,0 +1,79 @@
+"""``rewardlab sweep FILE`` and ``rewardlab report SWEEP_DIR``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def _fail(message: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/red] {message}", markup=True)
+    raise typer.Exit(2)
+
+
+def sweep(
+    file: Path = typer.Argument(..., help="Sweep file (.toml, .yaml): target = 'module:function', then tables base, grid and optionally random."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Sweep folder; default runs/sweeps/<sweep name>. Rerunning into it resumes."),
+    backend: str = typer.Option("local", help="local (a process per run on this machine) or ray."),
+    workers: Optional[int] = typer.Option(None, min=1, help="Runs at a time; default the CPU cores (local) or the local Ray's CPUs."),
+    address: Optional[str] = typer.Option(None, help="Address of a running Ray cluster (with --backend ray); default starts a local Ray."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Redo runs recorded as failed (finished runs are always skipped)."),
+    threads_per_run: Optional[int] = typer.Option(None, min=1, help="BLAS/XLA/torch threads per run; default cores ÷ workers."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and their state, run nothing."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
+) -> None:
+    """Run every point of a sweep file, skipping runs already finished in the sweep folder.
+
+    Each run gets its own process, seed and folder (args.json, output.log, metrics.parquet,
+    tensorboard/, result.json); the sweep folder gets results.parquet, rebuilt after every run.
+    Kill it and run the same command again to resume.
+    """
+    from rewardlab.sweeps import load_sweep, read_result, run_sweep
+
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # targets of the current project import as with `python -m`
+    try:
+        spec = load_sweep(file)
+        folder = out if out is not None else Path("runs") / "sweeps" / str(spec.name)
+        if dry_run:
+            runs = spec.runs()
+            for run in runs:
+                record = read_result(folder / "runs" / run.name)
+                state = "to run" if record is None else record["status"]
+                typer.echo(f"{run.name}\t{state}")
+            typer.echo(f"{len(runs)} runs -> {folder}")
+            return
+        from rich.console import Console
+
+        console = Console(stderr=True, highlight=False)
+        frame = run_sweep(spec, folder, backend=backend, workers=workers, address=address, retry_failed=retry_failed,
+                          threads_per_run=threads_per_run, log=None if quiet else console.print)
+    except (ValueError, ImportError) as error:
+        _fail(str(error))
+        return
+    failed = int((frame["status"] != "ok").sum()) if len(frame) else 0
+    typer.echo(f"{len(frame)} runs complete ({failed} failed); results: {folder / 'results.parquet'}; "
+               f"report: rewardlab report {folder}")
+
+
+def report(
+    sweep_dir: Path = typer.Argument(..., help="A sweep folder (holding results.parquet)."),
+    metric: Optional[list[str]] = typer.Option(None, "--metric", help="Final metric to tabulate (repeatable); default all."),
+    curve: Optional[list[str]] = typer.Option(None, "--curve", help="Logged metric to plot against step (repeatable); default all."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Report folder; default SWEEP_DIR/report."),
+) -> None:
+    """Learning curves per design with bands over seeds, and a final-performance table (IQM, bootstrap CIs), as PNG and Markdown."""
+    from rewardlab.sweeps import make_report
+
+    try:
+        result = make_report(sweep_dir, metrics=metric or None, curves=curve or None, out_dir=out)
+    except ValueError as error:
+        _fail(str(error))
+        return
+    typer.echo(f"report: {result.markdown_path} ({len(result.figures)} figures)")

@@ -1,0 +1,240 @@
+"""``rewardlab report``: a sweep folder turned into learning curves, an aggregate table and Markdown.
+
+Per design (runs differing only by seed): learning curves of every logged metric, the
+mean over seeds with a 95% bootstrap band; and for every final metric the number of
+runs, mean, IQM and a 95% stratified-bootstrap interval of the IQM (rliable-style).
+Written to ``SWEEP_DIR/report/`` as ``report.md``, ``curve_<metric>.png`` and
+``final_<metric>.png``.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from rewardlab._io import atomic_write_bytes
+from rewardlab.sweeps._results import load_metrics, load_results
+from rewardlab.sweeps._stats import mean_band, stratified_bootstrap_ci
+
+_NOT_METRICS = {"run", "design", "seed", "status", "wall_s", "error"}
+
+
+class Report(NamedTuple):
+    """What :func:`make_report` wrote and computed."""
+
+    markdown_path: Path  # report/report.md
+    figures: list[Path]  # the PNGs
+    final_table: Any  # DataFrame: design, metric, runs, failed, mean, iqm, iqm_low, iqm_high
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def final_metric_names(results: Any, args_fields: Sequence[str] = ()) -> list[str]:
+    """Numeric columns of the results table that hold final metrics (not arguments or bookkeeping)."""
+    names = []
+    for column in results.columns:
+        if column in _NOT_METRICS or column in args_fields:
+            continue
+        if np.issubdtype(np.asarray(results[column].dropna()).dtype, np.number) and results[column].dtype != bool:
+            names.append(column)
+    return names
+
+
+def final_table(results: Any, metrics: Sequence[str], confidence: float = 0.95, num_resamples: int = 2000) -> Any:
+    """Per design and metric: runs, failed, mean, IQM and its stratified-bootstrap interval."""
+    import pandas as pd
+
+    rows = []
+    for design, group in results.groupby("design", sort=False):
+        ok = group[group["status"] == "ok"]
+        for metric in metrics:
+            values = pd.to_numeric(ok[metric], errors="coerce").to_numpy(dtype=np.float64)
+            values = values[np.isfinite(values)]
+            row = {"design": design, "metric": metric, "runs": int(len(values)), "failed": int((group["status"] != "ok").sum())}
+            if len(values):
+                interval = stratified_bootstrap_ci(values, num_resamples=num_resamples, confidence=confidence)
+                row.update(mean=float(values.mean()), iqm=interval.estimate, iqm_low=interval.low, iqm_high=interval.high)
+            else:
+                row.update(mean=math.nan, iqm=math.nan, iqm_low=math.nan, iqm_high=math.nan)
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["design", "metric", "runs", "failed", "mean", "iqm", "iqm_low", "iqm_high"])
+
+
+def design_curves(metrics: Any, name: str, num_points: int = 100) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]]:
+    """Per design: (steps, mean, low, high, seeds) of metric ``name``, seeds interpolated onto shared steps.
+
+    Each seed's curve is linearly interpolated onto ``num_points`` steps spanning the range
+    every seed covers, so seeds logged at different steps still average point by point.
+    """
+    out = {}
+    rows = metrics[metrics["name"] == name]
+    for design, group in rows.groupby("design", sort=False):
+        seeds = [(run_rows["step"].to_numpy(), run_rows["value"].to_numpy()) for _, run_rows in group.groupby("run")]
+        seeds = [(s[np.isfinite(v)], v[np.isfinite(v)]) for s, v in seeds]
+        seeds = [(s[np.argsort(s, kind="stable")], v[np.argsort(s, kind="stable")]) for s, v in seeds if len(s)]
+        if not seeds:
+            continue
+        start = max(s[0] for s, _ in seeds)
+        stop = min(s[-1] for s, _ in seeds)
+        if stop < start:
+            continue
+        steps = np.unique(np.concatenate([s for s, _ in seeds]))
+        steps = steps[(steps >= start) & (steps <= stop)]
+        if len(steps) > num_points:
+            steps = np.linspace(start, stop, num_points)
+        curves = np.stack([np.interp(steps, s, v) for s, v in seeds])
+        mean, low, high = mean_band(curves)
+        out[design] = (steps, mean, low, high, len(seeds))
+    return out
+
+
+def _save(fig: Any, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def _plot_curves(curves: dict[str, Any], name: str, title: str, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for design, (steps, mean, low, high, seeds) in curves.items():
+        (line,) = ax.plot(steps, mean, label=f"{design} (n={seeds})")
+        ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xlabel("step")
+    ax.set_ylabel(name)
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _plot_final(table: Any, metric: str, title: str, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = table[(table["metric"] == metric) & (table["runs"] > 0)]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.4), dpi=110)
+    positions = np.arange(len(rows))[::-1]
+    ax.errorbar(rows["iqm"], positions, xerr=[rows["iqm"] - rows["iqm_low"], rows["iqm_high"] - rows["iqm"]],
+                fmt="o", capsize=4)
+    ax.set_yticks(positions, [f"{d} (n={n})" for d, n in zip(rows["design"], rows["runs"])], fontsize=7)
+    ax.set_xlabel(f"{metric}: IQM and 95% stratified-bootstrap CI")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return "–" if math.isnan(value) else f"{value:.4g}"
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def make_report(
+    sweep_dir: str | os.PathLike,
+    metrics: Sequence[str] | None = None,
+    curves: Sequence[str] | None = None,
+    out_dir: str | os.PathLike | None = None,
+    confidence: float = 0.95,
+) -> Report:
+    """Write the report of a sweep folder: learning curves, final-performance table, Markdown.
+
+    Args:
+        sweep_dir: the sweep folder (holding ``results.parquet``).
+        metrics: final metrics to tabulate; default every numeric final metric.
+        curves: logged metrics to plot against step; default every logged metric.
+        out_dir: where to write; default ``sweep_dir/report``.
+        confidence: level of the intervals.
+
+    Returns:
+        :class:`Report` with the Markdown path, the figure paths and the final table.
+
+    Raises:
+        ValueError: not a sweep folder, no completed run, or an unknown metric name.
+    """
+    import json
+
+    sweep_dir = Path(sweep_dir)
+    results = load_results(sweep_dir)
+    if not len(results):
+        raise ValueError(f"sweep_dir: no completed run in {str(sweep_dir)!r} yet")
+    manifest_path = sweep_dir / "sweep.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    args_fields = list(manifest.get("base", {}))
+    available = final_metric_names(results, args_fields)
+    if metrics is None:
+        metrics = available
+    for name in metrics:
+        if name not in available:
+            raise ValueError(f"metric: {name!r} is not a final metric of this sweep; expected one of {available}")
+    logged = load_metrics(sweep_dir)
+    logged_names = list(dict.fromkeys(logged["name"].tolist()))
+    if curves is None:
+        curves = logged_names
+    for name in curves:
+        if name not in logged_names:
+            raise ValueError(f"curve: {name!r} was not logged by this sweep's runs; expected one of {logged_names}")
+
+    out = Path(out_dir) if out_dir is not None else sweep_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    title = manifest.get("name", sweep_dir.name)
+    table = final_table(results, metrics, confidence=confidence)
+    figures = []
+    lines = [f"# Sweep report: {title}", ""]
+    failed = results[results["status"] != "ok"]
+    total = len(manifest.get("runs", [])) or len(results)
+    lines += [f"{len(results)} of {total} runs completed: {len(results) - len(failed)} ok, {len(failed)} failed. "
+              f"Target `{manifest.get('target', '?')}`.", ""]
+    if len(metrics):
+        lines += ["## Final performance", "",
+                  f"Per design: runs, mean, interquartile mean (IQM) and its {confidence:.0%} stratified-bootstrap "
+                  "confidence interval over seeds (Agarwal et al. 2021).", ""]
+        for metric in metrics:
+            rows = table[table["metric"] == metric]
+            lines += [f"### {metric}", ""]
+            lines.append(_markdown_table(["design", "runs", "failed", "mean", "IQM", "CI low", "CI high"],
+                                         rows[["design", "runs", "failed", "mean", "iqm", "iqm_low", "iqm_high"]].itertuples(index=False)))
+            if (rows["runs"] > 0).any():
+                path = _plot_final(table, metric, f"{title}: final {metric}", out / f"final_{_slug(metric)}.png")
+                figures.append(path)
+                lines += ["", f"![final {metric}]({path.name})"]
+            lines.append("")
+    if len(curves):
+        lines += ["## Learning curves", "", f"Mean over seeds with a {confidence:.0%} bootstrap band.", ""]
+        for name in curves:
+            per_design = design_curves(logged, name)
+            if per_design:
+                path = _plot_curves(per_design, name, f"{title}: {name}", out / f"curve_{_slug(name)}.png")
+                figures.append(path)
+                lines += [f"![{name}]({path.name})", ""]
+    if len(failed):
+        lines += ["## Failed runs", ""]
+        lines.append(_markdown_table(["run", "error"], failed[["run", "error"]].itertuples(index=False)))
+        lines.append("")
+    markdown = atomic_write_bytes(out / "report.md", "\n".join(lines).encode())
+    return Report(markdown, figures, table)

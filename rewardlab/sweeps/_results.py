@@ -1,0 +1,109 @@
+"""The sweep's results table and per-run metrics, as pandas DataFrames.
+
+``SWEEP_DIR/results.parquet`` has one row per completed run: ``run``, ``design``,
+``seed``, ``status`` (ok / failed), ``wall_s``, ``error``, then every argument under its
+field name and every final metric under its own name (``metric.<name>`` when a metric
+shares a name with an argument). It is rebuilt from the run folders and replaced
+atomically after every completion, so it can be read while the sweep runs:
+
+    >>> import pandas as pd                                  # doctest: +SKIP
+    >>> df = pd.read_parquet("runs/sweeps/bpref/results.parquet")
+    >>> df[df.status == "ok"].groupby("teacher").final_return.mean()
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rewardlab.sweeps._logger import METRICS_FILE, write_parquet
+from rewardlab.sweeps._run import read_result
+
+RESULTS_FILE = "results.parquet"
+MANIFEST_FILE = "sweep.json"
+RUNS_DIR = "runs"
+_COLUMNS = ("run", "design", "seed", "status", "wall_s", "error")
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return value
+
+
+def results_frame(records: Iterable[dict[str, Any]]) -> Any:
+    """Rows of run records (the ``result.json`` dicts) as the results DataFrame."""
+    import pandas as pd
+
+    rows = []
+    for record in records:
+        row = {"run": record["name"], "design": record["design"], "seed": int(record["seed"]),
+               "status": record["status"], "wall_s": float(record.get("wall_s") or 0.0), "error": record.get("error")}
+        args = record.get("args", {})
+        for name, value in args.items():
+            if name not in _COLUMNS:
+                row[name] = _cell(value)
+        for name, value in record.get("metrics", {}).items():
+            key = f"metric.{name}" if name in row or name in _COLUMNS else name
+            row[key] = value
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=None if rows else list(_COLUMNS))
+    if "error" in frame:
+        frame["error"] = frame["error"].astype("string")
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            # mixed None/str or None/float columns: let pandas pick a parquet-friendly dtype
+            frame[column] = frame[column].convert_dtypes()
+    return frame
+
+
+def write_results(sweep_dir: Path, run_names: Sequence[str]) -> Any:
+    """Rebuild ``results.parquet`` from the completed run folders among ``run_names``."""
+    runs_dir = Path(sweep_dir) / RUNS_DIR
+    records = [record for name in run_names if (record := read_result(runs_dir / name)) is not None]
+    frame = results_frame(records)
+    write_parquet(Path(sweep_dir) / RESULTS_FILE, frame)
+    return frame
+
+
+def load_results(sweep_dir: str | os.PathLike) -> Any:
+    """The results table of a sweep folder (one row per completed run).
+
+    Raises:
+        ValueError: ``sweep_dir`` has no ``results.parquet``.
+    """
+    path = Path(sweep_dir) / RESULTS_FILE
+    if not path.is_file():
+        raise ValueError(f"sweep_dir: no {RESULTS_FILE} in {str(sweep_dir)!r}; is it a sweep folder?")
+    import pandas as pd
+
+    return pd.read_parquet(path)
+
+
+def load_metrics(sweep_dir: str | os.PathLike, status: str | None = "ok") -> Any:
+    """Every run's metrics table, stacked: columns run, design, seed, step, name, value.
+
+    Args:
+        sweep_dir: the sweep folder.
+        status: keep runs with this status (None: all completed runs).
+    """
+    import pandas as pd
+
+    results = load_results(sweep_dir)
+    if status is not None:
+        results = results[results["status"] == status]
+    parts = []
+    for run, design, seed in zip(results["run"], results["design"], results["seed"]):
+        path = Path(sweep_dir) / RUNS_DIR / str(run) / METRICS_FILE
+        if path.is_file():
+            table = pd.read_parquet(path)
+            table.insert(0, "seed", int(seed))
+            table.insert(0, "design", str(design))
+            table.insert(0, "run", str(run))
+            parts.append(table)
+    if not parts:
+        return pd.DataFrame({"run": [], "design": [], "seed": [], "step": [], "name": [], "value": []})
+    return pd.concat(parts, ignore_index=True)

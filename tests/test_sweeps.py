@@ -1,0 +1,353 @@
+"""The sweep layer: specs, sweep files, the local backend, failures, kill-and-rerun, results and report."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from experiments.bandit import Args, main
+from rewardlab.cli import app
+from rewardlab.sweeps import (
+    Sweep,
+    iqm,
+    load_metrics,
+    load_results,
+    load_sweep,
+    loguniform,
+    make_report,
+    mean_band,
+    random_search,
+    run_sweep,
+    stratified_bootstrap_ci,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+GRID = {"teacher": ["oracle", "stochastic", "mistake"], "seed": [0, 1, 2, 3]}
+
+
+def _sweep(**base) -> Sweep:
+    return Sweep(main, Args(steps=30, log_every=10, **base), grid=GRID)
+
+
+# Specs ------------------------------------------------------------------------------------------
+
+
+def test_grid_names_designs_and_seeds():
+    runs = _sweep().runs()
+    assert len(runs) == 12
+    assert len({run.name for run in runs}) == 12
+    assert runs[0].name == "teacher=oracle__seed0"
+    assert [run.design for run in runs[:4]] == ["teacher=oracle"] * 4
+    assert [run.seed for run in runs[:4]] == [0, 1, 2, 3]
+    assert runs[5].args == dataclasses.replace(Args(steps=30, log_every=10), teacher="stochastic", seed=1)
+
+
+def test_run_names_encode_the_environment_when_the_args_have_one():
+    @dataclasses.dataclass(frozen=True)
+    class EnvArgs:
+        env_id: str = "Pendulum-v1"
+        labels: int = 10
+        seed: int = 0
+
+    names = [run.name for run in Sweep(main, EnvArgs(), grid={"labels": [10, 20], "seed": [0]}).runs()]
+    assert names == ["Pendulum-v1__labels=10__seed0", "Pendulum-v1__labels=20__seed0"]
+
+
+def test_random_search_is_reproducible_and_crossed_with_the_grid():
+    search = random_search({"learning_rate": loguniform(1e-3, 1e-1)}, num_samples=3, seed=7)
+    sweep = Sweep(main, Args(), grid={"seed": [0, 1]}, random=search)
+    runs = sweep.runs()
+    assert len(runs) == 6
+    rates = [run.args.learning_rate for run in runs]
+    assert rates == [run.args.learning_rate for run in sweep.runs()]
+    assert all(1e-3 <= rate < 1e-1 for rate in rates)
+    assert rates[0] == rates[1] and rates[0] != rates[2]  # seeds inner, samples outer
+
+
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        ({"teachr": ["oracle"]}, "grid.teachr: not a field of Args"),
+        ({"labels": ["many"]}, "grid.labels: expected int, got 'many'"),
+        ({"labels": 5}, "grid.labels: expected a list of values"),
+        ({"labels": []}, "grid.labels: expected at least one value"),
+    ],
+)
+def test_bad_grids_name_the_field(grid, message):
+    with pytest.raises(ValueError, match=message):
+        Sweep(main, Args(), grid=grid)
+
+
+def test_invalid_argument_combinations_are_caught_before_running():
+    with pytest.raises(ValueError, match="teacher: expected one of"):
+        Sweep(main, Args(), grid={"teacher": ["psychic"]}).runs()
+
+
+def test_base_must_be_a_dataclass_instance():
+    with pytest.raises(ValueError, match="base: expected a dataclass instance"):
+        Sweep(main, Args, grid={})
+
+
+# Sweep files ------------------------------------------------------------------------------------
+
+
+def _write(tmp_path: Path, text: str, name: str = "s.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_toml_and_yaml_files_give_the_same_sweep(tmp_path):
+    toml = _write(tmp_path, 'target = "experiments.bandit:main"\n[base]\nsteps = 30\n[grid]\nteacher = ["oracle", "mistake"]\nseed = [0, 1]\n')
+    yaml = _write(tmp_path, "target: experiments.bandit:main\nbase: {steps: 30}\ngrid:\n  teacher: [oracle, mistake]\n  seed: [0, 1]\n", "s.yaml")
+    a, b = load_sweep(toml), load_sweep(yaml)
+    assert [r.name for r in a.runs()] == [r.name for r in b.runs()]
+    assert a.runs()[0].args.steps == 30
+    assert a.name == "s"
+
+
+def test_sweep_file_random_search(tmp_path):
+    path = _write(tmp_path, 'target = "experiments.bandit:main"\n[grid]\nseed = [0]\n'
+                            '[random]\nnum_samples = 4\n[random.space]\nlearning_rate = { loguniform = [0.01, 1.0] }\n'
+                            'teacher = { choice = ["oracle", "mistake"] }\n')
+    runs = load_sweep(path).runs()
+    assert len(runs) == 4
+    assert {run.args.teacher for run in runs} <= {"oracle", "mistake"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('target = "experiments.bandit:main"\n[grid]\nteachr = ["oracle"]\n', "grid.teachr: not a field of Args"),
+        ('target = "experiments.bandit:main"\n[base]\nsteps = "many"\n', "base.steps: expected int, got 'many'"),
+        ('target = "experiments.bandit:main"\n[base]\nsteps = -1\n', "base: steps: expected an integer >= 1"),
+        ('target = "experiments.nope:main"\n', "target: cannot import module 'experiments.nope'"),
+        ('target = "experiments.bandit:mian"\n', "target: module 'experiments.bandit' has no attribute 'mian'"),
+        ('[grid]\nseed = [0]\n', "target: missing"),
+        ('target = "experiments.bandit:main"\nextra = 1\n', "extra: unknown key"),
+        ('target = "experiments.bandit:main"\n[grid]\nseed = 3\n', "grid.seed: expected a list of values"),
+        ('target = "experiments.bandit:main"\n[random]\nnum_samples = 2\n[random.space]\nlabels = { normal = [0, 1] }\n',
+         "random.space.labels: unknown distribution 'normal'"),
+        ('target = "experiments.bandit:main"\n[random]\nnum_samples = 2\n[random.space]\nlearning_rate = { loguniform = [0, 1] }\n',
+         "random.space.learning_rate.loguniform: loguniform: expected 0 < low < high"),
+        ('target = "experiments.bandit:main\n', "s.toml: invalid TOML"),
+    ],
+)
+def test_bad_sweep_files_give_one_line_errors_naming_the_key(tmp_path, text, message):
+    with pytest.raises(ValueError, match=message) as info:
+        load_sweep(_write(tmp_path, text))
+    assert "\n" not in str(info.value)
+
+
+# Running ----------------------------------------------------------------------------------------
+
+
+def _check_complete(sweep_dir: Path, expected: int = 12) -> pd.DataFrame:
+    results = load_results(sweep_dir)
+    assert len(results) == expected
+    assert results["run"].is_unique
+    assert sorted(p.name for p in (sweep_dir / "runs").iterdir()) == sorted(results["run"])
+    return results
+
+
+def test_local_sweep_of_12_runs_writes_runs_results_and_resumes(tmp_path):
+    sweep = _sweep()
+    results = run_sweep(sweep, tmp_path, workers=2, log=None)
+    results = _check_complete(tmp_path)
+    assert (results["status"] == "ok").all()
+    assert set(results["teacher"]) == {"oracle", "stochastic", "mistake"}
+    # a run's result equals calling the target directly: each run has its own seed
+    row = results.set_index("run").loc["teacher=mistake__seed2"]
+    direct = main(Args(steps=30, log_every=10, teacher="mistake", seed=2))
+    assert row["correlation"] == pytest.approx(direct["correlation"])
+    assert row["seed"] == 2
+    run_dir = tmp_path / "runs" / "teacher=mistake__seed2"
+    marker = json.loads((run_dir / "result.json").read_text())
+    assert marker["status"] == "ok" and marker["args"]["teacher"] == "mistake"
+    metrics = pd.read_parquet(run_dir / "metrics.parquet")
+    assert list(metrics.columns) == ["step", "name", "value"]
+    assert sorted(metrics[metrics["name"] == "loss"]["step"]) == [0, 10, 20, 30]
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    stacked = load_metrics(tmp_path)
+    assert len(stacked) == 12 * 8 and set(stacked["design"]) == {f"teacher={t}" for t in GRID["teacher"]}
+    # rerun: complete runs are skipped; a half-written one (torn marker, stray files) is wiped and redone
+    half = tmp_path / "runs" / "teacher=oracle__seed1"
+    (half / "stale.txt").write_text("left by a killed run")
+    (half / "result.json").write_text('{"status": "ok", "metr')
+    mtimes = {p.name: (p / "result.json").stat().st_mtime_ns for p in (tmp_path / "runs").iterdir() if p != half}
+    lines = []
+    run_sweep(sweep, tmp_path, workers=2, log=lines.append)
+    assert "11 already complete, 1 to run" in lines[0]
+    assert mtimes == {p.name: (p / "result.json").stat().st_mtime_ns for p in (tmp_path / "runs").iterdir() if p != half}
+    assert not (half / "stale.txt").exists()
+    assert json.loads((half / "result.json").read_text())["status"] == "ok"
+    _check_complete(tmp_path)
+
+
+def test_a_crashing_run_is_recorded_with_its_traceback_and_the_sweep_goes_on(tmp_path):
+    sweep = Sweep(main, Args(steps=20), grid={"learning_rate": [0.1, 1e9], "seed": [0, 1]})
+    results = run_sweep(sweep, tmp_path, workers=2, log=None).set_index("run")
+    assert list(results["status"]) == ["ok", "ok", "failed", "failed"]
+    assert results.loc["learning_rate=1e+09__seed0", "error"].startswith("FloatingPointError: Bradley-Terry training diverged")
+    marker = json.loads((tmp_path / "runs" / "learning_rate=1e+09__seed0" / "result.json").read_text())
+    assert "Traceback" in marker["traceback"] and "FloatingPointError" in marker["traceback"]
+    assert "diverged" in (tmp_path / "runs" / "learning_rate=1e+09__seed0" / "output.log").read_text()
+    # failed runs are complete: skipped on rerun unless asked to retry
+    lines = []
+    run_sweep(sweep, tmp_path, workers=2, log=lines.append)
+    assert "4 already complete" in lines[0]
+    run_sweep(sweep, tmp_path, workers=2, retry_failed=True, log=lines.append)
+    assert any("2 to run" in line for line in lines)
+
+
+def test_bad_run_sweep_arguments(tmp_path):
+    with pytest.raises(ValueError, match="backend: expected one of"):
+        run_sweep(_sweep(), tmp_path, backend="slurm")
+    with pytest.raises(ValueError, match="workers: expected an integer >= 1"):
+        run_sweep(_sweep(), tmp_path, workers=0)
+    with pytest.raises(ValueError, match="address: only the ray backend"):
+        run_sweep(_sweep(), tmp_path, address="127.0.0.1:6379")
+
+
+def test_ray_backend_without_ray_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(ImportError, match=r"pip install 'rewardlab\[ray\]'"):
+        run_sweep(_sweep(), tmp_path, backend="ray")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_killed_sweep_is_finished_by_the_same_command_without_losing_or_duplicating_runs(tmp_path):
+    sweep_file = tmp_path / "kill.toml"
+    sweep_file.write_text('target = "experiments.bandit:main"\n[base]\nsteps = 20000\nlog_every = 5000\n'
+                          '[grid]\nteacher = ["oracle", "stochastic", "mistake"]\nseed = [0, 1, 2, 3]\n')
+    out = tmp_path / "sweep"
+    command = [sys.executable, "-m", "rewardlab.cli._main", "sweep", str(sweep_file), "--out", str(out), "--workers", "2", "--quiet"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def markers() -> dict[str, int]:
+        runs = out / "runs"
+        return {p.parent.name: p.stat().st_mtime_ns for p in runs.glob("*/result.json")} if runs.exists() else {}
+
+    while len(markers()) < 3 and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the sweep finished before it could be killed"
+    finished_before = markers()
+    started = {p.name for p in (out / "runs").iterdir()}
+    half_written = started - set(finished_before)
+    time.sleep(3.0)  # runs of the killed sweep die with it: none may finish afterwards
+    assert markers() == finished_before
+    assert 3 <= len(finished_before) < 12
+
+    rerun = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    results = _check_complete(out)
+    assert (results["status"] == "ok").all()
+    after = markers()
+    assert {name: after[name] for name in finished_before} == finished_before  # finished runs untouched
+    for name in half_written:  # half-written runs redone from scratch
+        assert after[name] > max(finished_before.values())
+
+
+# Statistics and report --------------------------------------------------------------------------
+
+
+def test_iqm_by_hand():
+    assert float(iqm(np.array([10.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, -50.0]))) == pytest.approx(3.5)  # keeps 2..5
+    np.testing.assert_allclose(iqm(np.array([[1.0, 2.0, 3.0, 4.0], [4.0, 4.0, 4.0, 40.0]])), [2.5, 4.0])
+    with pytest.raises(ValueError, match="scores: expected at least one score"):
+        iqm(np.zeros(0))
+
+
+def test_stratified_bootstrap_resamples_within_tasks():
+    # Task A's runs all equal 0, task B's all equal 10: any stratified resample pools four 0s and four 10s.
+    scores = np.array([[0.0, 10.0]] * 4)
+    interval = stratified_bootstrap_ci(scores, statistic=lambda x: x.mean(axis=-1))
+    assert interval == pytest.approx((5.0, 5.0, 5.0))
+    wide = stratified_bootstrap_ci(np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]))
+    assert wide.low < wide.estimate < wide.high
+    assert stratified_bootstrap_ci([np.array([3.0])]) == (3.0, 3.0, 3.0)
+    with pytest.raises(ValueError, match="scores_per_task: expected finite scores"):
+        stratified_bootstrap_ci(np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match="confidence"):
+        stratified_bootstrap_ci(np.ones(3), confidence=1.5)
+
+
+def test_mean_band_contains_the_mean_and_collapses_for_identical_seeds():
+    mean, low, high = mean_band(np.array([[1.0, 2.0, 3.0]] * 3))
+    np.testing.assert_allclose([mean, low, high], [[1.0, 2.0, 3.0]] * 3)
+    rng = np.random.default_rng(0)
+    mean, low, high = mean_band(rng.normal(size=(6, 5)))
+    assert np.all(low <= mean) and np.all(mean <= high) and np.all(high > low)
+
+
+def test_report_and_cli(tmp_path):
+    sweep_file = tmp_path / "bandit.toml"
+    sweep_file.write_text('target = "experiments.bandit:main"\n[base]\nsteps = 30\nlog_every = 10\n'
+                          '[grid]\nteacher = ["oracle", "stochastic", "mistake"]\nlearning_rate = [1.0]\nseed = [0, 1, 2, 3]\n')
+    runner = CliRunner()
+    out = tmp_path / "sweep"
+    result = runner.invoke(app, ["sweep", str(sweep_file), "--out", str(out), "--workers", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "12 runs complete (0 failed)" in result.output
+    result = runner.invoke(app, ["report", str(out)])
+    assert result.exit_code == 0, result.output
+    report_dir = out / "report"
+    markdown = (report_dir / "report.md").read_text()
+    assert "| teacher=oracle__learning_rate=1.0 | 4 | 0 |" in markdown
+    for name in ("final_correlation.png", "final_regret.png", "curve_loss.png", "curve_correlation.png"):
+        assert (report_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({name})" in markdown
+    table = make_report(out, metrics=["correlation"], curves=["loss"]).final_table
+    results = load_results(out)
+    oracle = results[results["teacher"] == "oracle"]["correlation"].to_numpy()
+    row = table[table["design"] == "teacher=oracle__learning_rate=1.0"].iloc[0]
+    assert row["iqm"] == pytest.approx(float(iqm(oracle)))
+    assert row["iqm_low"] <= row["iqm"] <= row["iqm_high"]
+    assert row["mean"] == pytest.approx(oracle.mean())
+
+
+def test_cli_errors_are_one_line_and_name_the_field(tmp_path):
+    runner = CliRunner()
+    bad = tmp_path / "bad.toml"
+    bad.write_text('target = "experiments.bandit:main"\n[grid]\nlabelz = [1]\n')
+    result = runner.invoke(app, ["sweep", str(bad), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "grid.labelz: not a field of Args" in result.output
+    assert result.output.strip().count("\n") == 0
+    result = runner.invoke(app, ["sweep", str(tmp_path / "missing.toml")])
+    assert result.exit_code == 2 and "file: no sweep file" in result.output
+    good = tmp_path / "good.toml"
+    good.write_text('target = "experiments.bandit:main"\n[grid]\nseed = [0]\n')
+    result = runner.invoke(app, ["sweep", str(good), "--backend", "slurm", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "backend: expected one of" in result.output
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2 and "sweep_dir: no results.parquet" in result.output
+    for command in ("sweep", "report"):
+        result = runner.invoke(app, [command, "--help"])
+        assert result.exit_code == 0
+    help_text = runner.invoke(app, ["sweep", "--help"]).output
+    for option in ("--out", "--backend", "--workers", "--address", "--retry-failed", "--dry-run"):
+        assert option in help_text
+
+
+def test_dry_run_lists_runs_and_their_state(tmp_path):
+    good = tmp_path / "good.toml"
+    good.write_text('target = "experiments.bandit:main"\n[base]\nsteps = 5\n[grid]\nseed = [0, 1]\n')
+    result = CliRunner().invoke(app, ["sweep", str(good), "--out", str(tmp_path / "o"), "--dry-run"])
+    assert result.exit_code == 0
+    assert "seed0\tto run" in result.output and "2 runs" in result.output
+    assert not (tmp_path / "o").exists()
