@@ -66,6 +66,12 @@ def quickstart(
     console.print(f"run folder: {summary['run_dir']} (summary.json, learning_curve.png, tensorboard/)")
 
 
+from rewardlab.cli._sweep import report as _report_command, sweep as _sweep_command  # noqa: E402
+
+app.command("sweep")(_sweep_command)
+app.command("report")(_report_command)
+
+
 def main() -> None:
     app()
 
