@@ -148,8 +148,10 @@ def test_preference_model_dispatch_errors():
     model = LinearEnsemble(3, 2)
     params = model.init(jax.random.key(0))
     prefs = Preferences(_random_pairs(np.random.default_rng(0), 2, 3), np.ones(2, np.float32))
-    assert PREFERENCE_MODELS == ("partial_return", "discounted_return")
-    with pytest.raises(ValueError, match="preference_model.*regret"):
+    assert PREFERENCE_MODELS == ("partial_return", "discounted_return", "regret")
+    with pytest.raises(ValueError, match="preference_model.*cubic"):
+        preference_loss(model, params, prefs, preference_model="cubic")
+    with pytest.raises(ValueError, match="regret.*advantage"):  # the regret model needs the candidate reward's advantage
         preference_loss(model, params, prefs, preference_model="regret")
     with pytest.raises(ValueError, match="discount"):
         preference_loss(model, params, prefs, preference_model="partial_return", discount=0.9)

@@ -31,8 +31,8 @@ import numpy as np
 
 from rewardlab._types import FragmentPairs, Preferences
 
-PREFERENCE_MODELS = ("partial_return", "discounted_return")
-_DEFAULT_DISCOUNT = {"partial_return": 1.0, "discounted_return": 0.99}
+PREFERENCE_MODELS = ("partial_return", "discounted_return", "regret")
+_DEFAULT_DISCOUNT = {"partial_return": 1.0, "discounted_return": 0.99, "regret": 1.0}
 
 
 def segment_return(r_t: jax.Array, discount: float | jax.Array = 1.0) -> jax.Array:
@@ -139,9 +139,9 @@ def _resolve_discount(preference_model: str, discount: float | None) -> float:
     if discount is None:
         return _DEFAULT_DISCOUNT[preference_model]
     discount = float(discount)
-    if preference_model == "partial_return" and discount != 1.0:
+    if preference_model in ("partial_return", "regret") and discount != 1.0:
         raise ValueError(
-            f"discount: the partial_return model sums undiscounted rewards (discount 1.0), got {discount!r}; "
+            f"discount: the {preference_model} model sums undiscounted terms (discount 1.0), got {discount!r}; "
             "use preference_model='discounted_return' for an in-segment discount"
         )
     if not 0.0 < discount <= 1.0:
@@ -181,10 +181,24 @@ def _partial_return_scores(model: Any, params: Any, pairs: FragmentPairs, discou
     )
 
 
-# Each entry: (model, params, pairs, discount) -> scores [E, B, 2]; another model (regret) plugs in here.
+def _regret_scores(model: Any, params: Any, pairs: FragmentPairs, discount: float) -> jax.Array:
+    """Score −regret(σ) = Σ_t A(s_t, a_t) from the model's advantage of its candidate reward (Knox et al.)."""
+    del discount
+    if not callable(getattr(model, "advantage", None)):
+        raise ValueError(
+            f"model: preference_model='regret' needs a model with advantage(params, obs, acts, next_obs, dones) -> [E, N] "
+            f"(TabularRewardModel, ContinuousRegretModel), got {type(model).__name__}"
+        )
+    obs, acts, next_obs, dones, (num_pairs, length) = _flatten_pairs(pairs)
+    advantages = model.advantage(params, obs, acts, next_obs, dones)  # [E, B*2*L]
+    return jnp.sum(jnp.reshape(advantages, (advantages.shape[0], num_pairs, 2, length)), axis=-1)
+
+
+# Each entry: (model, params, pairs, discount) -> scores [E, B, 2].
 _SCORE_FNS: dict[str, Callable[[Any, Any, FragmentPairs, float], jax.Array]] = {
     "partial_return": _partial_return_scores,
     "discounted_return": _partial_return_scores,
+    "regret": _regret_scores,
 }
 
 
@@ -245,7 +259,8 @@ def segment_scores(
         model: a reward model with ``apply(params, obs, acts, next_obs, dones) -> [E, N]``.
         params: its parameters.
         pairs: B fragment pairs.
-        preference_model: ``"partial_return"`` (R = Σ r_t) or ``"discounted_return"`` (R = Σ γ^t r_t).
+        preference_model: ``"partial_return"`` (R = Σ r_t), ``"discounted_return"`` (R = Σ γ^t r_t) or
+            ``"regret"`` (score −regret(σ) = Σ_t A(s_t, a_t) from ``model.advantage``; Knox et al. 2024).
         discount: γ of ``discounted_return`` (default 0.99); must be 1 (or None) for ``partial_return``.
 
     Returns:
@@ -325,7 +340,8 @@ def preference_loss(
         model: reward model with ``apply(params, obs, acts, next_obs, dones) -> [E, N]``.
         params: its parameters (differentiate w.r.t. them, e.g. ``params.net``).
         prefs: B labelled pairs, labels in [0, 1].
-        preference_model: ``"partial_return"`` or ``"discounted_return"``.
+        preference_model: ``"partial_return"``, ``"discounted_return"`` or ``"regret"`` (P = logistic((regret(σ²) −
+            regret(σ¹))/β), needs ``model.advantage``; see ``rewardlab.preferences.TabularRewardModel``).
         beta: Bradley–Terry temperature β > 0.
         discount: in-segment γ for ``discounted_return`` (default 0.99).
         label_noise: ε of P' = ε/2 + (1 − ε)P.

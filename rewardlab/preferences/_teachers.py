@@ -10,6 +10,8 @@ NaN: skipped). The B-Pref behaviours are small stages that compose like ``optax.
 * ``skip(threshold)``: no label (NaN) when max(R¹, R²) < threshold (undiscounted returns).
 * ``equal(margin)``: label 0.5 when |R¹ − R²| < margin (undiscounted returns).
 * ``mistake(eps)``: flip the decided label with probability ε.
+* ``regret(advantage_fn)``: the decision uses −regret(σ) = Σ_t A*(s_t, a_t) of the true reward
+  (Knox et al.'s regret preference model) instead of the partial return.
 
 ``compose(myopic(0.9), stochastic(beta=1.0), mistake(0.1))`` applies the stages in order
 to a ``TeacherState``; whatever the order, skipped pairs end as NaN and equal pairs as 0.5
@@ -128,6 +130,48 @@ class stochastic(_Stage):  # noqa: N801
         difference = self.beta * (state.returns[:, 0] - state.returns[:, 1])
         probability = 0.5 * (1.0 + np.tanh(0.5 * difference))  # logistic, overflow-free
         return state._replace(labels=(rng.random(len(probability)) < probability).astype(np.float64))
+
+
+@dataclasses.dataclass(frozen=True)
+class regret(_Stage):  # noqa: N801
+    """Decide on −regret(σ) = Σ_t A*(s_t, a_t) of the true reward instead of the partial return.
+
+    With ``stochastic(beta)`` after it, P(σ¹ ≻ σ²) = logistic(β (regret(σ²) − regret(σ¹))):
+    the regret preference model of Knox et al., "Models of human preference for learning
+    reward functions", TMLR 2024. Skip and equal stages still look at the partial return.
+
+    Attributes:
+        advantage_fn: ``(obs [N], acts [N], next_obs [N], dones [N]) -> [N]`` optimal advantage of the
+            true reward (``rewardlab.preferences.tabular_advantage_fn(mdp)`` for tabular MDPs).
+
+    Example:
+        >>> import numpy as np
+        >>> from rewardlab.preferences import synthetic_pairs
+        >>> pairs = synthetic_pairs(np.array([[5.0, 0.0]]), length=2)  # σ¹ has the larger partial return ...
+        >>> pairs = pairs._replace(acts=np.array([[[[1.0], [1.0]], [[0.0], [0.0]]]]))
+        >>> advantage = lambda obs, acts, next_obs, dones: -np.asarray(acts)[:, 0]  # ... but action 1 costs regret 1
+        >>> compose(regret(advantage), oracle())(pairs, np.random.default_rng(0))
+        array([0.], dtype=float32)
+    """
+
+    advantage_fn: Any
+
+    def __post_init__(self) -> None:
+        if not callable(self.advantage_fn):
+            raise ValueError(f"advantage_fn: expected a callable (obs, acts, next_obs, dones) -> [N], got {type(self.advantage_fn).__name__}")
+
+    def update(self, pairs: FragmentPairs, state: TeacherState, rng: np.random.Generator) -> TeacherState:
+        if state.labels is not None:
+            raise ValueError("regret: a return transform must come before the deciders (oracle, stochastic) in compose()")
+        shape = np.shape(pairs.dones)
+        flat = lambda x: np.reshape(np.asarray(x), (int(np.prod(shape)), *np.shape(x)[3:]))  # noqa: E731
+        advantages = np.asarray(
+            self.advantage_fn(jax.tree.map(flat, pairs.obs), flat(pairs.acts), jax.tree.map(flat, pairs.next_obs), flat(pairs.dones)),
+            np.float64,
+        )
+        if advantages.shape != (int(np.prod(shape)),):
+            raise ValueError(f"advantage_fn: expected {int(np.prod(shape))} advantages ([B*2*L]), got shape {advantages.shape}")
+        return state._replace(returns=advantages.reshape(shape).sum(axis=-1))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,6 +318,9 @@ class SimulatedTeacher:
         skip_quantile: batch quantile used when ``skip_threshold`` is None (0 disables skipping).
         equal_margin: absolute equal margin; None with ``equal_quantile`` > 0: batch quantile.
         equal_quantile: batch quantile used when ``equal_margin`` is None (0 disables).
+        preference_model: ``"partial_return"`` (B-Pref) or ``"regret"`` (decide on the true reward's
+            regret, Knox et al.; needs ``advantage_fn`` and ``gamma`` = 1).
+        advantage_fn: optimal advantage of the true reward, for ``preference_model="regret"``.
 
     Example:
         >>> import numpy as np
@@ -290,8 +337,14 @@ class SimulatedTeacher:
     skip_quantile: float = 0.0
     equal_margin: float | None = None
     equal_quantile: float = 0.0
+    preference_model: str = "partial_return"
+    advantage_fn: Any = None
 
     def __post_init__(self) -> None:
+        if self.preference_model not in ("partial_return", "regret"):
+            raise ValueError(f"preference_model: expected 'partial_return' or 'regret', got {self.preference_model!r}")
+        if self.preference_model == "regret" and (self.advantage_fn is None or self.gamma != 1.0):
+            raise ValueError("advantage_fn: preference_model='regret' needs advantage_fn (the true reward's optimal advantage) and gamma=1")
         self.teacher  # validates every setting
 
     @property
@@ -304,6 +357,8 @@ class SimulatedTeacher:
             stages.append(equal(self.equal_margin, self.equal_quantile))
         if self.gamma != 1.0:
             stages.append(myopic(self.gamma))
+        if self.preference_model == "regret":
+            stages.append(regret(self.advantage_fn))
         stages.append(oracle() if math.isinf(self.beta) and self.beta > 0 else stochastic(self.beta))
         if self.eps_mistake > 0:
             stages.append(mistake(self.eps_mistake))
@@ -321,14 +376,20 @@ TEACHER_PRESETS: dict[str, dict[str, float]] = {
     "equal": {"equal_quantile": 0.1},
     "mistake": {"eps_mistake": 0.1},
 }
+# Teachers beyond B-Pref's partial-return presets; they need extra arguments (see ``make_teacher``).
+TEACHER_MODELS = ("regret", "heron")
 
 
-def make_teacher(name: str, **overrides: Any) -> SimulatedTeacher:
-    """The B-Pref teacher called ``name``, with optional ``SimulatedTeacher`` field overrides.
+def make_teacher(name: str, **overrides: Any) -> Any:
+    """The simulated teacher called ``name``, with optional field overrides.
 
-    Presets: ``oracle``; ``stochastic`` (β = 1); ``myopic`` (γ = 0.9); ``skip`` (pairs with both
-    returns below the batch's 10% return quantile); ``equal`` (0.5 when |R¹ − R²| is below the
-    batch's 10% quantile); ``mistake`` (ε = 0.1).
+    B-Pref presets (``SimulatedTeacher``): ``oracle``; ``stochastic`` (β = 1); ``myopic`` (γ = 0.9);
+    ``skip`` (pairs with both returns below the batch's 10% return quantile); ``equal`` (0.5 when
+    |R¹ − R²| is below the batch's 10% quantile); ``mistake`` (ε = 0.1). Preference models:
+    ``regret`` (a ``SimulatedTeacher`` deciding on the true reward's regret; pass
+    ``advantage_fn=``, and ``beta=`` for a Boltzmann-rational one) and ``heron`` (a
+    ``HeronTeacher`` over reward factors; pass ``spec=`` a ``FactorSpec`` and optionally
+    ``sigmas=``).
 
     Raises:
         ValueError: unknown ``name`` or override.
@@ -337,8 +398,18 @@ def make_teacher(name: str, **overrides: Any) -> SimulatedTeacher:
         >>> make_teacher("mistake").eps_mistake
         0.1
     """
+    if name == "heron":
+        from rewardlab.preferences._heron import HeronTeacher
+
+        fields = {field.name for field in dataclasses.fields(HeronTeacher)}
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            raise ValueError(f"overrides: unknown HeronTeacher fields {unknown}, expected some of {sorted(fields)}")
+        return HeronTeacher(**overrides)
+    if name == "regret":
+        return make_teacher("oracle", **{"preference_model": "regret", **overrides})
     if name not in TEACHER_PRESETS:
-        raise ValueError(f"name: expected one of {tuple(TEACHER_PRESETS)}, got {name!r}")
+        raise ValueError(f"name: expected one of {tuple(TEACHER_PRESETS) + TEACHER_MODELS}, got {name!r}")
     fields = {field.name for field in dataclasses.fields(SimulatedTeacher)}
     unknown = sorted(set(overrides) - fields)
     if unknown:

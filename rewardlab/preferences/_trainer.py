@@ -83,7 +83,8 @@ class RewardTrainer:
         model: reward model with ``apply``/``ensemble_size`` (and ``update_normalizer``).
         optimizer: Optax transformation of ``params.net``; default Adam(3e-4).
         batch_size: pairs per optimiser step.
-        preference_model: ``"partial_return"`` or ``"discounted_return"``.
+        preference_model: ``"partial_return"``, ``"discounted_return"`` or ``"regret"`` (the model needs
+            ``advantage``; a model's ``regret_auxiliary_loss(params, pairs, pair_weights)`` is added).
         beta: Bradley–Terry temperature.
         discount: γ of ``discounted_return``.
         label_noise: ε of P' = ε/2 + (1 − ε)P.
@@ -150,7 +151,12 @@ class RewardTrainer:
             discount=self.discount,
             label_noise=self.label_noise,
         )
-        return jnp.mean(weighted_member_losses(losses, weights)), probabilities
+        loss = jnp.mean(weighted_member_losses(losses, weights))
+        auxiliary = getattr(self.model, "regret_auxiliary_loss", None)
+        if self.preference_model == "regret" and auxiliary is not None:
+            # Models that learn the candidate reward's Q alongside it (ContinuousRegretModel) add their TD loss.
+            loss = loss + auxiliary(params._replace(net=net), batch.pairs, jnp.mean(weights, axis=0))
+        return loss, probabilities
 
     def _epoch(
         self, params: Any, opt_state: Any, data: Preferences, num_pairs: jax.Array, member_weights: jax.Array, key: jax.Array

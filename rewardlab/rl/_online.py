@@ -28,6 +28,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from rewardlab._types import Preferences
 from rewardlab.preferences import (
+    JaxRewardFn,
     Teacher,
     TransitionBuffer,
     label,
@@ -62,7 +63,8 @@ class PbRLConfig:
         standardize_reward: rescale the learned reward to zero mean, unit variance over
             the buffer after each update (Bradley–Terry fixes the reward only up to a shift
             and, with saturated labels, up to scale; RL agents prefer unit scale).
-        preference_model: passed to the reward trainer (``partial_return``).
+        preference_model: passed to the reward trainer: ``partial_return``, ``discounted_return`` or
+            ``regret`` (the reward model must then have ``advantage``, e.g. ``ContinuousRegretModel``).
     """
 
     total_labels: int = 200
@@ -141,6 +143,18 @@ def _concat_preferences(a: Preferences | None, b: Preferences) -> Preferences:
     return jax.tree.map(lambda x, y: np.concatenate([np.asarray(x), np.asarray(y)], axis=0), a, b)
 
 
+def _host_reward_fn(model: Any, params: Any) -> Any:
+    """``as_reward_fn`` for ``RewardModel``s; a jitted ``JaxRewardFn`` for other models (e.g. ``ContinuousRegretModel``)."""
+    return as_reward_fn(model, params) if isinstance(model, RewardModel) else JaxRewardFn(model, params)
+
+
+def _reward_factors(infos: Any) -> np.ndarray | None:
+    """``[num_envs, K]`` reward factors from the envs' ``info["reward_factors"]`` (HERON), or None if absent."""
+    if not infos or any("reward_factors" not in info for info in infos):
+        return None
+    return np.stack([np.asarray(info["reward_factors"], np.float32) for info in infos])
+
+
 class PreferenceFeedbackCallback(BaseCallback):
     """SB3 callback that runs the preference-feedback rounds during ``agent.learn``.
 
@@ -148,7 +162,9 @@ class PreferenceFeedbackCallback(BaseCallback):
     ``replace`` mode: its ``last_transitions`` feed the buffer and its reward function
     is swapped after each update. Learned and true episode returns are logged as
     ``pbrl/learned_return`` and ``pbrl/true_return`` (TensorBoard when the agent has a
-    ``tensorboard_log``), and feedback-round figures under ``pbrl/*``.
+    ``tensorboard_log``), and feedback-round figures under ``pbrl/*``. When the envs report
+    ``info["reward_factors"]`` (``rewardlab_envs.make``) the buffer keeps them, so fragment
+    pairs carry ``factors`` for teachers that read them (``HeronTeacher``).
     """
 
     def __init__(
@@ -188,13 +204,13 @@ class PreferenceFeedbackCallback(BaseCallback):
         self._learned_sum = np.zeros(num_envs)
         self._true_sum = np.zeros(num_envs)
         self._episodes: dict[str, list[float]] = {"timestep": [], "learned_return": [], "true_return": []}
-        self._reward_fn = StandardizedRewardFn(as_reward_fn(model, params))
+        self._reward_fn = StandardizedRewardFn(_host_reward_fn(model, params))
         reward_wrapper.set_reward_fn(self._reward_fn)
 
     # SB3 hooks -----------------------------------------------------------------------
     def _on_step(self) -> bool:
         batch = self.reward_wrapper.last_transitions
-        self.buffer.add(batch.obs, batch.acts, batch.next_obs, batch.dones, batch.rews)
+        self.buffer.add(batch.obs, batch.acts, batch.next_obs, batch.dones, batch.rews, _reward_factors(self.locals.get("infos")))
         self._learned_sum += np.asarray(self.locals["rewards"], dtype=np.float64)
         self._true_sum += np.asarray(batch.rews, dtype=np.float64)
         for env_index in np.flatnonzero(batch.dones):
@@ -215,11 +231,13 @@ class PreferenceFeedbackCallback(BaseCallback):
         cfg = self.config
         if num_queries > 0 and self.buffer.can_sample(cfg.fragment_length):
             candidates = self.buffer.sample_pairs(num_queries * cfg.candidate_multiplier, cfg.fragment_length, self.rng)
-            queries = select_queries(self.reward_model, self.params, candidates, num_queries, cfg.query_method, self.rng)
+            queries = select_queries(
+                self.reward_model, self.params, candidates, num_queries, cfg.query_method, self.rng, preference_model=cfg.preference_model
+            )
             new = label(queries, self.teacher, self.rng)
             heldout = float("nan")
             if len(new.labels) and self.preferences is not None:
-                heldout = float(preference_accuracy(self.reward_model, self.params, new))
+                heldout = float(preference_accuracy(self.reward_model, self.params, new, preference_model=cfg.preference_model))
             if len(new.labels):
                 self.preferences = _concat_preferences(self.preferences, new)
             self._train_reward()
@@ -254,7 +272,7 @@ class PreferenceFeedbackCallback(BaseCallback):
             preference_model=self.config.preference_model,
         )
         self._last_train = (float(np.asarray(metrics["loss"])[-1]), float(np.asarray(metrics["accuracy"])[-1]))
-        base = as_reward_fn(self.reward_model, self.params)
+        base = _host_reward_fn(self.reward_model, self.params)
         shift, scale = 0.0, 1.0
         if self.config.standardize_reward:
             sample = self.buffer.sample_transitions(min(len(self.buffer), 20_000), self.rng)

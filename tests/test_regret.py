@@ -1,0 +1,274 @@
+"""The regret preference model: hand-computed regrets, teachers, tabular learning, continuous smoke test."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rewardlab._types import FragmentPairs, Preferences
+from rewardlab.preferences import (
+    ContinuousRegretModel,
+    SuccessorFeatures,
+    TabularRewardModel,
+    TabularRewardParams,
+    compose,
+    evaluate_tabular_reward,
+    fit_tabular_reward,
+    label,
+    make_teacher,
+    optimal_advantages,
+    oracle,
+    preference_loss,
+    regret,
+    regret_probability,
+    sample_tabular_pairs,
+    segment_regret,
+    segment_scores,
+    successor_feature_library,
+    successor_feature_values,
+    tabular_advantage_fn,
+    train_reward,
+)
+from rewardlab.tabular import value_iteration
+from rewardlab_envs import TabularMDP, delivery_mdp
+from rewardlab_envs._tabular import FeatureNames
+
+STAY, ADVANCE = 0, 1
+
+
+def chain_mdp(discount: float = 1.0) -> TabularMDP:
+    """States 0 → 1 → 2 (terminal). STAY costs −1; ADVANCE pays 0 from 0 and +10 from 1 into 2."""
+    transitions = np.zeros((3, 2, 3), np.float32)
+    reward = np.zeros((3, 2, 3), np.float32)
+    for s in (0, 1):
+        transitions[s, STAY, s] = 1.0
+        transitions[s, ADVANCE, s + 1] = 1.0
+        reward[s, STAY, s] = -1.0
+    reward[1, ADVANCE, 2] = 10.0
+    transitions[2, :, 2] = 1.0
+    # features: [stay, reach_goal]; true weights [−1, 10]
+    features = np.zeros((3, 2, 3, 2), np.float32)
+    features[0, STAY, 0, 0] = features[1, STAY, 1, 0] = 1.0
+    features[1, ADVANCE, 2, 1] = 1.0
+    return TabularMDP(
+        transitions=transitions,
+        reward=reward,
+        features=features,
+        initial_state_dist=np.array([1.0, 0.0, 0.0], np.float32),
+        terminal=np.array([False, False, True]),
+        discount=discount,
+        feature_names=FeatureNames(("stay", "reach_goal")),
+        true_weights=np.array([-1.0, 10.0], np.float32),
+    )
+
+
+def chain_pairs(segments_1: list[tuple[list[int], list[int]]], segments_2: list[tuple[list[int], list[int]]]) -> FragmentPairs:
+    """FragmentPairs of index segments ((states, actions) per segment) on ``chain_mdp``."""
+    mdp = chain_mdp()
+    table = np.argmax(mdp.transitions, axis=-1)
+
+    def arrays(segments):
+        states = np.array([s for s, _ in segments])
+        actions = np.array([a for _, a in segments])
+        return states, actions, table[states, actions]
+
+    s1, a1, n1 = arrays(segments_1)
+    s2, a2, n2 = arrays(segments_2)
+    obs, acts, next_obs = np.stack([s1, s2], 1), np.stack([a1, a2], 1), np.stack([n1, n2], 1)
+    rews = mdp.reward[obs, acts, next_obs]
+    return FragmentPairs(obs, acts, next_obs, mdp.terminal[next_obs], rews)
+
+
+# --- Hand-computed regret ------------------------------------------------------------------------------------
+
+
+def test_segment_regret_three_state_chain_by_hand():
+    # V*(2) = 0, V*(1) = 10, V*(0) = 10; Q*(0, stay) = −1 + 10 = 9, Q*(0, advance) = 10,
+    # Q*(1, stay) = 9, Q*(1, advance) = 10.  σ = (0, stay, 0, advance, 1): regret = (10 − 9) + (10 − 10) = 1,
+    # and the telescoped form V*(s0) − (Σ r + V*(s_L)) = 10 − (−1 + 0 + 10) = 1.
+    mdp = chain_mdp()
+    plan = value_iteration(mdp.transitions, mdp.reward, mdp.discount, num_sweeps=10)
+    np.testing.assert_allclose(plan.state_values, [10.0, 10.0, 0.0])
+    np.testing.assert_allclose(plan.q_values, [[9.0, 10.0], [9.0, 10.0], [0.0, 0.0]])
+    regret_value = segment_regret(plan.q_values, plan.state_values, jnp.array([0, 0]), jnp.array([STAY, ADVANCE]))
+    assert float(regret_value) == pytest.approx(1.0)
+    telescoped = plan.state_values[0] - (-1.0 + 0.0 + plan.state_values[1])
+    assert float(regret_value) == pytest.approx(float(telescoped))
+    # two stays then advancing from 0: regret 2; the optimal segment has regret 0
+    assert float(segment_regret(plan.q_values, plan.state_values, jnp.array([0, 0, 0]), jnp.array([0, 0, 1]))) == pytest.approx(2.0)
+    assert float(segment_regret(plan.q_values, plan.state_values, jnp.array([0, 1]), jnp.array([1, 1]))) == pytest.approx(0.0)
+
+
+def test_optimal_advantages_and_regret_probability():
+    mdp = chain_mdp()
+    advantages = optimal_advantages(mdp.transitions, mdp.reward, mdp.discount, num_sweeps=10)
+    np.testing.assert_allclose(advantages, [[-1.0, 0.0], [-1.0, 0.0], [0.0, 0.0]])
+    assert float(regret_probability(1.0, 3.0)) == pytest.approx(1 / (1 + np.exp(-2.0)))
+    assert float(regret_probability(1.0, 3.0, beta=2.0)) == pytest.approx(1 / (1 + np.exp(-1.0)))
+
+
+def test_regret_scores_through_preference_loss_match_hand_values():
+    mdp = chain_mdp()
+    model = TabularRewardModel(mdp, num_sweeps=10)
+    params = TabularRewardParams(jnp.asarray(mdp.true_weights))
+    # σ¹ = (0 stay, 0 advance): regret 1, partial return −1; σ² = (1 stay, 1 stay): regret 2, partial return −2
+    pairs = chain_pairs([([0, 0], [STAY, ADVANCE])], [([1, 1], [STAY, STAY])])
+    scores = segment_scores(model, params, pairs, preference_model="regret")
+    np.testing.assert_allclose(scores, [[[-1.0, -2.0]]])
+    partial = segment_scores(model, params, pairs, preference_model="partial_return")
+    np.testing.assert_allclose(partial, [[[-1.0, -2.0]]])
+    # P(σ¹ ≻ σ²) = logistic(regret² − regret¹) = logistic(1); loss of label 1 = −log logistic(1)
+    loss = preference_loss(model, params, Preferences(pairs, np.ones(1, np.float32)), preference_model="regret")
+    assert float(loss) == pytest.approx(-np.log(1 / (1 + np.exp(-1.0))), rel=1e-5)
+    # σ¹ = (1 stay, 1 advance): return 9, regret 1; σ² = (0 advance, 1 advance): return 10, regret 0.
+    pairs = chain_pairs([([1, 1], [STAY, ADVANCE])], [([0, 1], [ADVANCE, ADVANCE])])
+    np.testing.assert_allclose(segment_scores(model, params, pairs, preference_model="regret"), [[[-1.0, 0.0]]])
+    np.testing.assert_allclose(segment_scores(model, params, pairs, preference_model="partial_return"), [[[9.0, 10.0]]])
+
+
+def test_regret_teacher_prefers_lower_regret_where_partial_return_disagrees():
+    mdp = chain_mdp()
+    advantage = tabular_advantage_fn(mdp, num_sweeps=10)
+    # σ¹ = (1 stay, 1 advance): return 9, regret 1.  σ² = (0 advance, 1 stay): return −1, regret 1 — a regret tie.
+    # σ¹ = (0 stay, 0 advance): return −1, regret 1.  σ² = (1 stay, 1 stay): return −2, regret 2.
+    # σ¹ = (0 advance, 1 stay): return −1, regret 1.  σ² = (1 advance, 2 stay): return 10, regret 0.
+    pairs = chain_pairs(
+        [([1, 1], [STAY, ADVANCE]), ([0, 0], [STAY, ADVANCE]), ([0, 1], [ADVANCE, STAY])],
+        [([0, 1], [ADVANCE, STAY]), ([1, 1], [STAY, STAY]), ([1, 2], [ADVANCE, STAY])],
+    )
+    rng = np.random.default_rng(0)
+    np.testing.assert_array_equal(make_teacher("regret", advantage_fn=advantage)(pairs, rng), [0.5, 1.0, 0.0])
+    np.testing.assert_array_equal(compose(regret(advantage), oracle())(pairs, rng), [0.5, 1.0, 0.0])
+    np.testing.assert_array_equal(make_teacher("oracle")(pairs, rng), [1.0, 1.0, 0.0])
+
+
+def test_regret_rejects_bad_arguments():
+    mdp = chain_mdp()
+    pairs = chain_pairs([([0, 0], [0, 1])], [([1, 1], [0, 0])])
+
+    class RewardOnly:
+        ensemble_size = 1
+
+        def apply(self, params, obs, acts, next_obs, dones):
+            return jnp.zeros((1, jnp.shape(obs)[0]))
+
+    with pytest.raises(ValueError, match="advantage"):
+        segment_scores(RewardOnly(), None, pairs, preference_model="regret")
+    model = TabularRewardModel(mdp)
+    with pytest.raises(ValueError, match="discount"):
+        segment_scores(model, model.init(), pairs, preference_model="regret", discount=0.9)
+    with pytest.raises(ValueError, match="parameterization"):
+        TabularRewardModel(mdp, parameterization="cubic")
+    with pytest.raises(ValueError, match="library"):
+        TabularRewardModel(mdp, value_model="successor_features")
+    with pytest.raises(ValueError, match="params.net"):
+        model.reward(jnp.zeros(3))
+    with pytest.raises(ValueError, match="advantage_fn"):
+        make_teacher("regret")
+    with pytest.raises(ValueError, match="advantage_fn"):
+        make_teacher("regret", advantage_fn=tabular_advantage_fn(mdp, num_sweeps=10), gamma=0.9)
+
+
+def test_regret_gradients_finite_and_jit_agrees():
+    mdp = chain_mdp()
+    pairs = chain_pairs([([0, 0], [0, 1]), ([0, 1], [1, 1])], [([1, 1], [0, 0]), ([0, 0], [0, 0])])
+    prefs = Preferences(pairs, np.array([1.0, 1.0], np.float32))
+    for temperature in (0.0, 0.5):
+        model = TabularRewardModel(mdp, num_sweeps=10, temperature=temperature)
+
+        def loss(net):
+            return preference_loss(model, TabularRewardParams(net), prefs, preference_model="regret")
+
+        net = jnp.array([-0.5, 2.0])
+        value, grads = jax.value_and_grad(loss)(net)
+        jit_value, jit_grads = jax.jit(jax.value_and_grad(loss))(net)
+        assert np.all(np.isfinite(grads)) and np.any(grads != 0)
+        np.testing.assert_allclose(value, jit_value, rtol=1e-5)
+        np.testing.assert_allclose(grads, jit_grads, rtol=1e-4, atol=1e-6)
+
+
+def test_successor_feature_values_equal_optimal_values_when_the_library_holds_the_optimal_policy():
+    mdp = delivery_mdp()
+    weights = jnp.asarray(mdp.true_weights)
+    library = successor_feature_library(
+        mdp.transitions, mdp.features, mdp.discount, jax.random.key(0), policy_weights=jnp.stack([weights, -weights, jnp.ones(6)])
+    )
+    assert isinstance(library, SuccessorFeatures) and library.state_features.shape == (3, 100, 6)
+    approx = successor_feature_values(library, weights)
+    exact = value_iteration(mdp.transitions, mdp.reward, mdp.discount, num_sweeps=1000).state_values
+    live = ~np.asarray(mdp.terminal)
+    np.testing.assert_allclose(np.asarray(approx)[live], np.asarray(exact)[live], rtol=1e-3, atol=1e-2)
+
+
+# --- Learning ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def delivery_regret_data():
+    mdp = delivery_mdp()
+    pairs = sample_tabular_pairs(mdp.transitions, mdp.reward, mdp.initial_state_dist, jax.random.key(0), 200, 3, mdp.features, mdp.terminal)
+    pairs = jax.tree.map(np.asarray, pairs)
+    labels = make_teacher("regret", advantage_fn=tabular_advantage_fn(mdp), beta=1.0)(pairs, np.random.default_rng(0))
+    return mdp, pairs, labels
+
+
+def test_sample_tabular_pairs_follow_the_mdp(delivery_regret_data):
+    mdp, pairs, _ = delivery_regret_data
+    assert pairs.obs.shape == (200, 2, 3) and pairs.factors.shape == (200, 2, 3, 6)
+    assert np.all(mdp.transitions[pairs.obs, pairs.acts, pairs.next_obs] == 1.0)
+    np.testing.assert_array_equal(pairs.obs[:, :, 1:], pairs.next_obs[:, :, :-1])
+    np.testing.assert_allclose(pairs.rews, pairs.factors @ mdp.true_weights, atol=1e-5)
+    assert mdp.initial_state_dist[pairs.obs[:, :, 0]].min() > 0
+
+
+def test_regret_learner_recovers_an_optimal_policy_on_delivery(delivery_regret_data):
+    mdp, pairs, labels = delivery_regret_data
+    model = TabularRewardModel(mdp, num_sweeps=100)
+    params, metrics = jax.jit(lambda p, l, k: fit_tabular_reward(model, p, l, k, num_steps=200))(pairs, labels, jax.random.key(1))
+    assert metrics["loss"][-1] < metrics["loss"][0]
+    evaluation = evaluate_tabular_reward(
+        mdp.transitions, mdp.reward, model.reward(params.net), mdp.discount, mdp.initial_state_dist, mdp.terminal, num_sweeps=300
+    )
+    assert float(evaluation.scaled_return) > 0.9
+    assert float(evaluation.optimal_action_fraction) > 0.8
+
+
+def test_train_reward_accepts_the_regret_model(delivery_regret_data):
+    mdp, pairs, labels = delivery_regret_data
+    model = TabularRewardModel(mdp, num_sweeps=50)
+    prefs = label(pairs, lambda p, rng: labels, np.random.default_rng(0))
+    params, _, metrics = train_reward(
+        model, model.init(), None, prefs, jax.random.key(0), epochs=5, batch_size=64, preference_model="regret"
+    )
+    assert metrics["loss"][-1] < metrics["loss"][0]
+    assert np.isfinite(np.asarray(params.net)).all()
+
+
+def test_continuous_regret_model_trains_jointly_on_pendulum():
+    env = gym.make("Pendulum-v1")
+    rng = np.random.default_rng(0)
+    obs_list, act_list, next_list, rew_list = [], [], [], []
+    obs, _ = env.reset(seed=0)
+    for _ in range(400):
+        action = rng.uniform(-2, 2, size=1).astype(np.float32)
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        obs_list.append(obs), act_list.append(action), next_list.append(next_obs), rew_list.append(reward)
+        obs = next_obs if not (terminated or truncated) else env.reset()[0]
+    length, num_pairs = 10, 64
+    starts = rng.integers(0, 400 - length, size=(num_pairs, 2))
+    window = starts[..., None] + np.arange(length)
+    stack = lambda xs: np.asarray(xs, np.float32)[window]  # noqa: E731
+    pairs = FragmentPairs(stack(obs_list), stack(act_list), stack(next_list), np.zeros((num_pairs, 2, length), bool), stack(rew_list))
+    prefs = label(pairs, make_teacher("oracle"), rng)
+    model = ContinuousRegretModel(3, env.action_space.low, env.action_space.high, hidden_sizes=(32,), num_probe_actions=8)
+    params, _, metrics = train_reward(
+        model, model.init(jax.random.key(0)), None, prefs, jax.random.key(1), epochs=30, batch_size=32, preference_model="regret",
+        optimizer=__import__("optax").adam(3e-3),
+    )
+    assert np.all(np.isfinite(metrics["loss"])) and metrics["loss"][-1] < metrics["loss"][0]
+    assert metrics["accuracy"][-1] > 0.6
+    advantage = model.advantage(params, pairs.obs[:, 0].reshape(-1, 3), pairs.acts[:, 0].reshape(-1, 1), None, None)
+    assert advantage.shape == (1, num_pairs * length) and bool(jnp.all(advantage <= 0))
