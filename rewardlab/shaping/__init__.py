@@ -1,1 +1,83 @@
-"""Reward shaping, chainable reward transforms, ensemble aggregation and constrained composition."""
+"""Reward shaping, chainable reward transforms, ensemble aggregation and constrained composition.
+
+* Potential-based shaping r' = r + γ(1 − d)Φ(s') − Φ(s) with Φ(terminal) = 0, as a pure
+  function and as a ``RewardFn``; learned potentials from an SB3 critic or a reward model.
+* ``optax``-style transforms (``init``/``apply`` with explicit state) that :func:`chain`:
+  running normalisation (freezable), clipping, the Bradley–Terry log-sigmoid transform,
+  moving-average centring, caps on the accumulated reward, ensemble aggregation; and
+  :func:`transformed_reward_fn` to run any chain behind the ``RewardFn`` contract.
+* Constrained composition r = r_main − Σ λ_k c_k with multipliers updated by dual ascent
+  from an SB3 callback.
+"""
+
+from rewardlab.shaping._constrained import (
+    ConstrainedRewardFn,
+    LagrangeMultiplierCallback,
+    LagrangeState,
+    composite_reward,
+    dual_ascent,
+)
+from rewardlab.shaping._potential import (
+    PotentialShapedRewardFn,
+    critic_potential,
+    discounted_return,
+    model_potential,
+    potential_shaping,
+    shaped_rewards,
+)
+from rewardlab.shaping._transforms import (
+    ENSEMBLE_AGGREGATES,
+    AccumulatedState,
+    EmptyState,
+    MovingAverageState,
+    RewardTransform,
+    RunningNormState,
+    TransformedRewardFn,
+    aggregate_ensemble,
+    bradley_terry_transform,
+    cap_accumulated,
+    chain,
+    clip,
+    ensemble_aggregate,
+    freeze,
+    identity,
+    moving_average_centering,
+    running_normalize,
+    scale,
+    takes_ensemble,
+    transformed_reward_fn,
+)
+
+__all__ = [
+    "ENSEMBLE_AGGREGATES",
+    "AccumulatedState",
+    "ConstrainedRewardFn",
+    "EmptyState",
+    "LagrangeMultiplierCallback",
+    "LagrangeState",
+    "MovingAverageState",
+    "PotentialShapedRewardFn",
+    "RewardTransform",
+    "RunningNormState",
+    "TransformedRewardFn",
+    "aggregate_ensemble",
+    "bradley_terry_transform",
+    "cap_accumulated",
+    "chain",
+    "clip",
+    "composite_reward",
+    "critic_potential",
+    "discounted_return",
+    "dual_ascent",
+    "ensemble_aggregate",
+    "freeze",
+    "identity",
+    "model_potential",
+    "moving_average_centering",
+    "potential_shaping",
+    "running_normalize",
+    "scale",
+    "shaped_rewards",
+    "takes_ensemble",
+    "transformed_reward_fn",
+]
