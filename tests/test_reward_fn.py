@@ -193,3 +193,14 @@ def test_flat_fast_path_agrees_with_jit_including_clipped_inputs(inputs, ensembl
     np.testing.assert_allclose(host(obs.tolist(), acts.astype(np.float64), next_obs, dones), jitted(obs, acts, next_obs, dones), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="next_obs"):
         host(obs, acts, next_obs[:, :5], dones)
+
+
+def test_flat_fast_path_normalises_explicitly_when_folding_would_lose_digits():
+    model = RewardModel(RewardNetConfig(inputs=("obs", "act"), hidden_sizes=(16,)), OBS_SPACE, ACT_SPACE)
+    rng = np.random.default_rng(2)
+    params = model.update_normalizer(model.init(jax.random.key(1)), rng.normal(1e4, 1.0, (64, 17)))
+    host = as_reward_fn(model, params)
+    assert not host._host.fold
+    obs, acts = rng.normal(1e4, 1.0, (5, 17)), rng.uniform(-1, 1, (5, 6))
+    expected = as_reward_fn(model, params, host_batch_limit=0)(obs, acts, obs, np.zeros(5, bool))
+    np.testing.assert_allclose(host(obs, acts, obs, np.zeros(5, bool)), expected, rtol=1e-5, atol=1e-5)

@@ -149,13 +149,18 @@ class HostForward:
 class FlatHostForward:
     """The common case in a handful of NumPy calls: one flat Box observation, one Box action (or none).
 
-    Features are laid out in ``config.inputs`` order and built by ONE concatenation; the
-    normalisation (x − μ)/σ clipped to ±5 runs in place on the observation columns (μ = 0,
-    σ = 1 and no clip on action and done columns, so the arithmetic matches
-    :class:`HostForward` and the jitted model). Env stepping calls the reward once per vector
-    step with a few rows, after the simulator has cooled the caches and branch predictors,
-    so every Python-level operation saved shows up in the env's steps per second.
+    Features are laid out in ``config.inputs`` order and built by ONE concatenation, with a
+    column of ones that carries the first layer's bias. Normalisation is folded into the
+    first layer: clip((x − μ)/σ, ±5)·W + b = clip(x, μ ± 5σ)·(W/σ) + (b − (μ/σ)·W), so the
+    inputs are only clipped, in place, in raw units (μ = 0, σ = 1 and no clip on action and
+    done columns). The fold is computed in float64; when some |μ/σ| is large the float32
+    product would lose digits, and the inputs are normalised explicitly instead. Env stepping
+    calls the reward once per vector step with a few rows, after the simulator has cooled the
+    caches and branch predictors, so every NumPy call saved shows up in the env's steps per
+    second; ``tests/test_reward_fn.py`` checks this path against the jitted model.
     """
+
+    FOLD_LIMIT = 16.0  # largest |μ/σ| folded into the first layer
 
     def __init__(self, model: Any, params: Any) -> None:
         config = model.config
@@ -163,41 +168,64 @@ class FlatHostForward:
         self.activation = _ACTIVATIONS[config.activation]
         (obs_leaf,) = model.obs_leaves
         self.inputs = config.inputs
+        self._argument_index = tuple({"obs": 0, "act": 1, "next_obs": 2, "done": 3}[name] for name in config.inputs)
         columns_mean, columns_std, columns_clip = [], [], []
         for name in config.inputs:
             if name in ("obs", "next_obs"):
                 width = obs_leaf.features
                 if obs_leaf.normalize and config.normalize_inputs:
-                    mean = np.asarray(params.obs_stats.mean, np.float32).reshape(-1)
-                    std = np.sqrt(np.asarray(params.obs_stats.var, np.float32).reshape(-1) + np.float32(NORMALIZE_EPSILON))
-                    columns_mean.append(mean), columns_std.append(std), columns_clip.append(np.full(width, NORMALIZE_CLIP, np.float32))
+                    mean = np.asarray(params.obs_stats.mean, np.float64).reshape(-1)
+                    std = np.sqrt(np.asarray(params.obs_stats.var, np.float32).reshape(-1) + np.float32(NORMALIZE_EPSILON)).astype(np.float64)
+                    columns_mean.append(mean), columns_std.append(std), columns_clip.append(np.full(width, NORMALIZE_CLIP))
                     continue
             elif name == "act":
                 width = model.act_leaves[0].features
             else:
                 width = 1
-            columns_mean.append(np.zeros(width, np.float32))
-            columns_std.append(np.ones(width, np.float32))
-            columns_clip.append(np.full(width, np.inf, np.float32))
-        self.mean = np.concatenate(columns_mean)[None]
-        self.std = np.concatenate(columns_std)[None]
-        clip = np.concatenate(columns_clip)[None]
-        self.low, self.high = -clip, clip
-        self.normalized = bool(np.isfinite(clip).any())
+            columns_mean.append(np.zeros(width))
+            columns_std.append(np.ones(width))
+            columns_clip.append(np.full(width, np.inf))
+        mean, std, clip = (np.concatenate(columns) for columns in (columns_mean, columns_std, columns_clip))
         layers = HostForward._layers(self, params.net.to_pure_dict()["g"])
-        self.hidden_layers = layers[:-1]
+        kernel, bias = layers[0]  # [F, H] / [H], or [E, F, H] / [E, 1, H]
+        kernel64, bias64 = kernel.astype(np.float64), bias.astype(np.float64)
+        self.fold = bool(np.max(np.abs(mean / std), initial=0.0) <= self.FOLD_LIMIT)
+        if self.fold:
+            # Clip in raw units; normalisation lives in the kernel and bias.
+            self.low = (mean - clip * std).astype(np.float32)[None]
+            self.high = (mean + clip * std).astype(np.float32)[None]
+            kernel64 = kernel64 / std[:, None]
+            bias64 = bias64 - (mean[:, None] * kernel64).sum(axis=-2, keepdims=bias64.ndim == 3)
+        else:
+            self.mean = np.append(mean, 0.0).astype(np.float32)[None]  # the ones column stays 1
+            self.std = np.append(std, 1.0).astype(np.float32)[None]
+            self.low, self.high = (-clip).astype(np.float32)[None], clip.astype(np.float32)[None]
+        self.clipped = bool(np.isfinite(clip).any())
+        # The bias as the kernel's last row, multiplied by the ones column of the features.
+        bias_row = bias64.reshape(kernel64.shape[:-2] + (1, kernel64.shape[-1]))
+        self.first_kernel = np.ascontiguousarray(np.concatenate([kernel64, bias_row], axis=-2), dtype=np.float32)
+        self.low = np.concatenate([self.low, [[1.0]]], axis=1).astype(np.float32)
+        self.high = np.concatenate([self.high, [[1.0]]], axis=1).astype(np.float32)
+        self.hidden_layers = layers[1:-1]
         self.out_kernel, self.out_bias = layers[-1]
+        self._ones: dict[int, np.ndarray] = {}
 
     def __call__(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray, n: int) -> np.ndarray:
-        by_name = {"obs": obs, "act": acts, "next_obs": next_obs}
-        parts = [by_name[name].reshape(n, -1) if name != "done" else dones.reshape(n, 1) for name in self.inputs]
+        ones = self._ones.get(n)
+        if ones is None:
+            ones = self._ones[n] = np.ones((n, 1), np.float32)
+        arguments = (obs, acts, next_obs, dones)
+        parts = [arguments[index].reshape(n, -1) for index in self._argument_index]
+        parts.append(ones)
         x = np.concatenate(parts, axis=1, dtype=np.float32)
-        if self.normalized:
+        if not self.fold:
             x -= self.mean
             x /= self.std
+        if self.clipped:
             np.maximum(x, self.low, out=x)  # np.clip costs several times more for a few rows
             np.minimum(x, self.high, out=x)
         activation = self.activation
+        x = activation(x @ self.first_kernel)
         for kernel, bias in self.hidden_layers:
             x = x @ kernel
             x += bias
