@@ -28,6 +28,7 @@ from rewardlab.sweeps import (
     make_report,
     mean_band,
     random_search,
+    read_metrics,
     run_sweep,
     stratified_bootstrap_ci,
 )
@@ -175,7 +176,7 @@ def test_local_sweep_of_12_runs_writes_runs_results_and_resumes(tmp_path):
     run_dir = tmp_path / "runs" / "teacher=mistake__seed2"
     marker = json.loads((run_dir / "result.json").read_text())
     assert marker["status"] == "ok" and marker["args"]["teacher"] == "mistake"
-    metrics = pd.read_parquet(run_dir / "metrics.parquet")
+    metrics = read_metrics(run_dir)
     assert list(metrics.columns) == ["step", "name", "value"]
     assert sorted(metrics[metrics["name"] == "loss"]["step"]) == [0, 10, 20, 30]
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))

@@ -35,7 +35,7 @@ def test_ray_sweep_of_12_runs_matches_the_local_backend_and_resumes(tmp_path):
         assert row["correlation"] == pytest.approx(main(run.args)["correlation"])
         run_dir = tmp_path / "runs" / run.name
         assert json.loads((run_dir / "result.json").read_text())["status"] == "ok"
-        assert (run_dir / "metrics.parquet").is_file() and list((run_dir / "tensorboard").iterdir())
+        assert (run_dir / "metrics.sqlite").is_file() and list((run_dir / "tensorboard").iterdir())
     assert len(load_results(tmp_path)) == 12
     report = make_report(tmp_path, metrics=["correlation"], curves=["loss"])
     assert len(report.figures) == 2

@@ -30,7 +30,7 @@ def sweep(
 ) -> None:
     """Run every point of a sweep file, skipping runs already finished in the sweep folder.
 
-    Each run gets its own process, seed and folder (args.json, output.log, metrics.parquet,
+    Each run gets its own process, seed and folder (args.json, output.log, metrics.sqlite,
     tensorboard/, result.json); the sweep folder gets results.parquet, rebuilt after every run.
     Kill it and run the same command again to resume.
     """

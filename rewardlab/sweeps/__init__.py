@@ -11,7 +11,7 @@ Five lines::
 
 A target is ``fn(args)`` or ``fn(args, logger=...)`` returning a mapping of final metrics;
 ``args`` is a frozen dataclass. Each run gets its own process, seed and folder
-(``args.json``, ``output.log``, ``metrics.parquet``, ``tensorboard/``, ``result.json``);
+(``args.json``, ``output.log``, ``metrics.sqlite``, ``tensorboard/``, ``result.json``);
 the sweep folder gets ``results.parquet``. ``rewardlab sweep FILE`` runs a TOML/YAML
 description of the same; ``rewardlab report SWEEP_DIR`` draws learning curves and an
 aggregate table (IQM with stratified-bootstrap confidence intervals).
@@ -19,7 +19,7 @@ aggregate table (IQM with stratified-bootstrap confidence intervals).
 
 from rewardlab.sweeps._args import parse_args
 from rewardlab.sweeps._file import load_sweep
-from rewardlab.sweeps._logger import Logger, RunLogger
+from rewardlab.sweeps._logger import Logger, RunLogger, read_metrics
 from rewardlab.sweeps._local import default_workers
 from rewardlab.sweeps._ray import INSTALL_HINT as RAY_INSTALL_HINT
 from rewardlab.sweeps._report import Report, final_table, make_report
@@ -63,6 +63,7 @@ __all__ = [
     "parse_args",
     "randint",
     "random_search",
+    "read_metrics",
     "read_result",
     "run_sweep",
     "stratified_bootstrap_ci",

@@ -9,6 +9,7 @@ leaves no orphan writing into a run folder the rerun is redoing.
 from __future__ import annotations
 
 import collections
+import importlib
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -25,6 +26,7 @@ from rewardlab._io import atomic_write_json
 from rewardlab.sweeps._run import OUTPUT_FILE, execute_run, failure_record, read_result
 from rewardlab.sweeps._spec import RunSpec
 
+_MAX_SPARES = 4  # warm processes waiting for a run; each holds the target's imports in memory
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -70,13 +72,28 @@ def _die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, daemon=True, name="rewardlab-parent-watch").start()
 
 
-def _child_main(payload: bytes, run_dir: str, threads: int | None, parent_pid: int) -> None:
+def _child_main(connection: Any, threads: int | None, parent_pid: int, preload: str | None) -> None:
+    """A worker for exactly one run: warm up (limits, imports), then wait for the run and execute it."""
     _die_with_parent(parent_pid)
     # Ctrl-C reaches the whole process group; the parent decides, and unfinished runs stay unmarked.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit_threads(threads)  # before the target's imports start thread pools
+    if preload:
+        try:
+            importlib.import_module(preload)
+        except Exception:  # noqa: BLE001 - the run itself will report it
+            pass
+    message = connection.recv()
+    connection.close()
+    if message is None:  # the sweep ended before this spare was needed
+        return
+    payload, run_dir = message
     fn, run = pickle.loads(payload)
     execute_run(fn, run, Path(run_dir))
+    # The marker is written: skip the interpreter's teardown (module finalisers, thread joins).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _exit_reason(exitcode: int | None) -> str:
@@ -95,6 +112,43 @@ def _tail(path: Path, max_chars: int = 4000) -> str:
         return ""
 
 
+class _Worker:
+    """A started process waiting for (or running) its one run."""
+
+    def __init__(self, context: Any, threads: int | None, preload: str | None) -> None:
+        receiver, self.sender = context.Pipe(duplex=False)
+        self.process = context.Process(target=_child_main, args=(receiver, threads, os.getpid(), preload), name="rewardlab-run")
+        self.process.start()
+        receiver.close()
+        self.run: RunSpec | None = None
+        self.start = 0.0
+
+    def assign(self, fn: Callable[..., Any], run: RunSpec, runs_dir: Path) -> None:
+        self.run = run
+        self.start = time.perf_counter()
+        try:
+            self.sender.send((pickle.dumps((fn, run)), str(runs_dir / run.name)))
+        except (BrokenPipeError, OSError):
+            pass  # the process died while warming up; its exit is recorded as the run's failure
+        self.sender.close()
+
+    def stop(self) -> None:
+        if self.run is None:
+            try:
+                self.sender.send(None)
+                self.sender.close()
+            except (BrokenPipeError, OSError):
+                pass
+        else:
+            self.process.terminate()
+
+    def join(self) -> None:
+        self.process.join(5.0)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+
+
 def run_local(
     fn: Callable[..., Any],
     runs: Sequence[RunSpec],
@@ -104,37 +158,48 @@ def run_local(
     on_finish: Callable[[RunSpec, dict[str, Any]], None],
     threads_per_run: int | None = None,
 ) -> None:
-    """Run each of ``runs`` in its own process, at most ``workers`` at a time."""
+    """Run each of ``runs`` in its own process, at most ``workers`` at a time.
+
+    Up to ``min(workers, 4)`` spare processes are kept started and warmed up (thread limits set, the target's
+    module imported), so a finished run's slot is refilled without waiting for a new
+    interpreter; every process still executes exactly one run.
+    """
     context = multiprocessing.get_context("spawn")
+    module = getattr(fn, "__module__", None)
+    preload = module if module and module != "__main__" else None
     pending = collections.deque(runs)
-    running: dict[int, tuple[Any, RunSpec, float]] = {}
+    running: dict[int, _Worker] = {}
+    spares: list[_Worker] = []
     try:
         while pending or running:
+            started = []
             while pending and len(running) < workers:
-                run = pending.popleft()
-                payload = pickle.dumps((fn, run))
-                process = context.Process(
-                    target=_child_main, args=(payload, str(runs_dir / run.name), threads_per_run, os.getpid()),
-                    name=f"rewardlab-run-{run.name}",
-                )
-                process.start()
-                running[process.sentinel] = (process, run, time.perf_counter())
+                worker = spares.pop() if spares else _Worker(context, threads_per_run, preload)
+                worker.assign(fn, pending.popleft(), runs_dir)
+                running[worker.process.sentinel] = worker
+                started.append(worker.run)
+            while len(pending) > len(spares) and len(spares) < min(workers, _MAX_SPARES):
+                spares.append(_Worker(context, threads_per_run, preload))
+            for run in started:
                 on_start(run)
-            for sentinel in multiprocessing.connection.wait(list(running), timeout=1.0):
-                process, run, start = running.pop(sentinel)
-                process.join()
-                run_dir = runs_dir / run.name
+            finished = [running.pop(sentinel) for sentinel in multiprocessing.connection.wait(list(running), timeout=1.0)]
+            # Refill the freed slots from the spares before the bookkeeping of the finished runs.
+            while pending and spares and len(running) < workers:
+                worker = spares.pop()
+                worker.assign(fn, pending.popleft(), runs_dir)
+                running[worker.process.sentinel] = worker
+                on_start(worker.run)
+            for worker in finished:
+                worker.process.join()
+                run_dir = runs_dir / worker.run.name
                 record = read_result(run_dir)
                 if record is None:  # died before writing its marker: a crash of the process itself
-                    record = failure_record(run, _exit_reason(process.exitcode), _tail(run_dir / OUTPUT_FILE),
-                                            time.perf_counter() - start, "")
+                    record = failure_record(worker.run, _exit_reason(worker.process.exitcode), _tail(run_dir / OUTPUT_FILE),
+                                            time.perf_counter() - worker.start, "")
                     atomic_write_json(run_dir / "result.json", record)
-                on_finish(run, record)
+                on_finish(worker.run, record)
     finally:
-        for process, _, _ in running.values():
-            process.terminate()
-        for process, _, _ in running.values():
-            process.join(5.0)
-            if process.is_alive():
-                process.kill()
-                process.join()
+        for worker in [*running.values(), *spares]:
+            worker.stop()
+        for worker in [*running.values(), *spares]:
+            worker.join()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
@@ -12,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from rewardlab._io import atomic_write_bytes
 
-METRICS_FILE = "metrics.parquet"
+METRICS_FILE = "metrics.sqlite"
 TENSORBOARD_DIR = "tensorboard"
 
 
@@ -27,20 +28,23 @@ class Logger(Protocol):
 
 
 class RunLogger:
-    """Logs scalars of one run to ``run_dir/metrics.parquet`` and ``run_dir/tensorboard/``.
+    """Logs scalars of one run to ``run_dir/metrics.sqlite`` and ``run_dir/tensorboard/``.
 
-    The metrics table has one row per (step, name, value); it is rewritten atomically on
-    :meth:`flush` (at most every ``flush_every_s`` seconds from :meth:`log`, and on
-    :meth:`close`), so a reader never sees half a table. Read it with
-    ``pandas.read_parquet(run_dir / "metrics.parquet")``. With ``run_dir=None`` it only
-    keeps the rows in memory (for targets run outside a sweep).
+    The metrics table ``metrics`` has one row per (step, name, value). New rows are
+    appended in one SQLite transaction on :meth:`flush` (at most every ``flush_every_s``
+    seconds from :meth:`log`, and on :meth:`close`), so a reader sees whole flushes only
+    and can follow a run live. Read it with :func:`read_metrics` (or
+    ``pandas.read_sql("SELECT * FROM metrics", sqlite3.connect(path))``). SQLite rather
+    than Parquet here: appends are cheap and transactional, and a run need not import
+    pyarrow. With ``run_dir=None`` it only keeps the rows in memory (for targets run
+    outside a sweep).
 
     Example:
         >>> import tempfile, pandas as pd
         >>> logger = RunLogger(tempfile.mkdtemp(), tensorboard=False)
         >>> logger.log(0, loss=1.0); logger.log(10, loss=0.5, accuracy=0.75)
         >>> logger.close()
-        >>> pd.read_parquet(logger.run_dir / "metrics.parquet").shape
+        >>> read_metrics(logger.run_dir).shape
         (3, 3)
     """
 
@@ -53,6 +57,7 @@ class RunLogger:
         self.values: list[float] = []
         self._writer: Any = None
         self._dirty = False
+        self._flushed = 0  # rows already in the table
         self._last_flush = time.monotonic()
 
     @classmethod
@@ -100,17 +105,14 @@ class RunLogger:
             self._writer.flush()
         if self.run_dir is None or not self._dirty:
             return
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import sqlite3
 
-        table = pa.table({
-            "step": pa.array(self.steps, pa.int64()),
-            "name": pa.array(self.names, pa.string()),
-            "value": pa.array(self.values, pa.float64()),
-        })
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer)  # pyarrow alone: a run need not import pandas
-        atomic_write_bytes(self.run_dir / METRICS_FILE, buffer.getvalue())
+        new = self._flushed
+        rows = list(zip(self.steps[new:], self.names[new:], self.values[new:]))
+        with contextlib.closing(sqlite3.connect(self.run_dir / METRICS_FILE)) as connection, connection:
+            connection.execute("CREATE TABLE IF NOT EXISTS metrics (step INTEGER NOT NULL, name TEXT NOT NULL, value REAL)")
+            connection.executemany("INSERT INTO metrics VALUES (?, ?, ?)", rows)
+        self._flushed += len(rows)
         self._dirty = False
 
     def close(self) -> None:
@@ -118,6 +120,19 @@ class RunLogger:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def read_metrics(run_dir: str | os.PathLike) -> Any:
+    """A run's metrics table as a pandas DataFrame (step, name, value); empty if it logged nothing."""
+    import sqlite3
+
+    import pandas as pd
+
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return pd.DataFrame({"step": pd.Series(dtype="int64"), "name": pd.Series(dtype="str"), "value": pd.Series(dtype="float64")})
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+        return pd.read_sql_query("SELECT step, name, value FROM metrics", connection)
 
 
 def write_parquet(path: Path, frame: Any) -> None:

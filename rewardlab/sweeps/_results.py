@@ -4,11 +4,10 @@
 ``seed``, ``status`` (ok / failed), ``wall_s``, ``error``, then every argument under its
 field name and every final metric under its own name (``metric.<name>`` when a metric
 shares a name with an argument). It is rebuilt from the run folders and replaced
-atomically after every completion, so it can be read while the sweep runs:
+atomically after every completion, so it can be read while the sweep runs::
 
-    >>> import pandas as pd                                  # doctest: +SKIP
-    >>> df = pd.read_parquet("runs/sweeps/bpref/results.parquet")
-    >>> df[df.status == "ok"].groupby("teacher").final_return.mean()
+    df = pandas.read_parquet("runs/sweeps/bpref/results.parquet")
+    df[df.status == "ok"].groupby("teacher").normalized_return.mean()
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rewardlab.sweeps._logger import METRICS_FILE, write_parquet
+from rewardlab.sweeps._logger import METRICS_FILE, read_metrics, write_parquet
 from rewardlab.sweeps._run import read_result
 
 RESULTS_FILE = "results.parquet"
@@ -97,9 +96,9 @@ def load_metrics(sweep_dir: str | os.PathLike, status: str | None = "ok") -> Any
         results = results[results["status"] == status]
     parts = []
     for run, design, seed in zip(results["run"], results["design"], results["seed"]):
-        path = Path(sweep_dir) / RUNS_DIR / str(run) / METRICS_FILE
-        if path.is_file():
-            table = pd.read_parquet(path)
+        run_dir = Path(sweep_dir) / RUNS_DIR / str(run)
+        if (run_dir / METRICS_FILE).is_file():
+            table = read_metrics(run_dir)
             table.insert(0, "seed", int(seed))
             table.insert(0, "design", str(design))
             table.insert(0, "run", str(run))

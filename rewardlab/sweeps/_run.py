@@ -1,7 +1,7 @@
 """One run: its folder, its seed, the call of the target, and the completion marker.
 
 A run folder holds ``args.json`` (written first), ``output.log`` (the run's stdout and
-stderr), ``metrics.parquet`` and ``tensorboard/`` (from the :class:`RunLogger`), and
+stderr), ``metrics.sqlite`` and ``tensorboard/`` (from the :class:`RunLogger`), and
 ``result.json``, written atomically as the very last step. A folder without
 ``result.json`` is a half-written run: the next sweep wipes and redoes it.
 """

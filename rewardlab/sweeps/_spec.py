@@ -123,7 +123,7 @@ def random_search(space: Mapping[str, Distribution], num_samples: int, seed: int
     Example:
         >>> search = random_search({"learning_rate": loguniform(1e-4, 1e-2)}, num_samples=3)
         >>> [round(s["learning_rate"], 5) for s in search.samples()]
-        [0.00292, 0.00042, 0.00613]
+        [0.00188, 0.00035, 0.00012]
     """
     if not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"num_samples: expected an integer >= 1, got {num_samples!r}")
@@ -157,14 +157,16 @@ class Sweep:
         base: a frozen dataclass instance holding every argument's default for this sweep.
         grid: field name -> values; the sweep runs their Cartesian product.
         random: optional :func:`random_search` over other fields, crossed with ``grid``.
-        name: the sweep's name (default: the target function's name).
+        name: the sweep's name (default: the target's name, or its module's for ``main``).
         seed_field: the argument that holds the seed; runs differing only by it share a design.
 
     Example:
         >>> from experiments.bandit import Args, main
-        >>> sweep = Sweep(main, Args(steps=20), grid={"teacher_beta": [0.0, 1.0], "seed": range(2)})
+        >>> sweep = Sweep(main, Args(steps=20), grid={"teacher": ["oracle", "mistake"], "seed": range(2)})
         >>> [run.name for run in sweep.runs()]  # doctest: +NORMALIZE_WHITESPACE
-        ['teacher_beta=0.0__seed0', 'teacher_beta=0.0__seed1', 'teacher_beta=1.0__seed0', 'teacher_beta=1.0__seed1']
+        ['teacher=oracle__seed0', 'teacher=oracle__seed1', 'teacher=mistake__seed0', 'teacher=mistake__seed1']
+        >>> sweep.name
+        'bandit'
     """
 
     fn: Callable[..., Any] | str
@@ -199,8 +201,9 @@ class Sweep:
                     raise ValueError(f"random.{name}: not a field of {type(self.base).__name__}; fields: {', '.join(hints)}")
                 if name in grid:
                     raise ValueError(f"random.{name}: also varied by grid; vary a field by one of them")
-        if self.name is None:
-            object.__setattr__(self, "name", getattr(self.fn, "__name__", "sweep") if getattr(self.fn, "__name__", "main") != "main" else _module_tail(self.fn))
+        if self.name is None:  # experiments/<study>.py:main -> "<study>"
+            fn_name = getattr(self.fn, "__name__", "sweep")
+            object.__setattr__(self, "name", _module_tail(self.fn) if fn_name == "main" else fn_name)
 
     @property
     def target(self) -> str:
