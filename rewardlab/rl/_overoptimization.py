@@ -1,0 +1,281 @@
+"""Measuring reward over-optimisation: an agent trained on a proxy (learned) reward, checked against the true one.
+
+At every checkpoint the harness evaluates the current policy for a few episodes and records
+
+* the proxy return Σ_t r̂_t (the learned reward the agent optimises),
+* the true return Σ_t r_t (the environment reward), and
+* the distance of the policy's state visitation from the reward model's training data,
+  the squared maximum mean discrepancy with a Gaussian kernel,
+  MMD² = E k(x, x') + E k(y, y') − 2 E k(x, y), bandwidth from the median heuristic on the
+  training data.
+
+Over-optimisation (Goodhart's law) shows as the proxy return rising while the true return
+stalls or falls, typically as the visitation leaves the training distribution.
+
+References:
+    Gao, Schulman & Hilton, "Scaling Laws for Reward Model Overoptimization", ICML 2023.
+    Coste et al., "Reward Model Ensembles Help Mitigate Overoptimization", ICLR 2024.
+    Gretton et al., "A Kernel Two-Sample Test", JMLR 2012 (MMD).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+
+from rewardlab.rl._agents import default_num_envs, make_agent
+from rewardlab.wrappers import RewardVecEnvWrapper
+
+_MAX_MMD_POINTS = 1024
+
+
+class OveroptimizationResult(NamedTuple):
+    """Per-checkpoint figures of one training run (C checkpoints, the first before training)."""
+
+    timesteps: np.ndarray  # [C] int env steps at the checkpoint
+    proxy_return: np.ndarray  # [C] float mean episode return under the proxy reward
+    true_return: np.ndarray  # [C] float mean episode return under the env reward
+    visitation_mmd: np.ndarray  # [C] float MMD² between visited states and the reward model's training states
+
+    def to_dict(self) -> dict[str, list]:
+        """Plain lists, for JSON."""
+        return {name: np.asarray(value).tolist() for name, value in self._asdict().items()}
+
+
+def median_bandwidth(points: Any) -> float:
+    """Median pairwise Euclidean distance of ``points`` [N, D] (the kernel bandwidth heuristic).
+
+    Example:
+        >>> median_bandwidth(np.array([[0.0], [1.0], [3.0]]))
+        2.0
+    """
+    points = jnp.asarray(points, jnp.float32)
+    distances = jnp.sqrt(jnp.maximum(jnp.sum((points[:, None] - points[None]) ** 2, -1), 0.0))
+    upper = distances[np.triu_indices(points.shape[0], 1)]
+    return float(jnp.median(upper)) if upper.size else 1.0
+
+
+@jax.jit
+def visitation_mmd(visited: Any, reference: Any, bandwidth: Any) -> jax.Array:
+    """Biased MMD² estimate with k(x, y) = exp(−‖x − y‖²/(2h²)) between ``visited`` [N, D] and ``reference`` [M, D].
+
+    Example:
+        >>> x = jnp.zeros((4, 2))
+        >>> float(visitation_mmd(x, x, 1.0)), round(float(visitation_mmd(x, x + 10.0, 1.0)), 4)
+        (0.0, 2.0)
+    """
+
+    def kernel_mean(a, b):
+        squared = jnp.sum(a * a, 1)[:, None] + jnp.sum(b * b, 1)[None] - 2.0 * a @ b.T
+        return jnp.mean(jnp.exp(-jnp.maximum(squared, 0.0) / (2.0 * bandwidth**2)))
+
+    return jnp.maximum(kernel_mean(visited, visited) + kernel_mean(reference, reference) - 2.0 * kernel_mean(visited, reference), 0.0)
+
+
+def _subsample(points: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    if points.shape[0] <= size:
+        return points
+    return points[rng.choice(points.shape[0], size, replace=False)]
+
+
+def evaluate_policy_rewards(
+    agent: Any, env: gym.Env, proxy_reward_fn: Callable, num_episodes: int, *, seed: int = 0, deterministic: bool = True
+) -> tuple[float, float, np.ndarray]:
+    """Mean proxy and true episode returns of ``agent`` in ``env``, and the visited states ``[T, D]``.
+
+    The proxy reward is scored once per episode with one batched ``RewardFn`` call.
+    """
+    proxy_returns, true_returns, visited = [], [], []
+    for episode in range(num_episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        records: dict[str, list] = {"obs": [], "acts": [], "next_obs": [], "dones": []}
+        true_return, done = 0.0, False
+        while not done:
+            action, _ = agent.predict(obs, deterministic=deterministic)
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            done = terminated or truncated
+            for name, value in zip(records, (obs, action, next_obs, done)):
+                records[name].append(value)
+            true_return += float(reward)
+            obs = next_obs
+        arrays = {name: np.asarray(values) for name, values in records.items()}
+        proxy = np.asarray(proxy_reward_fn(arrays["obs"], arrays["acts"], arrays["next_obs"], arrays["dones"]), np.float64)
+        proxy_returns.append(float(proxy.sum()))
+        true_returns.append(true_return)
+        visited.append(arrays["obs"].reshape(arrays["obs"].shape[0], -1))
+    return float(np.mean(proxy_returns)), float(np.mean(true_returns)), np.concatenate(visited).astype(np.float32)
+
+
+class OveroptimizationCallback(BaseCallback):
+    """Evaluates proxy return, true return and visitation MMD every ``checkpoint_every`` env steps.
+
+    Args:
+        eval_env: a gymnasium env (true reward) for the evaluation episodes.
+        proxy_reward_fn: the ``RewardFn`` the agent is trained on.
+        reference_obs: ``[M, D]`` observations the reward model was trained on.
+        checkpoint_every: env steps between checkpoints.
+        eval_episodes: episodes per checkpoint.
+        seed: seed of the evaluation episodes and the MMD subsampling.
+
+    ``records`` holds one (timesteps, proxy_return, true_return, visitation_mmd) per checkpoint.
+    """
+
+    def __init__(
+        self,
+        eval_env: gym.Env,
+        proxy_reward_fn: Callable,
+        reference_obs: Any,
+        checkpoint_every: int,
+        eval_episodes: int = 3,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(0)
+        if checkpoint_every < 1 or eval_episodes < 1:
+            raise ValueError(f"checkpoint_every, eval_episodes: expected >= 1, got {checkpoint_every}, {eval_episodes}")
+        reference = np.asarray(reference_obs, np.float32)
+        if reference.ndim != 2 or reference.shape[0] < 2:
+            raise ValueError(f"reference_obs: expected [M, D] with M >= 2, got shape {reference.shape}")
+        self.eval_env = eval_env
+        self.proxy_reward_fn = proxy_reward_fn
+        self.rng = np.random.default_rng(seed)
+        self.reference = _subsample(reference, _MAX_MMD_POINTS, self.rng)
+        self.bandwidth = median_bandwidth(self.reference[:512])
+        self.checkpoint_every = int(checkpoint_every)
+        self.eval_episodes = int(eval_episodes)
+        self.seed = seed
+        self.records: list[tuple[int, float, float, float]] = []
+        self._next = 0
+
+    def checkpoint(self) -> None:
+        """Evaluate now and append a record."""
+        proxy, true, visited = evaluate_policy_rewards(self.model, self.eval_env, self.proxy_reward_fn, self.eval_episodes, seed=self.seed + 10_000)
+        visited = _subsample(visited, _MAX_MMD_POINTS, self.rng)
+        mmd = float(visitation_mmd(visited, self.reference, self.bandwidth))
+        self.records.append((int(self.num_timesteps), proxy, true, mmd))
+
+    def _on_training_start(self) -> None:
+        self._next = self.num_timesteps + self.checkpoint_every
+        if not self.records:
+            self.checkpoint()
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next += self.checkpoint_every
+            self.checkpoint()
+        return True
+
+    def _on_training_end(self) -> None:
+        if self.records and self.records[-1][0] != self.num_timesteps:
+            self.checkpoint()
+
+    def result(self) -> OveroptimizationResult:
+        columns = list(zip(*self.records)) if self.records else [[], [], [], []]
+        return OveroptimizationResult(*(np.asarray(column) for column in columns))
+
+
+def measure_overoptimization(
+    env_id: str,
+    proxy_reward_fn: Callable,
+    reference_obs: Any,
+    *,
+    total_timesteps: int,
+    num_checkpoints: int = 10,
+    eval_episodes: int = 3,
+    algo: str = "ppo",
+    num_envs: int | None = None,
+    seed: int = 0,
+    agent_kwargs: Mapping[str, Any] | None = None,
+) -> OveroptimizationResult:
+    """Train ``algo`` on ``proxy_reward_fn`` in ``env_id`` and log proxy vs true return at checkpoints.
+
+    The agent sees only the proxy reward (``RewardVecEnvWrapper`` in ``"replace"`` mode); the
+    true reward is used for evaluation only.
+
+    Args:
+        env_id: gymnasium id.
+        proxy_reward_fn: the learned ``RewardFn`` to optimise.
+        reference_obs: ``[M, D]`` the reward model's training observations.
+        total_timesteps: agent env steps.
+        num_checkpoints: evaluations after the initial one (evenly spaced).
+        eval_episodes: deterministic evaluation episodes per checkpoint.
+        algo: ``"ppo"`` or ``"sac"`` (tuned defaults from :func:`rewardlab.rl.make_agent`).
+        num_envs: parallel envs (default: what the tuned settings assume).
+        seed: seed of the agent, envs and evaluation.
+        agent_kwargs: overrides of the agent's hyperparameters.
+
+    Returns:
+        :class:`OveroptimizationResult` with ``num_checkpoints + 1`` rows.
+
+    Example:
+        >>> fn = lambda o, a, n, d: n[:, 0].astype(np.float32)  # cos θ': a decent proxy for Pendulum
+        >>> result = measure_overoptimization("Pendulum-v1", fn, np.random.default_rng(0).normal(size=(64, 3)),
+        ...     total_timesteps=64, num_checkpoints=1, eval_episodes=1, agent_kwargs=dict(n_steps=16, batch_size=32, n_epochs=1))
+        >>> result.timesteps.tolist(), result.true_return.shape
+        ([0, 64], (2,))
+    """
+    if total_timesteps < 1 or num_checkpoints < 1:
+        raise ValueError(f"total_timesteps, num_checkpoints: expected >= 1, got {total_timesteps}, {num_checkpoints}")
+    num_envs = default_num_envs(algo, env_id) if num_envs is None else int(num_envs)
+    venv = RewardVecEnvWrapper(make_vec_env(env_id, n_envs=num_envs, seed=seed), proxy_reward_fn, mode="replace", name="proxy")
+    agent = make_agent(algo, venv, env_id, seed=seed, **dict(agent_kwargs or {}))
+    eval_env = gym.make(env_id)
+    callback = OveroptimizationCallback(
+        eval_env, proxy_reward_fn, reference_obs, max(1, total_timesteps // num_checkpoints), eval_episodes, seed
+    )
+    try:
+        agent.learn(total_timesteps, callback=callback)
+    finally:
+        venv.close()
+        eval_env.close()
+    return callback.result()
+
+
+def plot_overoptimization(results: Mapping[str, OveroptimizationResult], *, title: str = "", path: Any = None) -> Any:
+    """Proxy and true return along training for each labelled run, and true vs proxy return.
+
+    Left: true return (solid) and proxy return (dashed, right axis) against env steps. Right:
+    true return against proxy return, one line per run (a rising-then-falling line is
+    over-optimisation).
+
+    Returns:
+        The matplotlib ``Figure`` (written atomically to ``path`` when given).
+    """
+    import io
+
+    from matplotlib.figure import Figure
+
+    if not results:
+        raise ValueError("results: expected at least one labelled OveroptimizationResult, got none")
+    figure = Figure(figsize=(11, 4))
+    left, right = figure.subplots(1, 2)
+    proxy_axis = left.twinx()
+    for index, (name, result) in enumerate(results.items()):
+        color = f"C{index}"
+        left.plot(result.timesteps, result.true_return, color=color, marker="o", markersize=3, label=f"{name}: true")
+        proxy_axis.plot(result.timesteps, result.proxy_return, color=color, linestyle="--", alpha=0.7)
+        right.plot(result.proxy_return, result.true_return, color=color, marker="o", markersize=3, label=name)
+        right.annotate("end", (result.proxy_return[-1], result.true_return[-1]), color=color, fontsize=7)
+    left.set_xlabel("env steps")
+    left.set_ylabel("true return (solid)")
+    proxy_axis.set_ylabel("proxy return (dashed)")
+    left.legend(fontsize=7, loc="lower right")
+    right.set_xlabel("proxy return")
+    right.set_ylabel("true return")
+    right.legend(fontsize=7)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    if path is not None:
+        from rewardlab._io import atomic_write_bytes
+
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=str(path).rsplit(".", 1)[-1], dpi=110)
+        atomic_write_bytes(path, buffer.getvalue())
+    return figure
