@@ -388,3 +388,30 @@ def test_plot_distance_matrix_writes_a_file(tmp_path):
     assert path.read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="labels: expected 2 names"):
         plot_distance_matrix(np.zeros((2, 2)), ["a"])
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_distance_command_compares_two_saved_models(tmp_path):
+    import json
+
+    import gymnasium as gym
+    from typer.testing import CliRunner
+
+    from rewardlab.cli import app
+    from rewardlab.rewards import RewardModel, RewardNetConfig, save_reward_model
+
+    model = RewardModel(RewardNetConfig(hidden_sizes=(8,)), gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-1, 1, (1,)))
+    save_reward_model(tmp_path / "a.rlab", model, model.init(0))
+    save_reward_model(tmp_path / "b.rlab", model, model.init(1))
+    runner = CliRunner()
+    options = ["--transitions", "128", "--samples", "32", "--seeds", "2", "--rollout-steps", "256", "--json"]
+    same = runner.invoke(app, ["distance", str(tmp_path / "a.rlab"), str(tmp_path / "a.rlab"), *options])
+    assert same.exit_code == 0, same.output
+    assert json.loads(same.output.strip().splitlines()[-1])["distance"] < 1e-3
+    different = runner.invoke(app, ["distance", str(tmp_path / "a.rlab"), str(tmp_path / "b.rlab"), *options])
+    result = json.loads(different.output.strip().splitlines()[-1])
+    assert 0.05 < result["distance"] <= 1.0 and result["low"] <= result["distance"] <= result["high"]
+    missing = runner.invoke(app, ["distance", str(tmp_path / "a.rlab"), str(tmp_path / "nope.rlab")])
+    assert missing.exit_code == 2 and "checkpoint file not found" in missing.output

@@ -33,6 +33,7 @@ def quickstart(
     eval_episodes: int = typer.Option(10, min=1, help="Episodes per policy in the final evaluation."),
     out: Path = typer.Option(Path("runs"), help="Parent folder of the run folder."),
     progress: bool = typer.Option(True, help="Show progress bars."),
+    parallel: bool = typer.Option(True, help="Train the true-reward PPO in a second process at the same time."),
 ) -> None:
     """Learn a reward from synthetic preferences online, train PPO on it, compare with PPO on the true reward."""
     import torch
@@ -46,7 +47,7 @@ def quickstart(
     console = Console()
     try:
         args = QuickstartArgs(env_id=env_id, total_timesteps=timesteps, total_labels=labels, teacher=teacher,
-                              seed=seed, eval_episodes=eval_episodes, out_dir=out)
+                              seed=seed, eval_episodes=eval_episodes, out_dir=out, parallel=parallel)
         summary = quickstart_main(args, progress=progress, log=console.print)
     except ValueError as error:
         console.print(f"[red]error:[/red] {error}")
@@ -70,6 +71,10 @@ from rewardlab.cli._sweep import report as _report_command, sweep as _sweep_comm
 
 app.command("sweep")(_sweep_command)
 app.command("report")(_report_command)
+
+from rewardlab.cli._distance import distance as _distance_command  # noqa: E402
+
+app.command("distance")(_distance_command)
 
 
 def main() -> None:
