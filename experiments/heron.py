@@ -1,0 +1,210 @@
+"""HERON vs preference RL on the factor sum, a hand-tuned reward, and the ground-truth reward.
+
+HERON (Bukharin et al., "Deep RL from Hierarchical Weak Preference Feedback") replaces a
+hand-weighted reward by a *ranking* of the env's reward factors: a comparator labels segment
+pairs level by level (sign, margin δ_i = σ_i·std), a reward model is trained on the decided
+pairs with the Bradley–Terry loss, and the agent is trained on that reward. Methods:
+
+* ``heron``: online preference RL with the ``HeronTeacher`` (the env's ``FactorSpec`` ranking
+  and signs, σ from ``HERON_SIGMAS``);
+* ``factor_sum``: the same loop with a teacher that decides on the plain signed factor sum
+  Σ_k s_k z_k (plain preference RL without the designer's weights);
+* ``hand_tuned``: the agent trained directly on a hand-tuned linear combination
+  r = Σ_k w_k z_k, with w_k = s_k / std(z_k) from a random-policy rollout unless given;
+* ``ground_truth``: the agent trained on the env reward.
+
+Every method is scored on the env's own (ground-truth) return: the final policy's mean over
+``eval_episodes`` and the learning curve's mean (area under the curve; sample efficiency).
+
+Run one: ``python -m experiments.heron --env-id Pendulum-v1 --method heron``; sweep:
+``rewardlab sweep experiments/heron.toml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import gymnasium as gym
+import jax
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+
+from rewardlab.preferences import HERON_SIGMAS, compose, factor_combination, make_teacher, oracle
+from rewardlab.rewards import RewardModel, RewardNetConfig
+from rewardlab.rl import PbRLConfig, default_num_envs, make_agent, train_pbrl
+from rewardlab.sweeps import Logger, parse_args
+from rewardlab.wrappers import RewardVecEnvWrapper
+from rewardlab_envs import factor_spec, make
+
+METHODS = ("heron", "factor_sum", "hand_tuned", "ground_truth")
+
+
+@dataclasses.dataclass(frozen=True)
+class Args:
+    """Arguments of the HERON study.
+
+    Attributes:
+        env_id: ``Pendulum-v1``, ``MountainCarContinuous-v0`` or ``HalfCheetah-v5``.
+        method: ``heron``, ``factor_sum``, ``hand_tuned`` or ``ground_truth``.
+        algo: SB3 algorithm, ``ppo`` or ``sac``.
+        total_timesteps: agent env steps.
+        total_labels: preference labels (``heron``, ``factor_sum``).
+        num_rounds: feedback rounds.
+        fragment_length: steps per segment.
+        first_feedback_step: env steps before the first feedback round.
+        sigmas: HERON's σ_i per factor (factor order); None: ``HERON_SIGMAS[env_id]``.
+        hand_tuned_weights: weights of ``hand_tuned``; None: s_k / std(z_k) under a random policy.
+        eval_episodes: episodes of the final deterministic-policy evaluation.
+        seed: seed of the agent, envs, queries and reward model.
+    """
+
+    env_id: str = "Pendulum-v1"
+    method: str = "heron"
+    algo: str = "ppo"
+    total_timesteps: int = 100_000
+    total_labels: int = 200
+    num_rounds: int = 10
+    fragment_length: int = 50
+    first_feedback_step: int = 4096
+    sigmas: tuple[float, ...] | None = None
+    hand_tuned_weights: tuple[float, ...] | None = None
+    eval_episodes: int = 5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.env_id not in HERON_SIGMAS:
+            raise ValueError(f"env_id: expected one of {tuple(HERON_SIGMAS)}, got {self.env_id!r}")
+        if self.method not in METHODS:
+            raise ValueError(f"method: expected one of {METHODS}, got {self.method!r}")
+        if self.algo not in ("ppo", "sac"):
+            raise ValueError(f"algo: expected 'ppo' or 'sac', got {self.algo!r}")
+        for name in ("total_timesteps", "num_rounds", "fragment_length", "eval_episodes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+        num_factors = factor_spec(self.env_id).num_factors
+        for name in ("sigmas", "hand_tuned_weights"):
+            value = getattr(self, name)
+            if value is not None and len(value) != num_factors:
+                raise ValueError(f"{name}: expected {num_factors} values for {self.env_id}, got {value!r}")
+
+
+class FactorReward(gym.Wrapper):
+    """Reward r = Σ_k w_k z_k from ``info["reward_factors"]``; the env reward stays in ``info["true_reward"]``."""
+
+    def __init__(self, env: gym.Env, weights: np.ndarray) -> None:
+        super().__init__(env)
+        self.weights = np.asarray(weights, np.float64)
+
+    def step(self, action: Any) -> tuple:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        info = dict(info, true_reward=reward)
+        return obs, float(self.weights @ np.asarray(info["reward_factors"], np.float64)), terminated, truncated, info
+
+
+class _EpisodeReturns(BaseCallback):
+    """True episode returns from the innermost ``Monitor`` (it sits below every reward change)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timesteps: list[int] = []
+        self.returns: list[float] = []
+
+    def _on_step(self) -> bool:
+        for info in self.locals["infos"]:
+            if "episode" in info:
+                self.timesteps.append(self.num_timesteps)
+                self.returns.append(float(info["episode"]["r"]))
+        return True
+
+
+def random_factor_std(env_id: str, steps: int = 2000, seed: int = 0) -> np.ndarray:
+    """Per-step std of each reward factor under a uniformly random policy: ``[K]``."""
+    env = make(env_id)
+    env.action_space.seed(seed)
+    env.reset(seed=seed)
+    factors = []
+    for _ in range(steps):
+        _, _, terminated, truncated, info = env.step(env.action_space.sample())
+        factors.append(info["reward_factors"])
+        if terminated or truncated:
+            env.reset()
+    env.close()
+    return np.maximum(np.std(np.asarray(factors, np.float64), axis=0), 1e-6)
+
+
+def evaluate(agent: Any, env_id: str, episodes: int, seed: int) -> float:
+    """Mean env return of the agent's deterministic policy."""
+    env = gym.make(env_id)
+    returns = []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=10_000 + seed * 100 + episode)
+        total, done = 0.0, False
+        while not done:
+            action, _ = agent.predict(obs, deterministic=True)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    env.close()
+    return float(np.mean(returns))
+
+
+def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
+    """Train one agent with one method; return its final and average true return."""
+    import torch
+
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    spec = factor_spec(args.env_id)
+    num_envs = default_num_envs(args.algo, args.env_id)
+    wrapper_class, wrapper_kwargs = None, None
+    if args.method == "hand_tuned":
+        weights = args.hand_tuned_weights
+        if weights is None:
+            weights = spec.signs_array() / random_factor_std(args.env_id, seed=args.seed)
+        wrapper_class, wrapper_kwargs = FactorReward, {"weights": np.asarray(weights)}
+    venv = make_vec_env(lambda: make(args.env_id), n_envs=num_envs, seed=args.seed, wrapper_class=wrapper_class, wrapper_kwargs=wrapper_kwargs)
+    curve = _EpisodeReturns()
+    figures: dict[str, float] = {}
+    if args.method in ("heron", "factor_sum"):
+        venv = RewardVecEnvWrapper(venv, mode="replace")
+        model = RewardModel(RewardNetConfig(inputs=("obs", "act"), hidden_sizes=(64, 64), ensemble_size=3), venv.observation_space, venv.action_space)
+        if args.method == "heron":
+            teacher = make_teacher("heron", spec=spec, sigmas=args.sigmas or HERON_SIGMAS[args.env_id])
+        else:
+            teacher = compose(factor_combination(tuple(float(s) for s in spec.signs)), oracle())
+        agent = make_agent(args.algo, venv, args.env_id, seed=args.seed)
+        config = PbRLConfig(
+            total_labels=args.total_labels,
+            num_rounds=args.num_rounds,
+            first_feedback_step=args.first_feedback_step,
+            fragment_length=args.fragment_length,
+        )
+        result = train_pbrl(agent, model, model.init(jax.random.key(args.seed)), teacher, args.total_timesteps, config, seed=args.seed, callbacks=[curve])
+        asked = sum(record.queries_asked for record in result.feedback)
+        used = 0 if result.preferences is None else len(result.preferences.labels)
+        figures["labels_used"] = float(used)
+        figures["decided_fraction"] = used / asked if asked else float("nan")
+    else:
+        agent = make_agent(args.algo, venv, args.env_id, seed=args.seed)
+        agent.learn(args.total_timesteps, callback=curve)
+    returns = np.asarray(curve.returns)
+    if logger is not None:
+        for step, value in zip(curve.timesteps, curve.returns):
+            logger.log(int(step), true_return=float(value))
+    figures.update(
+        final_return=evaluate(agent, args.env_id, args.eval_episodes, args.seed),
+        mean_training_return=float(returns.mean()) if len(returns) else float("nan"),
+        last_quarter_return=float(returns[-max(1, len(returns) // 4) :].mean()) if len(returns) else float("nan"),
+        episodes=float(len(returns)),
+        wall_s=time.perf_counter() - start,
+    )
+    return figures
+
+
+if __name__ == "__main__":
+    print(main(parse_args(Args)))

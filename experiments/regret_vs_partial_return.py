@@ -1,0 +1,230 @@
+"""Regret vs partial return: which preference model, for teaching and for learning, recovers the reward?
+
+Knox et al. ("Models of human preference for learning reward functions", TMLR 2024) argue
+that people judge segments by their regret, −Σ_t A*(s_t, a_t), not by their partial return
+Σ_t r_t, and that a learner assuming the regret model recovers a reward with the same
+optimal behaviour from fewer preferences, while the partial-return learner may not recover
+an equivalent reward at all. This study repeats the synthetic-preference experiment:
+
+* domains: Knox's 10×10 delivery gridworld (``num_seeds`` seeds) or ``num_mdps`` random
+  delivery MDPs (random boards and feature weights, one seed each);
+* segment pairs: random start state, uniformly random actions, ``segment_length`` = 3 steps;
+* teacher: labels from the ``regret`` or the ``partial_return`` model of the true reward,
+  Boltzmann-rational with ``teacher_beta`` (P = logistic(β Δ));
+* learner: the linear reward r = w·φ over the six cell features, trained by Bradley–Terry
+  under the ``regret`` model (exact value iteration of the candidate reward, differentiated
+  end to end) or the ``partial_return`` model, full batch with Adam;
+* evaluation: scaled return (V^π − V^unif)/(V* − V^unif) of the policy greedy on the
+  learned reward (> 0.9: near-optimal), the same for acting greedily on the learned function
+  as an advantage, and whether the learned reward is *equivalent* (its optimal action is
+  optimal in every non-terminal state).
+
+Every (MDP, seed) is one lane of a single ``jax.vmap``: one jitted program per run.
+
+Run one: ``python -m experiments.regret_vs_partial_return --teacher regret --learner regret``;
+sweep: ``rewardlab sweep experiments/regret_vs_partial_return.toml``; figure:
+``python -m experiments.regret_vs_partial_return plot runs/sweeps/regret_vs_partial_return``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rewardlab.preferences import (
+    TabularRewardModel,
+    evaluate_tabular_reward,
+    fit_tabular_reward,
+    make_teacher,
+    sample_tabular_pairs,
+    tabular_advantage_fn,
+)
+from rewardlab.sweeps import Logger, parse_args
+from rewardlab_envs import TabularMDP, delivery_mdp, random_delivery_mdp
+
+DOMAINS = ("delivery", "random")
+MODELS = ("regret", "partial_return")
+
+
+@dataclasses.dataclass(frozen=True)
+class Args:
+    """Arguments of the regret-vs-partial-return study.
+
+    Attributes:
+        domain: ``delivery`` (Knox's board) or ``random`` (random delivery MDPs).
+        teacher: preference model that generates the labels: ``regret`` or ``partial_return``.
+        learner: preference model the learner assumes: ``regret`` or ``partial_return``.
+        num_preferences: labelled segment pairs per (MDP, seed).
+        num_mdps: random MDPs (``domain = random``).
+        num_seeds: seeds per MDP (segments, labels, initialisation).
+        segment_length: steps per segment (Knox et al.: 3).
+        teacher_beta: rationality β of the teacher, P = logistic(β Δ); 0 means a noiseless teacher.
+        parameterization: ``linear`` (r = w·φ) or ``table`` (free r(s, a, s')).
+        temperature: τ of the regret learner's soft value iteration (0: hard max).
+        num_sweeps: value-iteration sweeps per planning call of the regret learner.
+        num_steps: full-batch Adam steps.
+        learning_rate: Adam step size.
+        board_size: side of the random boards.
+        log_every: steps between logged points of the training-loss curve.
+        seed: base seed of the MDPs (random domain) and the segment pairs.
+    """
+
+    domain: str = "delivery"
+    teacher: str = "regret"
+    learner: str = "regret"
+    num_preferences: int = 300
+    num_mdps: int = 30
+    num_seeds: int = 10
+    segment_length: int = 3
+    teacher_beta: float = 1.0
+    parameterization: str = "linear"
+    temperature: float = 0.0
+    num_sweeps: int = 80
+    num_steps: int = 400
+    learning_rate: float = 0.5
+    board_size: int = 10
+    log_every: int = 25
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.domain not in DOMAINS:
+            raise ValueError(f"domain: expected one of {DOMAINS}, got {self.domain!r}")
+        for name in ("teacher", "learner"):
+            if getattr(self, name) not in MODELS:
+                raise ValueError(f"{name}: expected one of {MODELS}, got {getattr(self, name)!r}")
+        for name in ("num_preferences", "num_mdps", "num_seeds", "segment_length", "num_sweeps", "num_steps", "log_every", "board_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+        if self.teacher_beta < 0:
+            raise ValueError(f"teacher_beta: expected >= 0 (0: noiseless), got {self.teacher_beta!r}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate: expected > 0, got {self.learning_rate!r}")
+
+
+def _mdps(args: Args) -> list[TabularMDP]:
+    if args.domain == "delivery":
+        return [delivery_mdp()]
+    return [random_delivery_mdp(args.seed * 1000 + index, args.board_size) for index in range(args.num_mdps)]
+
+
+def _teacher(args: Args, mdp: TabularMDP) -> Any:
+    beta = float("inf") if args.teacher_beta == 0 else float(args.teacher_beta)
+    if args.teacher == "regret":
+        return make_teacher("regret", advantage_fn=tabular_advantage_fn(mdp), beta=beta)
+    return make_teacher("oracle", beta=beta)
+
+
+def _stack(trees: list[Any]) -> Any:
+    return jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *trees)
+
+
+def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
+    """Train the learner on the teacher's labels in every (MDP, seed); return the mean figures."""
+    start = time.perf_counter()
+    mdps = _mdps(args)
+    seeds_per_mdp = args.num_seeds if args.domain == "delivery" else 1
+    pairs_all, labels_all = [], []
+    for index, mdp in enumerate(mdps):
+        keys = jax.random.split(jax.random.key(args.seed * 7919 + index), seeds_per_mdp)
+        sample = jax.vmap(
+            lambda key, mdp=mdp: sample_tabular_pairs(
+                mdp.transitions, mdp.reward, mdp.initial_state_dist, key, args.num_preferences, args.segment_length, None, mdp.terminal
+            )
+        )
+        pairs = jax.tree.map(np.asarray, sample(keys))
+        teacher = _teacher(args, mdp)
+        rng = np.random.default_rng([args.seed, index])
+        labels = [teacher(jax.tree.map(lambda x, j=j: x[j], pairs), rng) for j in range(seeds_per_mdp)]  # one call per seed
+        pairs_all.append(pairs)
+        labels_all.append(np.stack(labels))
+    pairs = _stack(pairs_all)  # [M, seeds, B, 2, L]
+    labels = jnp.asarray(np.stack(labels_all))  # [M, seeds, B]
+    arrays = _stack(mdps)
+    discount = float(mdps[0].discount)
+
+    def lane(mdp_arrays: TabularMDP, pairs: Any, labels: jax.Array, key: jax.Array) -> tuple[jax.Array, Any]:
+        mdp = mdp_arrays._replace(discount=discount)  # the planner's γ stays a static Python float
+        model = TabularRewardModel(mdp, parameterization=args.parameterization, temperature=args.temperature, num_sweeps=args.num_sweeps)
+        params, metrics = fit_tabular_reward(
+            model, pairs, labels, key, preference_model=args.learner, num_steps=args.num_steps, learning_rate=args.learning_rate
+        )
+        evaluation = evaluate_tabular_reward(
+            mdp.transitions, mdp.reward, model.reward(params.net), discount, mdp.initial_state_dist, mdp.terminal, num_sweeps=1000
+        )
+        return metrics["loss"], evaluation
+
+    per_seed = jax.vmap(lane, in_axes=(None, 0, 0, 0))
+    per_mdp = jax.vmap(lambda m, p, y, k: per_seed(m, p, y, jax.random.split(k, seeds_per_mdp)), in_axes=(0, 0, 0, 0))
+    keys = jax.random.split(jax.random.key(args.seed + 1), len(mdps))
+    losses, evaluation = jax.jit(per_mdp)(arrays, pairs, labels, keys)
+    losses = np.asarray(losses).reshape(-1, args.num_steps)
+    if logger is not None:
+        for step in range(0, args.num_steps, args.log_every):
+            logger.log(step, loss=float(losses[:, step].mean()))
+    scaled = np.asarray(evaluation.scaled_return, np.float64).ravel()
+    as_advantage = np.asarray(evaluation.scaled_return_as_advantage, np.float64).ravel()
+    optimal_actions = np.asarray(evaluation.optimal_action_fraction, np.float64).ravel()
+    finite = np.isfinite(scaled)  # V* = V^unif (a degenerate MDP) leaves the scaled return undefined
+    return {
+        "scaled_return": float(np.mean(scaled[finite])),
+        "scaled_return_median": float(np.median(scaled[finite])),
+        "near_optimal_fraction": float(np.mean(scaled[finite] > 0.9)),
+        "equivalent_fraction": float(np.mean(optimal_actions >= 0.999)),
+        "optimal_action_fraction": float(np.mean(optimal_actions)),
+        "scaled_return_as_advantage": float(np.mean(as_advantage[np.isfinite(as_advantage)])),
+        "final_loss": float(losses[:, -1].mean()),
+        "lanes": int(scaled.size),
+        "undefined_lanes": int((~finite).sum()),
+        "wall_s": time.perf_counter() - start,
+    }
+
+
+def plot(sweep_dir: str, out_path: str | None = None) -> str:
+    """Scaled return vs number of preferences, one line per (teacher, learner) and a panel per domain."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rewardlab._io import atomic_write_bytes
+    from rewardlab.sweeps import load_results
+
+    results = load_results(sweep_dir)
+    results = results[results["status"] == "ok"]
+    column = lambda name: name if name in results else f"arg_{name}" if f"arg_{name}" in results else f"args.{name}"  # noqa: E731
+    domains = sorted(results[column("domain")].unique())
+    figure, axes = plt.subplots(1, len(domains), figsize=(5 * len(domains), 3.6), squeeze=False)
+    for ax, domain in zip(axes[0], domains):
+        part = results[results[column("domain")] == domain]
+        for (teacher, learner), group in part.groupby([column("teacher"), column("learner")]):
+            group = group.sort_values(column("num_preferences"))
+            metric = group["scaled_return"] if "scaled_return" in group else group["result.scaled_return"]
+            ax.plot(group[column("num_preferences")], metric, marker="o", label=f"{teacher} labels → {learner} learner")
+        ax.set_xscale("log")
+        ax.set_xlabel("preferences")
+        ax.set_ylabel("scaled return")
+        ax.set_title(domain)
+        ax.axhline(0.9, color="grey", lw=0.5, ls="--")
+    axes[0][0].legend(fontsize=7)
+    figure.tight_layout()
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    out_path = out_path or f"{sweep_dir}/scaled_return.png"
+    atomic_write_bytes(out_path, buffer.getvalue())
+    return out_path
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "plot":
+        print(plot(*sys.argv[2:4]))
+    else:
+        print(main(parse_args(Args)))
