@@ -8,8 +8,26 @@ Tabular (pure JAX, exact planning from :mod:`rewardlab.tabular`):
 * maximum-causal-entropy IRL (:func:`mce_irl`, :func:`make_mce_irl`), finite or infinite
   horizon, over tabular, linear or neural rewards, one ``lax.scan`` per training run;
 * misspecification analysis helpers (perturbed transition models, regret of the induced policy).
+
+Deep (JAX discriminator, SB3 generator, fixed-horizon gymnasium tasks):
+
+* AIRL (potential-shaped discriminator f = g + γh(s') − h(s); g is the transferable reward)
+  and GAIL (:func:`train_adversarial`, :class:`AdversarialCallback`);
+* SB3 experts trained on the true reward (:func:`train_expert`), their demonstrations
+  (:func:`rollout`) in a checksummed file (:func:`save_demonstrations`).
 """
 
+from rewardlab.irl._adversarial import (
+    ADVERSARIAL_METHODS,
+    AdversarialCallback,
+    AdversarialConfig,
+    BaseRewardFn,
+    DiscriminatorBatch,
+    discriminator_logits,
+    discriminator_loss,
+    make_discriminator,
+    policy_log_prob,
+)
 from rewardlab.irl._behaviour import BEHAVIOUR_MODELS, behaviour_policy, finite_horizon_optimal_q
 from rewardlab.irl._demos import (
     TabularDemonstrations,
@@ -17,6 +35,16 @@ from rewardlab.irl._demos import (
     discounted_occupancy,
     empirical_occupancy,
     sample_trajectories,
+)
+from rewardlab.irl._demo_io import load_demonstrations, save_demonstrations
+from rewardlab.irl._experts import (
+    DEFAULT_HORIZONS,
+    AdversarialResult,
+    evaluate_return,
+    make_task_env,
+    rollout,
+    train_adversarial,
+    train_expert,
 )
 from rewardlab.irl._mce import (
     MCEIRLConfig,
@@ -28,27 +56,50 @@ from rewardlab.irl._mce import (
     mce_irl_loss,
     soft_plan,
 )
+from rewardlab.irl._misspecification import RewardError, misspecified_irl, perturb_transitions, reward_error
 from rewardlab.irl._rewards import TabularRewardModel, linear_reward, mlp_reward, tabular_reward
 
 __all__ = [
+    "ADVERSARIAL_METHODS",
+    "AdversarialCallback",
+    "AdversarialConfig",
+    "AdversarialResult",
     "BEHAVIOUR_MODELS",
+    "BaseRewardFn",
+    "DEFAULT_HORIZONS",
+    "DiscriminatorBatch",
     "MCEIRLConfig",
     "MCEIRLResult",
+    "RewardError",
     "SoftPlan",
     "TabularDemonstrations",
     "TabularRewardModel",
     "behaviour_policy",
     "demonstration_occupancy",
     "discounted_occupancy",
+    "discriminator_logits",
+    "discriminator_loss",
     "empirical_occupancy",
+    "evaluate_return",
     "finite_horizon_optimal_q",
     "linear_reward",
+    "load_demonstrations",
+    "make_discriminator",
     "make_mce_irl",
+    "make_task_env",
     "mce_irl",
     "mce_irl_gradient",
     "mce_irl_loss",
+    "misspecified_irl",
     "mlp_reward",
+    "perturb_transitions",
+    "policy_log_prob",
+    "reward_error",
+    "rollout",
     "sample_trajectories",
+    "save_demonstrations",
     "soft_plan",
     "tabular_reward",
+    "train_adversarial",
+    "train_expert",
 ]

@@ -105,9 +105,14 @@ class MCEIRLResult(NamedTuple):
     metrics: dict[str, jax.Array]  # loss, occupancy_error, grad_norm: [num_steps] each (before each update)
 
 
-def soft_plan(transitions: Array, reward: Array, initial_state_dist: Array, discount: Array, config: MCEIRLConfig) -> SoftPlan:
-    """MCE policy, occupancy and initial soft value of ``reward`` under the learner's model (pure)."""
-    temperature = 1.0 / config.rationality
+def soft_plan(
+    transitions: Array, reward: Array, initial_state_dist: Array, discount: Array, config: MCEIRLConfig, rationality: Array | None = None
+) -> SoftPlan:
+    """MCE policy, occupancy and initial soft value of ``reward`` under the learner's model (pure).
+
+    ``rationality`` (β, may be traced) overrides ``config.rationality``.
+    """
+    temperature = 1.0 / (config.rationality if rationality is None else rationality)
     d0 = jnp.asarray(initial_state_dist)
     if config.horizon is None:
         plan = value_iteration(transitions, reward, discount, num_sweeps=config.num_sweeps, temperature=temperature)
@@ -130,10 +135,11 @@ def mce_irl_loss(
     discount: Array,
     demo_occupancy: Array,
     config: MCEIRLConfig,
+    rationality: Array | None = None,
 ) -> jax.Array:
     """L(θ) = E_d0[V_0] − ⟨D_demo, r̄_θ⟩ + λ/2 ‖θ‖² (differentiable end to end; see the module docstring)."""
     reward = reward_model.apply(params)
-    plan = soft_plan(transitions, reward, initial_state_dist, discount, config)
+    plan = soft_plan(transitions, reward, initial_state_dist, discount, config, rationality)
     mean_reward = expected_reward(transitions, reward)
     return plan.initial_value - jnp.sum(demo_occupancy * mean_reward) + 0.5 * config.l2_penalty * _l2(params)
 
@@ -146,6 +152,7 @@ def mce_irl_gradient(
     discount: Array,
     demo_occupancy: Array,
     config: MCEIRLConfig,
+    rationality: Array | None = None,
 ) -> tuple[Any, dict[str, jax.Array], SoftPlan]:
     """∇_θ L = Σ (D_π − D_demo) ∇_θ r̄_θ + λθ, by occupancy matching and one VJP (pure).
 
@@ -154,7 +161,7 @@ def mce_irl_gradient(
         ‖D_π − D_demo‖₁ / ‖D_demo‖₁, ``grad_norm``.
     """
     mean_reward, vjp = jax.vjp(lambda p: expected_reward(transitions, reward_model.apply(p)), params)
-    plan = soft_plan(transitions, reward_model.apply(params), initial_state_dist, discount, config)
+    plan = soft_plan(transitions, reward_model.apply(params), initial_state_dist, discount, config, rationality)
     difference = jax.lax.stop_gradient(plan.occupancy - demo_occupancy)
     (grads,) = vjp(difference.astype(mean_reward.dtype))
     if config.l2_penalty:
@@ -169,26 +176,29 @@ def mce_irl_gradient(
 
 
 def make_mce_irl(reward_model: TabularRewardModel, config: MCEIRLConfig = MCEIRLConfig()) -> Callable[..., MCEIRLResult]:
-    """A pure trainer ``train(key, transitions, initial_state_dist, discount, demo_occupancy) -> MCEIRLResult``.
+    """A pure trainer ``train(key, transitions, initial_state_dist, discount, demo_occupancy, rationality=None) -> MCEIRLResult``.
 
     ``train`` initialises θ from ``key`` and runs ``config.num_steps`` Adam steps under one
     ``lax.scan``; jit it, or ``jax.vmap`` it over keys, discounts, transition models or
     demonstration occupancies (no shape checks inside: use :func:`mce_irl` for checked calls).
+    ``rationality`` (the learner's β, may be traced, hence vmapped) overrides ``config.rationality``.
     """
     optimizer = optax.adam(config.learning_rate)
 
-    def train(key, transitions, initial_state_dist, discount, demo_occupancy):
+    def train(key, transitions, initial_state_dist, discount, demo_occupancy, rationality=None):
         params = reward_model.init(key)
 
         def step(carry, _):
             params, opt_state = carry
-            grads, metrics, _ = mce_irl_gradient(reward_model, params, transitions, initial_state_dist, discount, demo_occupancy, config)
+            grads, metrics, _ = mce_irl_gradient(
+                reward_model, params, transitions, initial_state_dist, discount, demo_occupancy, config, rationality
+            )
             updates, opt_state = optimizer.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), metrics
 
         (params, _), metrics = jax.lax.scan(step, (params, optimizer.init(params)), None, length=config.num_steps)
         reward = reward_model.apply(params)
-        plan = soft_plan(transitions, reward, initial_state_dist, discount, config)
+        plan = soft_plan(transitions, reward, initial_state_dist, discount, config, rationality)
         return MCEIRLResult(params, reward, plan.policy, plan.occupancy, metrics)
 
     return train

@@ -1,0 +1,279 @@
+"""Adversarial IRL (AIRL) and adversarial imitation (GAIL): a JAX discriminator, an SB3 generator.
+
+The discriminator is a :class:`rewardlab.rewards.RewardModel`. For AIRL it is potential-shaped,
+
+    f(s, a, s', d) = g(s, a) + γ (1 − d) h(s') − h(s),
+    D(s, a, s') = exp f / (exp f + π(a|s)),   logit D = f(s, a, s', d) − log π(a|s),
+
+so that at optimum g recovers the reward up to a constant (state-only g: disentangled from the
+dynamics) and f the advantage; for GAIL it is a plain classifier with logit D = g(s, a). Both
+minimise the logistic loss with expert transitions labelled 1 and generator transitions 0:
+
+    L = E_expert[softplus(−logit)] + E_generator[softplus(logit)].
+
+The generator is any SB3 agent (PPO, SAC) trained inside its ``learn`` call on the
+discriminator's reward through :class:`rewardlab.wrappers.RewardVecEnvWrapper`: AIRL rewards f
+(the entropy term comes from the RL algorithm: SAC's bonus, PPO's entropy coefficient), GAIL
+the logit log D − log(1 − D). :class:`AdversarialCallback` keeps the recent generator
+transitions and, every ``round_steps`` env steps (at the end of a rollout), takes
+``updates_per_round`` Adam steps on the discriminator, swaps the new parameters into the
+wrapper's reward function and, for off-policy agents, relabels the replay buffer.
+
+Use fixed-horizon tasks (``rewardlab_envs.make(..., fixed_horizon=T)``): with variable-length
+episodes the sign of a learned reward alone decides whether the agent ends or prolongs them.
+
+References:
+    Fu, Luo and Levine, "Learning Robust Rewards with Adversarial Inverse Reinforcement
+    Learning", ICLR 2018. Ho and Ermon, "Generative Adversarial Imitation Learning", NeurIPS
+    2016. Gleave et al., imitation (HumanCompatibleAI/imitation), ``algorithms/adversarial``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+
+from rewardlab._types import Transitions
+from rewardlab.rewards import RewardModel, RewardNetConfig, RewardParams, as_reward_fn
+from rewardlab.wrappers import RewardVecEnvWrapper
+
+ADVERSARIAL_METHODS = ("airl", "gail")
+
+
+@dataclasses.dataclass(frozen=True)
+class AdversarialConfig:
+    """Settings of AIRL / GAIL.
+
+    Attributes:
+        method: ``"airl"`` (shaped discriminator, logit f − log π) or ``"gail"`` (logit g).
+        reward_inputs: inputs of g (``("obs",)`` is AIRL's state-only, transferable reward).
+        hidden_sizes: widths of the MLPs g and h.
+        discount: γ of AIRL's potential term (the generator's γ).
+        learning_rate: Adam step size of the discriminator.
+        batch_size: expert and generator transitions per discriminator step (each).
+        updates_per_round: discriminator steps per round.
+        round_steps: env steps (summed over envs) between rounds.
+        generator_buffer_steps: most recent generator transitions kept for discriminator batches.
+        relabel_replay: rewrite an off-policy agent's replay-buffer rewards after each round.
+    """
+
+    method: str = "airl"
+    reward_inputs: tuple[str, ...] = ("obs", "act")
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    discount: float = 0.99
+    learning_rate: float = 3e-4
+    batch_size: int = 256
+    updates_per_round: int = 16
+    round_steps: int = 1000
+    generator_buffer_steps: int = 10_000
+    relabel_replay: bool = True
+
+    def __post_init__(self) -> None:
+        if self.method not in ADVERSARIAL_METHODS:
+            raise ValueError(f"method: expected one of {ADVERSARIAL_METHODS}, got {self.method!r}")
+        for name in ("batch_size", "updates_per_round", "round_steps", "generator_buffer_steps"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+        if not 0.0 <= self.discount <= 1.0:
+            raise ValueError(f"discount: expected a value in [0, 1], got {self.discount!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate: expected > 0, got {self.learning_rate!r}")
+
+
+class DiscriminatorBatch(NamedTuple):
+    """N transitions with the generator's log-probability of their actions."""
+
+    obs: jax.Array  # [N, *obs_shape] s
+    acts: jax.Array  # [N, *act_shape] a
+    next_obs: jax.Array  # [N, *obs_shape] s'
+    dones: jax.Array  # [N] float32 episode ended after this step
+    log_policy: jax.Array  # [N] float32 log π(a|s) under the current generator (0 for GAIL)
+
+
+def make_discriminator(observation_space: gym.Space, action_space: gym.Space, config: AdversarialConfig) -> RewardModel:
+    """The discriminator's reward model: shaped g + γ(1 − d)h(s') − h(s) for AIRL, plain g for GAIL."""
+    net = RewardNetConfig(
+        inputs=tuple(config.reward_inputs),
+        hidden_sizes=tuple(config.hidden_sizes),
+        potential_shaping=config.method == "airl",
+        discount=config.discount,
+    )
+    return RewardModel(net, observation_space, action_space)
+
+
+def discriminator_logits(model: RewardModel, params: RewardParams, batch: DiscriminatorBatch, method: str) -> jax.Array:
+    """logit D ``[N]``: f − log π(a|s) (AIRL) or g (GAIL); ensemble members are averaged (pure)."""
+    reward = jnp.mean(model._reward_core(params, batch.obs, batch.acts, batch.next_obs, batch.dones), axis=0)
+    return reward - batch.log_policy if method == "airl" else reward
+
+
+def discriminator_loss(
+    model: RewardModel, net: Any, params: RewardParams, expert: DiscriminatorBatch, generator: DiscriminatorBatch, method: str
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """L = mean softplus(−logit_expert) + mean softplus(logit_generator), and accuracies (pure, differentiable in ``net``)."""
+    params = params._replace(net=net)
+    expert_logits = discriminator_logits(model, params, expert, method)
+    generator_logits = discriminator_logits(model, params, generator, method)
+    loss = jnp.mean(jax.nn.softplus(-expert_logits)) + jnp.mean(jax.nn.softplus(generator_logits))
+    metrics = {
+        "loss": loss,
+        "expert_accuracy": jnp.mean(expert_logits > 0),
+        "generator_accuracy": jnp.mean(generator_logits < 0),
+    }
+    return loss, metrics
+
+
+def policy_log_prob(agent: Any, obs: np.ndarray, acts: np.ndarray) -> np.ndarray:
+    """log π(a|s) of env-space actions under an SB3 agent's current policy (PPO/A2C or SAC), float32 ``[N]``."""
+    import torch
+
+    policy = agent.policy
+    with torch.no_grad():
+        obs_tensor = policy.obs_to_tensor(obs)[0]
+        if hasattr(policy, "evaluate_actions"):  # actor-critic (PPO, A2C)
+            act_tensor = torch.as_tensor(np.asarray(acts), device=policy.device)
+            _, log_prob, _ = policy.evaluate_actions(obs_tensor, act_tensor)
+        elif hasattr(policy, "actor"):  # SAC: squashed Gaussian over actions scaled to [-1, 1]
+            scaled = np.clip(policy.scale_action(np.asarray(acts)), -1 + 1e-6, 1 - 1e-6)
+            mean, log_std, kwargs = policy.actor.get_action_dist_params(obs_tensor)
+            distribution = policy.actor.action_dist.proba_distribution(mean, log_std, **kwargs)
+            log_prob = distribution.log_prob(torch.as_tensor(scaled, device=policy.device))
+        else:
+            raise ValueError(f"agent: expected an actor-critic or SAC policy, got {type(policy).__name__}")
+    return log_prob.cpu().numpy().astype(np.float32).reshape(-1)
+
+
+class AdversarialCallback(BaseCallback):
+    """SB3 callback that trains an AIRL/GAIL discriminator between the generator's rollouts.
+
+    The agent's env must be (outermost) a :class:`RewardVecEnvWrapper` in ``replace`` mode; its
+    ``last_transitions`` feed the generator buffer and its reward function is the
+    discriminator's (swapped after each round). Round figures are logged as ``adversarial/*``
+    and kept in :attr:`history`.
+
+    Args:
+        reward_wrapper: the agent's env.
+        model: from :func:`make_discriminator`; ``params`` its initial parameters.
+        expert: expert ``Transitions`` (env-space actions).
+        config: settings.
+        seed: seed of batch sampling.
+    """
+
+    def __init__(
+        self,
+        reward_wrapper: RewardVecEnvWrapper,
+        model: RewardModel,
+        params: RewardParams,
+        expert: Transitions,
+        config: AdversarialConfig,
+        seed: int = 0,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(verbose)
+        if not isinstance(reward_wrapper, RewardVecEnvWrapper):
+            raise ValueError(f"reward_wrapper: expected a RewardVecEnvWrapper, got {type(reward_wrapper).__name__}")
+        num_expert = int(np.shape(expert.obs)[0])
+        if num_expert < 1:
+            raise ValueError("expert: expected at least one transition, got 0")
+        self.reward_wrapper = reward_wrapper
+        self.discriminator = model
+        self.config = config
+        self.expert = Transitions(*(np.asarray(x) for x in expert))
+        self.rng = np.random.default_rng(seed)
+        self.params = model.update_normalizer(params, self.expert.obs)  # normalise with the expert's statistics, kept fixed
+        self.optimizer = optax.adam(config.learning_rate)
+        self.opt_state = self.optimizer.init(self.params.net)
+        capacity = max(config.batch_size, config.generator_buffer_steps)
+        self._buffer: dict[str, np.ndarray] | None = None
+        self._capacity = capacity
+        self._size = 0
+        self._pos = 0
+        self._last_round = 0
+        self.history: list[dict[str, float]] = []
+        self.reward_fn = as_reward_fn(model, self.params)
+        reward_wrapper.set_reward_fn(self.reward_fn)
+        method = config.method
+
+        def update(params, opt_state, expert_batch, generator_batch):
+            (_, metrics), grads = jax.value_and_grad(
+                lambda net: discriminator_loss(model, net, params, expert_batch, generator_batch, method), has_aux=True
+            )(params.net)
+            updates, opt_state = self.optimizer.update(grads, opt_state, params.net)
+            return params._replace(net=optax.apply_updates(params.net, updates)), opt_state, metrics
+
+        self._update = jax.jit(update)
+
+    # Generator buffer ---------------------------------------------------------------------
+    def _store(self, batch: Transitions) -> None:
+        fields = {"obs": batch.obs, "acts": batch.acts, "next_obs": batch.next_obs, "dones": batch.dones}
+        if self._buffer is None:
+            self._buffer = {name: np.zeros((self._capacity, *np.shape(value)[1:]), np.asarray(value).dtype) for name, value in fields.items()}
+        n = int(np.shape(batch.dones)[0])
+        index = (self._pos + np.arange(n)) % self._capacity
+        for name, value in fields.items():
+            self._buffer[name][index] = value
+        self._pos = int((self._pos + n) % self._capacity)
+        self._size = min(self._size + n, self._capacity)
+
+    def _batch(self, source: dict[str, np.ndarray], size: int, method: str) -> DiscriminatorBatch:
+        total = int(np.shape(source["dones"])[0])
+        index = self.rng.integers(total, size=size)
+        obs, acts = source["obs"][index], source["acts"][index]
+        log_policy = policy_log_prob(self.model, obs, acts) if method == "airl" else np.zeros(size, np.float32)
+        return DiscriminatorBatch(obs, acts, source["next_obs"][index], source["dones"][index].astype(np.float32), log_policy)
+
+    # SB3 hooks ----------------------------------------------------------------------------
+    def _on_step(self) -> bool:
+        self._store(self.reward_wrapper.last_transitions)
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self.num_timesteps - self._last_round < self.config.round_steps or self._size < self.config.batch_size:
+            return
+        self._last_round = self.num_timesteps
+        self.train_round()
+
+    def train_round(self) -> dict[str, float]:
+        """``updates_per_round`` discriminator steps; swap the reward; relabel an off-policy replay buffer."""
+        cfg = self.config
+        generator = {name: array[: self._size] for name, array in self._buffer.items()}
+        expert = {"obs": self.expert.obs, "acts": self.expert.acts, "next_obs": self.expert.next_obs, "dones": self.expert.dones}
+        metrics = {}
+        for _ in range(cfg.updates_per_round):
+            expert_batch = self._batch(expert, cfg.batch_size, cfg.method)
+            generator_batch = self._batch(generator, cfg.batch_size, cfg.method)
+            self.params, self.opt_state, metrics = self._update(self.params, self.opt_state, expert_batch, generator_batch)
+        record = {name: float(value) for name, value in metrics.items()}
+        record["timestep"] = float(self.num_timesteps)
+        self.history.append(record)
+        for name, value in record.items():
+            if name != "timestep":
+                self.logger.record(f"adversarial/{name}", value)
+        self.reward_fn.set_params(self.params)
+        replay = getattr(self.model, "replay_buffer", None)
+        if cfg.relabel_replay and isinstance(replay, ReplayBuffer):
+            from rewardlab.rl import relabel_replay_buffer
+
+            relabel_replay_buffer(replay, self.reward_fn, self.model)
+        return record
+
+
+class BaseRewardFn:
+    """The transferable AIRL reward g (``RewardModel.base_reward``, ensemble mean) as a ``RewardFn``."""
+
+    def __init__(self, model: RewardModel, params: RewardParams) -> None:
+        self.model = model
+        self.params = params
+
+    def __call__(self, obs: Any, acts: Any, next_obs: Any, dones: Any) -> np.ndarray:
+        reward = self.model.base_reward(self.params, obs, acts, next_obs, np.asarray(dones, np.float32))
+        return np.asarray(jnp.mean(reward, axis=0), np.float32)

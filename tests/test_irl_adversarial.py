@@ -1,0 +1,132 @@
+"""AIRL/GAIL: discriminator maths, demonstration files, a tiny end-to-end run; the full run is slow."""
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rewardlab import Transitions
+from rewardlab.irl import (
+    AdversarialConfig,
+    BaseRewardFn,
+    DiscriminatorBatch,
+    discriminator_logits,
+    discriminator_loss,
+    evaluate_return,
+    load_demonstrations,
+    make_discriminator,
+    rollout,
+    save_demonstrations,
+    train_adversarial,
+    train_expert,
+)
+from rewardlab.rewards import CheckpointError
+
+OBS = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+ACT = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
+
+
+def _batch(n=6, seed=0, log_policy=None):
+    rng = np.random.default_rng(seed)
+    return DiscriminatorBatch(
+        rng.normal(size=(n, 3)).astype(np.float32),
+        rng.normal(size=(n, 1)).astype(np.float32),
+        rng.normal(size=(n, 3)).astype(np.float32),
+        np.zeros(n, np.float32),
+        np.zeros(n, np.float32) if log_policy is None else log_policy,
+    )
+
+
+def test_airl_logit_is_shaped_reward_minus_log_policy():
+    config = AdversarialConfig(method="airl", hidden_sizes=(8,), discount=0.9)
+    model = make_discriminator(OBS, ACT, config)
+    params = model.init(0)
+    log_policy = np.linspace(-2.0, 1.0, 6).astype(np.float32)
+    batch = _batch(log_policy=log_policy)
+    logits = discriminator_logits(model, params, batch, "airl")
+    g = model.base_reward(params, batch.obs, batch.acts, batch.next_obs, batch.dones)[0]
+    h = model.potential(params, batch.obs)[0]
+    h_next = model.potential(params, batch.next_obs)[0]
+    np.testing.assert_allclose(logits, g + 0.9 * h_next - h - log_policy, rtol=1e-5, atol=1e-5)
+    # GAIL: no potential, no policy term
+    gail = make_discriminator(OBS, ACT, AdversarialConfig(method="gail", hidden_sizes=(8,)))
+    gail_params = gail.init(0)
+    np.testing.assert_allclose(
+        discriminator_logits(gail, gail_params, batch, "gail"),
+        gail.apply(gail_params, batch.obs, batch.acts, batch.next_obs, batch.dones)[0], rtol=1e-6,
+    )
+
+
+def test_discriminator_loss_hand_computed_and_gradient_finite():
+    model = make_discriminator(OBS, ACT, AdversarialConfig(method="airl", hidden_sizes=(8,)))
+    params = model.init(1)
+    expert, generator = _batch(seed=1), _batch(seed=2)
+    loss, metrics = discriminator_loss(model, params.net, params, expert, generator, "airl")
+    expert_logits = np.asarray(discriminator_logits(model, params, expert, "airl"))
+    generator_logits = np.asarray(discriminator_logits(model, params, generator, "airl"))
+    expected = np.mean(np.logaddexp(0, -expert_logits)) + np.mean(np.logaddexp(0, generator_logits))
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+    assert float(metrics["expert_accuracy"]) == pytest.approx(np.mean(expert_logits > 0))
+    grads = jax.grad(lambda net: discriminator_loss(model, net, params, expert, generator, "airl")[0])(params.net)
+    leaves = jax.tree.leaves(grads)
+    assert leaves and all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in leaves)
+    assert sum(float(jnp.abs(leaf).sum()) for leaf in leaves) > 0
+
+
+def test_demonstrations_round_trip_and_corruption(tmp_path):
+    demos = Transitions(
+        np.arange(12, dtype=np.float32).reshape(4, 3), np.ones((4, 1), np.float32),
+        np.arange(12, dtype=np.float32).reshape(4, 3) + 1, np.array([0, 0, 0, 1], bool), np.arange(4, dtype=np.float32),
+    )
+    path = save_demonstrations(tmp_path / "demos.rlab", demos, {"env_id": "Pendulum-v1", "expert_return": -150.0})
+    loaded, metadata = load_demonstrations(path)
+    for a, b in zip(loaded, demos):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype
+    assert metadata == {"env_id": "Pendulum-v1", "expert_return": -150.0}
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / "bad.rlab").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="checksum"):
+        load_demonstrations(tmp_path / "bad.rlab")
+    (tmp_path / "short.rlab").write_bytes(path.read_bytes()[:40])
+    with pytest.raises(CheckpointError):
+        load_demonstrations(tmp_path / "short.rlab")
+    with pytest.raises(CheckpointError, match="not found"):
+        load_demonstrations(tmp_path / "missing.rlab")
+    with pytest.raises(ValueError, match="leading length"):
+        save_demonstrations(tmp_path / "x.rlab", demos._replace(rews=np.zeros(3, np.float32)))
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="method"):
+        AdversarialConfig(method="gan")
+    with pytest.raises(ValueError, match="batch_size"):
+        AdversarialConfig(batch_size=0)
+
+
+@pytest.mark.parametrize("method,algo", [("airl", "sac"), ("gail", "ppo")])
+def test_tiny_adversarial_run_end_to_end(method, algo):
+    demos, returns = rollout(None, "Pendulum-v1", 1, seed=0, fixed_horizon=20)
+    assert demos.obs.shape == (20, 3) and returns.shape == (1,) and bool(demos.dones[-1])
+    config = AdversarialConfig(method=method, hidden_sizes=(8,), batch_size=16, updates_per_round=2, round_steps=20)
+    overrides = {"learning_starts": 20, "batch_size": 16} if algo == "sac" else {"n_steps": 32, "batch_size": 32, "n_epochs": 1}
+    result = train_adversarial("Pendulum-v1", demos, algo=algo, total_timesteps=64, config=config, fixed_horizon=20, num_envs=1, **overrides)
+    assert len(result.history) >= 1
+    assert np.isfinite(result.history[-1]["loss"])
+    reward = BaseRewardFn(result.model, result.params)(demos.obs, demos.acts, demos.next_obs, demos.dones)
+    assert reward.shape == (20,) and reward.dtype == np.float32
+    assert np.isfinite(evaluate_return(result.agent, "Pendulum-v1", 1, fixed_horizon=20))
+    with pytest.raises(ValueError, match="expert"):
+        train_adversarial("Pendulum-v1", demos._replace(obs=demos.obs[:, :2]), algo=algo, total_timesteps=8, config=config, fixed_horizon=20)
+
+
+@pytest.mark.slow
+def test_airl_pendulum_imitates_expert():
+    expert = train_expert("Pendulum-v1", "sac", 10_000, seed=0)
+    demos, expert_returns = rollout(expert, "Pendulum-v1", 10, seed=1)
+    random_return = evaluate_return(None, "Pendulum-v1", 10)
+    result = train_adversarial("Pendulum-v1", demos, algo="sac", total_timesteps=15_000, config=AdversarialConfig(), seed=0)
+    learned = evaluate_return(result.agent, "Pendulum-v1", 10)
+    assert (learned - random_return) / (expert_returns.mean() - random_return) > 0.7
