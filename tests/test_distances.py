@@ -91,7 +91,7 @@ def test_lp_distance_hand_computed():
         lp_distance(x, y, 3)
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
     scale=st.floats(0.01, 100.0),
@@ -111,7 +111,7 @@ def test_shaping_and_positive_scaling_leave_every_distance_at_zero(seed, scale, 
             assert float(distance) < 2e-3, (canonicalization, norm)
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(seed=st.integers(0, 10_000), discount=st.sampled_from([0.0, 0.9, 0.99]))
 def test_negation_is_at_maximal_distance(seed, discount):
     mdp = rewardlab_envs.random_mdp(6, 3, seed=seed % 50, discount=discount)
@@ -235,7 +235,7 @@ def _lookup(table):
     return JaxReward(lambda s, a, t, d: table[s, a, t])
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1])
 def test_sample_epic_agrees_with_exact_within_its_confidence_interval(seed):
     # the exact distance under the data's empirical coverage, D_S (obs and next_obs pooled) and D_A
     reward_a = np.asarray(rewardlab_envs.random_mdp(5, 2, seed=seed).reward)
@@ -275,7 +275,7 @@ def _base_reward(s, a, t, d):
     return -jnp.sum(t**2, axis=-1) - 0.3 * jnp.sum(a**2, axis=-1) + jnp.sin(s[:, 0]) * a[:, 1]
 
 
-@settings(max_examples=6, deadline=None)
+@settings(max_examples=4, deadline=None)
 @given(scale=st.floats(0.05, 20.0), weights=st.lists(st.floats(-3, 3), min_size=3, max_size=3), discount=st.sampled_from([0.5, 0.99]))
 def test_sample_epic_is_zero_under_shaping_and_scaling_and_one_under_negation(scale, weights, discount):
     weights = jnp.asarray(weights, jnp.float32)
