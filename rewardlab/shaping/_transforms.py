@@ -122,13 +122,14 @@ def bradley_terry_transform(reference: float | None = None) -> RewardTransform:
         [-0.6931, -0.0]
     """
 
+    constant = reference
+
     def apply(state, rewards, *, reference=None, **_):
-        ref = reference if reference is not None else default
+        ref = reference if reference is not None else constant
         if ref is None:
             raise ValueError("reference: bradley_terry_transform needs a reference reward (argument or constant), got None")
         return jax.nn.log_sigmoid(jnp.asarray(rewards) - ref), state
 
-    default = reference
     return RewardTransform(lambda num_streams=1: EmptyState(), apply)
 
 
@@ -284,8 +285,7 @@ def ensemble_aggregate(method: str = "mean", coefficient: float = 1.0) -> Reward
     def apply(state, rewards, **_):
         return aggregate_ensemble(rewards, method, coefficient), state
 
-    transform = RewardTransform(lambda num_streams=1: EmptyState(), apply)
-    return transform._replace(apply=_mark_ensemble(apply))
+    return RewardTransform(lambda num_streams=1: EmptyState(), _mark_ensemble(apply))
 
 
 def _mark_ensemble(fn: Callable) -> Callable:
@@ -373,6 +373,7 @@ class TransformedRewardFn:
         else:
             raise ValueError(f"reward: expected a RewardFn or a (RewardModel, RewardParams) pair, got {type(reward).__name__}")
         self._apply = jax.jit(transform.apply)
+        self._frozen = False
         self.state: Any = None
         self.reference_fn: Callable | None = None
 
@@ -387,7 +388,7 @@ class TransformedRewardFn:
         dones = np.asarray(dones, bool)
         if self.state is None:
             self.state = self.transform.init(dones.shape[0])
-            if getattr(self, "_frozen", False):
+            if self._frozen:
                 self.state = freeze(self.state)
         reference = None if self.reference_fn is None else np.asarray(self.reference_fn(obs, acts, next_obs, dones), np.float32)
         out, self.state = self._apply(self.state, rewards, dones=dones, reference=reference)
