@@ -156,6 +156,8 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
                 agent_kwargs={} if args.ppo_n_steps is None else {"n_steps": args.ppo_n_steps, "batch_size": min(64, 4 * args.ppo_n_steps)},
             )
             runs[name] = result
+            print(f"{name}: true return {result.true_return[0]:.0f} -> {result.true_return[-1]:.0f}, "
+                  f"proxy return {result.proxy_return[0]:.1f} -> {result.proxy_return[-1]:.1f}", flush=True)
             details[name] = {**info, **result.to_dict()}
             summary[f"{name}/final_true_return"] = float(result.true_return[-1])
             summary[f"{name}/peak_true_return"] = float(result.true_return.max())
