@@ -352,3 +352,62 @@ def test_dry_run_lists_runs_and_their_state(tmp_path):
     assert result.exit_code == 0
     assert "seed0\tto run" in result.output and "2 runs" in result.output
     assert not (tmp_path / "o").exists()
+
+
+# Pure-JAX sweeps ----------------------------------------------------------------------------------
+
+
+def test_vmap_sweep_matches_single_runs_and_reports(tmp_path):
+    import jax
+
+    from experiments.delivery_prefs import Args, main as delivery_main, study
+
+    args = Args(max_labels=40, labels=40, newton_steps=5, planning_sweeps=40)
+    grid = {"regret_teacher": [0.0, 1.0], "labels": [0, 40]}
+    results = study(grid, seeds=[0, 1], args=args, out_dir=tmp_path)
+    assert len(results) == 8 and results["run"].is_unique
+    assert set(results["design"]) == {"regret_teacher=0.0__labels=0", "regret_teacher=0.0__labels=40",
+                                      "regret_teacher=1.0__labels=0", "regret_teacher=1.0__labels=40"}
+    # the vmapped call computes exactly what one run computes on its own
+    row = results.set_index("run").loc["regret_teacher=1.0__labels=40__seed1"]
+    single = delivery_main(dataclasses.replace(args, teacher_model="regret", labels=40, seed=1))
+    for metric in ("scaled_return", "weight_cosine", "label_agreement", "final_loss"):
+        assert row[metric] == pytest.approx(single[metric], rel=1e-4, abs=1e-5)
+    assert (results["scaled_return"] <= 1.0 + 1e-4).all()
+    no_labels = results[results["labels"] == 0]  # ŵ = 0: every action ties, the plan is the uniform policy
+    np.testing.assert_allclose(no_labels["scaled_return"], 0.0, atol=1e-5)
+    curves = load_metrics(tmp_path)
+    assert sorted(curves["step"].unique()) == list(range(5)) and set(curves["name"]) == {"loss"}
+    report = make_report(tmp_path, metrics=["scaled_return"])
+    assert "regret_teacher=1.0__labels=40 | 2 | 0 |" in report.markdown_path.read_text()
+    assert jax.config.jax_enable_x64 is False
+
+
+def test_newton_step_is_the_gradient_of_the_library_bradley_terry_loss():
+    import jax
+    import jax.numpy as jnp
+
+    from rewardlab.preferences import bradley_terry_loss
+
+    rng = np.random.default_rng(0)
+    phi = jnp.asarray(rng.normal(size=(30, 2, 6)), jnp.float32)
+    labels = jnp.asarray(rng.random(30) < 0.5, jnp.float32)
+    weights = jnp.asarray(rng.normal(size=6), jnp.float32)
+    x = phi[:, 0] - phi[:, 1]
+
+    def loss(w):
+        predicted = phi @ w
+        return jnp.mean(jax.vmap(bradley_terry_loss)(predicted[:, 0], predicted[:, 1], labels))
+
+    p = jax.nn.sigmoid(x @ weights)
+    np.testing.assert_allclose(x.T @ ((p - labels) / 30), jax.grad(loss)(weights), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose((x * (p * (1 - p) / 30)[:, None]).T @ x, jax.hessian(loss)(weights), rtol=1e-4, atol=1e-6)
+
+
+def test_vmap_sweep_rejects_non_numeric_grids():
+    from rewardlab.sweeps import vmap_sweep
+
+    with pytest.raises(ValueError, match="grid.teacher: vmapped sweeps vary numbers only"):
+        vmap_sweep(lambda design, key: {}, {"teacher": ["oracle"]}, seeds=[0])
+    with pytest.raises(ValueError, match="seeds: expected at least one seed"):
+        vmap_sweep(lambda design, key: {}, {"a": [1.0]}, seeds=[])

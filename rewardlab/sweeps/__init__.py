@@ -36,6 +36,7 @@ from rewardlab.sweeps._spec import (
     random_search,
     uniform,
 )
+from rewardlab.sweeps._vmap import grid_designs, vmap_sweep
 from rewardlab.sweeps._stats import Interval, iqm, mean_band, stratified_bootstrap_ci
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "choice",
     "default_workers",
     "execute_run",
+    "grid_designs",
     "final_table",
     "iqm",
     "load_metrics",
@@ -68,4 +70,5 @@ __all__ = [
     "run_sweep",
     "stratified_bootstrap_ci",
     "uniform",
+    "vmap_sweep",
 ]

@@ -92,6 +92,11 @@ def load_metrics(sweep_dir: str | os.PathLike, status: str | None = "ok") -> Any
     import pandas as pd
 
     results = load_results(sweep_dir)
+    stacked = Path(sweep_dir) / "metrics.parquet"  # written by vmap_sweep: every run's curves in one table
+    if stacked.is_file():
+        table = pd.read_parquet(stacked)
+        keep = results["run"] if status is None else results.loc[results["status"] == status, "run"]
+        return table[table["run"].isin(set(keep))].reset_index(drop=True)
     if status is not None:
         results = results[results["status"] == status]
     parts = []
