@@ -58,6 +58,7 @@ class Args:
         sigmas: HERON's σ_i per factor (factor order); None: ``HERON_SIGMAS[env_id]``.
         hand_tuned_weights: weights of ``hand_tuned``; None: s_k / std(z_k) under a random policy.
         eval_episodes: episodes of the final deterministic-policy evaluation.
+        learning_starts: SAC's random-action warm-up steps; None: the tuned value (10k on HalfCheetah).
         seed: seed of the agent, envs, queries and reward model.
     """
 
@@ -72,6 +73,7 @@ class Args:
     sigmas: tuple[float, ...] | None = None
     hand_tuned_weights: tuple[float, ...] | None = None
     eval_episodes: int = 5
+    learning_starts: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -81,6 +83,8 @@ class Args:
             raise ValueError(f"method: expected one of {METHODS}, got {self.method!r}")
         if self.algo not in ("ppo", "sac"):
             raise ValueError(f"algo: expected 'ppo' or 'sac', got {self.algo!r}")
+        if self.learning_starts is not None and (self.algo != "sac" or self.learning_starts < 0):
+            raise ValueError(f"learning_starts: expected None, or an integer >= 0 with algo='sac', got {self.learning_starts!r}")
         for name in ("total_timesteps", "num_rounds", "fragment_length", "eval_episodes"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -170,6 +174,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
     venv = make_vec_env(lambda: make(args.env_id), n_envs=num_envs, seed=args.seed, wrapper_class=wrapper_class, wrapper_kwargs=wrapper_kwargs)
     curve = _EpisodeReturns()
     figures: dict[str, float] = {}
+    overrides = {} if args.learning_starts is None else {"learning_starts": args.learning_starts}
     if args.method in ("heron", "factor_sum"):
         venv = RewardVecEnvWrapper(venv, mode="replace")
         model = RewardModel(RewardNetConfig(inputs=("obs", "act"), hidden_sizes=(64, 64), ensemble_size=3), venv.observation_space, venv.action_space)
@@ -177,7 +182,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
             teacher = make_teacher("heron", spec=spec, sigmas=args.sigmas or HERON_SIGMAS[args.env_id])
         else:
             teacher = compose(factor_combination(tuple(float(s) for s in spec.signs)), oracle())
-        agent = make_agent(args.algo, venv, args.env_id, seed=args.seed)
+        agent = make_agent(args.algo, venv, args.env_id, seed=args.seed, **overrides)
         config = PbRLConfig(
             total_labels=args.total_labels,
             num_rounds=args.num_rounds,
@@ -190,7 +195,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         figures["labels_used"] = float(used)
         figures["decided_fraction"] = used / asked if asked else float("nan")
     else:
-        agent = make_agent(args.algo, venv, args.env_id, seed=args.seed)
+        agent = make_agent(args.algo, venv, args.env_id, seed=args.seed, **overrides)
         agent.learn(args.total_timesteps, callback=curve)
     returns = np.asarray(curve.returns)
     if logger is not None:

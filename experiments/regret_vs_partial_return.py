@@ -68,6 +68,7 @@ class Args:
         parameterization: ``linear`` (r = w·φ) or ``table`` (free r(s, a, s')).
         temperature: τ of the regret learner's soft value iteration (0: hard max).
         num_sweeps: value-iteration sweeps per planning call of the regret learner.
+        eval_sweeps: value-iteration sweeps of the teacher's true advantage and of the evaluation.
         num_steps: full-batch Adam steps.
         learning_rate: Adam step size.
         board_size: side of the random boards.
@@ -86,6 +87,7 @@ class Args:
     parameterization: str = "linear"
     temperature: float = 0.0
     num_sweeps: int = 80
+    eval_sweeps: int = 1000
     num_steps: int = 400
     learning_rate: float = 0.5
     board_size: int = 10
@@ -98,7 +100,7 @@ class Args:
         for name in ("teacher", "learner"):
             if getattr(self, name) not in MODELS:
                 raise ValueError(f"{name}: expected one of {MODELS}, got {getattr(self, name)!r}")
-        for name in ("num_preferences", "num_mdps", "num_seeds", "segment_length", "num_sweeps", "num_steps", "log_every", "board_size"):
+        for name in ("num_preferences", "num_mdps", "num_seeds", "segment_length", "num_sweeps", "eval_sweeps", "num_steps", "log_every", "board_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
@@ -117,7 +119,7 @@ def _mdps(args: Args) -> list[TabularMDP]:
 def _teacher(args: Args, mdp: TabularMDP) -> Any:
     beta = float("inf") if args.teacher_beta == 0 else float(args.teacher_beta)
     if args.teacher == "regret":
-        return make_teacher("regret", advantage_fn=tabular_advantage_fn(mdp), beta=beta)
+        return make_teacher("regret", advantage_fn=tabular_advantage_fn(mdp, num_sweeps=args.eval_sweeps), beta=beta)
     return make_teacher("oracle", beta=beta)
 
 
@@ -156,7 +158,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
             model, pairs, labels, key, preference_model=args.learner, num_steps=args.num_steps, learning_rate=args.learning_rate
         )
         evaluation = evaluate_tabular_reward(
-            mdp.transitions, mdp.reward, model.reward(params.net), discount, mdp.initial_state_dist, mdp.terminal, num_sweeps=1000
+            mdp.transitions, mdp.reward, model.reward(params.net), discount, mdp.initial_state_dist, mdp.terminal, num_sweeps=args.eval_sweeps
         )
         return metrics["loss"], evaluation
 

@@ -162,3 +162,14 @@ def test_heron_teacher_in_the_online_loop_with_env_factors():
     assert result.preferences is not None and result.preferences.pairs.factors.shape[1:] == (2, 10, 3)
     assert 0 < len(result.preferences.labels) <= 20
     assert set(np.unique(result.preferences.labels)) <= {0.0, 1.0}
+
+
+@pytest.mark.slow
+def test_heron_experiment_smoke():
+    from experiments.heron import Args, main
+
+    with pytest.raises(ValueError, match="sigmas"):
+        Args(sigmas=(0.1,))
+    for method in ("heron", "hand_tuned"):
+        result = main(Args(method=method, total_timesteps=600, total_labels=10, num_rounds=2, first_feedback_step=300, fragment_length=20, eval_episodes=1))
+        assert np.isfinite(result["final_return"]) and result["episodes"] >= 1

@@ -417,11 +417,11 @@ def fit_tabular_reward(
 
     Example:
         >>> import jax
-        >>> from rewardlab_envs import delivery_mdp
-        >>> from rewardlab.preferences import label, make_teacher
-        >>> mdp = delivery_mdp()
+        >>> from rewardlab_envs import random_mdp
+        >>> from rewardlab.preferences import make_teacher
+        >>> mdp = random_mdp(6, 2, seed=0, branching=2, num_features=3, discount=0.9)
         >>> pairs = sample_tabular_pairs(mdp.transitions, mdp.reward, mdp.initial_state_dist, jax.random.key(0), 64)
-        >>> labels = make_teacher("regret", advantage_fn=tabular_advantage_fn(mdp))(pairs, np.random.default_rng(0))
+        >>> labels = make_teacher("regret", advantage_fn=tabular_advantage_fn(mdp, num_sweeps=100))(pairs, np.random.default_rng(0))
         >>> model = TabularRewardModel(mdp, num_sweeps=50)
         >>> params, metrics = fit_tabular_reward(model, pairs, labels, jax.random.key(1), num_steps=20)
         >>> bool(metrics["loss"][-1] < metrics["loss"][0])
@@ -472,8 +472,8 @@ def evaluate_tabular_reward(
     """Scaled return of the greedy policy of a learned reward, and of acting greedily on it as an advantage (pure).
 
     Example:
-        >>> from rewardlab_envs import delivery_mdp
-        >>> mdp = delivery_mdp()
+        >>> from rewardlab_envs import random_mdp
+        >>> mdp = random_mdp(6, 2, seed=0, branching=2, discount=0.9)
         >>> ev = evaluate_tabular_reward(mdp.transitions, mdp.reward, mdp.reward, mdp.discount, mdp.initial_state_dist, mdp.terminal,
         ...                              num_sweeps=200)
         >>> round(float(ev.scaled_return), 3), round(float(ev.optimal_action_fraction), 3)

@@ -85,7 +85,19 @@ def expand_reward(reward: Array, transitions: Array) -> jax.Array:
 
 
 def expected_reward(transitions: Array, reward: Array) -> jax.Array:
-    """E_{s'~T(s,a)}[r(s, a, s')] as ``[S, A]``."""
+    """E_{s'~T(s,a)}[r(s, a, s')] as ``[S, A]``.
+
+    State and state-action rewards are returned as they are (rows of T sum to 1) rather than
+    broadcast to ``[S, A, S']`` first: under ``vmap`` over rewards that broadcast would be
+    materialised, B·S²·A floats.
+    """
+    _check_transitions(transitions)
+    num_states, num_actions, _ = jnp.shape(transitions)
+    reward = jnp.asarray(reward, dtype=jnp.result_type(float))
+    if reward.shape == (num_states, num_actions):
+        return reward
+    if reward.shape == (num_states,):
+        return jnp.broadcast_to(reward[:, None], (num_states, num_actions))
     return jnp.einsum("sat,sat->sa", transitions, expand_reward(reward, transitions))
 
 
@@ -164,8 +176,7 @@ def value_iteration(
     """
     _check_transitions(transitions)
     transitions = jnp.asarray(transitions)
-    reward = expand_reward(reward, transitions)
-    mean_reward = expected_reward(transitions, reward)
+    mean_reward = expected_reward(transitions, reward)  # validates the reward's shape
     values = jnp.zeros(transitions.shape[0], mean_reward.dtype) if initial_values is None else jnp.asarray(initial_values)
 
     def sweep(values, _):
