@@ -240,7 +240,9 @@ class Sweep:
             except (TypeError, ValueError) as error:
                 raise ValueError(f"grid: the run {overrides} has invalid arguments: {error}") from None
             design_items = {k: v for k, v in overrides.items() if k != self.seed_field}
-            design = "__".join(f"{k}={_format_value(v)}" for k, v in design_items.items()) or "base"
+            # the environment reads best bare and first: "HalfCheetah-v5__teacher=mistake"
+            ordered = sorted(design_items.items(), key=lambda item: item[0] != env_field)
+            design = "__".join(_format_value(v) if k == env_field else f"{k}={_format_value(v)}" for k, v in ordered) or "base"
             seed = int(getattr(args, self.seed_field, 0) or 0)
             parts = []
             if env_field is not None and env_field not in design_items:
