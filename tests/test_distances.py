@@ -415,3 +415,32 @@ def test_distance_command_compares_two_saved_models(tmp_path):
     assert 0.05 < result["distance"] <= 1.0 and result["low"] <= result["distance"] <= result["high"]
     missing = runner.invoke(app, ["distance", str(tmp_path / "a.rlab"), str(tmp_path / "nope.rlab")])
     assert missing.exit_code == 2 and "checkpoint file not found" in missing.output
+
+
+# --------------------------------------------------------------------------- sample-based DARD
+
+from rewardlab.distances import sample_dard_distance  # noqa: E402
+
+
+def test_sample_dard_agrees_with_exact_within_its_confidence_interval():
+    mdp = rewardlab_envs.random_mdp(6, 2, seed=0, branching=3)
+    transitions = jnp.asarray(mdp.transitions)
+    reward_a = np.asarray(mdp.reward)
+    reward_b = 0.5 * reward_a + np.asarray(rewardlab_envs.random_mdp(6, 2, seed=100, branching=3).reward)
+    rng = np.random.default_rng(0)
+    size = 20_000
+    states, actions = rng.integers(0, 6, size), rng.integers(0, 2, size)
+    cumulative = np.cumsum(np.asarray(mdp.transitions, np.float64)[states, actions], axis=1)
+    successors = np.minimum((rng.random(size)[:, None] * cumulative[:, -1:] > cumulative).sum(1), 5)
+    data = Transitions(states, actions, successors, np.zeros(size, bool), np.zeros(size, np.float32))
+
+    def dynamics(key, s, a):
+        return jax.random.categorical(key, jnp.log(transitions[s, a] + 1e-30))
+
+    estimate = sample_dard_distance(_lookup(reward_a), _lookup(reward_b), data, 0.9, dynamics, num_transitions=2048, num_samples=128, num_seeds=6)
+    coverage = np.zeros((6, 2, 6))
+    np.add.at(coverage, (states, actions, successors), 1.0)
+    exact = float(dard_distance(reward_a, reward_b, mdp.transitions, 0.9, action_dist=np.bincount(actions, minlength=2).astype(np.float32), coverage=coverage))
+    assert estimate.low <= exact <= estimate.high, (exact, estimate)
+    with pytest.raises(ValueError, match="reward_b: sample-based DARD needs a pure JAX reward"):
+        sample_dard_distance(_lookup(reward_a), lambda s, a, t, d: reward_b[s, a, t], data, 0.9, dynamics)

@@ -1,7 +1,8 @@
 """Distances between reward functions: EPIC, DARD, STARC.
 
 Exact versions over tabular rewards (``[S, A, S']``, ``[S, A]`` or ``[S]``) on finite MDPs;
-sample-based EPIC for any ``RewardFn`` or reward model, with confidence intervals over seeds.
+sample-based EPIC for any ``RewardFn`` or reward model and sample-based DARD for pure JAX rewards
+with a dynamics sampler, with confidence intervals over seeds.
 """
 
 from rewardlab.distances._matrix import DISTANCES, distance_matrix, plot_distance_matrix
@@ -15,6 +16,7 @@ from rewardlab.distances._sample import (
     sample_epic_canonicalize,
     sample_epic_distance,
 )
+from rewardlab.distances._sample_dard import sample_dard_distance
 from rewardlab.distances._tabular import (
     CANONICALIZATIONS,
     as_transition_reward,
@@ -39,6 +41,7 @@ __all__ = [
     "confidence_interval",
     "pure_reward",
     "rollout_transitions",
+    "sample_dard_distance",
     "sample_epic_canonicalize",
     "sample_epic_distance",
     "as_transition_reward",
