@@ -91,6 +91,21 @@ def test_learned_potential_of_a_reward_model():
     np.testing.assert_allclose(shaping, 0.9 * phi[::-1] - phi, rtol=1e-5, atol=1e-6)
 
 
+def test_critic_potential_is_the_agents_value_head():
+    import torch
+
+    from rewardlab.rl import make_agent
+    from rewardlab.shaping import critic_potential
+
+    agent = make_agent("ppo", DummyVecEnv([lambda: gym.make("Pendulum-v1")]), "Pendulum-v1", n_steps=16, batch_size=16)
+    obs = np.random.default_rng(0).uniform(-1, 1, (5, 3)).astype(np.float32)
+    with torch.no_grad():
+        expected = agent.policy.predict_values(torch.as_tensor(obs)).numpy().reshape(-1)
+    np.testing.assert_allclose(critic_potential(agent)(obs), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="agent: expected an SB3 on-policy agent"):
+        critic_potential(object())
+
+
 # --------------------------------------------------------------------------- transforms
 
 
