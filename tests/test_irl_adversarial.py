@@ -122,6 +122,21 @@ def test_tiny_adversarial_run_end_to_end(method, algo):
         train_adversarial("Pendulum-v1", demos._replace(obs=demos.obs[:, :2]), algo=algo, total_timesteps=8, config=config, fixed_horizon=20)
 
 
+def test_cli_irl_expert_writes_loadable_demonstrations(tmp_path):
+    from typer.testing import CliRunner
+
+    from rewardlab.cli import app
+
+    runner = CliRunner()
+    path = tmp_path / "demos.rlab"
+    result = runner.invoke(app, ["irl-expert", "--timesteps", "30", "--episodes", "2", "--horizon", "10", "--out", str(path)])
+    assert result.exit_code == 0, result.output
+    demos, metadata = load_demonstrations(path)
+    assert demos.obs.shape == (20, 3) and metadata["env_id"] == "Pendulum-v1" and metadata["fixed_horizon"] == 10
+    bad = runner.invoke(app, ["irl-expert", "--algo", "dqn", "--out", str(path)])
+    assert bad.exit_code == 2 and "algo" in bad.output
+
+
 @pytest.mark.slow
 def test_airl_pendulum_imitates_expert():
     expert = train_expert("Pendulum-v1", "sac", 10_000, seed=0)

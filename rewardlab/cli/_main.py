@@ -76,6 +76,10 @@ from rewardlab.cli._distance import distance as _distance_command  # noqa: E402
 
 app.command("distance")(_distance_command)
 
+from rewardlab.cli._irl import irl_expert as _irl_expert_command  # noqa: E402
+
+app.command("irl-expert")(_irl_expert_command)
+
 
 def main() -> None:
     app()

@@ -60,7 +60,10 @@ class MCEIRLConfig:
         horizon: H for finite-horizon MCE IRL (time-indexed policy); None for infinite horizon.
         num_sweeps: soft-VI sweeps in the infinite-horizon case (error ≤ γⁿ).
         rationality: β the learner assumes; the soft backups use temperature τ = 1/β.
-        learning_rate: Adam step size.
+        learning_rate: initial Adam step size, decayed to ``final_learning_rate_fraction`` of it
+            along a cosine over ``num_steps`` (Adam at a constant step size keeps oscillating
+            once the gradient is near zero, so the final reward would be a random iterate).
+        final_learning_rate_fraction: step size at the end relative to ``learning_rate``.
         num_steps: optimiser steps (one soft-VI + occupancy pass each).
         l2_penalty: λ of the penalty λ/2 ‖θ‖² (0 = none).
     """
@@ -69,6 +72,7 @@ class MCEIRLConfig:
     num_sweeps: int = 300
     rationality: float = 1.0
     learning_rate: float = 0.05
+    final_learning_rate_fraction: float = 0.01
     num_steps: int = 500
     l2_penalty: float = 0.0
 
@@ -83,6 +87,8 @@ class MCEIRLConfig:
             raise ValueError(f"rationality: expected β > 0, got {self.rationality!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate: expected > 0, got {self.learning_rate!r}")
+        if not 0.0 < self.final_learning_rate_fraction <= 1.0:
+            raise ValueError(f"final_learning_rate_fraction: expected a value in (0, 1], got {self.final_learning_rate_fraction!r}")
         if not self.l2_penalty >= 0:
             raise ValueError(f"l2_penalty: expected >= 0, got {self.l2_penalty!r}")
 
@@ -183,7 +189,8 @@ def make_mce_irl(reward_model: TabularRewardModel, config: MCEIRLConfig = MCEIRL
     demonstration occupancies (no shape checks inside: use :func:`mce_irl` for checked calls).
     ``rationality`` (the learner's β, may be traced, hence vmapped) overrides ``config.rationality``.
     """
-    optimizer = optax.adam(config.learning_rate)
+    schedule = optax.cosine_decay_schedule(config.learning_rate, config.num_steps, alpha=config.final_learning_rate_fraction)
+    optimizer = optax.adam(schedule)
 
     def train(key, transitions, initial_state_dist, discount, demo_occupancy, rationality=None):
         params = reward_model.init(key)
