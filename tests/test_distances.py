@@ -444,3 +444,47 @@ def test_sample_dard_agrees_with_exact_within_its_confidence_interval():
     assert estimate.low <= exact <= estimate.high, (exact, estimate)
     with pytest.raises(ValueError, match="reward_b: sample-based DARD needs a pure JAX reward"):
         sample_dard_distance(_lookup(reward_a), lambda s, a, t, d: reward_b[s, a, t], data, 0.9, dynamics)
+
+
+# --------------------------------------------------------------------------- sample-based STARC
+
+from rewardlab.distances import random_fourier_features, sample_starc_distance  # noqa: E402
+
+
+def test_sample_starc_matches_exact_value_starc_on_a_deterministic_mdp():
+    mdp = rewardlab_envs.random_mdp(8, 3, seed=2, branching=1, discount=0.9)  # deterministic: one s' per (s, a)
+    successor = np.argmax(np.asarray(mdp.transitions), axis=-1)
+    reward_a = np.asarray(mdp.reward).mean(-1)  # state-action rewards
+    reward_b = 0.3 * reward_a + np.random.default_rng(1).normal(size=reward_a.shape)
+    rng = np.random.default_rng(0)
+    states, actions = rng.integers(0, 8, 50_000), rng.integers(0, 3, 50_000)
+    data = Transitions(states, actions, successor[states, actions], np.zeros(50_000, bool), np.zeros(50_000, np.float32))
+    estimate = sample_starc_distance(
+        lambda s, a, t, d: reward_a[s, a], lambda s, a, t, d: reward_b[s, a], data, 0.9,
+        features=lambda s: np.eye(8)[s], num_transitions=20_000, num_seeds=3,
+    )
+    exact = float(starc_distance(reward_a, reward_b, mdp.transitions, 0.9, canonicalization="value"))
+    assert 0.3 < exact < 1.8
+    assert estimate.mean == pytest.approx(exact, abs=0.03)
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_sample_starc_is_zero_under_shaping_in_the_feature_span_and_two_under_negation(norm):
+    data = _continuous_coverage(1024)
+    features = random_fourier_features(np.concatenate([data.obs, data.next_obs]), 32, seed=0)
+    theta = np.random.default_rng(0).normal(size=features(data.obs[:1]).shape[1])
+
+    def reward(s, a, t, d):
+        return np.asarray(_base_reward(jnp.asarray(s), jnp.asarray(a), jnp.asarray(t), d), np.float64)
+
+    def shaped(s, a, t, d):
+        return 4.0 * reward(s, a, t, d) + 0.95 * features(t) @ theta - features(s) @ theta
+
+    kwargs = dict(features=features, num_transitions=512, num_seeds=2, norm=norm, metric=norm)
+    assert sample_starc_distance(reward, shaped, data, 0.95, **kwargs).mean < 1e-3
+    negated = sample_starc_distance(reward, lambda *args: -reward(*args), data, 0.95, **kwargs)
+    assert negated.mean == pytest.approx(2.0, abs=1e-6)
+    other = sample_starc_distance(reward, lambda s, a, t, d: np.asarray(s[:, 1] * a[:, 0], np.float64), data, 0.95, **kwargs)
+    assert 0.1 < other.mean < 2.0
+    with pytest.raises(ValueError, match="discount: expected a value in \\[0, 1\\)"):
+        sample_starc_distance(reward, reward, data, 1.0)

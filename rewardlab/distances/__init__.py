@@ -2,7 +2,8 @@
 
 Exact versions over tabular rewards (``[S, A, S']``, ``[S, A]`` or ``[S]``) on finite MDPs;
 sample-based EPIC for any ``RewardFn`` or reward model and sample-based DARD for pure JAX rewards
-with a dynamics sampler, with confidence intervals over seeds.
+with a dynamics sampler, sample-based STARC (value canonicalisation, V^π by LSTD), all with
+confidence intervals over seeds.
 """
 
 from rewardlab.distances._matrix import DISTANCES, distance_matrix, plot_distance_matrix
@@ -17,6 +18,7 @@ from rewardlab.distances._sample import (
     sample_epic_distance,
 )
 from rewardlab.distances._sample_dard import sample_dard_distance
+from rewardlab.distances._sample_starc import lstd_values, random_fourier_features, sample_starc_distance
 from rewardlab.distances._tabular import (
     CANONICALIZATIONS,
     as_transition_reward,
@@ -40,10 +42,13 @@ __all__ = [
     "canonicalizer",
     "confidence_interval",
     "pure_reward",
+    "lstd_values",
+    "random_fourier_features",
     "rollout_transitions",
     "sample_dard_distance",
     "sample_epic_canonicalize",
     "sample_epic_distance",
+    "sample_starc_distance",
     "as_transition_reward",
     "dard_canonicalize",
     "dard_distance",
