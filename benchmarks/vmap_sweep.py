@@ -22,6 +22,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--planning-sweeps", type=int, default=None, help="value-iteration backups (default: the study's)")
     options = parser.parse_args()
     single_threaded()
     import jax
@@ -31,7 +32,7 @@ def main() -> None:
     from experiments.delivery_prefs import Args, _design, _static, run_design, study_mdp
     from rewardlab.sweeps import grid_designs
 
-    args = Args()
+    args = Args() if options.planning_sweeps is None else Args(planning_sweeps=options.planning_sweeps)
     mdp = study_mdp(args.planning_sweeps, args.discount)
     static = _static(args)
     grid = {"regret_teacher": [0.0, 1.0], "teacher_temperature": [0.1, 0.3, 1.0, 3.0],
