@@ -48,9 +48,18 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
-from rewardlab._types import FragmentPairs
-from rewardlab.tabular import bellman_backup, expected_reward, greedy_policy, policy_evaluation, value_iteration
+from rewardlab._types import FragmentPairs, Preferences
+from rewardlab.preferences._bradley_terry import preference_loss
+from rewardlab.tabular import (
+    bellman_backup,
+    expected_reward,
+    greedy_policy,
+    policy_evaluation,
+    scaled_return,
+    value_iteration,
+)
 
 VALUE_MODELS = ("exact", "successor_features")
 PARAMETERIZATIONS = ("linear", "table")
@@ -427,11 +436,6 @@ def fit_tabular_reward(
         >>> bool(metrics["loss"][-1] < metrics["loss"][0])
         True
     """
-    import optax
-
-    from rewardlab._types import Preferences
-    from rewardlab.preferences._bradley_terry import preference_loss
-
     optimizer = optax.adam(learning_rate)
     params = model.init(key, init_scale)
     prefs = Preferences(pairs._replace(factors=None), jnp.asarray(labels, jnp.float32))
@@ -479,8 +483,6 @@ def evaluate_tabular_reward(
         >>> round(float(ev.scaled_return), 3), round(float(ev.optimal_action_fraction), 3)
         (1.0, 1.0)
     """
-    from rewardlab.tabular import scaled_return
-
     transitions = jnp.asarray(transitions)
     learned_plan = value_iteration(transitions, learned_reward, discount, num_sweeps=num_sweeps)
     policy = greedy_policy(learned_plan.q_values, atol=atol)
