@@ -51,7 +51,7 @@ def sweep(
             return
         from rich.console import Console
 
-        console = Console(stderr=True, highlight=False)
+        console = Console(stderr=True, highlight=False, soft_wrap=True)
         frame = run_sweep(spec, folder, backend=backend, workers=workers, address=address, retry_failed=retry_failed,
                           threads_per_run=threads_per_run, log=None if quiet else console.print)
     except (ValueError, ImportError) as error:

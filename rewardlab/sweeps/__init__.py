@@ -36,8 +36,8 @@ from rewardlab.sweeps._spec import (
     random_search,
     uniform,
 )
-from rewardlab.sweeps._vmap import grid_designs, vmap_sweep
 from rewardlab.sweeps._stats import Interval, iqm, mean_band, stratified_bootstrap_ci
+from rewardlab.sweeps._vmap import grid_designs, vmap_sweep
 
 __all__ = [
     "BACKENDS",
