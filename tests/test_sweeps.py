@@ -335,6 +335,8 @@ def test_cli_errors_are_one_line_and_name_the_field(tmp_path):
     good.write_text('target = "experiments.bandit:main"\n[grid]\nseed = [0]\n')
     result = runner.invoke(app, ["sweep", str(good), "--backend", "slurm", "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "backend: expected one of" in result.output
+    result = runner.invoke(app, ["sweep", str(good), "--workers", "0", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and result.output.strip() == "error: workers: expected an integer >= 1, got 0"
     result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2 and "sweep_dir: no results.parquet" in result.output
     for command in ("sweep", "report"):

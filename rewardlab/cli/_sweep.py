@@ -21,10 +21,10 @@ def sweep(
     file: Path = typer.Argument(..., help="Sweep file (.toml, .yaml): target = 'module:function', then tables base, grid and optionally random."),
     out: Optional[Path] = typer.Option(None, "--out", help="Sweep folder; default runs/sweeps/<sweep name>. Rerunning into it resumes."),
     backend: str = typer.Option("local", help="local (a process per run on this machine) or ray."),
-    workers: Optional[int] = typer.Option(None, min=1, help="Runs at a time; default the CPU cores (local) or the local Ray's CPUs."),
+    workers: Optional[int] = typer.Option(None, help="Runs at a time; default the CPU cores (local) or the local Ray's CPUs."),
     address: Optional[str] = typer.Option(None, help="Address of a running Ray cluster (with --backend ray); default starts a local Ray."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Redo runs recorded as failed (finished runs are always skipped)."),
-    threads_per_run: Optional[int] = typer.Option(None, min=1, help="BLAS/XLA/torch threads per run; default cores ÷ workers."),
+    threads_per_run: Optional[int] = typer.Option(None, help="BLAS/XLA/torch threads per run; default cores ÷ workers."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and their state, run nothing."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
 ) -> None:
@@ -39,6 +39,11 @@ def sweep(
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())  # targets of the current project import as with `python -m`
     try:
+        # checked here rather than by typer so that every error is the same one line
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers: expected an integer >= 1, got {workers}")
+        if threads_per_run is not None and threads_per_run < 1:
+            raise ValueError(f"threads_per_run: expected an integer >= 1, got {threads_per_run}")
         spec = load_sweep(file)
         folder = out if out is not None else Path("runs") / "sweeps" / str(spec.name)
         if dry_run:
