@@ -38,9 +38,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from rewardlab.preferences import (
+    VALUE_MODELS,
     TabularRewardModel,
     evaluate_tabular_reward,
     fit_tabular_reward,
+    successor_feature_library,
     make_teacher,
     sample_tabular_pairs,
     tabular_advantage_fn,
@@ -67,6 +69,9 @@ class Args:
         teacher_beta: rationality β of the teacher, P = logistic(β Δ); 0 means a noiseless teacher.
         parameterization: ``linear`` (r = w·φ) or ``table`` (free r(s, a, s')).
         temperature: τ of the regret learner's soft value iteration (0: hard max).
+        value_model: the regret learner's V*/Q* of the candidate reward: ``exact`` (value iteration) or
+            ``successor_features`` (Knox et al.'s softmax over a library of random greedy policies).
+        library_size: policies in the successor-feature library.
         num_sweeps: value-iteration sweeps per planning call of the regret learner.
         eval_sweeps: value-iteration sweeps of the teacher's true advantage and of the evaluation.
         num_steps: full-batch Adam steps.
@@ -86,6 +91,8 @@ class Args:
     teacher_beta: float = 1.0
     parameterization: str = "linear"
     temperature: float = 0.0
+    value_model: str = "exact"
+    library_size: int = 64
     num_sweeps: int = 80
     eval_sweeps: int = 1000
     num_steps: int = 400
@@ -104,6 +111,8 @@ class Args:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+        if self.value_model not in VALUE_MODELS:
+            raise ValueError(f"value_model: expected one of {VALUE_MODELS}, got {self.value_model!r}")
         if self.teacher_beta < 0:
             raise ValueError(f"teacher_beta: expected >= 0 (0: noiseless), got {self.teacher_beta!r}")
         if self.learning_rate <= 0:
@@ -151,9 +160,16 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
     arrays = _stack(mdps)
     discount = float(mdps[0].discount)
 
-    def lane(mdp_arrays: TabularMDP, pairs: Any, labels: jax.Array, key: jax.Array) -> tuple[jax.Array, Any]:
+    def lane(mdp_arrays: TabularMDP, library: Any, pairs: Any, labels: jax.Array, key: jax.Array) -> tuple[jax.Array, Any]:
         mdp = mdp_arrays._replace(discount=discount)  # the planner's γ stays a static Python float
-        model = TabularRewardModel(mdp, parameterization=args.parameterization, temperature=args.temperature, num_sweeps=args.num_sweeps)
+        model = TabularRewardModel(
+            mdp,
+            parameterization=args.parameterization,
+            value_model=args.value_model,
+            temperature=args.temperature,
+            num_sweeps=args.num_sweeps,
+            library=library,
+        )
         params, metrics = fit_tabular_reward(
             model, pairs, labels, key, preference_model=args.learner, num_steps=args.num_steps, learning_rate=args.learning_rate
         )
@@ -162,8 +178,18 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         )
         return metrics["loss"], evaluation
 
-    per_seed = jax.vmap(lane, in_axes=(None, 0, 0, 0))
-    per_mdp = jax.vmap(lambda m, p, y, k: per_seed(m, p, y, jax.random.split(k, seeds_per_mdp)), in_axes=(0, 0, 0, 0))
+    per_seed = jax.vmap(lane, in_axes=(None, None, 0, 0, 0))
+
+    def per_mdp_lane(mdp_arrays: TabularMDP, pairs: Any, labels: jax.Array, key: jax.Array) -> tuple[jax.Array, Any]:
+        library_key, seeds_key = jax.random.split(key)
+        library = None
+        if args.value_model == "successor_features":
+            library = successor_feature_library(
+                mdp_arrays.transitions, mdp_arrays.features, discount, library_key, args.library_size, num_sweeps=args.num_sweeps
+            )
+        return per_seed(mdp_arrays, library, pairs, labels, jax.random.split(seeds_key, seeds_per_mdp))
+
+    per_mdp = jax.vmap(per_mdp_lane)
     keys = jax.random.split(jax.random.key(args.seed + 1), len(mdps))
     losses, evaluation = jax.jit(per_mdp)(arrays, pairs, labels, keys)
     losses = np.asarray(losses).reshape(-1, args.num_steps)
