@@ -35,7 +35,7 @@ import numpy as np
 
 from rewardlab.preferences import bradley_terry_loss, bradley_terry_probability
 from rewardlab.sweeps import Logger, parse_args, vmap_sweep
-from rewardlab.tabular import scaled_return, value_iteration
+from rewardlab.tabular import scaled_return, successor_table, value_iteration
 
 TEACHER_MODELS = ("partial_return", "regret")
 
@@ -99,6 +99,7 @@ class StudyMDP(NamedTuple):
     """The delivery MDP's arrays and the true reward's optimal values, shared by every design."""
 
     transitions: jax.Array  # [S, A, S'] T(s, a, s')
+    successors: jax.Array  # [S, A] int32 s' = next(s, a): the board is deterministic, so planning gathers
     features: jax.Array  # [S, A, S', K] φ(s, a, s')
     expected_features: jax.Array  # [S, A, K] Σ_s' T(s, a, s') φ(s, a, s')
     true_weights: jax.Array  # [K] w*
@@ -123,38 +124,40 @@ def study_mdp(planning_sweeps: int = 100, discount: float = 0.9) -> StudyMDP:
 
     mdp = delivery_mdp(discount=discount)
     transitions = jnp.asarray(mdp.transitions)
-    optimal = value_iteration(transitions, jnp.asarray(mdp.reward), mdp.discount, num_sweeps=planning_sweeps)
+    successors = jnp.asarray(successor_table(mdp.transitions))
+    optimal = value_iteration(successors, jnp.asarray(mdp.reward), mdp.discount, num_sweeps=planning_sweeps)
     features = jnp.asarray(mdp.features)
-    return StudyMDP(transitions, features, jnp.einsum("sat,satk->sak", transitions, features), jnp.asarray(mdp.true_weights),
+    return StudyMDP(transitions, successors, features, jnp.einsum("sat,satk->sak", transitions, features), jnp.asarray(mdp.true_weights),
                     jnp.asarray(mdp.initial_state_dist), optimal.state_values, float(mdp.discount))
 
 
 def _segments(key: jax.Array, mdp: StudyMDP, num_pairs: int, length: int) -> tuple[jax.Array, jax.Array]:
     """Random segment pairs from d0 under uniform actions: feature sums [N, 2, K] and regrets [N, 2].
 
-    All randomness is drawn up front (one uniform per start and per step, inverse-CDF
-    sampling of s' from T(s, a, ·)), then the N × 2 segments advance together.
+    All randomness is drawn up front (one uniform per start, one action per step), then the
+    N × 2 segments advance together through the successor table.
     """
-    key_start, key_actions, key_next = jax.random.split(key, 3)
+    key_start, key_actions = jax.random.split(key)
     num_states, num_actions, _ = mdp.transitions.shape
     start_u = jax.random.uniform(key_start, (num_pairs, 2))
     actions = jax.random.randint(key_actions, (length, num_pairs, 2), 0, num_actions)
-    next_u = jax.random.uniform(key_next, (length, num_pairs, 2))
-    start = jnp.sum(jnp.cumsum(mdp.initial_state_dist) < start_u[..., None], axis=-1).clip(0, num_states - 1)  # [N, 2]
-    cumulative = jnp.cumsum(mdp.transitions, axis=-1)  # [S, A, S']
+    start = jnp.searchsorted(jnp.cumsum(mdp.initial_state_dist), start_u).clip(0, num_states - 1)  # [N, 2] s0 ~ d0
 
-    def step(carry, inputs):
-        state, discount_t, phi_sum, discounted = carry
-        action, u = inputs
-        next_state = jnp.sum(cumulative[state, action] < u[..., None], axis=-1).clip(0, num_states - 1)
-        phi = mdp.features[state, action, next_state]  # [N, 2, K]
-        carry = (next_state, discount_t * mdp.discount, phi_sum + phi, discounted + discount_t * (phi @ mdp.true_weights))
-        return carry, None
+    num_features = mdp.expected_features.shape[-1]
+    successors = mdp.successors.reshape(-1)  # [S·A], indexed by s·A + a
+    step_features = mdp.expected_features.reshape(-1, num_features)  # [S·A, K] φ(s, a, next(s, a))
 
-    zeros = jnp.zeros((num_pairs, 2))
-    init = (start, jnp.asarray(1.0), jnp.zeros((num_pairs, 2, mdp.features.shape[-1])), zeros)
-    (last, final_discount, phi_sum, discounted), _ = jax.lax.scan(step, init, (actions, next_u))
-    regret = mdp.optimal_values[start] - (discounted + final_discount * mdp.optimal_values[last])
+    def step(state, action):
+        index = state * num_actions + action
+        return successors[index], index
+
+    last, index = jax.lax.scan(step, start, actions)  # [N, 2], [L, N, 2]
+    # One gather of every step's features (XLA's CPU gathers cost per call, not per element).
+    phi = jnp.take(step_features, index, axis=0)  # [L, N, 2, K]
+    discounts = mdp.discount ** jnp.arange(length, dtype=phi.dtype)  # [L]
+    phi_sum = jnp.sum(phi, axis=0)
+    discounted = jnp.einsum("l,lnpk,k->np", discounts, phi, mdp.true_weights)
+    regret = mdp.optimal_values[start] - (discounted + mdp.discount**length * mdp.optimal_values[last])
     return phi_sum, regret
 
 
@@ -201,10 +204,10 @@ def run_design(design: dict[str, jax.Array], key: jax.Array, mdp: StudyMDP, stat
 
     weights, losses = jax.lax.scan(newton_step, jnp.zeros_like(mdp.true_weights), None, length=static.newton_steps)
     learned_reward = mdp.expected_features @ weights  # [S, A] E_s'[φ(s, a, s')]·ŵ: the planner needs no more
-    policy = value_iteration(mdp.transitions, learned_reward, mdp.discount, num_sweeps=static.planning_sweeps).policy
+    policy = value_iteration(mdp.successors, learned_reward, mdp.discount, num_sweeps=static.planning_sweeps).policy
     true_reward = mdp.expected_features @ mdp.true_weights  # [S, A]
-    score = scaled_return(mdp.transitions, true_reward, mdp.discount, policy, mdp.initial_state_dist,
-                          num_sweeps=static.planning_sweeps)
+    score = scaled_return(mdp.successors, true_reward, mdp.discount, policy, mdp.initial_state_dist,
+                          num_sweeps=static.planning_sweeps, evaluation_sweeps=2 * static.planning_sweeps)
     cosine = weights @ mdp.true_weights / (jnp.linalg.norm(weights) * jnp.linalg.norm(mdp.true_weights) + 1e-12)
     true_label = (partial[:, 0] > partial[:, 1]).astype(jnp.float32)
     agreement = jnp.sum(pair_weight * (labels == true_label))

@@ -110,3 +110,31 @@ def test_greedy_and_boltzmann_policies():
     T, r = _chain()
     d0 = jnp.array([1.0, 0.0, 0.0])
     assert float(expected_return(T, r, 0.5, jnp.array([[0.0, 1.0]] * 3), d0)) == pytest.approx(0.5)
+
+
+def test_successor_table_form_agrees_with_dense_on_delivery():
+    from rewardlab.tabular import successor_table
+
+    mdp = rewardlab_envs.delivery_mdp(discount=0.9)
+    successors = successor_table(mdp.transitions)
+    assert successors.shape == (mdp.num_states, mdp.num_actions)
+    dense = value_iteration(mdp.transitions, mdp.reward, 0.9, num_sweeps=150, temperature=0.5)
+    table = value_iteration(successors, mdp.reward, 0.9, num_sweeps=150, temperature=0.5)
+    np.testing.assert_allclose(table.q_values, dense.q_values, rtol=1e-5, atol=1e-4)
+    policy = dense.policy
+    exact = policy_evaluation(mdp.transitions, mdp.reward, 0.9, policy)
+    np.testing.assert_allclose(policy_evaluation(successors, mdp.reward, 0.9, policy), exact, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(policy_evaluation(successors, mdp.reward, 0.9, policy, num_sweeps=300), exact, rtol=1e-4, atol=1e-3)
+    horizon = finite_horizon_soft_value_iteration(successors, mdp.reward, 1.0, 6)
+    np.testing.assert_allclose(horizon.q_values, finite_horizon_soft_value_iteration(mdp.transitions, mdp.reward, 1.0, 6).q_values, atol=1e-4)
+    occupancy = occupancy_measure(successors, horizon.policy, mdp.initial_state_dist, 6)
+    np.testing.assert_allclose(occupancy, occupancy_measure(mdp.transitions, horizon.policy, mdp.initial_state_dist, 6), atol=1e-5)
+    greedy = value_iteration(successors, mdp.reward, 0.9, num_sweeps=150).policy
+    assert float(scaled_return(successors, mdp.reward, 0.9, greedy, mdp.initial_state_dist, evaluation_sweeps=300)) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_successor_table_rejects_stochastic_transitions():
+    from rewardlab.tabular import successor_table
+
+    with pytest.raises(ValueError, match="deterministic"):
+        successor_table(rewardlab_envs.random_mdp(5, 2, seed=0).transitions)

@@ -17,6 +17,7 @@ from rewardlab.tabular._planning import (
     occupancy_measure,
     policy_evaluation,
     scaled_return,
+    successor_table,
     value_iteration,
 )
 
@@ -33,5 +34,6 @@ __all__ = [
     "occupancy_measure",
     "policy_evaluation",
     "scaled_return",
+    "successor_table",
     "value_iteration",
 ]

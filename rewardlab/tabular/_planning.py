@@ -5,6 +5,12 @@ reward; batch over rewards, MDPs or seeds with ``jax.vmap``. Rewards may be give
 ``[S]`` (state), ``[S, A]`` (state-action) or ``[S, A, S']`` (transition) arrays and are
 broadcast to ``[S, A, S']`` by :func:`expand_reward`.
 
+``transitions`` is either the dense ``[S, A, S']`` float tensor T(s, a, s') or, for
+deterministic MDPs (the delivery gridworld), the ``[S, A]`` integer table of successors
+s' = next(s, a) from :func:`successor_table`. The table form replaces every S'-contraction
+by a gather — S·A work per backup instead of S²·A — which is what makes planning under
+``vmap`` over thousands of candidate rewards cheap.
+
 Soft (maximum-entropy) backups with temperature τ:
 
     Q(s,a) = Σ_s' T(s,a,s') [r(s,a,s') + γ V(s')],   V(s) = τ · logsumexp_a Q(s,a)/τ,
@@ -25,6 +31,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = Any
 
@@ -47,8 +54,58 @@ class FiniteHorizonResult(NamedTuple):
 
 def _check_transitions(transitions: Array) -> None:
     shape = jnp.shape(transitions)
+    if _is_successor_table(transitions):
+        if len(shape) != 2:
+            raise ValueError(f"transitions: expected an integer successor table [S, A], got shape {shape}")
+        return
     if len(shape) != 3 or shape[0] != shape[2]:
-        raise ValueError(f"transitions: expected shape [S, A, S], got {shape}")
+        raise ValueError(f"transitions: expected shape [S, A, S] (or an integer successor table [S, A]), got {shape}")
+
+
+def _is_successor_table(transitions: Array) -> bool:
+    return jnp.issubdtype(jnp.result_type(transitions), jnp.integer)
+
+
+def _sizes(transitions: Array) -> tuple[int, int]:
+    shape = jnp.shape(transitions)
+    return int(shape[0]), int(shape[1])
+
+
+def _next_values(transitions: Array, values: jax.Array) -> jax.Array:
+    """Σ_s' T(s, a, s') V(s') as ``[S, A]``: a gather for a successor table."""
+    if _is_successor_table(transitions):
+        return values[transitions]
+    return jnp.einsum("sat,t->sa", transitions, values)
+
+
+def _push_forward(transitions: Array, visits: jax.Array) -> jax.Array:
+    """Σ_{s,a} x(s, a) T(s, a, s') as ``[S']``: a scatter-add for a successor table."""
+    if _is_successor_table(transitions):
+        return jnp.zeros(visits.shape[0], visits.dtype).at[transitions.reshape(-1)].add(visits.reshape(-1))
+    return jnp.einsum("sa,sat->t", visits, transitions)
+
+
+def successor_table(transitions: Array, *, atol: float = 1e-6) -> np.ndarray:
+    """The ``[S, A]`` int32 successors of a deterministic transition tensor (host-side, not traced).
+
+    Raises:
+        ValueError: if some row T(s, a, ·) is not a point mass.
+
+    Example:
+        >>> import numpy as np
+        >>> T = np.zeros((2, 2, 2)); T[:, 0, 0] = 1; T[:, 1, 1] = 1
+        >>> successor_table(T).tolist()
+        [[0, 1], [0, 1]]
+    """
+    transitions = np.asarray(transitions)
+    if transitions.ndim != 3 or transitions.shape[0] != transitions.shape[2]:
+        raise ValueError(f"transitions: expected shape [S, A, S], got {transitions.shape}")
+    successors = transitions.argmax(axis=-1)
+    peak = np.take_along_axis(transitions, successors[..., None], axis=-1)[..., 0]
+    if not np.all(np.abs(peak - 1.0) <= atol):
+        rows = np.argwhere(np.abs(peak - 1.0) > atol)[:3].tolist()
+        raise ValueError(f"transitions: expected deterministic rows (one s' with T = 1), got stochastic rows at (s, a) = {rows}")
+    return successors.astype(np.int32)
 
 
 def expand_reward(reward: Array, transitions: Array) -> jax.Array:
@@ -70,7 +127,7 @@ def expand_reward(reward: Array, transitions: Array) -> jax.Array:
         (2, 3, 2)
     """
     _check_transitions(transitions)
-    num_states, num_actions, _ = jnp.shape(transitions)
+    num_states, num_actions = _sizes(transitions)
     reward = jnp.asarray(reward, dtype=jnp.result_type(float))
     if reward.shape == (num_states,):
         return jnp.broadcast_to(reward[:, None, None], (num_states, num_actions, num_states))
@@ -92,13 +149,16 @@ def expected_reward(transitions: Array, reward: Array) -> jax.Array:
     materialised, B·S²·A floats.
     """
     _check_transitions(transitions)
-    num_states, num_actions, _ = jnp.shape(transitions)
+    num_states, num_actions = _sizes(transitions)
     reward = jnp.asarray(reward, dtype=jnp.result_type(float))
     if reward.shape == (num_states, num_actions):
         return reward
     if reward.shape == (num_states,):
         return jnp.broadcast_to(reward[:, None], (num_states, num_actions))
-    return jnp.einsum("sat,sat->sa", transitions, expand_reward(reward, transitions))
+    reward = expand_reward(reward, transitions)
+    if _is_successor_table(transitions):
+        return jnp.take_along_axis(reward, jnp.asarray(transitions)[..., None], axis=-1)[..., 0]
+    return jnp.einsum("sat,sat->sa", transitions, reward)
 
 
 def bellman_backup(transitions: Array, reward: Array, discount: Array, next_values: Array) -> jax.Array:
@@ -110,7 +170,7 @@ def bellman_backup(transitions: Array, reward: Array, discount: Array, next_valu
         >>> bellman_backup(T, jnp.array([[1.0], [0.0]]), 0.5, jnp.array([0.0, 2.0])).tolist()
         [[2.0], [1.0]]
     """
-    return expected_reward(transitions, reward) + discount * jnp.einsum("sat,t->sa", transitions, next_values)
+    return expected_reward(transitions, reward) + discount * _next_values(transitions, jnp.asarray(next_values))
 
 
 def _state_value(q_values: jax.Array, temperature: Array) -> jax.Array:
@@ -180,11 +240,11 @@ def value_iteration(
     values = jnp.zeros(transitions.shape[0], mean_reward.dtype) if initial_values is None else jnp.asarray(initial_values)
 
     def sweep(values, _):
-        q_values = mean_reward + discount * jnp.einsum("sat,t->sa", transitions, values)
+        q_values = mean_reward + discount * _next_values(transitions, values)
         return _state_value(q_values, temperature), None
 
     values, _ = jax.lax.scan(sweep, values, None, length=num_sweeps)
-    q_values = mean_reward + discount * jnp.einsum("sat,t->sa", transitions, values)
+    q_values = mean_reward + discount * _next_values(transitions, values)
     values = _state_value(q_values, temperature)
     if isinstance(temperature, (int, float)) and temperature == 0:
         policy = greedy_policy(q_values)
@@ -220,7 +280,7 @@ def finite_horizon_soft_value_iteration(
     mean_reward = expected_reward(transitions, reward)
 
     def step(next_values, _):
-        q_values = mean_reward + discount * jnp.einsum("sat,t->sa", transitions, next_values)
+        q_values = mean_reward + discount * _next_values(transitions, next_values)
         values = temperature * jax.nn.logsumexp(q_values / temperature, axis=-1)
         policy = jnp.exp((q_values - values[:, None]) / temperature)
         return values, (q_values, values, policy)
@@ -231,14 +291,22 @@ def finite_horizon_soft_value_iteration(
     return FiniteHorizonResult(q_values, values, policy)
 
 
-def policy_evaluation(transitions: Array, reward: Array, discount: Array, policy: Array) -> jax.Array:
-    """V^π exactly, by solving (I − γ P_π) V = r_π; requires γ < 1 or a proper policy.
+def policy_evaluation(
+    transitions: Array, reward: Array, discount: Array, policy: Array, *, num_sweeps: int | None = None
+) -> jax.Array:
+    """V^π of a stationary policy: exactly, or by ``num_sweeps`` backups V ← r_π + γ P_π V.
+
+    With ``num_sweeps=None`` it solves (I − γ P_π) V = r_π (requires γ < 1 or a proper
+    policy; O(S³)). With ``num_sweeps=n`` it iterates from V = 0 under ``lax.scan``; the
+    error is at most γⁿ·max|V^π|, and each sweep costs S·A with a successor table — the
+    cheap choice under ``vmap`` over many policies.
 
     Args:
-        transitions: ``[S, A, S']``.
+        transitions: ``[S, A, S']`` or an integer successor table ``[S, A]``.
         reward: ``[S]``, ``[S, A]`` or ``[S, A, S']``.
         discount: γ.
         policy: ``[S, A]`` π(a|s).
+        num_sweeps: None for the exact solve, else the number of backups (static).
 
     Returns:
         ``[S]`` V^π(s).
@@ -248,15 +316,29 @@ def policy_evaluation(transitions: Array, reward: Array, discount: Array, policy
         >>> T = jnp.ones((1, 1, 1))
         >>> round(float(policy_evaluation(T, jnp.array([1.0]), 0.5, jnp.ones((1, 1)))[0]), 4)
         2.0
+        >>> round(float(policy_evaluation(jnp.zeros((1, 1), int), jnp.array([1.0]), 0.5, jnp.ones((1, 1)), num_sweeps=60)[0]), 4)
+        2.0
     """
     _check_transitions(transitions)
     transitions = jnp.asarray(transitions)
     policy = jnp.asarray(policy)
-    if policy.shape != transitions.shape[:2]:
-        raise ValueError(f"policy: expected shape [S, A]={transitions.shape[:2]}, got {policy.shape}")
+    sizes = _sizes(transitions)
+    if policy.shape != sizes:
+        raise ValueError(f"policy: expected shape [S, A]={sizes}, got {policy.shape}")
     reward_pi = jnp.sum(policy * expected_reward(transitions, reward), axis=-1)
-    transitions_pi = jnp.einsum("sa,sat->st", policy, transitions)
-    identity = jnp.eye(transitions.shape[0], dtype=transitions_pi.dtype)
+    if num_sweeps is not None:
+
+        def sweep(values, _):
+            return reward_pi + discount * jnp.sum(policy * _next_values(transitions, values), axis=-1), None
+
+        values, _ = jax.lax.scan(sweep, jnp.zeros_like(reward_pi), None, length=int(num_sweeps))
+        return values
+    if _is_successor_table(transitions):
+        rows = jnp.broadcast_to(jnp.arange(sizes[0])[:, None], sizes)
+        transitions_pi = jnp.zeros((sizes[0], sizes[0]), policy.dtype).at[rows, transitions].add(policy)
+    else:
+        transitions_pi = jnp.einsum("sa,sat->st", policy, transitions)
+    identity = jnp.eye(sizes[0], dtype=transitions_pi.dtype)
     return jnp.linalg.solve(identity - discount * transitions_pi, reward_pi)
 
 
@@ -288,24 +370,27 @@ def occupancy_measure(
     policy = jnp.asarray(policy)
     if policy.ndim == 2:
         policy = jnp.broadcast_to(policy, (int(horizon),) + policy.shape)
-    if policy.shape != (int(horizon),) + transitions.shape[:2]:
+    if policy.shape != (int(horizon),) + _sizes(transitions):
         raise ValueError(
-            f"policy: expected shape [S, A] or [H, S, A]={(int(horizon),) + transitions.shape[:2]}, got {policy.shape}"
+            f"policy: expected shape [S, A] or [H, S, A]={(int(horizon),) + _sizes(transitions)}, got {policy.shape}"
         )
     state_dist = jnp.asarray(initial_state_dist, dtype=policy.dtype)
 
     def step(carry, policy_t):
         state_dist, weight = carry
         visits = state_dist[:, None] * policy_t
-        return (jnp.einsum("sa,sat->t", visits, transitions), weight * discount), weight * visits
+        return (_push_forward(transitions, visits), weight * discount), weight * visits
 
     _, visits = jax.lax.scan(step, (state_dist, jnp.asarray(1.0, policy.dtype)), policy)
     return jnp.sum(visits, axis=0)
 
 
-def expected_return(transitions: Array, reward: Array, discount: Array, policy: Array, initial_state_dist: Array) -> jax.Array:
-    """E_{s0~d0}[V^π(s0)], the policy's expected discounted return."""
-    return jnp.dot(jnp.asarray(initial_state_dist), policy_evaluation(transitions, reward, discount, policy))
+def expected_return(
+    transitions: Array, reward: Array, discount: Array, policy: Array, initial_state_dist: Array, *, num_sweeps: int | None = None
+) -> jax.Array:
+    """E_{s0~d0}[V^π(s0)], the policy's expected discounted return (``num_sweeps`` as :func:`policy_evaluation`)."""
+    values = policy_evaluation(transitions, reward, discount, policy, num_sweeps=num_sweeps)
+    return jnp.dot(jnp.asarray(initial_state_dist), values)
 
 
 def scaled_return(
@@ -316,10 +401,13 @@ def scaled_return(
     initial_state_dist: Array,
     *,
     num_sweeps: int = 200,
+    evaluation_sweeps: int | None = None,
 ) -> jax.Array:
     """(V^π − V^unif) / (V* − V^unif) under the true reward (Knox et al.); 1 is optimal, 0 uniform.
 
-    Values above 0.9 count as near-optimal.
+    Values above 0.9 count as near-optimal. π* comes from ``num_sweeps`` of value
+    iteration; the three values from :func:`policy_evaluation` (exact, or
+    ``evaluation_sweeps`` backups).
 
     Example:
         >>> import jax.numpy as jnp
@@ -331,8 +419,11 @@ def scaled_return(
     """
     transitions = jnp.asarray(transitions)
     optimal = value_iteration(transitions, true_reward, discount, num_sweeps=num_sweeps).policy
-    uniform = jnp.full(transitions.shape[:2], 1.0 / transitions.shape[1])
-    value = expected_return(transitions, true_reward, discount, policy, initial_state_dist)
-    value_optimal = expected_return(transitions, true_reward, discount, optimal, initial_state_dist)
-    value_uniform = expected_return(transitions, true_reward, discount, uniform, initial_state_dist)
+    sizes = _sizes(transitions)
+    uniform = jnp.full(sizes, 1.0 / sizes[1])
+
+    def evaluate(pi):
+        return expected_return(transitions, true_reward, discount, pi, initial_state_dist, num_sweeps=evaluation_sweeps)
+
+    value, value_optimal, value_uniform = evaluate(policy), evaluate(optimal), evaluate(uniform)
     return (value - value_uniform) / (value_optimal - value_uniform)
