@@ -28,10 +28,12 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -q
 
+BENCHMARKS ?= wrapper_overhead reward_training pbrl_pendulum sweep_overhead vmap_sweep soft_value_iteration \
+	regret_learning mce_irl airl_pendulum epic distance_matrix
+
+# Each benchmark prints one JSON line of figures last; `make bench BENCHMARKS=epic` runs one.
 bench: $(STAMP)
-	$(PY) -m benchmarks.wrapper_overhead
-	$(PY) -m benchmarks.reward_training
-	$(PY) -m benchmarks.pbrl_pendulum
+	@for name in $(BENCHMARKS); do echo "== $$name"; $(PY) -m benchmarks.$$name || exit 1; done
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
