@@ -263,6 +263,21 @@ def test_killed_sweep_is_finished_by_the_same_command_without_losing_or_duplicat
         assert after[name] > max(finished_before.values())
 
 
+def test_a_script_without_a_main_guard_runs_its_sweep_once(tmp_path):
+    # spawn children would re-run such a script; with an importable target they must not.
+    script = tmp_path / "study.py"
+    script.write_text(
+        "from rewardlab.sweeps import Sweep\n"
+        "from experiments.bandit import Args, main\n"
+        f"results = Sweep(main, Args(steps=50), grid={{'seed': range(3)}}).run({str(tmp_path / 'sweep')!r}, workers=2, log=None)\n"
+        "print('RUNS', len(results), (results.status == 'ok').sum())\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("RUNS") == 1 and "RUNS 3 3" in done.stdout
+
+
 # Statistics and report --------------------------------------------------------------------------
 
 

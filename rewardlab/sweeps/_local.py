@@ -9,6 +9,7 @@ leaves no orphan writing into a run folder the rerun is redoing.
 from __future__ import annotations
 
 import collections
+import contextlib
 import importlib
 import multiprocessing
 import multiprocessing.connection
@@ -18,7 +19,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,28 @@ def _die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, daemon=True, name="rewardlab-parent-watch").start()
 
 
+@contextlib.contextmanager
+def _main_script_hidden(hide: bool) -> Iterator[None]:
+    """Start children without re-running the user's ``__main__`` script when the target lives elsewhere.
+
+    ``spawn`` children execute the parent's main script (as ``__mp_main__``) before they
+    unpickle anything, so a script that calls ``Sweep.run`` outside an
+    ``if __name__ == "__main__":`` guard would start the sweep again in every child. When the
+    target is importable by module name the children never need that script: hiding its
+    path while a child starts makes ``multiprocessing`` skip it.
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if not hide or path is None or getattr(main, "__spec__", None) is not None:
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
+
+
 def _child_main(connection: Any, threads: int | None, parent_pid: int, preload: str | None) -> None:
     """A worker for exactly one run: warm up (limits, imports), then wait for the run and execute it."""
     _die_with_parent(parent_pid)
@@ -118,7 +141,8 @@ class _Worker:
     def __init__(self, context: Any, threads: int | None, preload: str | None) -> None:
         receiver, self.sender = context.Pipe(duplex=False)
         self.process = context.Process(target=_child_main, args=(receiver, threads, os.getpid(), preload), name="rewardlab-run")
-        self.process.start()
+        with _main_script_hidden(preload is not None):
+            self.process.start()
         receiver.close()
         self.run: RunSpec | None = None
         self.start = 0.0
