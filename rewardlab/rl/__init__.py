@@ -1,6 +1,7 @@
 """Online reward learning with Stable-Baselines3 agents."""
 
 from rewardlab.rl._agents import default_num_envs, make_agent, tuned_hyperparameters
+from rewardlab.rl._episodes import EpisodeReturns
 from rewardlab.rl._online import (
     FeedbackRecord,
     PbRLConfig,
@@ -24,6 +25,7 @@ from rewardlab.rl._quickstart import main as quickstart_main
 from rewardlab.rl._schedule import QUERY_SCHEDULES, labels_per_round
 
 __all__ = [
+    "EpisodeReturns",
     "FeedbackRecord",
     "OveroptimizationCallback",
     "OveroptimizationResult",

@@ -22,13 +22,13 @@ import gymnasium as gym
 import jax
 import numpy as np
 from stable_baselines3 import PPO
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
 from rewardlab._io import atomic_write_bytes, atomic_write_json
 from rewardlab.preferences import TEACHER_PRESETS, make_teacher
 from rewardlab.rewards import RewardModel, RewardNetConfig, as_reward_fn, save_reward_model
 from rewardlab.rl._agents import default_num_envs, make_agent
+from rewardlab.rl._episodes import EpisodeReturns
 from rewardlab.rl._online import PbRLConfig, train_pbrl
 from rewardlab.wrappers import RewardVecEnvWrapper
 
@@ -77,22 +77,6 @@ class QuickstartArgs:
     @property
     def name(self) -> str:
         return self.run_name or f"quickstart-{self.env_id}-ppo-pbrl-{self.teacher}-{self.total_labels}labels-seed{self.seed}"
-
-
-class _EpisodeReturns(BaseCallback):
-    """Records each finished episode's true return (from SB3's Monitor) and its timestep."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.timesteps: list[int] = []
-        self.returns: list[float] = []
-
-    def _on_step(self) -> bool:
-        for info in self.locals["infos"]:
-            if "episode" in info:
-                self.timesteps.append(self.num_timesteps)
-                self.returns.append(float(info["episode"]["r"]))
-        return True
 
 
 def _rollouts(env_id: str, act: Callable[[np.ndarray], np.ndarray], episodes: int, seed: int) -> dict[str, np.ndarray]:
@@ -167,7 +151,7 @@ def _train_true_agent(env_id: str, seed: int, total_timesteps: int, run_dir: str
         "ppo", make_vec_env(env_id, n_envs=default_num_envs("ppo", env_id), seed=seed), env_id, seed=seed,
         tensorboard_log=str(Path(run_dir) / "tensorboard"),
     )
-    curve = _EpisodeReturns()
+    curve = EpisodeReturns()
     agent.learn(total_timesteps, callback=curve, progress_bar=progress, tb_log_name="PPO_true_reward")
     agent.save(Path(run_dir) / "ppo_true_reward.zip")
     return list(curve.timesteps), list(curve.returns)
@@ -196,7 +180,7 @@ def main(args: QuickstartArgs, progress: bool = True, log: Callable[[str], None]
     )
     params = model.init(jax.random.key(args.seed))
     learned_agent = make_agent("ppo", venv, args.env_id, seed=args.seed, tensorboard_log=str(run_dir / "tensorboard"))
-    learned_curve = _EpisodeReturns()
+    learned_curve = EpisodeReturns()
     try:
         result = train_pbrl(
             learned_agent,
@@ -220,7 +204,7 @@ def main(args: QuickstartArgs, progress: bool = True, log: Callable[[str], None]
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     true_agent = PPO.load(run_dir / "ppo_true_reward.zip", device="cpu")
-    true_curve = _EpisodeReturns()
+    true_curve = EpisodeReturns()
     true_curve.timesteps, true_curve.returns = true_timesteps, true_returns
 
     log(f"[3/3] Evaluating each policy on the true reward ({args.eval_episodes} episodes)")
