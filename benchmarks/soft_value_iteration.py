@@ -13,7 +13,8 @@ S = 1000, A = 4, 5 successors per (s, a) (dense T; candidate rewards r(s, a) ~ N
 ``vmap_speedup`` = 256 × (time per single call) ÷ (time of the batched call); time per sweep
 = call time ÷ 100. Goal: ``vmap_speedup`` ≥ 20 (on the 1000-state MDP, where the batch turns
 256 matrix-vector products per sweep into one matrix product). The figures use one CPU
-thread (``single_threaded``).
+thread (``single_threaded``) and are CPU seconds of this process (``time.process_time``), so
+other load on a shared machine does not distort the ratio; wall-clock ratios are reported too.
 
     python -m benchmarks.soft_value_iteration [--repeats 3] [--single-rewards 16]
 
@@ -24,11 +25,23 @@ from __future__ import annotations
 
 import argparse
 
+import time
+
 from benchmarks._common import median, print_figures, single_threaded, time_call
 
 BATCH = 256
 SWEEPS = 100
 TEMPERATURE = 1.0
+
+
+def _cpu_seconds(fn, repeats: int) -> list[float]:
+    """CPU seconds of this process per call of ``fn`` (``repeats`` samples)."""
+    samples = []
+    for _ in range(repeats):
+        start = time.process_time()
+        fn()
+        samples.append(time.process_time() - start)
+    return samples
 
 
 def _measure(name: str, transitions, rewards, discount: float, repeats: int, single_rewards: int) -> dict:
@@ -48,14 +61,18 @@ def _measure(name: str, transitions, rewards, discount: float, repeats: int, sin
         out = [single(transitions, rewards[index]) for index in range(single_rewards)]
         jax.block_until_ready(out)
 
-    single_s = median(time_call(run_single, repeats)) / single_rewards
-    batched_s = median(time_call(lambda: batched(transitions, rewards).block_until_ready(), repeats))
+    run_batched = lambda: batched(transitions, rewards).block_until_ready()  # noqa: E731
+    wall_single_s = median(time_call(run_single, repeats)) / single_rewards
+    wall_batched_s = median(time_call(run_batched, repeats))
+    single_s = median(_cpu_seconds(run_single, repeats)) / single_rewards
+    batched_s = median(_cpu_seconds(run_batched, repeats))
     figures = {
         f"{name}_single_call_ms": single_s * 1e3,
         f"{name}_single_sweep_us": single_s / SWEEPS * 1e6,
         f"{name}_batched_call_ms": batched_s * 1e3,
         f"{name}_batched_sweep_us_per_reward": batched_s / SWEEPS / BATCH * 1e6,
         f"{name}_vmap_speedup": BATCH * single_s / batched_s,
+        f"{name}_vmap_speedup_wall": BATCH * wall_single_s / wall_batched_s,
     }
     print(
         f"{name}: single {single_s * 1e3:.2f} ms/call ({single_s / SWEEPS * 1e6:.1f} µs/sweep), batched {BATCH} "
