@@ -215,7 +215,9 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
 
 
 def plot(sweep_dir: str, out_path: str | None = None) -> str:
-    """Scaled return vs number of preferences, one line per (teacher, learner) and a panel per domain."""
+    """Median scaled return and near-optimal share vs preferences: a line per (teacher, learner), a column per domain."""
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -226,26 +228,32 @@ def plot(sweep_dir: str, out_path: str | None = None) -> str:
 
     results = load_results(sweep_dir)
     results = results[results["status"] == "ok"]
-    column = lambda name: name if name in results else f"arg_{name}" if f"arg_{name}" in results else f"args.{name}"  # noqa: E731
-    domains = sorted(results[column("domain")].unique())
-    figure, axes = plt.subplots(1, len(domains), figsize=(5 * len(domains), 3.6), squeeze=False)
-    for ax, domain in zip(axes[0], domains):
-        part = results[results[column("domain")] == domain]
-        for (teacher, learner), group in part.groupby([column("teacher"), column("learner")]):
-            group = group.sort_values(column("num_preferences"))
-            metric = group["scaled_return"] if "scaled_return" in group else group["result.scaled_return"]
-            ax.plot(group[column("num_preferences")], metric, marker="o", label=f"{teacher} labels → {learner} learner")
-        ax.set_xscale("log")
-        ax.set_xlabel("preferences")
-        ax.set_ylabel("scaled return")
-        ax.set_title(domain)
-        ax.axhline(0.9, color="grey", lw=0.5, ls="--")
-    axes[0][0].legend(fontsize=7)
+    domains = sorted(results["domain"].unique())
+    colors = {("regret", "regret"): "C3", ("regret", "partial_return"): "C2", ("partial_return", "regret"): "C1", ("partial_return", "partial_return"): "C0"}
+    metrics = (("scaled_return_median", "median scaled return"), ("near_optimal_fraction", "share with scaled return > 0.9"))
+    figure, axes = plt.subplots(len(metrics), len(domains), figsize=(5 * len(domains), 3.4 * len(metrics)), squeeze=False)
+    for column, domain in enumerate(domains):
+        part = results[results["domain"] == domain]
+        for (teacher, learner), group in part.groupby(["teacher", "learner"]):
+            group = group.sort_values("num_preferences")
+            for row, (metric, _) in enumerate(metrics):
+                axes[row][column].plot(
+                    group["num_preferences"], group[metric], marker="o", color=colors[teacher, learner], label=f"{teacher} labels, {learner} learner"
+                )
+        for row, (_, name) in enumerate(metrics):
+            ax = axes[row][column]
+            ax.set_xscale("log")
+            ax.set_xlabel("preferences")
+            ax.set_ylabel(name)
+            ax.set_title(domain)
+            if row == 0:
+                ax.set_ylim(-3, 1.1)
+                ax.axhline(0.9, color="grey", lw=0.5, ls="--")
+    axes[-1][0].legend(fontsize=7)
     figure.tight_layout()
-    import io
-
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
     out_path = out_path or f"{sweep_dir}/scaled_return.png"
     atomic_write_bytes(out_path, buffer.getvalue())
     return out_path
