@@ -173,3 +173,14 @@ def test_heron_experiment_smoke():
     for method in ("heron", "hand_tuned"):
         result = main(Args(method=method, total_timesteps=600, total_labels=10, num_rounds=2, first_feedback_step=300, fragment_length=20, eval_episodes=1))
         assert np.isfinite(result["final_return"]) and result["episodes"] >= 1
+
+
+def test_heron_sweep_file_and_arguments():
+    from experiments.heron import Args
+    from rewardlab.sweeps import load_sweep, parse_args
+
+    assert len(load_sweep("experiments/heron.toml").runs()) == 12  # 3 envs × 4 methods
+    args = parse_args(Args, ["--env-id", "HalfCheetah-v5", "--method", "factor_sum", "--sigmas", "[0.5, 0.1]"])
+    assert args.sigmas == (0.5, 0.1) and args.method == "factor_sum"
+    with pytest.raises(ValueError, match="method"):
+        Args(method="oracle")

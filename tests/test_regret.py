@@ -306,3 +306,10 @@ def test_continuous_regret_model_in_the_online_loop():
                         query_method="uniform", preference_model="regret")
     result = train_pbrl(agent, model, model.init(jax.random.key(0)), make_teacher("oracle"), 512, config, seed=0)
     assert len(result.feedback) == 2 and result.preferences is not None and np.isfinite(result.feedback[-1].loss)
+
+
+def test_regret_sweep_file_loads():
+    from rewardlab.sweeps import load_sweep
+
+    runs = load_sweep("experiments/regret_vs_partial_return.toml").runs()
+    assert len(runs) == 40  # 2 domains × 2 teachers × 2 learners × 5 preference counts
