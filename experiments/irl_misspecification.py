@@ -64,7 +64,7 @@ class Args:
 
     num_boards: int = 3
     discount: float = 0.99
-    reward_scale: float = 10.0
+    reward_scale: float = 50.0
     demo_rationality: float = 1.0
     learner_rationalities: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
     learner_discounts: tuple[float, ...] = (0.95, 0.98, 0.985, 0.99, 0.995)

@@ -125,6 +125,21 @@ def test_gradient_is_occupancy_matching_and_matches_finite_differences(horizon):
         assert float(grads[k]) == pytest.approx(finite_difference, rel=2e-2, abs=2e-3)
 
 
+def test_mce_gradient_matches_numpy_reference():
+    from rewardlab.testing import numpy_mce_occupancy_gradient
+
+    T, r, d0 = _small_mdp(seed=10, num_states=5, num_actions=2)
+    demos = demonstration_occupancy(T, r, d0, 0.95, 4, "boltzmann", rationality=2.0)
+    params = jax.random.normal(jax.random.key(3), (5, 2))
+    config = MCEIRLConfig(horizon=4, rationality=0.5)
+    grads, metrics, plan = mce_irl_gradient(tabular_reward((5, 2)), params, T, d0, 0.95, demos, config)
+    occupancy, gradient, loss = numpy_mce_occupancy_gradient(np.asarray(T), np.asarray(params), np.asarray(d0), 0.95, 4,
+                                                             np.asarray(demos), temperature=2.0)
+    np.testing.assert_allclose(plan.occupancy, occupancy, atol=1e-5)
+    np.testing.assert_allclose(grads, gradient, atol=1e-5)
+    assert float(metrics["loss"]) == pytest.approx(loss, rel=1e-5)
+
+
 def test_gradient_of_tabular_reward_is_occupancy_difference():
     T, r, d0 = _small_mdp(seed=5)
     config = MCEIRLConfig(horizon=4)
