@@ -145,3 +145,18 @@ def test_airl_pendulum_imitates_expert():
     result = train_adversarial("Pendulum-v1", demos, algo="sac", total_timesteps=15_000, config=AdversarialConfig(), seed=0)
     learned = evaluate_return(result.agent, "Pendulum-v1", 10)
     assert (learned - random_return) / (expert_returns.mean() - random_return) > 0.7
+
+
+def test_adversarial_experiment_smoke(tmp_path):
+    from experiments.adversarial_irl import Args, main
+
+    args = Args(expert_timesteps=50, timesteps=120, demo_episodes=1, eval_episodes=1, round_steps=50, updates_per_round=1,
+                hidden_sizes=(8,), transfer_timesteps=16, out_dir=str(tmp_path))
+    summary = main(args)
+    assert {"normalized_return", "transfer_normalized_return", "expert_return", "random_return"} <= set(summary)
+    run = tmp_path / args.run_name
+    demos, metadata = load_demonstrations(run / "demos.rlab")
+    assert demos.obs.shape == (200, 3) and metadata["env_id"] == "Pendulum-v1"
+    assert (run / "results.json").exists()
+    with pytest.raises(ValueError, match="env_id"):
+        Args(env_id="CartPole-v1")
