@@ -216,6 +216,14 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
 
 def plot(sweep_dir: str, out_path: str | None = None) -> str:
     """Median scaled return and near-optimal share vs preferences: a line per (teacher, learner), a column per domain."""
+    from rewardlab.sweeps import load_results
+
+    results = load_results(sweep_dir)
+    return plot_results(results[results["status"] == "ok"], out_path or f"{sweep_dir}/scaled_return.png")
+
+
+def plot_results(results: Any, out_path: str) -> str:
+    """The figure of :func:`plot` from a results table (columns domain, teacher, learner, num_preferences, metrics)."""
     import io
 
     import matplotlib
@@ -224,10 +232,7 @@ def plot(sweep_dir: str, out_path: str | None = None) -> str:
     import matplotlib.pyplot as plt
 
     from rewardlab._io import atomic_write_bytes
-    from rewardlab.sweeps import load_results
 
-    results = load_results(sweep_dir)
-    results = results[results["status"] == "ok"]
     domains = sorted(results["domain"].unique())
     colors = {("regret", "regret"): "C3", ("regret", "partial_return"): "C2", ("partial_return", "regret"): "C1", ("partial_return", "partial_return"): "C0"}
     metrics = (("scaled_return_median", "median scaled return"), ("near_optimal_fraction", "share with scaled return > 0.9"))
@@ -254,7 +259,6 @@ def plot(sweep_dir: str, out_path: str | None = None) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
     plt.close(figure)
-    out_path = out_path or f"{sweep_dir}/scaled_return.png"
     atomic_write_bytes(out_path, buffer.getvalue())
     return out_path
 
