@@ -208,6 +208,9 @@ class FlatHostForward:
         self.high = np.concatenate([self.high, [[1.0]]], axis=1).astype(np.float32)
         self.hidden_layers = layers[1:-1]
         self.out_kernel, self.out_bias = layers[-1]
+        if self.ensemble_size == 1:  # a matrix-vector product straight to the [n] rewards
+            self.out_kernel = np.ascontiguousarray(self.out_kernel[:, 0])
+            self.out_bias = np.float32(self.out_bias[0])
         self._ones: dict[int, np.ndarray] = {}
 
     def __call__(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray, n: int) -> np.ndarray:
@@ -232,7 +235,7 @@ class FlatHostForward:
             x = activation(x)
         out = x @ self.out_kernel
         out += self.out_bias
-        return out.reshape(1, n) if self.ensemble_size == 1 else out[..., 0]  # [E, n]
+        return out[None] if self.ensemble_size == 1 else out[..., 0]  # [E, n]
 
 
 def supports_flat_host_forward(model: Any) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -199,8 +200,11 @@ class ModelRewardFn:
                 and acts_array.shape[1:] == act_shape
                 and obs_array.shape[0] == next_array.shape[0] == acts_array.shape[0] == n
             ):
-                rewards = self._aggregate_host(self._host(obs_array, acts_array, next_array, dones, n))
-                if not np.isfinite(rewards).all():
+                member_rewards = self._host(obs_array, acts_array, next_array, dones, n)
+                # One member: its row of a fresh array is the answer, no copy needed.
+                rewards = member_rewards[0] if member_rewards.shape[0] == 1 else self._aggregate_host(member_rewards)
+                # r·r is finite when every r is (and costs a third of isfinite().all() for a few rows).
+                if not math.isfinite(rewards.dot(rewards)) and not np.isfinite(rewards).all():
                     self._raise_non_finite(rewards, n)
                 return rewards
         values = [self._check(argument, value, leaves, is_dict, n) for (argument, leaves, _, _, is_dict), value in zip(self._plan, (obs, acts, next_obs))]

@@ -113,7 +113,8 @@ class RewardVecEnvWrapper(RewardFnSlot, VecEnvWrapper):
                 ) from None
             next_obs = replace_rows(obs, rows, terminal)
         learned = self._reward_fn(self._obs, self._actions, next_obs, dones)
-        rewards = self.mix.combine(env_rewards, learned, np.float32)
+        # ``learned`` is a fresh float32 array (CheckedRewardFn) that nothing else keeps: "replace" returns it as is.
+        rewards = learned if self.mix.mode == "replace" else self.mix.combine(env_rewards, learned, np.float32)
         env_list, learned_list = env_rewards.tolist(), learned.tolist()
         inner_true = "true_reward" in infos[0]
         name = self.name
