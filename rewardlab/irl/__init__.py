@@ -57,7 +57,7 @@ from rewardlab.irl._mce import (
     soft_plan,
 )
 from rewardlab.irl._misspecification import RewardError, misspecified_irl, perturb_transitions, reward_error
-from rewardlab.irl._rewards import TabularRewardModel, linear_reward, mlp_reward, tabular_reward
+from rewardlab.irl._rewards import ParametricTabularReward, linear_reward, mlp_reward, tabular_reward
 
 __all__ = [
     "ADVERSARIAL_METHODS",
@@ -73,7 +73,7 @@ __all__ = [
     "RewardError",
     "SoftPlan",
     "TabularDemonstrations",
-    "TabularRewardModel",
+    "ParametricTabularReward",
     "behaviour_policy",
     "demonstration_occupancy",
     "discounted_occupancy",

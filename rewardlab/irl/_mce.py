@@ -46,7 +46,7 @@ import jax.numpy as jnp
 import optax
 
 from rewardlab.irl._demos import discounted_occupancy
-from rewardlab.irl._rewards import TabularRewardModel
+from rewardlab.irl._rewards import ParametricTabularReward
 from rewardlab.tabular import expected_reward, finite_horizon_soft_value_iteration, occupancy_measure, value_iteration
 
 Array = Any
@@ -134,7 +134,7 @@ def _l2(params: Any) -> jax.Array:
 
 
 def mce_irl_loss(
-    reward_model: TabularRewardModel,
+    reward_model: ParametricTabularReward,
     params: Any,
     transitions: Array,
     initial_state_dist: Array,
@@ -151,7 +151,7 @@ def mce_irl_loss(
 
 
 def mce_irl_gradient(
-    reward_model: TabularRewardModel,
+    reward_model: ParametricTabularReward,
     params: Any,
     transitions: Array,
     initial_state_dist: Array,
@@ -181,7 +181,7 @@ def mce_irl_gradient(
     return grads, metrics, plan
 
 
-def make_mce_irl(reward_model: TabularRewardModel, config: MCEIRLConfig = MCEIRLConfig()) -> Callable[..., MCEIRLResult]:
+def make_mce_irl(reward_model: ParametricTabularReward, config: MCEIRLConfig = MCEIRLConfig()) -> Callable[..., MCEIRLResult]:
     """A pure trainer ``train(key, transitions, initial_state_dist, discount, demo_occupancy, rationality=None) -> MCEIRLResult``.
 
     ``train`` initialises θ from ``key`` and runs ``config.num_steps`` Adam steps under one
@@ -212,12 +212,12 @@ def make_mce_irl(reward_model: TabularRewardModel, config: MCEIRLConfig = MCEIRL
 
 
 @functools.lru_cache(maxsize=32)
-def _jitted_trainer(reward_model: TabularRewardModel, config: MCEIRLConfig) -> Callable[..., MCEIRLResult]:
+def _jitted_trainer(reward_model: ParametricTabularReward, config: MCEIRLConfig) -> Callable[..., MCEIRLResult]:
     return jax.jit(make_mce_irl(reward_model, config))
 
 
 def mce_irl(
-    reward_model: TabularRewardModel,
+    reward_model: ParametricTabularReward,
     transitions: Array,
     initial_state_dist: Array,
     demo_occupancy: Array,
@@ -270,8 +270,8 @@ def mce_irl(
         raise ValueError(f"discount: expected a value in [0, 1], got {discount!r}")
     if config.horizon is None and float(discount) >= 1.0:
         raise ValueError(f"discount: expected γ < 1 with an infinite horizon (config.horizon=None), got {discount!r}")
-    if not isinstance(reward_model, TabularRewardModel):
-        raise ValueError(f"reward_model: expected a TabularRewardModel, got {type(reward_model).__name__}")
+    if not isinstance(reward_model, ParametricTabularReward):
+        raise ValueError(f"reward_model: expected a ParametricTabularReward, got {type(reward_model).__name__}")
     if isinstance(key, int):
         key = jax.random.key(key)
     reward_shape = jax.eval_shape(lambda: reward_model.apply(reward_model.init(jax.random.key(0)))).shape

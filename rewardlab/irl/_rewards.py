@@ -17,7 +17,7 @@ import jax.numpy as jnp
 Array = Any
 
 
-class TabularRewardModel(NamedTuple):
+class ParametricTabularReward(NamedTuple):
     """A reward r_θ over a finite MDP as two pure functions."""
 
     init: Callable[[jax.Array], Any]  # key -> params pytree
@@ -25,7 +25,7 @@ class TabularRewardModel(NamedTuple):
     name: str  # "tabular", "linear" or "mlp"
 
 
-def tabular_reward(shape: Sequence[int]) -> TabularRewardModel:
+def tabular_reward(shape: Sequence[int]) -> ParametricTabularReward:
     """One free parameter per entry: r_θ = θ with θ of ``shape`` ([S], [S, A] or [S, A, S']), zeros at init.
 
     Example:
@@ -37,10 +37,10 @@ def tabular_reward(shape: Sequence[int]) -> TabularRewardModel:
     shape = tuple(int(n) for n in shape)
     if not 1 <= len(shape) <= 3 or min(shape) < 1:
         raise ValueError(f"shape: expected [S], [S, A] or [S, A, S'] with positive sizes, got {shape}")
-    return TabularRewardModel(lambda key: jnp.zeros(shape, jnp.float32), lambda params: params, "tabular")
+    return ParametricTabularReward(lambda key: jnp.zeros(shape, jnp.float32), lambda params: params, "tabular")
 
 
-def linear_reward(features: Array) -> TabularRewardModel:
+def linear_reward(features: Array) -> ParametricTabularReward:
     """r_θ = φ·θ over features ``[S, K]``, ``[S, A, K]`` or ``[S, A, S', K]``; θ ∈ R^K, zeros at init.
 
     Example:
@@ -53,10 +53,10 @@ def linear_reward(features: Array) -> TabularRewardModel:
     if not 2 <= features.ndim <= 4:
         raise ValueError(f"features: expected [S, K], [S, A, K] or [S, A, S', K], got shape {features.shape}")
     num_features = features.shape[-1]
-    return TabularRewardModel(lambda key: jnp.zeros(num_features, jnp.float32), lambda params: features @ params, "linear")
+    return ParametricTabularReward(lambda key: jnp.zeros(num_features, jnp.float32), lambda params: features @ params, "linear")
 
 
-def mlp_reward(features: Array, hidden_sizes: Sequence[int] = (32, 32), activation: Callable = jax.nn.tanh) -> TabularRewardModel:
+def mlp_reward(features: Array, hidden_sizes: Sequence[int] = (32, 32), activation: Callable = jax.nn.tanh) -> ParametricTabularReward:
     """r_θ = MLP_θ(φ) applied to every entry of features ``[..., F]`` (F inputs, one output).
 
     Layers are initialised with LeCun-normal weights and zero biases; the params are a tuple
@@ -91,4 +91,4 @@ def mlp_reward(features: Array, hidden_sizes: Sequence[int] = (32, 32), activati
                 x = activation(x)
         return x[..., 0]
 
-    return TabularRewardModel(init, apply, "mlp")
+    return ParametricTabularReward(init, apply, "mlp")
