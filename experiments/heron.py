@@ -29,12 +29,11 @@ from typing import Any
 import gymnasium as gym
 import jax
 import numpy as np
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
 from rewardlab.preferences import HERON_SIGMAS, compose, factor_combination, make_teacher, oracle
 from rewardlab.rewards import RewardModel, RewardNetConfig
-from rewardlab.rl import PbRLConfig, default_num_envs, make_agent, train_pbrl
+from rewardlab.rl import EpisodeReturns, PbRLConfig, default_num_envs, make_agent, train_pbrl
 from rewardlab.sweeps import Logger, parse_args
 from rewardlab.wrappers import RewardVecEnvWrapper
 from rewardlab_envs import factor_spec, make
@@ -109,22 +108,6 @@ class FactorReward(gym.Wrapper):
         return obs, float(self.weights @ np.asarray(info["reward_factors"], np.float64)), terminated, truncated, info
 
 
-class _EpisodeReturns(BaseCallback):
-    """True episode returns from the innermost ``Monitor`` (it sits below every reward change)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.timesteps: list[int] = []
-        self.returns: list[float] = []
-
-    def _on_step(self) -> bool:
-        for info in self.locals["infos"]:
-            if "episode" in info:
-                self.timesteps.append(self.num_timesteps)
-                self.returns.append(float(info["episode"]["r"]))
-        return True
-
-
 def random_factor_std(env_id: str, steps: int = 2000, seed: int = 0) -> np.ndarray:
     """Per-step std of each reward factor under a uniformly random policy: ``[K]``."""
     env = make(env_id)
@@ -172,7 +155,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
             weights = spec.signs_array() / random_factor_std(args.env_id, seed=args.seed)
         wrapper_class, wrapper_kwargs = FactorReward, {"weights": np.asarray(weights)}
     venv = make_vec_env(lambda: make(args.env_id), n_envs=num_envs, seed=args.seed, wrapper_class=wrapper_class, wrapper_kwargs=wrapper_kwargs)
-    curve = _EpisodeReturns()
+    curve = EpisodeReturns()
     figures: dict[str, float] = {}
     overrides = {} if args.learning_starts is None else {"learning_starts": args.learning_starts}
     if args.method in ("heron", "factor_sum"):
