@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import rewardlab_envs
-from rewardlab._io import atomic_write_bytes, atomic_write_json
+from rewardlab._io import atomic_write_figure, atomic_write_json
 from rewardlab.irl import BEHAVIOUR_MODELS, MCEIRLConfig, misspecified_irl, perturb_transitions
 from rewardlab.sweeps import Logger, parse_args
 
@@ -161,12 +161,7 @@ def plot(results: dict, path: Path) -> None:
     axes[0].set_ylabel("error of the learned reward")
     axes[0].legend()
     fig.tight_layout()
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_figure(path, fig, dpi=110, close=True)
 
 
 def main(args: Args, logger: Logger | None = None) -> dict[str, float]:

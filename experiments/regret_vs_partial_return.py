@@ -224,14 +224,13 @@ def plot(sweep_dir: str, out_path: str | None = None) -> str:
 
 def plot_results(results: Any, out_path: str) -> str:
     """The figure of :func:`plot` from a results table (columns domain, teacher, learner, num_preferences, metrics)."""
-    import io
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from rewardlab._io import atomic_write_bytes
+    from rewardlab._io import atomic_write_figure
 
     domains = sorted(results["domain"].unique())
     colors = {("regret", "regret"): "C3", ("regret", "partial_return"): "C2", ("partial_return", "regret"): "C1", ("partial_return", "partial_return"): "C0"}
@@ -256,10 +255,7 @@ def plot_results(results: Any, out_path: str) -> str:
                 ax.axhline(0.9, color="grey", lw=0.5, ls="--")
     axes[-1][0].legend(fontsize=7)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    atomic_write_bytes(out_path, buffer.getvalue())
+    atomic_write_figure(out_path, figure, dpi=100, close=True)
     return out_path
 
 

@@ -47,6 +47,23 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=_to_builtin) + "\n").encode())
 
 
+def atomic_write_figure(path: str | os.PathLike, figure: Any, *, dpi: int | None = None, close: bool = False) -> Path:
+    """Render a matplotlib ``figure`` in the format of ``path``'s suffix (PNG without one) and write it atomically.
+
+    ``close=True`` also releases the figure (pyplot keeps every open figure alive).
+    """
+    import io
+
+    path = Path(path)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=path.suffix[1:] or "png", dpi=dpi)
+    if close:
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
 def _to_builtin(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()

@@ -215,7 +215,6 @@ def plot_distance_matrix(matrix: Array, labels: list[str] | None = None, *, titl
         >>> type(fig).__name__
         'Figure'
     """
-    import io
 
     import matplotlib
 
@@ -246,9 +245,7 @@ def plot_distance_matrix(matrix: Array, labels: list[str] | None = None, *, titl
         ax.set_title(title)
     figure.tight_layout()
     if path is not None:
-        from rewardlab._io import atomic_write_bytes
+        from rewardlab._io import atomic_write_figure
 
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format=str(path).rsplit(".", 1)[-1], dpi=120)
-        atomic_write_bytes(path, buffer.getvalue())
+        atomic_write_figure(path, figure, dpi=120)
     return figure

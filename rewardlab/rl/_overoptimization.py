@@ -247,7 +247,6 @@ def plot_overoptimization(results: Mapping[str, OveroptimizationResult], *, titl
     Returns:
         The matplotlib ``Figure`` (written atomically to ``path`` when given).
     """
-    import io
 
     from matplotlib.figure import Figure
 
@@ -273,9 +272,7 @@ def plot_overoptimization(results: Mapping[str, OveroptimizationResult], *, titl
         figure.suptitle(title)
     figure.tight_layout()
     if path is not None:
-        from rewardlab._io import atomic_write_bytes
+        from rewardlab._io import atomic_write_figure
 
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format=str(path).rsplit(".", 1)[-1], dpi=110)
-        atomic_write_bytes(path, buffer.getvalue())
+        atomic_write_figure(path, figure, dpi=110)
     return figure

@@ -24,7 +24,7 @@ import numpy as np
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 
-from rewardlab._io import atomic_write_bytes, atomic_write_json
+from rewardlab._io import atomic_write_bytes, atomic_write_figure, atomic_write_json
 from rewardlab.preferences import TEACHER_PRESETS, make_teacher
 from rewardlab.rewards import RewardModel, RewardNetConfig, as_reward_fn, save_reward_model
 from rewardlab.rl._agents import default_num_envs, make_agent
@@ -136,10 +136,7 @@ def _plot(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]], random_r
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_figure(path, fig, close=True)
 
 
 def _train_true_agent(env_id: str, seed: int, total_timesteps: int, run_dir: str, progress: bool) -> tuple[list[int], list[float]]:

@@ -9,7 +9,6 @@ Written to ``SWEEP_DIR/report/`` as ``report.md``, ``curve_<metric>.png`` and
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import re
@@ -19,7 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from rewardlab._io import atomic_write_bytes
+from rewardlab._io import atomic_write_bytes, atomic_write_figure
 from rewardlab.sweeps._results import load_metrics, load_results
 from rewardlab.sweeps._stats import mean_band, stratified_bootstrap_ci
 
@@ -98,12 +97,7 @@ def design_curves(metrics: Any, name: str, num_points: int = 100) -> dict[str, t
 
 
 def _save(fig: Any, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return atomic_write_figure(path, fig, close=True)
 
 
 def _plot_curves(curves: dict[str, Any], name: str, title: str, path: Path) -> Path:
