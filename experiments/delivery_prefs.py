@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rewardlab.linalg import solve
 from rewardlab.preferences import bradley_terry_loss, bradley_terry_probability
 from rewardlab.sweeps import Logger, parse_args, vmap_sweep
 from rewardlab.tabular import scaled_return, successor_table, value_iteration
@@ -200,7 +201,7 @@ def run_design(design: dict[str, jax.Array], key: jax.Array, mdp: StudyMDP, stat
         grad = differences.T @ (pair_weight * (probability - labels)) + static.l2 * weights
         curvature = pair_weight * probability * (1.0 - probability)
         hessian = (differences * curvature[:, None]).T @ differences + static.l2 * jnp.eye(weights.shape[0])
-        return weights - jnp.linalg.solve(hessian, grad), loss_fn(weights)
+        return weights - solve(hessian, grad), loss_fn(weights)
 
     weights, losses = jax.lax.scan(newton_step, jnp.zeros_like(mdp.true_weights), None, length=static.newton_steps)
     learned_reward = mdp.expected_features @ weights  # [S, A] E_s'[φ(s, a, s')]·ŵ: the planner needs no more

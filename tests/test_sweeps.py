@@ -212,6 +212,20 @@ def test_a_crashing_run_is_recorded_with_its_traceback_and_the_sweep_goes_on(tmp
     assert any("2 to run" in line for line in lines)
 
 
+def test_a_stalled_run_is_killed_at_run_timeout_with_its_stacks_and_the_sweep_finishes(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))  # run processes import the target as this one does
+    import stalling_target
+
+    sweep = Sweep(stalling_target.main, stalling_target.Args(), grid={"seed": [0, 1]})
+    results = run_sweep(sweep, tmp_path / "sweep", workers=2, run_timeout=15, log=None).set_index("run")
+    assert results.loc["seed0", "status"] == "ok"
+    assert results.loc["seed1", "status"] == "failed"
+    assert "run_timeout=15" in results.loc["seed1", "error"]
+    marker = json.loads((tmp_path / "sweep" / "runs" / "seed1" / "result.json").read_text())
+    assert "_wait_forever" in marker["traceback"]  # the Python stacks when it was killed
+    assert "_wait_forever" in (tmp_path / "sweep" / "runs" / "seed1" / "output.log").read_text()
+
+
 def test_bad_run_sweep_arguments(tmp_path):
     with pytest.raises(ValueError, match="backend: expected one of"):
         run_sweep(_sweep(), tmp_path, backend="slurm")
@@ -219,6 +233,8 @@ def test_bad_run_sweep_arguments(tmp_path):
         run_sweep(_sweep(), tmp_path, workers=0)
     with pytest.raises(ValueError, match="address: only the ray backend"):
         run_sweep(_sweep(), tmp_path, address="127.0.0.1:6379")
+    with pytest.raises(ValueError, match="run_timeout: expected a number of seconds > 0"):
+        run_sweep(_sweep(), tmp_path, run_timeout=0)
 
 
 def test_ray_backend_without_ray_says_how_to_install_it(tmp_path, monkeypatch):
@@ -358,7 +374,7 @@ def test_cli_errors_are_one_line_and_name_the_field(tmp_path):
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0
     help_text = runner.invoke(app, ["sweep", "--help"]).output
-    for option in ("--out", "--backend", "--workers", "--address", "--retry-failed", "--dry-run"):
+    for option in ("--out", "--backend", "--workers", "--address", "--retry-failed", "--run-timeout", "--dry-run"):
         assert option in help_text
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +54,15 @@ def test_ray_initialised_by_the_user_is_kept_and_crashes_are_recorded(tmp_path):
     assert results.loc["learning_rate=0.5__seed0", "status"] == "ok"
     assert results.loc["learning_rate=1e+09__seed0", "status"] == "failed"
     assert "FloatingPointError" in results.loc["learning_rate=1e+09__seed0", "error"]
+
+
+@pytest.mark.slow
+def test_ray_cancels_a_stalled_run_at_run_timeout(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))  # the local Ray's workers get this path
+    import stalling_target
+
+    sweep = Sweep(stalling_target.main, stalling_target.Args(), grid={"seed": [0, 1]})
+    results = run_sweep(sweep, tmp_path, backend="ray", workers=2, run_timeout=20, log=None).set_index("run")
+    assert results.loc["seed0", "status"] == "ok"
+    assert results.loc["seed1", "status"] == "failed"
+    assert "run_timeout=20" in results.loc["seed1", "error"]

@@ -25,6 +25,7 @@ def sweep(
     address: Optional[str] = typer.Option(None, help="Address of a running Ray cluster (with --backend ray); default starts a local Ray."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Redo runs recorded as failed (finished runs are always skipped)."),
     threads_per_run: Optional[int] = typer.Option(None, help="BLAS/XLA/torch threads per run; default cores ÷ workers."),
+    run_timeout: Optional[float] = typer.Option(None, help="Seconds a run may take; one still going then is killed and recorded as failed."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and their state, run nothing."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
 ) -> None:
@@ -58,7 +59,7 @@ def sweep(
 
         console = Console(stderr=True, highlight=False, soft_wrap=True)
         frame = run_sweep(spec, folder, backend=backend, workers=workers, address=address, retry_failed=retry_failed,
-                          threads_per_run=threads_per_run, log=None if quiet else console.print)
+                          threads_per_run=threads_per_run, run_timeout=run_timeout, log=None if quiet else console.print)
     except (ValueError, ImportError) as error:
         _fail(str(error))
         return

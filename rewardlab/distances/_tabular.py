@@ -35,6 +35,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from rewardlab.linalg import pinv
 from rewardlab.tabular import expand_reward, policy_evaluation
 
 Array = Any
@@ -176,7 +177,7 @@ def minimal_canonicalize(reward: Array, transitions: Array, discount: Array) -> 
     expected = jnp.einsum("sat,sat->sa", transitions, reward).reshape(-1)
     identity = jnp.repeat(jnp.eye(num_states, dtype=transitions.dtype), num_actions, axis=0)  # [(s,a), s]
     shaping = discount * transitions.reshape(num_states * num_actions, num_states) - identity
-    potential, *_ = jnp.linalg.lstsq(shaping, -expected)
+    potential = -(pinv(shaping) @ expected)  # pinv of the MDP only: shared when vmapped over rewards
     return (expected + shaping @ potential).reshape(num_states, num_actions)
 
 

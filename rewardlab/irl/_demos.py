@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from rewardlab.irl._behaviour import behaviour_policy
+from rewardlab.linalg import solve
 from rewardlab.tabular import occupancy_measure
 
 Array = Any
@@ -134,7 +135,7 @@ def discounted_occupancy(transitions: Array, policy: Array, initial_state_dist: 
         raise ValueError(f"policy: expected shape [S, A]={transitions.shape[:2]}, got {policy.shape}")
     transitions_pi = jnp.einsum("sa,sat->st", policy, transitions)
     identity = jnp.eye(transitions.shape[0], dtype=transitions_pi.dtype)
-    state_occupancy = jnp.linalg.solve((identity - discount * transitions_pi).T, jnp.asarray(initial_state_dist, transitions_pi.dtype))
+    state_occupancy = solve((identity - discount * transitions_pi).T, jnp.asarray(initial_state_dist, transitions_pi.dtype))
     return state_occupancy[:, None] * policy
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import faulthandler
 import importlib
 import multiprocessing
 import multiprocessing.connection
@@ -27,6 +28,7 @@ from rewardlab._io import atomic_write_json
 from rewardlab.sweeps._run import OUTPUT_FILE, execute_run, failure_record, read_result
 from rewardlab.sweeps._spec import RunSpec
 
+STACKS_SIGNAL = signal.SIGUSR1
 _MAX_SPARES = 4  # warm processes waiting for a run; each holds the target's imports in memory
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -100,6 +102,8 @@ def _child_main(connection: Any, threads: int | None, parent_pid: int, preload: 
     _die_with_parent(parent_pid)
     # Ctrl-C reaches the whole process group; the parent decides, and unfinished runs stay unmarked.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A run past its time limit is asked for its Python stacks (into its output file) before it is killed.
+    faulthandler.register(STACKS_SIGNAL, all_threads=True)
     limit_threads(threads)  # before the target's imports start thread pools
     if preload:
         try:
@@ -117,6 +121,10 @@ def _child_main(connection: Any, threads: int | None, parent_pid: int, preload: 
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def timeout_message(run_timeout: float) -> str:
+    return f"the run exceeded run_timeout={run_timeout:g} s and was killed"
 
 
 def _exit_reason(exitcode: int | None) -> str:
@@ -166,6 +174,14 @@ class _Worker:
         else:
             self.process.terminate()
 
+    def expire(self) -> None:
+        """Dump the run's Python stacks into its output file, then kill it."""
+        with contextlib.suppress(OSError):
+            os.kill(self.process.pid, STACKS_SIGNAL)
+        time.sleep(0.5)
+        self.process.kill()
+        self.process.join()
+
     def join(self) -> None:
         self.process.join(5.0)
         if self.process.is_alive():
@@ -181,10 +197,12 @@ def run_local(
     on_start: Callable[[RunSpec], None],
     on_finish: Callable[[RunSpec, dict[str, Any]], None],
     threads_per_run: int | None = None,
+    run_timeout: float | None = None,
 ) -> None:
     """Run each of ``runs`` in its own process, at most ``workers`` at a time.
 
-    Up to ``min(workers, 4)`` spare processes are kept started and warmed up (thread limits set, the target's
+    A run still going ``run_timeout`` seconds after it started is killed and recorded as
+    failed, its Python stacks at that moment in its ``output.log`` and the record. Up to ``min(workers, 4)`` spare processes are kept started and warmed up (thread limits set, the target's
     module imported), so a finished run's slot is refilled without waiting for a new
     interpreter; every process still executes exactly one run.
     """
@@ -207,6 +225,12 @@ def run_local(
             for run in started:
                 on_start(run)
             finished = [running.pop(sentinel) for sentinel in multiprocessing.connection.wait(list(running), timeout=1.0)]
+            expired = []
+            if run_timeout is not None:
+                now = time.perf_counter()
+                for sentinel in [s for s, w in running.items() if now - w.start > run_timeout]:
+                    expired.append(running.pop(sentinel))
+                    expired[-1].expire()
             # Refill the freed slots from the spares before the bookkeeping of the finished runs.
             while pending and spares and len(running) < workers:
                 worker = spares.pop()
@@ -222,6 +246,13 @@ def run_local(
                                             time.perf_counter() - worker.start, "")
                     atomic_write_json(run_dir / "result.json", record)
                 on_finish(worker.run, record)
+            for worker in expired:
+                run_dir = runs_dir / worker.run.name
+                if read_result(run_dir) is None:  # it may have finished in the last moment
+                    output = _tail(run_dir / OUTPUT_FILE)
+                    record = failure_record(worker.run, timeout_message(run_timeout), output, time.perf_counter() - worker.start, "")
+                    atomic_write_json(run_dir / "result.json", record)
+                on_finish(worker.run, read_result(run_dir))
     finally:
         for worker in [*running.values(), *spares]:
             worker.stop()

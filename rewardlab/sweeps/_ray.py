@@ -14,12 +14,13 @@ import shutil
 import sys
 import tarfile
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from rewardlab._io import atomic_write_json
-from rewardlab.sweeps._local import limit_threads
+from rewardlab.sweeps._local import limit_threads, timeout_message
 from rewardlab.sweeps._run import RESULT_FILE, execute_run, failure_record, read_result
 from rewardlab.sweeps._spec import RunSpec
 
@@ -77,8 +78,13 @@ def run_ray(
     on_start: Callable[[RunSpec], None],
     on_finish: Callable[[RunSpec, dict[str, Any]], None],
     threads_per_run: int | None = None,
+    run_timeout: float | None = None,
 ) -> None:
-    """Run ``runs`` as Ray tasks; start a local Ray (``workers`` CPUs) unless one is running or ``address`` is given."""
+    """Run ``runs`` as Ray tasks; start a local Ray (``workers`` CPUs) unless one is running or ``address`` is given.
+
+    A task still going ``run_timeout`` seconds after it started is cancelled (its worker
+    killed) and the run recorded as failed.
+    """
     ray = import_ray()
     started_here = False
     if not ray.is_initialized():
@@ -95,15 +101,25 @@ def run_ray(
     try:
         for run in runs:
             refs[task.remote(fn_ref, run, threads_per_run)] = run
-        started = set()
+        started: dict[Any, float] = {}
         queue = list(refs)
         while refs:
             # Ray queues every task; the first `capacity` still waiting are the ones running.
             for ref in queue[:capacity]:
                 if ref in refs and ref not in started:
-                    started.add(ref)
+                    started[ref] = time.perf_counter()
                     on_start(refs[ref])
             ready, _ = ray.wait(list(refs), num_returns=1, timeout=1.0)
+            if run_timeout is not None and not ready:
+                now = time.perf_counter()
+                for ref in [r for r, t in started.items() if r in refs and now - t > run_timeout]:
+                    ray.cancel(ref, force=True)
+                    run = refs.pop(ref)
+                    queue.remove(ref)
+                    record = failure_record(run, timeout_message(run_timeout), "", now - started[ref], "")
+                    (runs_dir / run.name).mkdir(parents=True, exist_ok=True)
+                    atomic_write_json(runs_dir / run.name / RESULT_FILE, record)
+                    on_finish(run, record)
             for ref in ready:
                 run = refs.pop(ref)
                 queue.remove(ref)

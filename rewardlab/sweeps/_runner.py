@@ -134,6 +134,7 @@ def run_sweep(
     address: str | None = None,
     retry_failed: bool = False,
     threads_per_run: int | None = None,
+    run_timeout: float | None = None,
     log: Callable[[str], None] | None = _default_log,
 ) -> Any:
     """Run every run of ``sweep`` not already completed in ``out_dir``; return the results table.
@@ -152,6 +153,9 @@ def run_sweep(
         address: a running Ray cluster's address (``ray`` backend); None starts a local Ray.
         retry_failed: redo runs recorded as failed.
         threads_per_run: BLAS/XLA/torch threads of each run; default cores ÷ workers.
+        run_timeout: seconds a run may take; a run still going then is killed and recorded as
+            failed (its Python stacks in its ``output.log`` on the local backend), so a stalled
+            run cannot hold up the sweep. None: no limit.
         log: receives one progress line per finished run (None: silent).
 
     Returns:
@@ -165,6 +169,8 @@ def run_sweep(
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers: expected an integer >= 1, got {workers!r}")
+    if run_timeout is not None and (isinstance(run_timeout, bool) or not isinstance(run_timeout, (int, float)) or not run_timeout > 0):
+        raise ValueError(f"run_timeout: expected a number of seconds > 0 (or None for no limit), got {run_timeout!r}")
     if address is not None and backend != "ray":
         raise ValueError("address: only the ray backend connects to a cluster; add backend='ray'")
     if backend == "ray":
@@ -203,11 +209,11 @@ def run_sweep(
 
         if todo:
             if backend == "local":
-                run_local(sweep.fn, todo, runs_dir, workers, progress.started, finished, threads_per_run)
+                run_local(sweep.fn, todo, runs_dir, workers, progress.started, finished, threads_per_run, run_timeout)
             else:
                 from rewardlab.sweeps._ray import run_ray
 
-                run_ray(sweep.fn, todo, runs_dir, workers, address, progress.started, finished, threads_per_run)
+                run_ray(sweep.fn, todo, runs_dir, workers, address, progress.started, finished, threads_per_run, run_timeout)
         frame = write_results(sweep_dir, names)
     if log is not None:
         log(f"sweep {sweep.name}: {progress.status()}; results: {sweep_dir / 'results.parquet'}")

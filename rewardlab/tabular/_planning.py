@@ -33,6 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rewardlab.linalg import solve
+
 Array = Any
 
 
@@ -339,7 +341,7 @@ def policy_evaluation(
     else:
         transitions_pi = jnp.einsum("sa,sat->st", policy, transitions)
     identity = jnp.eye(sizes[0], dtype=transitions_pi.dtype)
-    return jnp.linalg.solve(identity - discount * transitions_pi, reward_pi)
+    return solve(identity - discount * transitions_pi, reward_pi)
 
 
 def occupancy_measure(

@@ -1,0 +1,68 @@
+"""Dense linear algebra that is safe to batch (``vmap``) on XLA's CPU backend.
+
+jaxlib's CPU LAPACK kernels split a batched call into chunks scheduled on XLA's intra-op
+thread pool, and the pool thread that runs the kernel blocks until its chunks are done.
+When as many batched kernels run at once as the pool has threads (independent solves in
+one jitted function run concurrently), every pool thread waits for chunks that no thread
+is free to run, and the program hangs, idle, for ever: with jax 0.10.2 on two cores, one
+``jit`` of two ``jnp.linalg.solve`` calls on 300 × [100, 100] systems never returns.
+Planning code hits this as soon as it is vmapped over MDPs or seeds (V^π, V^unif and V*
+of a scaled return are three independent solves).
+
+The functions here run a batch as a loop of single problems
+(``jax.custom_batching.sequential_vmap``); the kernel runs a single problem inline, so no
+pool thread waits on another. Independent solves still run concurrently, and on two cores
+the loop is no slower than the kernel's own batch split. ``solve`` keeps reverse-mode
+autodiff through a custom VJP.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def _solve_one(a: jax.Array, b: jax.Array) -> jax.Array:
+    return jnp.linalg.solve(a, b)
+
+
+_sequential_solve = jax.custom_batching.sequential_vmap(_solve_one)
+
+
+@jax.custom_vjp
+def solve(a: jax.Array, b: jax.Array) -> jax.Array:
+    """x with a x = b, for ``a`` [N, N] and ``b`` [N] or [N, K]; batches as a loop (see the module).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> solve(jnp.array([[2.0, 0.0], [0.0, 4.0]]), jnp.array([2.0, 2.0])).tolist()
+        [1.0, 0.5]
+    """
+    return _sequential_solve(a, b)
+
+
+def _solve_forward(a: jax.Array, b: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+    x = _sequential_solve(a, b)
+    return x, (a, x)
+
+
+def _solve_backward(residuals: tuple[jax.Array, jax.Array], cotangent: jax.Array) -> tuple[jax.Array, jax.Array]:
+    # x = a⁻¹ b:  b̄ = a⁻ᵀ x̄,  ā = −b̄ xᵀ
+    a, x = residuals
+    grad_b = _sequential_solve(jnp.swapaxes(a, -1, -2), cotangent)
+    grad_a = -jnp.outer(grad_b, x) if x.ndim == 1 else -grad_b @ x.T
+    return grad_a, grad_b
+
+
+solve.defvjp(_solve_forward, _solve_backward)
+
+@jax.custom_batching.sequential_vmap
+def pinv(a: jax.Array) -> jax.Array:
+    """Moore–Penrose pseudo-inverse of one matrix; batches as a loop (see the module). Not differentiable in ``a``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> pinv(jnp.array([[2.0], [0.0]])).tolist()
+        [[0.5, 0.0]]
+    """
+    return jnp.linalg.pinv(a)
