@@ -12,8 +12,10 @@ of a scaled return are three independent solves).
 The functions here run a batch as a loop of single problems
 (``jax.custom_batching.sequential_vmap``); the kernel runs a single problem inline, so no
 pool thread waits on another. Independent solves still run concurrently, and on two cores
-the loop is no slower than the kernel's own batch split. ``solve`` keeps reverse-mode
-autodiff through a custom VJP.
+the loop is no slower than the kernel's own batch split. Small systems (N ≤ 16, e.g. the
+Newton step of a linear reward) skip LAPACK: Gauss–Jordan elimination with partial
+pivoting, unrolled, which vectorises across a batch instead of looping over it. ``solve``
+keeps reverse-mode autodiff through a custom VJP.
 """
 
 from __future__ import annotations
@@ -26,12 +28,36 @@ def _solve_one(a: jax.Array, b: jax.Array) -> jax.Array:
     return jnp.linalg.solve(a, b)
 
 
-_sequential_solve = jax.custom_batching.sequential_vmap(_solve_one)
+_sequential_lapack_solve = jax.custom_batching.sequential_vmap(_solve_one)
+SMALL_SYSTEM = 16  # largest N solved by unrolled elimination instead of LAPACK
+
+
+def _gauss_jordan(a: jax.Array, b: jax.Array) -> jax.Array:
+    """Solve a x = b by Gauss–Jordan elimination with partial pivoting, unrolled over the N pivots."""
+    n = a.shape[-1]
+    vector = b.ndim == 1
+    augmented = jnp.concatenate([a, b[:, None] if vector else b], axis=1)
+    rows = jnp.arange(n)
+    for i in range(n):
+        pivot = i + jnp.argmax(jnp.abs(augmented[i:, i]))
+        order = jnp.where(rows == i, pivot, jnp.where(rows == pivot, i, rows))
+        augmented = augmented[order]  # swap rows i and pivot
+        augmented = augmented.at[i].set(augmented[i] / augmented[i, i])
+        factors = augmented[:, i].at[i].set(0.0)
+        augmented = augmented - factors[:, None] * augmented[i][None, :]
+    x = augmented[:, n:]
+    return x[:, 0] if vector else x
+
+
+def _sequential_solve(a: jax.Array, b: jax.Array) -> jax.Array:
+    if a.shape[-1] <= SMALL_SYSTEM:
+        return _gauss_jordan(a, b)
+    return _sequential_lapack_solve(a, b)
 
 
 @jax.custom_vjp
 def solve(a: jax.Array, b: jax.Array) -> jax.Array:
-    """x with a x = b, for ``a`` [N, N] and ``b`` [N] or [N, K]; batches as a loop (see the module).
+    """x with a x = b, for ``a`` [N, N] and ``b`` [N] or [N, K]; safe under ``vmap`` (see the module).
 
     Example:
         >>> import jax.numpy as jnp

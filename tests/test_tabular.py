@@ -171,3 +171,19 @@ def test_solve_gradients_match_lapack_solve():
         reference = jax.grad(lambda a, b: jnp.sum(jnp.sin(jnp.linalg.solve(a, b))), argnums=(0, 1))(a, b)
         for mine, theirs in zip(ours, reference):
             np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("size", [1, 3, 6, 16])
+def test_small_systems_are_solved_by_pivoted_elimination(size):
+    from rewardlab.linalg import solve
+
+    keys = jax.random.split(jax.random.key(size), 3)
+    a = jax.random.normal(keys[0], (32, size, size))
+    if size > 1:
+        a = a.at[:, 0, 0].set(0.0)  # a zero leading entry needs a row swap
+    b = jax.random.normal(keys[1], (32, size))
+    x = jax.jit(jax.vmap(solve))(a, b)
+    np.testing.assert_allclose(x, np.linalg.solve(np.asarray(a, np.float64), np.asarray(b, np.float64)[..., None])[..., 0], rtol=2e-3, atol=2e-3)
+    g = jax.grad(lambda a: jnp.sum(solve(a, b[0]) ** 2))(a[0] + 5 * jnp.eye(size))
+    g_ref = jax.grad(lambda a: jnp.sum(jnp.linalg.solve(a, b[0]) ** 2))(a[0] + 5 * jnp.eye(size))
+    np.testing.assert_allclose(g, g_ref, rtol=1e-3, atol=1e-4)
