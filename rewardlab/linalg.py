@@ -9,9 +9,9 @@ is free to run, and the program hangs, idle, for ever: with jax 0.10.2 on two co
 Planning code hits this as soon as it is vmapped over MDPs or seeds (V^π, V^unif and V*
 of a scaled return are three independent solves).
 
-The functions here run a batch as a loop of single problems
-(``jax.custom_batching.sequential_vmap``); the kernel runs a single problem inline, so no
-pool thread waits on another. Independent solves still run concurrently, and on two cores
+The functions here run a batch of matrices as a loop of single problems (a custom ``vmap``
+rule; a batch of right-hand sides for one matrix stays one factorisation); the kernel runs
+a single problem inline, so no pool thread waits on another. Independent solves still run concurrently, and on two cores
 the loop is no slower than the kernel's own batch split. Small systems (N ≤ 16, e.g. the
 Newton step of a linear reward) skip LAPACK: Gauss–Jordan elimination with partial
 pivoting, unrolled, which vectorises across a batch instead of looping over it. ``solve``
@@ -24,11 +24,25 @@ import jax
 import jax.numpy as jnp
 
 
-def _solve_one(a: jax.Array, b: jax.Array) -> jax.Array:
+@jax.custom_batching.custom_vmap
+def _lapack_solve(a: jax.Array, b: jax.Array) -> jax.Array:
     return jnp.linalg.solve(a, b)
 
 
-_sequential_lapack_solve = jax.custom_batching.sequential_vmap(_solve_one)
+@_lapack_solve.def_vmap
+def _lapack_solve_batched(axis_size: int, in_batched: list[bool], a: jax.Array, b: jax.Array) -> tuple[jax.Array, bool]:
+    a_batched, b_batched = in_batched
+    if not a_batched:  # one matrix: factorise once, the batch becomes more right-hand sides
+        if b.ndim == 2:  # [B, N]
+            return _lapack_solve(a, b.T).T, True
+        size, n, k = b.shape  # [B, N, K]
+        columns = _lapack_solve(a, jnp.moveaxis(b, 0, 1).reshape(n, size * k))
+        return jnp.moveaxis(columns.reshape(n, size, k), 1, 0), True
+    if not b_batched:
+        b = jnp.broadcast_to(b, (axis_size,) + b.shape)
+    return jax.lax.map(lambda pair: _lapack_solve(*pair), (a, b)), True
+
+
 SMALL_SYSTEM = 16  # largest N solved by unrolled elimination instead of LAPACK
 
 
@@ -52,7 +66,7 @@ def _gauss_jordan(a: jax.Array, b: jax.Array) -> jax.Array:
 def _sequential_solve(a: jax.Array, b: jax.Array) -> jax.Array:
     if a.shape[-1] <= SMALL_SYSTEM:
         return _gauss_jordan(a, b)
-    return _sequential_lapack_solve(a, b)
+    return _lapack_solve(a, b)
 
 
 @jax.custom_vjp

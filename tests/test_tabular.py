@@ -157,6 +157,10 @@ def test_concurrent_batched_solves_finish_and_match_lapack():
     # matrix right-hand sides, vmapped over b only, and pinv
     rhs = jax.random.normal(keys[2], (batch, size, 3))
     np.testing.assert_allclose(jax.vmap(solve, in_axes=(None, 0))(a1[0], rhs), np.linalg.solve(np.asarray(a1[0]), np.asarray(rhs)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(jax.vmap(solve, in_axes=(None, 0))(a1[0], b1), np.linalg.solve(np.asarray(a1[0]), np.asarray(b1).T).T, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(jax.vmap(solve, in_axes=(0, None))(a1, b1[0]), np.linalg.solve(np.asarray(a1), np.asarray(b1[0])[None, :, None])[..., 0], rtol=1e-4, atol=1e-5)
+    nested = jax.vmap(jax.vmap(solve, in_axes=(None, 0)), in_axes=(0, None))(a1[:3], rhs[:4])  # [3, 4, size, 3]
+    np.testing.assert_allclose(nested[2, 1], np.linalg.solve(np.asarray(a1[2]), np.asarray(rhs[1])), rtol=1e-4, atol=1e-5)
     tall = jax.random.normal(keys[3], (batch, 12, 5))
     np.testing.assert_allclose(jax.vmap(pinv)(tall), np.linalg.pinv(np.asarray(tall)), rtol=1e-3, atol=1e-4)
 

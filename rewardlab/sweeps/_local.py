@@ -202,9 +202,11 @@ def run_local(
     """Run each of ``runs`` in its own process, at most ``workers`` at a time.
 
     A run still going ``run_timeout`` seconds after it started is killed and recorded as
-    failed, its Python stacks at that moment in its ``output.log`` and the record. Up to ``min(workers, 4)`` spare processes are kept started and warmed up (thread limits set, the target's
-    module imported), so a finished run's slot is refilled without waiting for a new
-    interpreter; every process still executes exactly one run.
+    failed, its Python stacks at that moment in its ``output.log`` and the record.
+
+    Up to ``min(workers, 4)`` spare processes are kept started and warmed up (thread limits
+    set, the target's module imported), so a finished run's slot is refilled without waiting
+    for a new interpreter; every process still executes exactly one run.
     """
     context = multiprocessing.get_context("spawn")
     module = getattr(fn, "__module__", None)
