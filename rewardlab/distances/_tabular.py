@@ -165,7 +165,8 @@ def minimal_canonicalize(reward: Array, transitions: Array, discount: Array) -> 
 
     Φ* = argmin_Φ ‖r + BΦ‖₂ with (BΦ)(s,a) = γ Σ_s' T(s,a,s') Φ(s') − Φ(s) and
     r(s,a) = E_{S'~T(s,a)} R(s,a,S'); the result is r projected on the orthogonal
-    complement of the shaping directions. Costs one ``[S·A, S]`` least-squares solve.
+    complement of the shaping directions. Costs one ``[S·A, S]`` pseudo-inverse of the MDP
+    (shared across rewards under ``vmap``); differentiable in the reward, not in ``transitions``.
 
     Example:
         >>> T = jnp.ones((2, 2, 2)) / 2
