@@ -63,7 +63,7 @@ def _gauss_jordan(a: jax.Array, b: jax.Array) -> jax.Array:
     return x[:, 0] if vector else x
 
 
-def _sequential_solve(a: jax.Array, b: jax.Array) -> jax.Array:
+def _solve(a: jax.Array, b: jax.Array) -> jax.Array:
     if a.shape[-1] <= SMALL_SYSTEM:
         return _gauss_jordan(a, b)
     return _lapack_solve(a, b)
@@ -78,23 +78,34 @@ def solve(a: jax.Array, b: jax.Array) -> jax.Array:
         >>> solve(jnp.array([[2.0, 0.0], [0.0, 4.0]]), jnp.array([2.0, 2.0])).tolist()
         [1.0, 0.5]
     """
-    return _sequential_solve(a, b)
+    _check_system(a, b)
+    return _solve(a, b)
+
+
+def _check_system(a: jax.Array, b: jax.Array) -> None:
+    a_shape, b_shape = jnp.shape(a), jnp.shape(b)
+    if len(a_shape) != 2 or a_shape[0] != a_shape[1]:
+        raise ValueError(f"a: expected a square matrix [N, N], got shape {a_shape}")
+    if len(b_shape) not in (1, 2) or b_shape[0] != a_shape[0]:
+        raise ValueError(f"b: expected shape [N] or [N, K] with N = {a_shape[0]}, got {b_shape}")
 
 
 def _solve_forward(a: jax.Array, b: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
-    x = _sequential_solve(a, b)
+    _check_system(a, b)
+    x = _solve(a, b)
     return x, (a, x)
 
 
 def _solve_backward(residuals: tuple[jax.Array, jax.Array], cotangent: jax.Array) -> tuple[jax.Array, jax.Array]:
     # x = a⁻¹ b:  b̄ = a⁻ᵀ x̄,  ā = −b̄ xᵀ
     a, x = residuals
-    grad_b = _sequential_solve(jnp.swapaxes(a, -1, -2), cotangent)
+    grad_b = _solve(jnp.swapaxes(a, -1, -2), cotangent)
     grad_a = -jnp.outer(grad_b, x) if x.ndim == 1 else -grad_b @ x.T
     return grad_a, grad_b
 
 
 solve.defvjp(_solve_forward, _solve_backward)
+
 
 @jax.custom_batching.sequential_vmap
 def pinv(a: jax.Array) -> jax.Array:

@@ -191,3 +191,12 @@ def test_small_systems_are_solved_by_pivoted_elimination(size):
     g = jax.grad(lambda a: jnp.sum(solve(a, b[0]) ** 2))(a[0] + 5 * jnp.eye(size))
     g_ref = jax.grad(lambda a: jnp.sum(jnp.linalg.solve(a, b[0]) ** 2))(a[0] + 5 * jnp.eye(size))
     np.testing.assert_allclose(g, g_ref, rtol=1e-3, atol=1e-4)
+
+
+def test_solve_names_the_bad_argument():
+    from rewardlab.linalg import solve
+
+    with pytest.raises(ValueError, match=r"a: expected a square matrix"):
+        solve(jnp.ones((2, 3)), jnp.ones(2))
+    with pytest.raises(ValueError, match=r"b: expected shape \[N\] or \[N, K\] with N = 2"):
+        solve(jnp.eye(2), jnp.ones(3))
