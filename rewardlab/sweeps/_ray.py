@@ -62,6 +62,14 @@ def _unpack(archive: bytes, run: RunSpec, runs_dir: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _record_failure(runs_dir: Path, run: RunSpec, error: str, tb: str, wall_s: float) -> dict[str, Any]:
+    """Write a failed run's marker (the task never returned its folder) and return the record."""
+    record = failure_record(run, error, tb, wall_s, "")
+    (runs_dir / run.name).mkdir(parents=True, exist_ok=True)
+    atomic_write_json(runs_dir / run.name / RESULT_FILE, record)
+    return record
+
+
 def _python_path() -> str:
     entries = [os.getcwd()] + [p for p in sys.path if p and os.path.isdir(p)]
     if os.environ.get("PYTHONPATH"):
@@ -116,10 +124,7 @@ def run_ray(
                     ray.cancel(ref, force=True)
                     run = refs.pop(ref)
                     queue.remove(ref)
-                    record = failure_record(run, timeout_message(run_timeout), "", now - started[ref], "")
-                    (runs_dir / run.name).mkdir(parents=True, exist_ok=True)
-                    atomic_write_json(runs_dir / run.name / RESULT_FILE, record)
-                    on_finish(run, record)
+                    on_finish(run, _record_failure(runs_dir, run, timeout_message(run_timeout), "", now - started[ref]))
             for ref in ready:
                 run = refs.pop(ref)
                 queue.remove(ref)
@@ -131,9 +136,7 @@ def run_ray(
                     if record is None:
                         raise RuntimeError(f"the run folder came back without {RESULT_FILE}")
                 except Exception as error:  # noqa: BLE001 - a worker crash is a failed run, not a failed sweep
-                    record = failure_record(run, f"{type(error).__name__}: {error}".splitlines()[0], repr(error), 0.0, "")
-                    (runs_dir / run.name).mkdir(parents=True, exist_ok=True)
-                    atomic_write_json(runs_dir / run.name / RESULT_FILE, record)
+                    record = _record_failure(runs_dir, run, f"{type(error).__name__}: {error}".splitlines()[0], repr(error), 0.0)
                 on_finish(run, record)
     finally:
         for ref in refs:
