@@ -15,6 +15,7 @@ from rewardlab.rl import (
     PbRLConfig,
     QuickstartArgs,
     labels_per_round,
+    make_agent,
     quickstart_main,
     relabel_replay_buffer,
     train_pbrl,
@@ -103,6 +104,20 @@ def test_train_pbrl_requires_reward_wrapper():
     agent = PPO("MlpPolicy", venv, n_steps=64, device="cpu")
     with pytest.raises(ValueError, match="RewardVecEnvWrapper"):
         train_pbrl(agent, model, params, make_teacher("oracle"), 64)
+
+
+def test_make_agent_runs_adam_fused_with_sb3_settings():
+    ppo = make_agent("ppo", make_vec_env("Pendulum-v1", n_envs=2, seed=0), "Pendulum-v1")
+    assert ppo.policy.optimizer.defaults["fused"] is True
+    assert ppo.policy.optimizer.defaults["eps"] == 1e-5  # SB3's on-policy default is kept
+    assert ppo.batch_size == 256 and ppo.n_steps == 1024
+    sac = make_agent("sac", make_vec_env("Pendulum-v1", n_envs=1, seed=0), "Pendulum-v1")
+    assert sac.actor.optimizer.defaults["fused"] is True and sac.actor.optimizer.defaults["eps"] == 1e-8
+    # A caller's optimizer settings win.
+    custom = make_agent("ppo", make_vec_env("Pendulum-v1", n_envs=2, seed=0), "Pendulum-v1", policy_kwargs={"optimizer_kwargs": {"eps": 1e-3}})
+    assert custom.policy.optimizer.defaults["eps"] == 1e-3 and not custom.policy.optimizer.defaults["fused"]
+    with pytest.raises(ValueError, match="algo"):
+        make_agent("dqn", make_vec_env("Pendulum-v1", n_envs=1, seed=0), "Pendulum-v1")
 
 
 def test_quickstart_smoke_writes_summary_and_plot(tmp_path):
