@@ -195,6 +195,25 @@ def test_flat_fast_path_agrees_with_jit_including_clipped_inputs(inputs, ensembl
         host(obs, acts, next_obs[:, :5], dones)
 
 
+@pytest.mark.parametrize("hidden_sizes", [(), (8,), (8, 8, 8)])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "gelu", "silu", "leaky_relu"])
+@pytest.mark.parametrize("ensemble_size", [1, 3])
+def test_flat_fast_path_folds_biases_for_every_depth_and_activation(hidden_sizes, activation, ensemble_size):
+    """Biases ride on a constant unit through act(1); nonzero biases and a linear model included."""
+    config = RewardNetConfig(inputs=("obs", "act", "next_obs"), hidden_sizes=hidden_sizes, activation=activation, ensemble_size=ensemble_size)
+    model = RewardModel(config, OBS_SPACE, ACT_SPACE)
+    params = model.init(jax.random.key(0))
+    leaves, treedef = jax.tree.flatten(params.net)
+    keys = jax.random.split(jax.random.key(1), len(leaves))
+    params = params._replace(net=jax.tree.unflatten(treedef, [x + 0.5 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)]))
+    obs, acts, next_obs, dones = transitions(7, seed=5)
+    host = as_reward_fn(model, params)
+    assert type(host._host).__name__ == "FlatHostForward"
+    expected = as_reward_fn(model, params, host_batch_limit=0)(obs, acts, next_obs, dones)
+    assert np.abs(expected).max() > 0.1
+    np.testing.assert_allclose(host(obs, acts, next_obs, dones), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_flat_fast_path_normalises_explicitly_when_folding_would_lose_digits():
     model = RewardModel(RewardNetConfig(inputs=("obs", "act"), hidden_sizes=(16,)), OBS_SPACE, ACT_SPACE)
     rng = np.random.default_rng(2)

@@ -150,7 +150,9 @@ class FlatHostForward:
     """The common case in a handful of NumPy calls: one flat Box observation, one Box action (or none).
 
     Features are laid out in ``config.inputs`` order and built by ONE concatenation, with a
-    column of ones that carries the first layer's bias. Normalisation is folded into the
+    column of ones that carries the first layer's bias; every later bias rides on an extra
+    hidden unit held at act(1), so the pass is one product and one activation per layer.
+    Normalisation is folded into the
     first layer: clip((x − μ)/σ, ±5)·W + b = clip(x, μ ± 5σ)·(W/σ) + (b − (μ/σ)·W), so the
     inputs are only clipped, in place, in raw units (μ = 0, σ = 1 and no clip on action and
     done columns). The fold is computed in float64; when some |μ/σ| is large the float32
@@ -201,16 +203,38 @@ class FlatHostForward:
             self.std = np.append(std, 1.0).astype(np.float32)[None]
             self.low, self.high = (-clip).astype(np.float32)[None], clip.astype(np.float32)[None]
         self.clipped = bool(np.isfinite(clip).any())
-        # The bias as the kernel's last row, multiplied by the ones column of the features.
-        bias_row = bias64.reshape(kernel64.shape[:-2] + (1, kernel64.shape[-1]))
-        self.first_kernel = np.ascontiguousarray(np.concatenate([kernel64, bias_row], axis=-2), dtype=np.float32)
         self.low = np.concatenate([self.low, [[1.0]]], axis=1).astype(np.float32)
         self.high = np.concatenate([self.high, [[1.0]]], axis=1).astype(np.float32)
-        self.hidden_layers = layers[1:-1]
-        self.out_kernel, self.out_bias = layers[-1]
+        # Every layer's bias rides on a constant unit: the first kernel gets an extra output
+        # column that is 1 before the activation (from the features' ones column), so c = act(1)
+        # after it; each later kernel gets an extra row bias / c and, for hidden layers, the
+        # same extra column 1 / c. The forward pass is then products and activations only.
+        constant = float(self.activation(np.ones(1, np.float32))[0])  # act(1): nonzero for every activation
+        bias_row = bias64.reshape(kernel64.shape[:-2] + (1, kernel64.shape[-1]))
+        first = np.concatenate([kernel64, bias_row], axis=-2)  # [..., F + 1, H]
+        self.kernels = []
+        self.first_kernel = None
+        if len(layers) == 1:  # a linear model (no hidden layers): the first product is the output
+            self.kernels.append(np.ascontiguousarray(first, dtype=np.float32))
+        else:
+            unit = np.zeros(first.shape[:-1] + (1,))
+            unit[..., -1, 0] = 1.0
+            self.first_kernel = np.ascontiguousarray(np.concatenate([first, unit], axis=-1), dtype=np.float32)
+        hidden = layers[1:]
+        for index, (kernel, bias) in enumerate(hidden):
+            kernel64 = np.asarray(kernel, np.float64)
+            bias_row = np.asarray(bias, np.float64).reshape(kernel64.shape[:-2] + (1, kernel64.shape[-1])) / constant
+            extended = np.concatenate([kernel64, bias_row], axis=-2)  # [..., H + 1, H']
+            if index < len(hidden) - 1:
+                unit = np.zeros(extended.shape[:-1] + (1,))
+                unit[..., -1, 0] = 1.0 / constant
+                extended = np.concatenate([extended, unit], axis=-1)
+            self.kernels.append(np.ascontiguousarray(extended, dtype=np.float32))
         if self.ensemble_size == 1:  # a matrix-vector product straight to the [n] rewards
-            self.out_kernel = np.ascontiguousarray(self.out_kernel[:, 0])
-            self.out_bias = np.float32(self.out_bias[0])
+            self.kernels[-1] = np.ascontiguousarray(self.kernels[-1][:, 0])
+        # Inputs that need a reshape to [n, features] (multi-dimensional observations; dones).
+        shapes = {"obs": obs_leaf.shape, "next_obs": obs_leaf.shape, "act": model.act_leaves[0].shape if model.act_leaves else (), "done": ()}
+        self._reshape = tuple(len(shapes[name]) != 1 for name in config.inputs)
         self._ones: dict[int, np.ndarray] = {}
 
     def __call__(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray, n: int) -> np.ndarray:
@@ -218,7 +242,7 @@ class FlatHostForward:
         if ones is None:
             ones = self._ones[n] = np.ones((n, 1), np.float32)
         arguments = (obs, acts, next_obs, dones)
-        parts = [arguments[index].reshape(n, -1) for index in self._argument_index]
+        parts = [arguments[index].reshape(n, -1) if reshape else arguments[index] for index, reshape in zip(self._argument_index, self._reshape)]
         parts.append(ones)
         x = np.concatenate(parts, axis=1, dtype=np.float32)
         if not self.fold:
@@ -228,13 +252,11 @@ class FlatHostForward:
             np.maximum(x, self.low, out=x)  # np.clip costs several times more for a few rows
             np.minimum(x, self.high, out=x)
         activation = self.activation
-        x = activation(x @ self.first_kernel)
-        for kernel, bias in self.hidden_layers:
-            x = x @ kernel
-            x += bias
-            x = activation(x)
-        out = x @ self.out_kernel
-        out += self.out_bias
+        if self.first_kernel is not None:
+            x = activation(x @ self.first_kernel)
+        for kernel in self.kernels[:-1]:
+            x = activation(x @ kernel)
+        out = x @ self.kernels[-1]
         return out[None] if self.ensemble_size == 1 else out[..., 0]  # [E, n]
 
 
