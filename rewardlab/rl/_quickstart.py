@@ -237,6 +237,7 @@ def main(args: QuickstartArgs, progress: bool = True, log: Callable[[str], None]
         "seed": args.seed,
         "teacher": args.teacher,
         "total_timesteps": args.total_timesteps,
+        "feedback_until": args.feedback_until,
         "return_learned": float(rollouts["learned"]["returns"].mean()),
         "return_true": float(rollouts["true"]["returns"].mean()),
         "return_random": float(rollouts["random"]["returns"].mean()),
