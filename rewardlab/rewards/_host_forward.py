@@ -235,12 +235,27 @@ class FlatHostForward:
         # Inputs that need a reshape to [n, features] (multi-dimensional observations; dones).
         shapes = {"obs": obs_leaf.shape, "next_obs": obs_leaf.shape, "act": model.act_leaves[0].shape if model.act_leaves else (), "done": ()}
         self._reshape = tuple(len(shapes[name]) != 1 for name in config.inputs)
-        self._ones: dict[int, np.ndarray] = {}
+        self.relu = config.activation == "relu"
+        # The products followed by an activation; the last of self.kernels is the output.
+        self.hidden_kernels = ([self.first_kernel] if self.first_kernel is not None else []) + self.kernels[:-1]
+        # Per batch size n: operands of the batch's full shape (ones column, clip bounds, ReLU
+        # zeros). NumPy's ufuncs take a fast path when no operand is broadcast or a scalar:
+        # np.maximum(x, 0.0) on [8, 257] costs ~2.5 µs, against ~1.3 µs with a zeros array.
+        self._per_n: dict[int, tuple[Any, ...]] = {}
+
+    def _operands(self, n: int) -> tuple[Any, ...]:
+        ones = np.ones((n, 1), np.float32)
+        low, high = (np.ascontiguousarray(np.broadcast_to(bound, (n, bound.shape[1]))) for bound in (self.low, self.high))
+        zeros = []
+        if self.relu:
+            for kernel in self.hidden_kernels:
+                zeros.append(np.zeros(kernel.shape[:-2] + (n, kernel.shape[-1]), np.float32))
+        operands = self._per_n[n] = (ones, low, high, zeros)
+        return operands
 
     def __call__(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray, n: int) -> np.ndarray:
-        ones = self._ones.get(n)
-        if ones is None:
-            ones = self._ones[n] = np.ones((n, 1), np.float32)
+        operands = self._per_n.get(n)
+        ones, low, high, zeros = operands if operands is not None else self._operands(n)
         arguments = (obs, acts, next_obs, dones)
         parts = [arguments[index].reshape(n, -1) if reshape else arguments[index] for index, reshape in zip(self._argument_index, self._reshape)]
         parts.append(ones)
@@ -249,13 +264,16 @@ class FlatHostForward:
             x -= self.mean
             x /= self.std
         if self.clipped:
-            np.maximum(x, self.low, out=x)  # np.clip costs several times more for a few rows
-            np.minimum(x, self.high, out=x)
-        activation = self.activation
-        if self.first_kernel is not None:
-            x = activation(x @ self.first_kernel)
-        for kernel in self.kernels[:-1]:
-            x = activation(x @ kernel)
+            np.maximum(x, low, out=x)  # np.clip costs several times more for a few rows
+            np.minimum(x, high, out=x)
+        if self.relu:
+            for kernel, zero in zip(self.hidden_kernels, zeros):
+                x = x @ kernel
+                np.maximum(x, zero, out=x)
+        else:
+            activation = self.activation
+            for kernel in self.hidden_kernels:
+                x = activation(x @ kernel)
         out = x @ self.kernels[-1]
         return out[None] if self.ensemble_size == 1 else out[..., 0]  # [E, n]
 

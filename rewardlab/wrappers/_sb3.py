@@ -102,7 +102,7 @@ class RewardVecEnvWrapper(RewardFnSlot, VecEnvWrapper):
             raise RuntimeError("RewardVecEnvWrapper.step: call reset() before step()")
         obs, env_rewards, dones, infos = self.venv.step_wait()
         next_obs = obs
-        if dones.any():
+        if True in dones.tolist():  # several times cheaper than dones.any() for a few envs
             rows = np.flatnonzero(dones)
             try:
                 terminal = [infos[row]["terminal_observation"] for row in rows]
