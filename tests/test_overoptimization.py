@@ -89,3 +89,13 @@ def test_overoptimization_experiment_smoke(tmp_path):
     assert (run_dir / "overoptimization.png").exists()
     with pytest.raises(ValueError, match="designs: expected a non-empty subset"):
         Args(designs=("median",))
+
+
+def test_overoptimization_ppo_overrides():
+    from experiments.overoptimization import Args, ppo_kwargs
+
+    assert ppo_kwargs(Args()) == {}
+    assert ppo_kwargs(Args(ppo_n_steps=8)) == {"n_steps": 8, "batch_size": 32}
+    assert ppo_kwargs(Args(ppo_n_steps=32, ppo_batch_size=16)) == {"n_steps": 32, "batch_size": 16}
+    with pytest.raises(ValueError, match="ppo_batch_size: expected None or an integer >= 1"):
+        Args(ppo_batch_size=0)
