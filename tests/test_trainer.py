@@ -112,6 +112,27 @@ def test_no_recompile_within_a_dataset_bucket():
     assert trainer.epoch._cache_size() == 2
 
 
+def test_min_dataset_size_compiles_a_growing_dataset_once_and_trains_the_same():
+    buffer = _buffer(2, steps=200)
+    model = LinearEnsemble(4, 2)
+    trainer = RewardTrainer(model, optax.adam(1e-3), batch_size=16)
+    params = model.init(jax.random.key(0))
+    opt_state = trainer.init(params)
+    for num_pairs in (10, 40, 90, 120):  # four buckets without the budget, one with it
+        params, opt_state, metrics = trainer.train(params, opt_state, _oracle_prefs(buffer, num_pairs, num_pairs), jax.random.key(num_pairs), min_dataset_size=120)
+        assert np.isfinite(metrics["loss"]).all()
+    assert trainer.epoch._cache_size() == 1
+    # Padding only adds skipped batches: a full pass over the same pairs gives the same loss.
+    prefs = _oracle_prefs(buffer, 24, 5)
+    start = model.init(jax.random.key(1))
+    frozen = RewardTrainer(model, optax.sgd(0.0), batch_size=8)
+    _, _, small = frozen.train(start, frozen.init(start), prefs, jax.random.key(2))
+    _, _, padded = frozen.train(start, frozen.init(start), prefs, jax.random.key(2), min_dataset_size=200)
+    np.testing.assert_allclose(padded["loss"], small["loss"], rtol=1e-6)
+    with pytest.raises(ValueError, match="min_dataset_size: expected an integer >= 0"):
+        trainer.train(params, opt_state, prefs, jax.random.key(0), min_dataset_size=-1)
+
+
 def test_train_reward_reuses_trainer_and_validates():
     buffer = _buffer(3, steps=200)
     prefs = _oracle_prefs(buffer, 12, 0)

@@ -201,10 +201,11 @@ class RewardTrainer:
         return params, opt_state, metrics
 
     # Host shell ----------------------------------------------------------------------------
-    def prepare(self, prefs: Preferences, key: jax.Array) -> EpochInputs:
-        """Device-side inputs of ``epoch``: the pairs padded to their size bucket, count and member weights."""
+    def prepare(self, prefs: Preferences, key: jax.Array, min_dataset_size: int = 0) -> EpochInputs:
+        """Device-side inputs of ``epoch``: the pairs padded to their size bucket (at least that of
+        ``min_dataset_size`` pairs), count and member weights."""
         num_pairs = check_preferences(prefs)
-        size = dataset_bucket(num_pairs, self.batch_size)
+        size = dataset_bucket(max(num_pairs, int(min_dataset_size)), self.batch_size)
         data = jax.device_put(_pad_preferences(prefs, size))
         ensemble_size = int(getattr(self.model, "ensemble_size", 1))
         if self.bootstrap:
@@ -213,14 +214,20 @@ class RewardTrainer:
             member_weights = jnp.ones((ensemble_size, size), jnp.float32)
         return EpochInputs(data, jnp.int32(num_pairs), member_weights)
 
-    def train(self, params: Any, opt_state: Any, prefs: Preferences, key: jax.Array, *, epochs: int = 1) -> tuple[Any, Any, dict[str, np.ndarray]]:
+    def train(
+        self, params: Any, opt_state: Any, prefs: Preferences, key: jax.Array, *, epochs: int = 1, min_dataset_size: int = 0
+    ) -> tuple[Any, Any, dict[str, np.ndarray]]:
         """Run ``epochs`` epochs; returns (params, opt_state, {"loss": [epochs], "accuracy": [epochs]}).
 
         ``loss`` is the mean training loss over the epoch's pairs, ``accuracy`` the preference
         accuracy of the ensemble mean on the epoch's non-tied pairs, both before each step's update.
+        ``min_dataset_size`` pads the dataset as if it held that many pairs: a loop whose dataset
+        grows to a known budget compiles the epoch once (padding batches are skipped, not computed).
         """
         if not isinstance(epochs, (int, np.integer)) or epochs < 1:
             raise ValueError(f"epochs: expected an integer >= 1, got {epochs!r}")
+        if isinstance(min_dataset_size, bool) or not isinstance(min_dataset_size, (int, np.integer)) or min_dataset_size < 0:
+            raise ValueError(f"min_dataset_size: expected an integer >= 0, got {min_dataset_size!r}")
         num_pairs = check_preferences(prefs)
         if num_pairs == 0:
             raise ValueError("prefs: expected at least one labelled pair, got 0")
@@ -231,7 +238,7 @@ class RewardTrainer:
             flat_obs = jax.tree.map(lambda x: np.reshape(np.asarray(x), (num_pairs * 2 * length, *np.shape(x)[3:])), prefs.pairs.obs)
             params = self.model.update_normalizer(params, flat_obs)
         key, prepare_key = jax.random.split(key)
-        inputs = self.prepare(prefs, prepare_key)
+        inputs = self.prepare(prefs, prepare_key, min_dataset_size)
         history: list[dict[str, jax.Array]] = []
         for epoch_key in jax.random.split(key, int(epochs)):
             params, opt_state, metrics = self.epoch(params, opt_state, *inputs, epoch_key)
@@ -255,6 +262,7 @@ def train_reward(
     label_noise: float = 0.0,
     bootstrap: bool = False,
     update_normalizer: bool = True,
+    min_dataset_size: int = 0,
 ) -> tuple[Any, Any, dict[str, np.ndarray]]:
     """Train a reward model on labelled pairs with the Bradley–Terry loss.
 
@@ -274,6 +282,8 @@ def train_reward(
         preference_model, beta, discount, label_noise: the preference model (see ``preference_loss``).
         bootstrap: Poisson(1) weights per member and pair.
         update_normalizer: merge the pairs' observations into the input statistics first.
+        min_dataset_size: pad the dataset to the size bucket of this many pairs; an online loop
+            passes its label budget so the growing dataset never recompiles the epoch.
 
     Returns:
         ``(params, opt_state, metrics)`` with ``metrics["loss"]`` and ``metrics["accuracy"]`` of shape ``[epochs]``.
@@ -320,4 +330,4 @@ def train_reward(
     trainer = cached("trainer", (model, trainer_optimizer), settings, build)
     if opt_state is None:
         opt_state = trainer.init(params)
-    return trainer.train(params, opt_state, prefs, key, epochs=epochs)
+    return trainer.train(params, opt_state, prefs, key, epochs=epochs, min_dataset_size=min_dataset_size)

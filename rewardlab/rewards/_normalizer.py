@@ -6,6 +6,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from rewardlab.rewards._spaces import Leaf, get_leaf
 
@@ -67,10 +68,18 @@ def update_running_stats(stats: RunningStats, leaves: tuple[Leaf, ...], obs: Any
     for leaf in leaves:
         if not leaf.normalize:
             continue
-        x = jnp.asarray(get_leaf(obs, leaf.path), jnp.float32)
-        n = x.shape[0]
-        batch_mean = jnp.mean(x, axis=0)
-        batch_var = jnp.var(x, axis=0)
+        x = get_leaf(obs, leaf.path)
+        if isinstance(x, jax.core.Tracer):  # under jit
+            x = jnp.asarray(x, jnp.float32)
+            n = x.shape[0]
+            batch_mean, batch_var = jnp.mean(x, axis=0), jnp.var(x, axis=0)
+        else:
+            # Batch moments on the host, in float64: host batches of ever-changing N would make
+            # jnp.mean/jnp.var compile once per N.
+            x = np.asarray(x, np.float32)
+            n = x.shape[0]
+            batch_mean = x.mean(axis=0, dtype=np.float64).astype(np.float32)
+            batch_var = x.var(axis=0, dtype=np.float64).astype(np.float32)
         mean, var = stats_get(stats.mean, leaf), stats_get(stats.var, leaf)
         total = count + n
         delta = batch_mean - mean

@@ -204,7 +204,10 @@ class PreferenceFeedbackCallback(BaseCallback):
         self._learned_sum = np.zeros(num_envs)
         self._true_sum = np.zeros(num_envs)
         self._episodes: dict[str, list[float]] = {"timestep": [], "learned_return": [], "true_return": []}
-        self._reward_fn = StandardizedRewardFn(_host_reward_fn(model, params))
+        # One host reward function for the whole run; each update swaps its parameters
+        # (set_params), so its jitted path compiles once per batch-size bucket, not per round.
+        self._base_fn = _host_reward_fn(model, params)
+        self._reward_fn = StandardizedRewardFn(self._base_fn)
         reward_wrapper.set_reward_fn(self._reward_fn)
 
     # SB3 hooks -----------------------------------------------------------------------
@@ -270,9 +273,11 @@ class PreferenceFeedbackCallback(BaseCallback):
             batch_size=self.config.reward_batch_size,
             optimizer=self.optimizer,
             preference_model=self.config.preference_model,
+            min_dataset_size=self.config.total_labels,  # one compilation for the whole run
         )
         self._last_train = (float(np.asarray(metrics["loss"])[-1]), float(np.asarray(metrics["accuracy"])[-1]))
-        base = _host_reward_fn(self.reward_model, self.params)
+        base = self._base_fn
+        base.set_params(self.params)
         shift, scale = 0.0, 1.0
         if self.config.standardize_reward:
             sample = self.buffer.sample_transitions(min(len(self.buffer), 20_000), self.rng)
