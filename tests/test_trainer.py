@@ -99,12 +99,16 @@ def test_epoch_loss_equals_full_dataset_loss_and_padding_is_skipped():
     assert int(opt_state[0].count) == 3 * 3  # ceil(5 / 2) real steps per epoch; the padding batch is skipped
 
 
-def test_no_recompile_within_a_dataset_bucket():
-    buffer = _buffer(2, steps=200)
+def _growing_dataset_setup() -> tuple[TransitionBuffer, LinearEnsemble, RewardTrainer, StandInParams, Any]:
+    """A buffer to draw pairs from and a fresh trainer (batches of 16) with its params and Adam state."""
     model = LinearEnsemble(4, 2)
     trainer = RewardTrainer(model, optax.adam(1e-3), batch_size=16)
     params = model.init(jax.random.key(0))
-    opt_state = trainer.init(params)
+    return _buffer(2, steps=200), model, trainer, params, trainer.init(params)
+
+
+def test_no_recompile_within_a_dataset_bucket():
+    buffer, model, trainer, params, opt_state = _growing_dataset_setup()
     for num_pairs in (17, 20, 31, 32):  # all in the 32-pair bucket
         params, opt_state, _ = trainer.train(params, opt_state, _oracle_prefs(buffer, num_pairs, num_pairs), jax.random.key(num_pairs))
     assert trainer.epoch._cache_size() == 1
@@ -113,11 +117,7 @@ def test_no_recompile_within_a_dataset_bucket():
 
 
 def test_min_dataset_size_compiles_a_growing_dataset_once_and_trains_the_same():
-    buffer = _buffer(2, steps=200)
-    model = LinearEnsemble(4, 2)
-    trainer = RewardTrainer(model, optax.adam(1e-3), batch_size=16)
-    params = model.init(jax.random.key(0))
-    opt_state = trainer.init(params)
+    buffer, model, trainer, params, opt_state = _growing_dataset_setup()
     for num_pairs in (10, 40, 90, 120):  # four buckets without the budget, one with it
         params, opt_state, metrics = trainer.train(params, opt_state, _oracle_prefs(buffer, num_pairs, num_pairs), jax.random.key(num_pairs), min_dataset_size=120)
         assert np.isfinite(metrics["loss"]).all()
