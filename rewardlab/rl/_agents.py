@@ -4,7 +4,7 @@ Hyperparameters follow RL Baselines3 Zoo (Raffin, 2020) where it has tuned them;
 environments get SB3's defaults. Everything stays on the CPU: these MLP policies are
 faster there than on a GPU.
 
-Two changes for speed, neither of which changes what the agents learn:
+Two changes for speed that leave the final returns where they were:
 
 * Adam runs fused (``torch.optim.Adam(fused=True)``): one kernel per step instead of a
   dozen small ones per parameter tensor; PPO's update phase on Pendulum takes ~20 % less time.
