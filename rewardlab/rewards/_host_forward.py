@@ -152,8 +152,7 @@ class FlatHostForward:
     Features are laid out in ``config.inputs`` order and built by ONE concatenation, with a
     column of ones that carries the first layer's bias; every later bias rides on an extra
     hidden unit held at act(1), so the pass is one product and one activation per layer.
-    Normalisation is folded into the
-    first layer: clip((x − μ)/σ, ±5)·W + b = clip(x, μ ± 5σ)·(W/σ) + (b − (μ/σ)·W), so the
+    Normalisation is folded into the first layer: clip((x − μ)/σ, ±5)·W + b = clip(x, μ ± 5σ)·(W/σ) + (b − (μ/σ)·W), so the
     inputs are only clipped, in place, in raw units (μ = 0, σ = 1 and no clip on action and
     done columns). The fold is computed in float64; when some |μ/σ| is large the float32
     product would lose digits, and the inputs are normalised explicitly instead. Env stepping
@@ -210,24 +209,15 @@ class FlatHostForward:
         # after it; each later kernel gets an extra row bias / c and, for hidden layers, the
         # same extra column 1 / c. The forward pass is then products and activations only.
         constant = float(self.activation(np.ones(1, np.float32))[0])  # act(1): nonzero for every activation
-        bias_row = bias64.reshape(kernel64.shape[:-2] + (1, kernel64.shape[-1]))
-        first = np.concatenate([kernel64, bias_row], axis=-2)  # [..., F + 1, H]
+        layers64 = [(kernel64, bias64)] + [(np.asarray(k, np.float64), np.asarray(b, np.float64)) for k, b in layers[1:]]
         self.kernels = []
-        self.first_kernel = None
-        if len(layers) == 1:  # a linear model (no hidden layers): the first product is the output
-            self.kernels.append(np.ascontiguousarray(first, dtype=np.float32))
-        else:
-            unit = np.zeros(first.shape[:-1] + (1,))
-            unit[..., -1, 0] = 1.0
-            self.first_kernel = np.ascontiguousarray(np.concatenate([first, unit], axis=-1), dtype=np.float32)
-        hidden = layers[1:]
-        for index, (kernel, bias) in enumerate(hidden):
-            kernel64 = np.asarray(kernel, np.float64)
-            bias_row = np.asarray(bias, np.float64).reshape(kernel64.shape[:-2] + (1, kernel64.shape[-1])) / constant
-            extended = np.concatenate([kernel64, bias_row], axis=-2)  # [..., H + 1, H']
-            if index < len(hidden) - 1:
+        for index, (kernel64, bias64) in enumerate(layers64):
+            scale = 1.0 if index == 0 else constant  # the value of the unit that carries this bias
+            bias_row = bias64.reshape(kernel64.shape[:-2] + (1, kernel64.shape[-1])) / scale
+            extended = np.concatenate([kernel64, bias_row], axis=-2)  # [..., in + 1, out]
+            if index < len(layers64) - 1:
                 unit = np.zeros(extended.shape[:-1] + (1,))
-                unit[..., -1, 0] = 1.0 / constant
+                unit[..., -1, 0] = 1.0 / scale
                 extended = np.concatenate([extended, unit], axis=-1)
             self.kernels.append(np.ascontiguousarray(extended, dtype=np.float32))
         if self.ensemble_size == 1:  # a matrix-vector product straight to the [n] rewards
@@ -237,7 +227,7 @@ class FlatHostForward:
         self._reshape = tuple(len(shapes[name]) != 1 for name in config.inputs)
         self.relu = config.activation == "relu"
         # The products followed by an activation; the last of self.kernels is the output.
-        self.hidden_kernels = ([self.first_kernel] if self.first_kernel is not None else []) + self.kernels[:-1]
+        self.hidden_kernels = self.kernels[:-1]
         # Per batch size n: operands of the batch's full shape (ones column, clip bounds, ReLU
         # zeros). NumPy's ufuncs take a fast path when no operand is broadcast or a scalar:
         # np.maximum(x, 0.0) on [8, 257] costs ~2.5 µs, against ~1.3 µs with a zeros array.
