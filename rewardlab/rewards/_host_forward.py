@@ -152,9 +152,9 @@ class FlatHostForward:
     Features are laid out in ``config.inputs`` order and built by ONE concatenation, with a
     column of ones that carries the first layer's bias; every later bias rides on an extra
     hidden unit held at act(1), so the pass is one product and one activation per layer.
-    Normalisation is folded into the first layer: clip((x − μ)/σ, ±5)·W + b = clip(x, μ ± 5σ)·(W/σ) + (b − (μ/σ)·W), so the
-    inputs are only clipped, in place, in raw units (μ = 0, σ = 1 and no clip on action and
-    done columns). The fold is computed in float64; when some |μ/σ| is large the float32
+    Normalisation is folded into the first layer:
+    clip((x − μ)/σ, ±5)·W + b = clip(x, μ ± 5σ)·(W/σ) + (b − (μ/σ)·W), so the inputs are only
+    clipped, in place, in raw units (μ = 0, σ = 1 and no clip on action and done columns). The fold is computed in float64; when some |μ/σ| is large the float32
     product would lose digits, and the inputs are normalised explicitly instead. Env stepping
     calls the reward once per vector step with a few rows, after the simulator has cooled the
     caches and branch predictors, so every NumPy call saved shows up in the env's steps per
