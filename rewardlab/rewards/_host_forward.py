@@ -149,16 +149,20 @@ class HostForward:
 class FlatHostForward:
     """The common case in a handful of NumPy calls: one flat Box observation, one Box action (or none).
 
-    Features are laid out in ``config.inputs`` order and built by ONE concatenation, with a
-    column of ones that carries the first layer's bias; every later bias rides on an extra
-    hidden unit held at act(1), so the pass is one product and one activation per layer.
+    The pass runs on transposed activations, one column per transition: features ``[F + 1, n]``
+    in ``config.inputs`` order, built by ONE concatenation with a row of ones that carries the
+    first layer's bias, then ``h = Wᵀ·x`` per layer. For the few rows of env stepping OpenBLAS
+    multiplies a [257, 257] by a [257, 8] matrix ~15 % faster than an [8, 257] by a [257, 257]
+    one, and the big product is most of the call. Every later bias rides on an extra hidden
+    unit held at act(1), so the pass is one product and one activation per layer.
     Normalisation is folded into the first layer:
     clip((x − μ)/σ, ±5)·W + b = clip(x, μ ± 5σ)·(W/σ) + (b − (μ/σ)·W), so the inputs are only
-    clipped, in place, in raw units (μ = 0, σ = 1 and no clip on action and done columns). The fold is computed in float64; when some |μ/σ| is large the float32
-    product would lose digits, and the inputs are normalised explicitly instead. Env stepping
-    calls the reward once per vector step with a few rows, after the simulator has cooled the
-    caches and branch predictors, so every NumPy call saved shows up in the env's steps per
-    second; ``tests/test_reward_fn.py`` checks this path against the jitted model.
+    clipped, in place, in raw units (μ = 0, σ = 1 and no clip on action and done rows). The
+    fold is computed in float64; when some |μ/σ| is large the float32 product would lose
+    digits, and the inputs are normalised explicitly instead. Env stepping calls the reward
+    once per vector step with a few rows, after the simulator has cooled the caches and
+    branch predictors, so every NumPy call saved shows up in the env's steps per second;
+    ``tests/test_reward_fn.py`` checks this path against the jitted model.
     """
 
     FOLD_LIMIT = 16.0  # largest |μ/σ| folded into the first layer
@@ -198,12 +202,13 @@ class FlatHostForward:
             kernel64 = kernel64 / std[:, None]
             bias64 = bias64 - (mean[:, None] * kernel64).sum(axis=-2, keepdims=bias64.ndim == 3)
         else:
-            self.mean = np.append(mean, 0.0).astype(np.float32)[None]  # the ones column stays 1
-            self.std = np.append(std, 1.0).astype(np.float32)[None]
+            self.mean = np.append(mean, 0.0).astype(np.float32)[:, None]  # the ones row stays 1
+            self.std = np.append(std, 1.0).astype(np.float32)[:, None]
             self.low, self.high = (-clip).astype(np.float32)[None], clip.astype(np.float32)[None]
         self.clipped = bool(np.isfinite(clip).any())
-        self.low = np.concatenate([self.low, [[1.0]]], axis=1).astype(np.float32)
-        self.high = np.concatenate([self.high, [[1.0]]], axis=1).astype(np.float32)
+        # Clip bounds per feature row, [F + 1, 1]; the ones row is held at 1.
+        self.low = np.append(self.low, 1.0).astype(np.float32)[:, None]
+        self.high = np.append(self.high, 1.0).astype(np.float32)[:, None]
         # Every layer's bias rides on a constant unit: the first kernel gets an extra output
         # column that is 1 before the activation (from the features' ones column), so c = act(1)
         # after it; each later kernel gets an extra row bias / c and, for hidden layers, the
@@ -219,27 +224,28 @@ class FlatHostForward:
                 unit = np.zeros(extended.shape[:-1] + (1,))
                 unit[..., -1, 0] = 1.0 / scale
                 extended = np.concatenate([extended, unit], axis=-1)
-            self.kernels.append(np.ascontiguousarray(extended, dtype=np.float32))
-        if self.ensemble_size == 1:  # a matrix-vector product straight to the [n] rewards
-            self.kernels[-1] = np.ascontiguousarray(self.kernels[-1][:, 0])
+            self.kernels.append(np.ascontiguousarray(np.swapaxes(extended, -1, -2), dtype=np.float32))  # [..., out, in + 1]
+        if self.ensemble_size == 1:  # a vector-matrix product straight to the [n] rewards
+            self.kernels[-1] = np.ascontiguousarray(self.kernels[-1][0])
         # Inputs that need a reshape to [n, features] (multi-dimensional observations; dones).
         shapes = {"obs": obs_leaf.shape, "next_obs": obs_leaf.shape, "act": model.act_leaves[0].shape if model.act_leaves else (), "done": ()}
         self._reshape = tuple(len(shapes[name]) != 1 for name in config.inputs)
         self.relu = config.activation == "relu"
-        # The products followed by an activation; the last of self.kernels is the output.
+        # The transposed kernels ([E,] out, in) of the products followed by an activation; the
+        # last of self.kernels is the output.
         self.hidden_kernels = self.kernels[:-1]
-        # Per batch size n: operands of the batch's full shape (ones column, clip bounds, ReLU
+        # Per batch size n: operands of the batch's full shape (ones row, clip bounds, ReLU
         # zeros). NumPy's ufuncs take a fast path when no operand is broadcast or a scalar:
         # np.maximum(x, 0.0) on [8, 257] costs ~2.5 µs, against ~1.3 µs with a zeros array.
         self._per_n: dict[int, tuple[Any, ...]] = {}
 
     def _operands(self, n: int) -> tuple[Any, ...]:
-        ones = np.ones((n, 1), np.float32)
-        low, high = (np.ascontiguousarray(np.broadcast_to(bound, (n, bound.shape[1]))) for bound in (self.low, self.high))
+        ones = np.ones((1, n), np.float32)
+        low, high = (np.ascontiguousarray(np.broadcast_to(bound, (bound.shape[0], n))) for bound in (self.low, self.high))
         zeros = []
         if self.relu:
             for kernel in self.hidden_kernels:
-                zeros.append(np.zeros(kernel.shape[:-2] + (n, kernel.shape[-1]), np.float32))
+                zeros.append(np.zeros(kernel.shape[:-1] + (n,), np.float32))
         operands = self._per_n[n] = (ones, low, high, zeros)
         return operands
 
@@ -247,9 +253,9 @@ class FlatHostForward:
         operands = self._per_n.get(n)
         ones, low, high, zeros = operands if operands is not None else self._operands(n)
         arguments = (obs, acts, next_obs, dones)
-        parts = [arguments[index].reshape(n, -1) if reshape else arguments[index] for index, reshape in zip(self._argument_index, self._reshape)]
+        parts = [arguments[index].reshape(n, -1).T if reshape else arguments[index].T for index, reshape in zip(self._argument_index, self._reshape)]
         parts.append(ones)
-        x = np.concatenate(parts, axis=1, dtype=np.float32)
+        x = np.concatenate(parts, axis=0, dtype=np.float32)  # [F + 1, n]
         if not self.fold:
             x -= self.mean
             x /= self.std
@@ -258,14 +264,14 @@ class FlatHostForward:
             np.minimum(x, high, out=x)
         if self.relu:
             for kernel, zero in zip(self.hidden_kernels, zeros):
-                x = x @ kernel
+                x = kernel @ x
                 np.maximum(x, zero, out=x)
         else:
             activation = self.activation
             for kernel in self.hidden_kernels:
-                x = activation(x @ kernel)
-        out = x @ self.kernels[-1]
-        return out[None] if self.ensemble_size == 1 else out[..., 0]  # [E, n]
+                x = activation(kernel @ x)
+        out = self.kernels[-1] @ x  # [n], or [E, 1, n]
+        return out[None] if self.ensemble_size == 1 else out[:, 0]  # [E, n]
 
 
 def supports_flat_host_forward(model: Any) -> bool:
