@@ -149,12 +149,13 @@ class HostForward:
 class FlatHostForward:
     """The common case in a handful of NumPy calls: one flat Box observation, one Box action (or none).
 
-    The pass runs on transposed activations, one column per transition: features ``[F + 1, n]``
-    in ``config.inputs`` order, built by ONE concatenation with a row of ones that carries the
-    first layer's bias, then ``h = Wᵀ·x`` per layer. For the few rows of env stepping OpenBLAS
-    multiplies a [257, 257] by a [257, 8] matrix ~15 % faster than an [8, 257] by a [257, 257]
-    one, and the big product is most of the call. Every later bias rides on an extra hidden
-    unit held at act(1), so the pass is one product and one activation per layer.
+    Features ``[n, F + 1]`` are laid out in ``config.inputs`` order and built by ONE
+    concatenation, with a column of ones that carries the first layer's bias. The layers run
+    on transposed activations, one column per transition (``h = Wᵀ·xᵀ``, then ``Wᵀ·h``): for
+    the few rows of env stepping OpenBLAS multiplies a [257, 257] by a [257, 8] matrix ~15 %
+    faster than an [8, 257] by a [257, 257] one, and the big product is most of the call.
+    Every later bias rides on an extra hidden unit held at act(1), so the pass is one product
+    and one activation per layer.
     Normalisation is folded into the first layer:
     clip((x − μ)/σ, ±5)·W + b = clip(x, μ ± 5σ)·(W/σ) + (b − (μ/σ)·W), so the inputs are only
     clipped, in place, in raw units (μ = 0, σ = 1 and no clip on action and done rows). The
@@ -202,13 +203,13 @@ class FlatHostForward:
             kernel64 = kernel64 / std[:, None]
             bias64 = bias64 - (mean[:, None] * kernel64).sum(axis=-2, keepdims=bias64.ndim == 3)
         else:
-            self.mean = np.append(mean, 0.0).astype(np.float32)[:, None]  # the ones row stays 1
-            self.std = np.append(std, 1.0).astype(np.float32)[:, None]
+            self.mean = np.append(mean, 0.0).astype(np.float32)[None]  # the ones column stays 1
+            self.std = np.append(std, 1.0).astype(np.float32)[None]
             self.low, self.high = (-clip).astype(np.float32)[None], clip.astype(np.float32)[None]
         self.clipped = bool(np.isfinite(clip).any())
-        # Clip bounds per feature row, [F + 1, 1]; the ones row is held at 1.
-        self.low = np.append(self.low, 1.0).astype(np.float32)[:, None]
-        self.high = np.append(self.high, 1.0).astype(np.float32)[:, None]
+        # Clip bounds per feature, [1, F + 1]; the ones column is held at 1.
+        self.low = np.append(self.low, 1.0).astype(np.float32)[None]
+        self.high = np.append(self.high, 1.0).astype(np.float32)[None]
         # Every layer's bias rides on a constant unit: the first kernel gets an extra output
         # column that is 1 before the activation (from the features' ones column), so c = act(1)
         # after it; each later kernel gets an extra row bias / c and, for hidden layers, the
@@ -234,14 +235,14 @@ class FlatHostForward:
         # The transposed kernels ([E,] out, in) of the products followed by an activation; the
         # last of self.kernels is the output.
         self.hidden_kernels = self.kernels[:-1]
-        # Per batch size n: operands of the batch's full shape (ones row, clip bounds, ReLU
+        # Per batch size n: operands of the batch's full shape (ones column, clip bounds, ReLU
         # zeros). NumPy's ufuncs take a fast path when no operand is broadcast or a scalar:
         # np.maximum(x, 0.0) on [8, 257] costs ~2.5 µs, against ~1.3 µs with a zeros array.
         self._per_n: dict[int, tuple[Any, ...]] = {}
 
     def _operands(self, n: int) -> tuple[Any, ...]:
-        ones = np.ones((1, n), np.float32)
-        low, high = (np.ascontiguousarray(np.broadcast_to(bound, (bound.shape[0], n))) for bound in (self.low, self.high))
+        ones = np.ones((n, 1), np.float32)
+        low, high = (np.ascontiguousarray(np.broadcast_to(bound, (n, bound.shape[1]))) for bound in (self.low, self.high))
         zeros = []
         if self.relu:
             for kernel in self.hidden_kernels:
@@ -253,15 +254,16 @@ class FlatHostForward:
         operands = self._per_n.get(n)
         ones, low, high, zeros = operands if operands is not None else self._operands(n)
         arguments = (obs, acts, next_obs, dones)
-        parts = [arguments[index].reshape(n, -1).T if reshape else arguments[index].T for index, reshape in zip(self._argument_index, self._reshape)]
+        parts = [arguments[index].reshape(n, -1) if reshape else arguments[index] for index, reshape in zip(self._argument_index, self._reshape)]
         parts.append(ones)
-        x = np.concatenate(parts, axis=0, dtype=np.float32)  # [F + 1, n]
+        x = np.concatenate(parts, axis=1, dtype=np.float32)  # [n, F + 1], row-major like its parts
         if not self.fold:
             x -= self.mean
             x /= self.std
         if self.clipped:
             np.maximum(x, low, out=x)  # np.clip costs several times more for a few rows
             np.minimum(x, high, out=x)
+        x = x.T  # a view: BLAS reads it transposed
         if self.relu:
             for kernel, zero in zip(self.hidden_kernels, zeros):
                 x = kernel @ x
