@@ -223,3 +223,47 @@ def test_flat_fast_path_normalises_explicitly_when_folding_would_lose_digits():
     obs, acts = rng.normal(1e4, 1.0, (5, 17)), rng.uniform(-1, 1, (5, 6))
     expected = as_reward_fn(model, params, host_batch_limit=0)(obs, acts, obs, np.zeros(5, bool))
     np.testing.assert_allclose(host(obs, acts, obs, np.zeros(5, bool)), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_flat_fast_path_reuses_its_buffer_without_aliasing_threads_or_results():
+    """The features buffer is per thread and per batch size: results stay right across calls and threads."""
+    import threading
+
+    import cloudpickle
+
+    import sys
+
+    model = RewardModel(RewardNetConfig(inputs=("obs", "act", "next_obs"), hidden_sizes=(256, 256)), OBS_SPACE, ACT_SPACE)
+    params = model.update_normalizer(model.init(jax.random.key(4)), np.random.default_rng(3).normal(1.0, 2.0, (64, 17)))
+    host = as_reward_fn(model, params)
+    jitted = as_reward_fn(model, params, host_batch_limit=0)
+    batches = [transitions(8, seed=seed) for seed in range(6)]
+    expected = [jitted(*batch) for batch in batches]
+    first = host(*batches[0])
+    second = host(*batches[1])  # same n: the same buffer, refilled
+    np.testing.assert_allclose(first, expected[0], rtol=1e-5, atol=1e-5)  # not overwritten by the second call
+    np.testing.assert_allclose(second, expected[1], rtol=1e-5, atol=1e-5)
+
+    errors: list[str] = []
+
+    def worker(index: int) -> None:
+        for _ in range(300):
+            got = host(*batches[index])
+            if not np.allclose(got, expected[index], rtol=1e-5, atol=1e-5):
+                errors.append(f"thread {index}: {got} != {expected[index]}")
+                return
+
+    threads = [threading.Thread(target=worker, args=(index,)) for index in range(len(batches))]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, mid-call included
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors, errors[0]
+
+    restored = cloudpickle.loads(cloudpickle.dumps(host))  # per-thread buffers are not pickled
+    np.testing.assert_allclose(restored(*batches[2]), expected[2], rtol=1e-5, atol=1e-5)
