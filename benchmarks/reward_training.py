@@ -9,10 +9,10 @@ FLOPs per step = 3 × forward matmul FLOPs (backward ≈ 2 × forward), with
 forward = 2 · E · N · (d_in·h1 + h1·h2 + h2·1), N = pairs · 2 · length.
 ``fraction_of_peak`` = achieved GFLOP/s ÷ the GFLOP/s of a jitted float32 2048×2048 ``jnp.dot``
 (2·n³ FLOPs), both the best of ``--repeats`` timings taken in turn (epoch, matmul, matmul,
-epoch, ...), so a burst of load from other processes cannot favour one side; Goal ≥ 0.6.
+epoch, ...), so a burst of load from other processes cannot favour one side. Goal ≥ 0.6.
 ``fraction_of_peak_median`` is the median over rounds of the same ratio.
 
-    python -m benchmarks.reward_training [--steps-per-call 16] [--repeats 5] [--ensemble 1]
+    python -m benchmarks.reward_training [--steps-per-call 16] [--repeats 8] [--ensemble 1]
 
 The last line printed is one JSON object with the figures.
 """
