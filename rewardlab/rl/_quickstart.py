@@ -47,8 +47,8 @@ class QuickstartArgs:
         ensemble_size: reward-model ensemble members (queries picked by their disagreement).
         feedback_until: fraction of ``total_timesteps`` by which every label is asked
             (``PbRLConfig.last_feedback_fraction``). On Pendulum, 0.3 leaves PPO 70k steps on
-            a reward that no longer changes: seeds 0–2 reach the true-reward agent's return
-            (normalized 0.98, 1.13, 1.01), against 0.89, 1.16, 0.89 with 0.6 (docs/benchmarks.md).
+            a reward that no longer changes, and seeds 0–2 reach the true-reward agent's return;
+            with 0.6, seeds 0 and 2 fell short (docs/benchmarks.md has the figures).
         out_dir: parent folder of the run folder.
         run_name: run folder name (default encodes env, design and seed).
         parallel: train the true-reward agent in a second process while the learned-reward
