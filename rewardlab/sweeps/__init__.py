@@ -18,24 +18,17 @@ aggregate table (IQM with stratified-bootstrap confidence intervals).
 """
 
 from rewardlab.sweeps._args import parse_args
+from rewardlab.sweeps._coerce import check_choices
 from rewardlab.sweeps._file import load_sweep
 from rewardlab.sweeps._logger import Logger, RunLogger, read_metrics
-from rewardlab.sweeps._local import default_workers
+from rewardlab.sweeps._process import default_workers
 from rewardlab.sweeps._ray import INSTALL_HINT as RAY_INSTALL_HINT
 from rewardlab.sweeps._report import Report, final_table, make_report
 from rewardlab.sweeps._results import load_metrics, load_results
-from rewardlab.sweeps._run import execute_run, read_result
+from rewardlab.sweeps._run import RunSpec, execute_run, read_result
 from rewardlab.sweeps._runner import BACKENDS, SweepProgress, run_sweep
-from rewardlab.sweeps._spec import (
-    RandomSearch,
-    RunSpec,
-    Sweep,
-    choice,
-    loguniform,
-    randint,
-    random_search,
-    uniform,
-)
+from rewardlab.sweeps._spaces import RandomSearch, choice, loguniform, randint, random_search, uniform
+from rewardlab.sweeps._spec import Sweep
 from rewardlab.sweeps._stats import Interval, iqm, mean_band, stratified_bootstrap_ci
 from rewardlab.sweeps._vmap import grid_designs, vmap_sweep
 
@@ -50,6 +43,7 @@ __all__ = [
     "RunSpec",
     "Sweep",
     "SweepProgress",
+    "check_choices",
     "choice",
     "default_workers",
     "execute_run",

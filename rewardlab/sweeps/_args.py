@@ -9,7 +9,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from rewardlab.sweeps._spec import coerce, field_types
+from rewardlab.sweeps._coerce import coerce, field_types
 
 
 def _attribute_docs(cls: type) -> dict[str, str]:

@@ -31,18 +31,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rewardlab.sweeps._spec import (
-    Sweep,
-    args_class_of,
-    choice,
-    coerce,
-    field_types,
-    import_target,
-    loguniform,
-    randint,
-    random_search,
-    uniform,
-)
+from rewardlab.sweeps._coerce import args_class_of, coerce, field_types, import_target
+from rewardlab.sweeps._spaces import choice, loguniform, randint, random_search, uniform
+from rewardlab.sweeps._spec import Sweep
 
 _TOP_LEVEL = ("target", "args", "name", "seed_field", "base", "grid", "random")
 _DISTRIBUTIONS = {"uniform": uniform, "loguniform": loguniform, "randint": randint}

@@ -25,33 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab._io import atomic_write_json
-from rewardlab.sweeps._run import OUTPUT_FILE, execute_run, failure_record, read_result
-from rewardlab.sweeps._spec import RunSpec
+from rewardlab.sweeps._process import limit_threads, timeout_message
+from rewardlab.sweeps._run import OUTPUT_FILE, RunSpec, execute_run, failure_record, read_result
 
 STACKS_SIGNAL = signal.SIGUSR1
 _MAX_SPARES = 4  # warm processes waiting for a run; each holds the target's imports in memory
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def default_workers() -> int:
-    """Worker processes of the local backend: the CPU cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return max(1, os.cpu_count() or 1)
-
-
-def limit_threads(threads: int | None) -> None:
-    """Cap BLAS/OpenMP/XLA/torch threads of this process at ``threads`` (unless the user set them)."""
-    if threads is None:
-        return
-    for name in _THREAD_VARIABLES:
-        os.environ.setdefault(name, str(threads))
-    if threads == 1 and "XLA_FLAGS" not in os.environ:
-        os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(threads)
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -121,10 +99,6 @@ def _child_main(connection: Any, threads: int | None, parent_pid: int, preload: 
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
-
-
-def timeout_message(run_timeout: float) -> str:
-    return f"the run exceeded run_timeout={run_timeout:g} s and was killed"
 
 
 def _exit_reason(exitcode: int | None) -> str:

@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab._io import atomic_write_json
-from rewardlab.sweeps._local import limit_threads, timeout_message
-from rewardlab.sweeps._run import RESULT_FILE, execute_run, failure_record, read_result
-from rewardlab.sweeps._spec import RunSpec
+from rewardlab.sweeps._process import limit_threads, timeout_message
+from rewardlab.sweeps._run import RESULT_FILE, RunSpec, execute_run, failure_record, read_result
 
 INSTALL_HINT = "the ray backend needs Ray: pip install 'rewardlab[ray]'"
 

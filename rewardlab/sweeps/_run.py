@@ -1,4 +1,4 @@
-"""One run: its folder, its seed, the call of the target, and the completion marker.
+"""One run: what it is (:class:`RunSpec`), its folder, its seed, the call of the target, and the completion marker.
 
 A run folder holds ``args.json`` (written first), ``output.log`` (the run's stdout and
 stderr), ``metrics.sqlite`` and ``tensorboard/`` (from the :class:`RunLogger`), and
@@ -20,15 +20,25 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from rewardlab._io import atomic_write_json
+from rewardlab.sweeps._coerce import args_to_builtin
 from rewardlab.sweeps._logger import RunLogger, final_metrics
-from rewardlab.sweeps._spec import RunSpec, args_to_builtin
 
 RESULT_FILE = "result.json"
 ARGS_FILE = "args.json"
 OUTPUT_FILE = "output.log"
+
+
+class RunSpec(NamedTuple):
+    """One run of a sweep."""
+
+    name: str  # folder name: env, design and seed, e.g. "Pendulum-v1__teacher=mistake__seed3"
+    args: Any  # the frozen dataclass instance the target receives
+    design: str  # the varied fields except the seed, e.g. "teacher=mistake"; "base" if none vary
+    seed: int  # the run's seed (0 when the arguments have no seed field)
+    overrides: dict[str, Any]  # varied field -> value of this run
 
 
 def read_result(run_dir: Path) -> dict[str, Any] | None:

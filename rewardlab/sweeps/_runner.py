@@ -8,15 +8,33 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rewardlab._io import atomic_write_json
-from rewardlab.sweeps._local import default_workers, run_local
+from rewardlab.sweeps._local import run_local
+from rewardlab.sweeps._process import default_workers
 from rewardlab.sweeps._results import MANIFEST_FILE, RUNS_DIR, write_results
-from rewardlab.sweeps._run import read_result
-from rewardlab.sweeps._spec import RunSpec, Sweep, args_to_builtin
+from rewardlab.sweeps._run import RunSpec, read_result
 
 BACKENDS = ("local", "ray")
+
+
+class SweepPlan(Protocol):
+    """What :func:`run_sweep` reads of a sweep (a :class:`~rewardlab.sweeps.Sweep` is one)."""
+
+    @property
+    def name(self) -> str | None:
+        """The sweep's name, shown in progress lines and ``sweep.json``."""
+
+    @property
+    def fn(self) -> Any:
+        """The target every run calls."""
+
+    def runs(self) -> list[RunSpec]:
+        """Every run, in a fixed order."""
+
+    def manifest(self) -> dict[str, Any]:
+        """The sweep's description for ``sweep.json`` (JSON-ready)."""
 
 
 def _format_seconds(seconds: float) -> str:
@@ -99,27 +117,8 @@ class _SweepLock:
             self.handle.close()
 
 
-def _manifest(sweep: Sweep, runs: list[RunSpec], backend: str) -> dict[str, Any]:
-    return {
-        "name": sweep.name,
-        "target": sweep.target,
-        "args_class": f"{type(sweep.base).__module__}:{type(sweep.base).__qualname__}",
-        "base": args_to_builtin(sweep.base),
-        "grid": {name: [args_to_builtin_value(v) for v in values] for name, values in sweep.grid.items()},
-        "random": None if sweep.random is None else {"num_samples": sweep.random.num_samples, "seed": sweep.random.seed,
-                                                     "space": {k: repr(v) for k, v in sweep.random.space.items()}},
-        "seed_field": sweep.seed_field,
-        "backend": backend,
-        "runs": [{"name": r.name, "design": r.design, "seed": r.seed} for r in runs],
-    }
-
-
-def args_to_builtin_value(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, tuple):
-        return [args_to_builtin_value(v) for v in value]
-    return value
+def _manifest(sweep: SweepPlan, runs: list[RunSpec], backend: str) -> dict[str, Any]:
+    return {**sweep.manifest(), "backend": backend, "runs": [{"name": r.name, "design": r.design, "seed": r.seed} for r in runs]}
 
 
 def _default_log(message: str) -> None:
@@ -127,7 +126,7 @@ def _default_log(message: str) -> None:
 
 
 def run_sweep(
-    sweep: Sweep,
+    sweep: SweepPlan,
     out_dir: str | os.PathLike,
     backend: str = "local",
     workers: int | None = None,
@@ -146,7 +145,7 @@ def run_sweep(
     atomically after every completed run.
 
     Args:
-        sweep: what to run.
+        sweep: what to run (a :class:`~rewardlab.sweeps.Sweep`).
         out_dir: the sweep folder (``runs/`` of run folders, ``results.parquet``, ``sweep.json``).
         backend: ``local`` (a process per run, ``workers`` at a time) or ``ray``.
         workers: parallel runs; default the CPU cores available (local), or the local Ray's CPUs.
