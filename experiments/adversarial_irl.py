@@ -21,10 +21,10 @@ import dataclasses
 import json
 import time
 from pathlib import Path
+from typing import Literal
 
 from rewardlab._io import atomic_write_json
 from rewardlab.irl import (
-    ADVERSARIAL_METHODS,
     AdversarialConfig,
     BaseRewardFn,
     evaluate_return,
@@ -36,10 +36,8 @@ from rewardlab.irl import (
     train_expert,
 )
 from rewardlab.rl import default_num_envs, make_agent
-from rewardlab.sweeps import Logger, parse_args
+from rewardlab.sweeps import Logger, check_choices, parse_args
 from rewardlab.wrappers import RewardVecEnvWrapper
-
-ENV_IDS = ("Pendulum-v1", "HalfCheetah-v5")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,10 +64,10 @@ class Args:
         out_dir: run folder for results.json and demos.rlab ("" writes nothing).
     """
 
-    env_id: str = "Pendulum-v1"
-    method: str = "airl"
-    algo: str = "sac"
-    expert_algo: str = "sac"
+    env_id: Literal["Pendulum-v1", "HalfCheetah-v5"] = "Pendulum-v1"
+    method: Literal["airl", "gail"] = "airl"
+    algo: Literal["sac", "ppo"] = "sac"
+    expert_algo: Literal["sac", "ppo"] = "sac"
     expert_timesteps: int = 10_000
     demo_episodes: int = 10
     demos_path: str = ""
@@ -85,13 +83,7 @@ class Args:
     out_dir: str = "runs/adversarial_irl"
 
     def __post_init__(self) -> None:
-        if self.env_id not in ENV_IDS:
-            raise ValueError(f"env_id: expected one of {ENV_IDS}, got {self.env_id!r}")
-        if self.method not in ADVERSARIAL_METHODS:
-            raise ValueError(f"method: expected one of {ADVERSARIAL_METHODS}, got {self.method!r}")
-        for name in ("algo", "expert_algo"):
-            if getattr(self, name) not in ("sac", "ppo"):
-                raise ValueError(f"{name}: expected 'sac' or 'ppo', got {getattr(self, name)!r}")
+        check_choices(self)
         for name in ("expert_timesteps", "demo_episodes", "timesteps", "eval_episodes", "round_steps", "updates_per_round"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:

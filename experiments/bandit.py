@@ -17,12 +17,11 @@ Run one: ``python -m experiments.bandit --teacher mistake --labels 50``; sweep i
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 import numpy as np
 
-from rewardlab.sweeps import Logger, parse_args
-
-TEACHERS = ("oracle", "stochastic", "mistake")
+from rewardlab.sweeps import Logger, check_choices, parse_args
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,19 +40,18 @@ class Args:
 
     num_arms: int = 10
     labels: int = 100
-    teacher: str = "oracle"
+    teacher: Literal["oracle", "stochastic", "mistake"] = "oracle"
     learning_rate: float = 1.0
     steps: int = 200
     log_every: int = 10
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_choices(self)
         for name in ("num_arms", "labels", "steps", "log_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < (2 if name == "num_arms" else 1):
                 raise ValueError(f"{name}: expected an integer >= {2 if name == 'num_arms' else 1}, got {value!r}")
-        if self.teacher not in TEACHERS:
-            raise ValueError(f"teacher: expected one of {TEACHERS}, got {self.teacher!r}")
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

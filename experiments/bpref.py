@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Literal
 
-from rewardlab.preferences import TEACHER_PRESETS
-from rewardlab.sweeps import Logger, parse_args
+from rewardlab.sweeps import Logger, check_choices, parse_args
 
-ENV_IDS = ("Pendulum-v1", "HalfCheetah-v5")
 # Per environment: agent, env steps and reward network when the arguments leave them unset.
 DEFAULT_ALGO = {"Pendulum-v1": "ppo", "HalfCheetah-v5": "sac"}
 DEFAULT_TIMESTEPS = {"Pendulum-v1": 100_000, "HalfCheetah-v5": 1_000_000}
@@ -44,11 +43,11 @@ class Args:
         seed: seed of the agent, envs, queries and teacher.
     """
 
-    env_id: str = "Pendulum-v1"
-    teacher: str = "oracle"
+    env_id: Literal["Pendulum-v1", "HalfCheetah-v5"] = "Pendulum-v1"
+    teacher: Literal["oracle", "stochastic", "myopic", "skip", "equal", "mistake"] = "oracle"
     labels: int = 200
     timesteps: int = 0
-    algo: str = ""
+    algo: Literal["", "ppo", "sac"] = ""
     feedback_rounds: int = 10
     first_feedback_step: int = 4096
     ensemble_size: int = 3
@@ -56,12 +55,7 @@ class Args:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.env_id not in ENV_IDS:
-            raise ValueError(f"env_id: expected one of {ENV_IDS}, got {self.env_id!r}")
-        if self.teacher not in TEACHER_PRESETS:
-            raise ValueError(f"teacher: expected one of {tuple(TEACHER_PRESETS)}, got {self.teacher!r}")
-        if self.algo not in ("", "ppo", "sac"):
-            raise ValueError(f"algo: expected 'ppo', 'sac' or '' (the environment's default), got {self.algo!r}")
+        check_choices(self)
         for name in ("labels", "timesteps", "first_feedback_step"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ValueError(f"{name}: expected an integer >= 0, got {getattr(self, name)!r}")

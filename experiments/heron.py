@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
+from typing import Any, Literal
 
 import gymnasium as gym
 import jax
@@ -34,11 +34,9 @@ from stable_baselines3.common.env_util import make_vec_env
 from rewardlab.preferences import HERON_SIGMAS, compose, factor_combination, make_teacher, oracle
 from rewardlab.rewards import RewardModel, RewardNetConfig
 from rewardlab.rl import EpisodeReturns, PbRLConfig, default_num_envs, make_agent, train_pbrl
-from rewardlab.sweeps import Logger, parse_args
+from rewardlab.sweeps import Logger, check_choices, parse_args
 from rewardlab.wrappers import RewardVecEnvWrapper
 from rewardlab_envs import factor_spec, make
-
-METHODS = ("heron", "factor_sum", "hand_tuned", "ground_truth")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,9 +59,9 @@ class Args:
         seed: seed of the agent, envs, queries and reward model.
     """
 
-    env_id: str = "Pendulum-v1"
-    method: str = "heron"
-    algo: str = "ppo"
+    env_id: Literal["Pendulum-v1", "MountainCarContinuous-v0", "HalfCheetah-v5"] = "Pendulum-v1"
+    method: Literal["heron", "factor_sum", "hand_tuned", "ground_truth"] = "heron"
+    algo: Literal["ppo", "sac"] = "ppo"
     total_timesteps: int = 100_000
     total_labels: int = 200
     num_rounds: int = 10
@@ -76,12 +74,7 @@ class Args:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.env_id not in HERON_SIGMAS:
-            raise ValueError(f"env_id: expected one of {tuple(HERON_SIGMAS)}, got {self.env_id!r}")
-        if self.method not in METHODS:
-            raise ValueError(f"method: expected one of {METHODS}, got {self.method!r}")
-        if self.algo not in ("ppo", "sac"):
-            raise ValueError(f"algo: expected 'ppo' or 'sac', got {self.algo!r}")
+        check_choices(self)
         if self.learning_starts is not None and (self.algo != "sac" or self.learning_starts < 0):
             raise ValueError(f"learning_starts: expected None, or an integer >= 0 with algo='sac', got {self.learning_starts!r}")
         for name in ("total_timesteps", "num_rounds", "fragment_length", "eval_episodes"):

@@ -29,6 +29,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -37,7 +38,7 @@ import numpy as np
 import rewardlab_envs
 from rewardlab._io import atomic_write_figure, atomic_write_json
 from rewardlab.irl import BEHAVIOUR_MODELS, MCEIRLConfig, misspecified_irl, perturb_transitions
-from rewardlab.sweeps import Logger, parse_args
+from rewardlab.sweeps import Logger, check_choices, parse_args
 
 AXES = ("beta", "gamma", "noise", "behaviour")
 
@@ -69,7 +70,7 @@ class Args:
     learner_rationalities: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
     learner_discounts: tuple[float, ...] = (0.95, 0.98, 0.985, 0.99, 0.995)
     transition_noises: tuple[float, ...] = (0.0, 0.01, 0.02, 0.05, 0.1)
-    behaviours: tuple[str, ...] = BEHAVIOUR_MODELS
+    behaviours: tuple[Literal["optimal", "boltzmann", "causal_entropy"], ...] = BEHAVIOUR_MODELS
     num_steps: int = 1500
     learning_rate: float = 0.1
     num_sweeps: int = 1000
@@ -77,6 +78,7 @@ class Args:
     out_dir: str = "runs/irl_misspecification"
 
     def __post_init__(self) -> None:
+        check_choices(self)
         for name in ("num_boards", "num_steps", "num_sweeps"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -89,8 +91,6 @@ class Args:
         for name in ("learner_rationalities", "transition_noises", "behaviours"):
             if not getattr(self, name):
                 raise ValueError(f"{name}: expected at least one value, got {getattr(self, name)!r}")
-        if any(b not in BEHAVIOUR_MODELS for b in self.behaviours):
-            raise ValueError(f"behaviours: expected values from {BEHAVIOUR_MODELS}, got {self.behaviours!r}")
         if any(not 0.0 <= e <= 1.0 for e in self.transition_noises):
             raise ValueError(f"transition_noises: expected values in [0, 1], got {self.transition_noises!r}")
         if any(not b > 0 for b in (*self.learner_rationalities, self.demo_rationality)):

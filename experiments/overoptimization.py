@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Literal
 
 import gymnasium as gym
 import jax
@@ -32,7 +33,7 @@ from rewardlab._types import Trajectory
 from rewardlab.preferences import default_optimizer, fragment_trajectories, label, make_teacher, train_reward
 from rewardlab.rewards import RewardModel, RewardNetConfig, as_reward_fn
 from rewardlab.rl import OveroptimizationResult, StandardizedRewardFn, measure_overoptimization, plot_overoptimization
-from rewardlab.sweeps import Logger, parse_args
+from rewardlab.sweeps import Logger, check_choices, parse_args
 
 DESIGNS = ("single", "ensemble")
 
@@ -69,7 +70,7 @@ class Args:
     labels: int = 300
     fragment_length: int = 25
     noise_levels: tuple[float, ...] = (0.0, 0.25)
-    designs: tuple[str, ...] = DESIGNS
+    designs: tuple[Literal["single", "ensemble"], ...] = DESIGNS
     ensemble_size: int = 5
     alpha: float = 1.0
     reward_epochs: int = 100
@@ -79,6 +80,7 @@ class Args:
     out_dir: Path = Path("runs")
 
     def __post_init__(self) -> None:
+        check_choices(self)
         for name in ("total_timesteps", "num_checkpoints", "eval_episodes", "data_episodes", "labels", "fragment_length", "ensemble_size", "reward_epochs"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -87,8 +89,7 @@ class Args:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name}: expected None or an integer >= 1, got {value!r}")
-        unknown = [design for design in self.designs if design not in DESIGNS]
-        if unknown or not self.designs:
+        if not self.designs:
             raise ValueError(f"designs: expected a non-empty subset of {DESIGNS}, got {self.designs!r}")
         if not self.noise_levels or any(not 0.0 <= noise < 0.5 for noise in self.noise_levels):
             raise ValueError(f"noise_levels: expected probabilities in [0, 0.5), got {self.noise_levels!r}")

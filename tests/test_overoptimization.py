@@ -87,8 +87,10 @@ def test_overoptimization_experiment_smoke(tmp_path):
     saved = json.loads((run_dir / "summary.json").read_text())
     assert saved["runs"]["ensemble-noise25"]["timesteps"] == [0, 128]
     assert (run_dir / "overoptimization.png").exists()
-    with pytest.raises(ValueError, match="designs: expected a non-empty subset"):
+    with pytest.raises(ValueError, match="designs: expected one of"):
         Args(designs=("median",))
+    with pytest.raises(ValueError, match="designs: expected a non-empty subset"):
+        Args(designs=())
 
 
 def test_overoptimization_ppo_overrides():

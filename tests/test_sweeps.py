@@ -9,7 +9,9 @@ import signal
 import subprocess
 import sys
 import time
+import typing
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -20,6 +22,7 @@ from experiments.bandit import Args, main
 from rewardlab.cli import app
 from rewardlab.sweeps import (
     Sweep,
+    check_choices,
     iqm,
     load_metrics,
     load_results,
@@ -27,11 +30,13 @@ from rewardlab.sweeps import (
     loguniform,
     make_report,
     mean_band,
+    parse_args,
     random_search,
     read_metrics,
     run_sweep,
     stratified_bootstrap_ci,
 )
+from rewardlab.sweeps._coerce import field_types
 
 REPO = Path(__file__).resolve().parents[1]
 GRID = {"teacher": ["oracle", "stochastic", "mistake"], "seed": [0, 1, 2, 3]}
@@ -90,9 +95,105 @@ def test_bad_grids_name_the_field(grid, message):
         Sweep(main, Args(), grid=grid)
 
 
+def test_a_choice_outside_the_literal_is_caught_when_the_sweep_is_made():
+    with pytest.raises(ValueError, match=r"grid.teacher: expected one of \('oracle', 'stochastic', 'mistake'\), got 'psychic'"):
+        Sweep(main, Args(), grid={"teacher": ["psychic"]})
+
+
 def test_invalid_argument_combinations_are_caught_before_running():
-    with pytest.raises(ValueError, match="teacher: expected one of"):
-        Sweep(main, Args(), grid={"teacher": ["psychic"]}).runs()
+    sweep = Sweep(main, Args(), grid={"labels": [0]})  # an int, but Args.__post_init__ wants >= 1
+    with pytest.raises(ValueError, match="grid: the run .* labels: expected an integer >= 1"):
+        sweep.runs()
+
+
+# Choices of the studies' arguments ----------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ChoiceArgs:
+    algo: Literal["ppo", "sac"] = "ppo"
+    teacher: Literal["oracle", "mistake"] | None = None
+    designs: tuple[Literal["single", "ensemble"], ...] = ("single",)
+    name: str = "anything"
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"algo": "td3"}, "algo: expected one of ('ppo', 'sac'), got 'td3'"),
+        ({"teacher": "psychic"}, "teacher: expected Optional[Literal['oracle', 'mistake']], got 'psychic'"),
+        ({"designs": ("single", "median")}, "designs: expected one of ('single', 'ensemble'), got 'median'"),
+    ],
+)
+def test_check_choices_names_the_field_the_choices_and_the_value(overrides, message):
+    assert ChoiceArgs(teacher="mistake", designs=("ensemble", "single")).teacher == "mistake"
+    with pytest.raises(ValueError) as info:
+        ChoiceArgs(**overrides)
+    assert str(info.value) == message
+
+
+def test_check_choices_wants_a_dataclass_instance():
+    with pytest.raises(ValueError, match="args: expected a dataclass instance, got type"):
+        check_choices(ChoiceArgs)
+
+
+STUDY_CHOICES = [
+    ("bandit", "teacher", "psychic"),
+    ("bpref", "teacher", "psychic"),
+    ("bpref", "env_id", "CartPole-v1"),
+    ("bpref", "algo", "td3"),
+    ("heron", "env_id", "CartPole-v1"),
+    ("heron", "method", "reward_sum"),
+    ("heron", "algo", "td3"),
+    ("adversarial_irl", "env_id", "CartPole-v1"),
+    ("adversarial_irl", "method", "bc"),
+    ("adversarial_irl", "algo", "td3"),
+    ("adversarial_irl", "expert_algo", "td3"),
+    ("irl_misspecification", "behaviours", ("optimal", "lazy")),
+    ("overoptimization", "designs", ("single", "median")),
+]
+
+
+@pytest.mark.parametrize(("study", "field", "bad"), STUDY_CHOICES)
+def test_every_study_checks_its_choices_through_the_literal(study, field, bad):
+    import importlib
+
+    args_cls = importlib.import_module(f"experiments.{study}").Args
+    choices = typing.get_args(field_types(args_cls)[field])
+    if typing.get_origin(field_types(args_cls)[field]) is tuple:  # tuple[Literal[...], ...]
+        choices = typing.get_args(choices[0])
+    wrong = bad[-1] if isinstance(bad, tuple) else bad
+    with pytest.raises(ValueError) as info:
+        args_cls(**{field: bad})
+    assert str(info.value) == f"{field}: expected one of {choices}, got {wrong!r}"
+
+
+def test_study_choices_match_the_library_tables():
+    import experiments.adversarial_irl
+    import experiments.bpref
+    import experiments.heron
+    import experiments.irl_misspecification
+    from rewardlab.irl import ADVERSARIAL_METHODS, BEHAVIOUR_MODELS
+    from rewardlab.preferences import HERON_SIGMAS, TEACHER_PRESETS
+
+    def choices(args_cls, field):
+        tp = field_types(args_cls)[field]
+        return typing.get_args(typing.get_args(tp)[0] if typing.get_origin(tp) is tuple else tp)
+
+    assert choices(experiments.bpref.Args, "teacher") == tuple(TEACHER_PRESETS)
+    assert choices(experiments.bpref.Args, "env_id") == tuple(experiments.bpref.DEFAULT_ALGO)
+    assert choices(experiments.heron.Args, "env_id") == tuple(HERON_SIGMAS)
+    assert choices(experiments.adversarial_irl.Args, "method") == ADVERSARIAL_METHODS
+    assert choices(experiments.irl_misspecification.Args, "behaviours") == BEHAVIOUR_MODELS
+
+
+def test_a_bad_choice_on_the_command_line_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit):
+        parse_args(Args, ["--teacher", "psychic"])
+    assert "--teacher: expected one of ('oracle', 'stochastic', 'mistake'), got 'psychic'" in capsys.readouterr().err
 
 
 def test_base_must_be_a_dataclass_instance():

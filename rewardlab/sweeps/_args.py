@@ -75,10 +75,14 @@ def parse_args(cls: type, argv: Sequence[str] | None = None) -> Any:
             continue
         tp = hints[name]
         value = text if tp is str else _parse_value(text)
+        option = f"--{name.replace('_', '-')}"
         try:
-            values[name] = coerce(value, tp, f"--{name.replace('_', '-')}")
+            values[name] = coerce(value, tp, option)
         except ValueError:
-            values[name] = coerce(text, tp, f"--{name.replace('_', '-')}")
+            try:
+                values[name] = coerce(text, tp, option)
+            except ValueError as error:
+                parser.error(str(error))
     try:
         return cls(**values)
     except ValueError as error:
