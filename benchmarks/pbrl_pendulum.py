@@ -2,7 +2,8 @@
 
 200 oracle labels, PPO 100k steps, 3 seeds, one after another; within a seed the
 learned-reward and the true-reward PPO agents train at the same time in two processes
-(``QuickstartArgs.parallel``), one core each.
+(``experiments.quickstart.Args.parallel``), one core each; each seed is one run of the
+quickstart study (``rewardlab quickstart --seed N``).
 ``normalized_return`` = mean over seeds of (R_learned − R_random) / (R_true − R_random),
 each return the mean true return over 10 evaluation episodes. Goal ≥ 0.9.
 
@@ -27,10 +28,9 @@ def _one_seed(seed: int, timesteps: int, labels: int, out_dir: str) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from rewardlab.rl import QuickstartArgs, quickstart_main
+    from experiments import quickstart
 
-    args = QuickstartArgs(total_timesteps=timesteps, total_labels=labels, seed=seed, out_dir=Path(out_dir))
-    return quickstart_main(args, progress=False, log=lambda message: None)
+    return quickstart.main(quickstart.Args(total_timesteps=timesteps, labels=labels, seed=seed, out_dir=Path(out_dir)))
 
 
 def main() -> dict:

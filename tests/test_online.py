@@ -1,4 +1,4 @@
-"""Online preference-based RL with SB3: PPO and SAC loops, relabelling, schedules, quickstart."""
+"""Online preference-based RL with SB3: PPO and SAC loops, relabelling, schedules, the quickstart study."""
 
 import dataclasses
 import json
@@ -13,10 +13,8 @@ from rewardlab.preferences import make_teacher
 from rewardlab.rewards import RewardModel, RewardNetConfig
 from rewardlab.rl import (
     PbRLConfig,
-    QuickstartArgs,
     labels_per_round,
     make_agent,
-    quickstart_main,
     relabel_replay_buffer,
     train_pbrl,
 )
@@ -121,17 +119,32 @@ def test_make_agent_runs_adam_fused_with_sb3_settings():
 
 
 def test_quickstart_smoke_writes_summary_and_plot(tmp_path):
-    args = QuickstartArgs(total_timesteps=2048, total_labels=10, eval_episodes=2, ensemble_size=2, out_dir=tmp_path)
-    summary = quickstart_main(args, progress=False, log=lambda message: None)
+    from experiments.quickstart import Args, main
+    from rewardlab.rewards import load_reward_model
+    from rewardlab.sweeps import read_metrics
+
+    args = Args(total_timesteps=2048, labels=10, eval_episodes=2, ensemble_size=2, out_dir=tmp_path)
+    assert args.name == "quickstart-Pendulum-v1-ppo-pbrl-oracle-10labels-seed0"
+    summary = main(args)
     run_dir = tmp_path / args.name
+    assert summary["run_dir"] == str(run_dir)
     written = json.loads((run_dir / "summary.json").read_text())
-    for key in ("return_learned", "return_true", "return_random", "pearson_transition", "pearson_segment", "labels_used", "wall_s"):
+    for key in ("return_learned", "return_true", "return_random", "normalized_return", "pearson_transition", "pearson_segment",
+                "labels_used", "wall_s"):
         assert key in written, key
         assert written[key] == pytest.approx(summary[key], nan_ok=True)
     assert written["labels_used"] == 10
+    span = written["return_true"] - written["return_random"]
+    assert written["normalized_return"] == pytest.approx((written["return_learned"] - written["return_random"]) / span)
+    assert -1.0 <= written["pearson_transition"] <= 1.0
     assert (run_dir / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (run_dir / "reward_model.rlab").exists()
+    model, _ = load_reward_model(run_dir / "reward_model.rlab")
+    assert model.config.ensemble_size == 2
     assert any((run_dir / "tensorboard").rglob("events.out.tfevents*"))
+    curves = np.load(run_dir / "curves.npz")
+    assert len(curves["learned_returns"]) == len(curves["learned_timesteps"]) > 0
+    assert {"true_return", "true_reward_agent_return", "labels_used"} <= set(read_metrics(run_dir)["name"])
     # The true-reward agent trained in a second process is the same agent as one trained in this one.
-    serial = quickstart_main(dataclasses.replace(args, parallel=False, run_name="serial"), progress=False, log=lambda message: None)
+    serial = main(dataclasses.replace(args, parallel=False, run_name="serial"))
     assert serial["return_true"] == pytest.approx(summary["return_true"])
+    assert serial["return_random"] == summary["return_random"]  # the same evaluation episodes

@@ -11,7 +11,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 from rewardlab.rl import (
     OveroptimizationCallback,
-    evaluate_policy_rewards,
+    evaluate_policy,
     make_agent,
     measure_overoptimization,
     median_bandwidth,
@@ -44,11 +44,11 @@ def test_mmd_hand_computed_and_monotone_in_the_shift():
 def test_evaluation_of_a_proxy_equal_to_the_true_reward_gives_equal_returns():
     env = gym.make("Pendulum-v1")
     agent = make_agent("ppo", make_vec_env("Pendulum-v1", n_envs=1, seed=0), "Pendulum-v1", n_steps=16, batch_size=16)
-    proxy, true, visited = evaluate_policy_rewards(agent, env, _pendulum_reward, 2)
-    assert proxy == pytest.approx(true, rel=1e-4)
-    assert visited.shape == (400, 3)
-    flipped, _, _ = evaluate_policy_rewards(agent, env, lambda *args: -_pendulum_reward(*args), 2)
-    assert flipped == pytest.approx(-true, rel=1e-4)
+    result = evaluate_policy(agent, env, 2, seed=3, seed_every_episode=True, reward_fn=_pendulum_reward)
+    assert result.reward_return == pytest.approx(result.true_return, rel=1e-4)
+    flipped = evaluate_policy(agent, env, 2, seed=3, seed_every_episode=True, reward_fn=lambda *args: -_pendulum_reward(*args))
+    assert flipped.reward_return == pytest.approx(-result.true_return, rel=1e-4)
+    assert flipped.true_return == result.true_return  # the same seeded episodes
 
 
 def test_callback_checkpoints_and_measure_overoptimization():

@@ -44,14 +44,14 @@ def quickstart(
     from rich.console import Console
     from rich.table import Table
 
-    from rewardlab.rl import QuickstartArgs, quickstart_main
+    from experiments.quickstart import Args, main
 
     console = Console()
     try:
-        args = QuickstartArgs(env_id=env_id, total_timesteps=timesteps, total_labels=labels, teacher=teacher,
-                              seed=seed, eval_episodes=eval_episodes, feedback_until=feedback_until, out_dir=out,
-                              parallel=parallel)
-        summary = quickstart_main(args, progress=progress, log=console.print)
+        args = Args(env_id=env_id, total_timesteps=timesteps, labels=labels, teacher=teacher, seed=seed,
+                    eval_episodes=eval_episodes, feedback_until=feedback_until, out_dir=out, parallel=parallel,
+                    progress=progress)
+        summary = main(args)
     except ValueError as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None
@@ -67,7 +67,7 @@ def quickstart(
         f"{summary['pearson_transition']:.3f}, per 50-step segment {summary['pearson_segment']:.3f} | "
         f"labels {summary['labels_used']} | {summary['wall_s']:.0f} s"
     )
-    console.print(f"run folder: {summary['run_dir']} (summary.json, learning_curve.png, tensorboard/)")
+    console.print(f"run folder: {summary['run_dir']} (summary.json, learning_curve.png, reward_model.rlab, tensorboard/)")
 
 
 from rewardlab.cli._sweep import report as _report_command, sweep as _sweep_command  # noqa: E402

@@ -1,4 +1,4 @@
-"""Online reward learning with Stable-Baselines3 agents."""
+"""Stable-Baselines3 agents: tuned construction, online reward learning, rollouts and evaluation, over-optimisation."""
 
 from rewardlab.rl._agents import default_num_envs, make_agent, tuned_hyperparameters
 from rewardlab.rl._episodes import EpisodeReturns
@@ -14,36 +14,52 @@ from rewardlab.rl._online import (
 from rewardlab.rl._overoptimization import (
     OveroptimizationCallback,
     OveroptimizationResult,
-    evaluate_policy_rewards,
     measure_overoptimization,
     median_bandwidth,
     plot_overoptimization,
     visitation_mmd,
 )
-from rewardlab.rl._quickstart import QuickstartArgs
-from rewardlab.rl._quickstart import main as quickstart_main
+from rewardlab.rl._rollouts import (
+    DEFAULT_HORIZONS,
+    Evaluation,
+    Policy,
+    RandomPolicy,
+    Rollout,
+    evaluate_policy,
+    make_env,
+    make_task_env,
+    reward_returns,
+    rollout,
+)
 from rewardlab.rl._schedule import QUERY_SCHEDULES, labels_per_round
 
 __all__ = [
+    "DEFAULT_HORIZONS",
     "EpisodeReturns",
+    "Evaluation",
     "FeedbackRecord",
     "OveroptimizationCallback",
     "OveroptimizationResult",
     "PbRLConfig",
     "PbRLResult",
+    "Policy",
     "PreferenceFeedbackCallback",
     "QUERY_SCHEDULES",
-    "QuickstartArgs",
+    "RandomPolicy",
+    "Rollout",
     "StandardizedRewardFn",
     "default_num_envs",
-    "evaluate_policy_rewards",
+    "evaluate_policy",
     "labels_per_round",
     "make_agent",
+    "make_env",
+    "make_task_env",
     "measure_overoptimization",
     "median_bandwidth",
     "plot_overoptimization",
-    "quickstart_main",
     "relabel_replay_buffer",
+    "reward_returns",
+    "rollout",
     "train_pbrl",
     "tuned_hyperparameters",
     "visitation_mmd",

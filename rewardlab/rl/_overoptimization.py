@@ -20,7 +20,7 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import gymnasium as gym
@@ -28,9 +28,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.env_util import make_vec_env
 
+from rewardlab._types import RewardFn
 from rewardlab.rl._agents import default_num_envs, make_agent
+from rewardlab.rl._rollouts import make_env, make_task_env, reward_returns, rollout
 from rewardlab.wrappers import RewardVecEnvWrapper
 
 _MAX_MMD_POINTS = 1024
@@ -85,34 +86,6 @@ def _subsample(points: np.ndarray, size: int, rng: np.random.Generator) -> np.nd
     return points[rng.choice(points.shape[0], size, replace=False)]
 
 
-def evaluate_policy_rewards(
-    agent: Any, env: gym.Env, proxy_reward_fn: Callable, num_episodes: int, *, seed: int = 0, deterministic: bool = True
-) -> tuple[float, float, np.ndarray]:
-    """Mean proxy and true episode returns of ``agent`` in ``env``, and the visited states ``[T, D]``.
-
-    The proxy reward is scored once per episode with one batched ``RewardFn`` call.
-    """
-    proxy_returns, true_returns, visited = [], [], []
-    for episode in range(num_episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        records: dict[str, list] = {"obs": [], "acts": [], "next_obs": [], "dones": []}
-        true_return, done = 0.0, False
-        while not done:
-            action, _ = agent.predict(obs, deterministic=deterministic)
-            next_obs, reward, terminated, truncated, _ = env.step(action)
-            done = terminated or truncated
-            for name, value in zip(records, (obs, action, next_obs, done)):
-                records[name].append(value)
-            true_return += float(reward)
-            obs = next_obs
-        arrays = {name: np.asarray(values) for name, values in records.items()}
-        proxy = np.asarray(proxy_reward_fn(arrays["obs"], arrays["acts"], arrays["next_obs"], arrays["dones"]), np.float64)
-        proxy_returns.append(float(proxy.sum()))
-        true_returns.append(true_return)
-        visited.append(arrays["obs"].reshape(arrays["obs"].shape[0], -1))
-    return float(np.mean(proxy_returns)), float(np.mean(true_returns)), np.concatenate(visited).astype(np.float32)
-
-
 class OveroptimizationCallback(BaseCallback):
     """Evaluates proxy return, true return and visitation MMD every ``checkpoint_every`` env steps.
 
@@ -121,7 +94,8 @@ class OveroptimizationCallback(BaseCallback):
         proxy_reward_fn: the ``RewardFn`` the agent is trained on.
         reference_obs: ``[M, D]`` observations the reward model was trained on.
         checkpoint_every: env steps between checkpoints.
-        eval_episodes: episodes per checkpoint.
+        eval_episodes: episodes per checkpoint; episode e starts from ``reset(seed=seed + 10_000 + e)``
+            at every checkpoint, so checkpoints differ only in the policy (:func:`rewardlab.rl.rollout`).
         seed: seed of the evaluation episodes and the MMD subsampling.
 
     ``records`` holds one (timesteps, proxy_return, true_return, visitation_mmd) per checkpoint.
@@ -130,7 +104,7 @@ class OveroptimizationCallback(BaseCallback):
     def __init__(
         self,
         eval_env: gym.Env,
-        proxy_reward_fn: Callable,
+        proxy_reward_fn: RewardFn,
         reference_obs: Any,
         checkpoint_every: int,
         eval_episodes: int = 3,
@@ -155,7 +129,10 @@ class OveroptimizationCallback(BaseCallback):
 
     def checkpoint(self) -> None:
         """Evaluate now and append a record."""
-        proxy, true, visited = evaluate_policy_rewards(self.model, self.eval_env, self.proxy_reward_fn, self.eval_episodes, seed=self.seed + 10_000)
+        episodes = rollout(self.model, self.eval_env, self.eval_episodes, seed=self.seed + 10_000, seed_every_episode=True)
+        proxy = float(np.mean(reward_returns(self.proxy_reward_fn, episodes)))
+        true = float(np.mean(episodes.returns))
+        visited = episodes.transitions.obs.reshape(len(episodes.episode), -1)
         visited = _subsample(visited, _MAX_MMD_POINTS, self.rng)
         mmd = float(visitation_mmd(visited, self.reference, self.bandwidth))
         self.records.append((int(self.num_timesteps), proxy, true, mmd))
@@ -182,7 +159,7 @@ class OveroptimizationCallback(BaseCallback):
 
 def measure_overoptimization(
     env_id: str,
-    proxy_reward_fn: Callable,
+    proxy_reward_fn: RewardFn,
     reference_obs: Any,
     *,
     total_timesteps: int,
@@ -223,9 +200,9 @@ def measure_overoptimization(
     if total_timesteps < 1 or num_checkpoints < 1:
         raise ValueError(f"total_timesteps, num_checkpoints: expected >= 1, got {total_timesteps}, {num_checkpoints}")
     num_envs = default_num_envs(algo, env_id) if num_envs is None else int(num_envs)
-    venv = RewardVecEnvWrapper(make_vec_env(env_id, n_envs=num_envs, seed=seed), proxy_reward_fn, mode="replace", name="proxy")
+    venv = RewardVecEnvWrapper(make_task_env(env_id, num_envs, seed), proxy_reward_fn, mode="replace", name="proxy")
     agent = make_agent(algo, venv, env_id, seed=seed, **dict(agent_kwargs or {}))
-    eval_env = gym.make(env_id)
+    eval_env = make_env(env_id)
     callback = OveroptimizationCallback(
         eval_env, proxy_reward_fn, reference_obs, max(1, total_timesteps // num_checkpoints), eval_episodes, seed
     )
