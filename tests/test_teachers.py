@@ -11,8 +11,11 @@ from hypothesis import strategies as st
 
 from rewardlab.preferences import (
     TEACHER_PRESETS,
+    HeronTeacher,
     SimulatedTeacher,
     Teacher,
+    TeacherStage,
+    TeacherState,
     compose,
     equal,
     label,
@@ -128,14 +131,29 @@ def test_make_teacher_presets_and_errors():
     assert (make_teacher("equal")(pairs, _rng()) == 0.5).sum() == 10
     with pytest.raises(ValueError, match="name.*oracle"):
         make_teacher("genius")
-    with pytest.raises(ValueError, match="overrides"):
+    with pytest.raises(ValueError, match=r"overrides: unknown SimulatedTeacher fields \['temperature'\]"):
         make_teacher("oracle", temperature=2.0)
+    with pytest.raises(ValueError, match=r"overrides: unknown HeronTeacher fields \['beta'\]"):
+        make_teacher("heron", signs=(1,), importance=(0,), beta=1.0)
+    assert isinstance(make_teacher("heron", signs=(1, -1), importance=(1, 0)), HeronTeacher)
+    assert make_teacher("regret", advantage_fn=lambda *a: None).preference_model == "regret"
     with pytest.raises(ValueError, match="beta"):
         stochastic(beta=0.0)
     with pytest.raises(ValueError, match="gamma"):
         myopic(1.5)
     with pytest.raises(ValueError, match="eps"):
         mistake(-0.1)
+
+
+def test_a_new_stage_subclasses_the_public_base_and_composes():
+    class prefer_second(TeacherStage):  # noqa: N801 - lowercase like the library's stages
+        def update(self, pairs, state: TeacherState, rng: np.random.Generator) -> TeacherState:
+            return state._replace(labels=np.zeros(len(state.returns)))
+
+    pairs = synthetic_pairs(np.array([[1.0, 0.0], [0.0, 1.0]]))
+    np.testing.assert_array_equal(prefer_second()(pairs, _rng()), [0.0, 0.0])  # alone: a full teacher
+    np.testing.assert_array_equal(compose(prefer_second(), mistake(1.0))(pairs, _rng()), [1.0, 1.0])
+    assert isinstance(prefer_second(), Teacher)
 
 
 def test_label_validates_teacher_output():

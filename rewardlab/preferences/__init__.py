@@ -69,16 +69,15 @@ from rewardlab.preferences._regret import (
     successor_feature_values,
     tabular_advantage_fn,
 )
+from rewardlab.preferences._teacher_registry import TEACHER_MODELS, TEACHER_PRESETS, make_teacher
 from rewardlab.preferences._teachers import (
-    TEACHER_MODELS,
-    TEACHER_PRESETS,
     SimulatedTeacher,
     Teacher,
+    TeacherStage,
     TeacherState,
     compose,
     equal,
     label,
-    make_teacher,
     mistake,
     myopic,
     oracle,
@@ -112,6 +111,7 @@ __all__ = [
     "TabularRewardModel",
     "TabularRewardParams",
     "Teacher",
+    "TeacherStage",
     "TeacherState",
     "TransitionBuffer",
     "accuracy_from_probabilities",

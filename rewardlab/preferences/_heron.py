@@ -36,7 +36,7 @@ import numpy as np
 
 from rewardlab._types import FragmentPairs
 from rewardlab.preferences._bradley_terry import check_fragment_pairs
-from rewardlab.preferences._teachers import TeacherState, _Stage
+from rewardlab.preferences._teachers import TeacherStage, TeacherState
 
 # σ_i of HERON's margins per environment, in the env's FactorSpec order (HalfCheetah from the paper's settings).
 HERON_SIGMAS: dict[str, tuple[float, ...]] = {
@@ -216,7 +216,7 @@ class HeronTeacher:
 
 
 @dataclasses.dataclass(frozen=True)
-class factor_combination(_Stage):  # noqa: N801
+class factor_combination(TeacherStage):  # noqa: N801
     """Decide on a fixed linear combination of the factors, R = Σ_t w·z_t (HERON's baselines).
 
     ``weights = signs`` is the plain factor sum; the env's ``FactorSpec.weights`` reproduce the

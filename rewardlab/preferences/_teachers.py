@@ -17,7 +17,8 @@ NaN: skipped). The B-Pref behaviours are small stages that compose like ``optax.
 to a ``TeacherState``; whatever the order, skipped pairs end as NaN and equal pairs as 0.5
 (B-Pref applies the equal rule after mistakes, and 1 − 0.5 = 0.5 anyway). Return
 transforms (``myopic``) must come before deciders (``oracle``, ``stochastic``); when no
-decider is given the oracle decides. ``SimulatedTeacher`` bundles the B-Pref settings.
+decider is given the oracle decides. ``SimulatedTeacher`` bundles the B-Pref settings;
+``make_teacher`` (in the teacher registry) builds a teacher by name.
 
 Conventions that differ from B-Pref's code: B-Pref's label 1 means σ² preferred; here
 1 means σ¹ preferred. B-Pref's ``beta`` is a rationality constant (P = logistic(β ΔR)),
@@ -84,8 +85,12 @@ def _final_labels(state: TeacherState) -> np.ndarray:
     return np.where(state.skipped, np.nan, labels).astype(np.float32)
 
 
-class _Stage(abc.ABC):
-    """A teacher stage: ``update(pairs, state, rng) -> state``; called alone it is a full teacher."""
+class TeacherStage(abc.ABC):
+    """Base of the teacher stages: ``update(pairs, state, rng) -> state``; called alone a stage is a full teacher.
+
+    A new stage subclasses it (a frozen dataclass of its settings) and implements ``update``;
+    ``compose`` chains stages, and ``stage(pairs, rng)`` is ``compose(stage)(pairs, rng)``.
+    """
 
     @abc.abstractmethod
     def update(self, pairs: FragmentPairs, state: TeacherState, rng: np.random.Generator) -> TeacherState:
@@ -96,7 +101,7 @@ class _Stage(abc.ABC):
 
 
 @dataclasses.dataclass(frozen=True)
-class oracle(_Stage):  # noqa: N801 - lowercase like optax transforms
+class oracle(TeacherStage):  # noqa: N801 - lowercase like optax transforms
     """Perfectly rational decision: 1[R¹ > R²], 0.5 on an exact tie.
 
     Example:
@@ -111,7 +116,7 @@ class oracle(_Stage):  # noqa: N801 - lowercase like optax transforms
 
 
 @dataclasses.dataclass(frozen=True)
-class stochastic(_Stage):  # noqa: N801
+class stochastic(TeacherStage):  # noqa: N801
     """Boltzmann-rational decision: label ~ Bernoulli(logistic(β (R¹ − R²))).
 
     Attributes:
@@ -133,7 +138,7 @@ class stochastic(_Stage):  # noqa: N801
 
 
 @dataclasses.dataclass(frozen=True)
-class regret(_Stage):  # noqa: N801
+class regret(TeacherStage):  # noqa: N801
     """Decide on −regret(σ) = Σ_t A*(s_t, a_t) of the true reward instead of the partial return.
 
     With ``stochastic(beta)`` after it, P(σ¹ ≻ σ²) = logistic(β (regret(σ²) − regret(σ¹))):
@@ -175,7 +180,7 @@ class regret(_Stage):  # noqa: N801
 
 
 @dataclasses.dataclass(frozen=True)
-class myopic(_Stage):  # noqa: N801
+class myopic(TeacherStage):  # noqa: N801
     """Myopic returns R = Σ_{t=0}^{L−1} γ^{L−1−t} r_t: the last step has weight 1.
 
     Attributes:
@@ -205,7 +210,7 @@ def _check_threshold(name: str, value: float | None, quantile: float) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class skip(_Stage):  # noqa: N801
+class skip(TeacherStage):  # noqa: N801
     """Skip (label NaN) pairs whose undiscounted returns are both below a threshold.
 
     Attributes:
@@ -228,7 +233,7 @@ class skip(_Stage):  # noqa: N801
 
 
 @dataclasses.dataclass(frozen=True)
-class equal(_Stage):  # noqa: N801
+class equal(TeacherStage):  # noqa: N801
     """Label 0.5 when the undiscounted returns are within a margin: |R¹ − R²| < margin.
 
     Attributes:
@@ -252,7 +257,7 @@ class equal(_Stage):  # noqa: N801
 
 
 @dataclasses.dataclass(frozen=True)
-class mistake(_Stage):  # noqa: N801
+class mistake(TeacherStage):  # noqa: N801
     """Flip each decided label with probability ε (label → 1 − label).
 
     Attributes:
@@ -366,55 +371,6 @@ class SimulatedTeacher:
 
     def __call__(self, pairs: FragmentPairs, rng: np.random.Generator) -> np.ndarray:
         return self.teacher(pairs, rng)
-
-
-TEACHER_PRESETS: dict[str, dict[str, float]] = {
-    "oracle": {},
-    "stochastic": {"beta": 1.0},
-    "myopic": {"gamma": 0.9},
-    "skip": {"skip_quantile": 0.1},
-    "equal": {"equal_quantile": 0.1},
-    "mistake": {"eps_mistake": 0.1},
-}
-# Teachers beyond B-Pref's partial-return presets; they need extra arguments (see ``make_teacher``).
-TEACHER_MODELS = ("regret", "heron")
-
-
-def make_teacher(name: str, **overrides: Any) -> Any:
-    """The simulated teacher called ``name``, with optional field overrides.
-
-    B-Pref presets (``SimulatedTeacher``): ``oracle``; ``stochastic`` (β = 1); ``myopic`` (γ = 0.9);
-    ``skip`` (pairs with both returns below the batch's 10% return quantile); ``equal`` (0.5 when
-    |R¹ − R²| is below the batch's 10% quantile); ``mistake`` (ε = 0.1). Preference models:
-    ``regret`` (a ``SimulatedTeacher`` deciding on the true reward's regret; pass
-    ``advantage_fn=``, and ``beta=`` for a Boltzmann-rational one) and ``heron`` (a
-    ``HeronTeacher`` over reward factors; pass ``spec=`` a ``FactorSpec`` and optionally
-    ``sigmas=``).
-
-    Raises:
-        ValueError: unknown ``name`` or override.
-
-    Example:
-        >>> make_teacher("mistake").eps_mistake
-        0.1
-    """
-    if name == "heron":
-        from rewardlab.preferences._heron import HeronTeacher
-
-        fields = {field.name for field in dataclasses.fields(HeronTeacher)}
-        unknown = sorted(set(overrides) - fields)
-        if unknown:
-            raise ValueError(f"overrides: unknown HeronTeacher fields {unknown}, expected some of {sorted(fields)}")
-        return HeronTeacher(**overrides)
-    if name == "regret":
-        return make_teacher("oracle", **{"preference_model": "regret", **overrides})
-    if name not in TEACHER_PRESETS:
-        raise ValueError(f"name: expected one of {tuple(TEACHER_PRESETS) + TEACHER_MODELS}, got {name!r}")
-    fields = {field.name for field in dataclasses.fields(SimulatedTeacher)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(f"overrides: unknown SimulatedTeacher fields {unknown}, expected some of {sorted(fields)}")
-    return SimulatedTeacher(**{**TEACHER_PRESETS[name], **overrides})
 
 
 def label(pairs: FragmentPairs, teacher: Teacher, rng: np.random.Generator) -> Preferences:
