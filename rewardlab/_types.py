@@ -8,12 +8,16 @@ the field comments. Arrays may be NumPy (host side) or JAX (device side).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
 Array = Any  # np.ndarray | jax.Array
 Obs = Any  # Array, or a dict of Arrays for Dict observation spaces
+# A pure JAX reward (obs [N, ...], acts [N, ...], next_obs [N, ...], dones [N]) -> jax.Array [N],
+# traceable under jit/vmap: what ``RewardFn.pure_fn()`` of ``as_reward_fn``'s adapter returns.
+PureReward = Callable[[Obs, Array, Obs, Array], Any]
 
 
 class Transitions(NamedTuple):
@@ -58,7 +62,12 @@ class RewardFn(Protocol):
     """The one contract at the host boundary: a batched reward over N transitions.
 
     Everything that produces a reward (a learned network, a teacher, a shaped or
-    composed reward) ends as a ``RewardFn``; wrappers never care where it came from.
+    composed reward) ends as a ``RewardFn``; wrappers never care where it came from. A pure
+    JAX reward source is written as a :class:`RewardModelLike` and turned into a
+    ``RewardFn`` by ``rewardlab.rewards.as_reward_fn``; that adapter also exposes the pure
+    function behind it (``pure_fn()``: ``(obs, acts, next_obs, dones) -> jax.Array [N]``,
+    traceable under ``jit``/``vmap``), which distances and shaping use in place of the host
+    call. A ``RewardFn`` without ``pure_fn`` is called on the host.
 
     Args:
         obs: ``[N, *obs_shape]`` s_t (or a dict of such arrays).
@@ -71,6 +80,36 @@ class RewardFn(Protocol):
     """
 
     def __call__(self, obs: Obs, acts: Array, next_obs: Obs, dones: Array) -> np.ndarray: ...
+
+
+@runtime_checkable
+class RewardModelLike(Protocol):
+    """A pure JAX reward source: the rewards of E ensemble members from explicit parameters.
+
+    ``apply`` must be a pure function of its arguments (no state kept between calls, no host
+    callbacks, no Python branching on array values), so that it traces under ``jit``,
+    ``vmap`` and ``grad``; the parameters are any pytree of arrays (``()`` for a reward
+    without any). Reward networks (``rewardlab.rewards.RewardModel``), the continuous regret
+    model, tabular rewards and a plain function (``rewardlab.rewards.FunctionReward``) are
+    reward models; ``rewardlab.rewards.as_reward_fn`` turns any of them into a ``RewardFn``.
+    Models may offer other methods of the same signature (``advantage``, ``base_reward``)
+    that ``as_reward_fn(..., use=...)`` picks instead of ``apply``.
+
+    Attributes:
+        ensemble_size: E, the number of members (1 for a single reward).
+
+    ``apply(params, obs, acts, next_obs, dones)``:
+        params: the model's parameters (a pytree).
+        obs: ``[N, *obs_shape]`` s_t (or a dict of such arrays).
+        acts: ``[N, *act_shape]`` a_t.
+        next_obs: ``[N, *obs_shape]`` s_{t+1}.
+        dones: ``[N]`` bool or float: the episode ended after the transition.
+        Returns ``jax.Array [E, N]``: the reward of every member on every transition.
+    """
+
+    ensemble_size: int
+
+    def apply(self, params: Any, obs: Obs, acts: Array, next_obs: Obs, dones: Array) -> Any: ...
 
 
 def batch_size(tree: Any) -> int:

@@ -10,6 +10,7 @@ import pytest
 
 from rewardlab import RewardFn
 from rewardlab.rewards import RewardModel, RewardNetConfig, as_reward_fn, bucket_size
+from rewardlab.rewards._host_forward import host_forward
 
 OBS_SPACE = gym.spaces.Box(-np.inf, np.inf, (17,), np.float64)  # HalfCheetah shapes
 ACT_SPACE = gym.spaces.Box(-1.0, 1.0, (6,), np.float32)
@@ -48,9 +49,10 @@ def test_matches_model_apply_for_every_aggregate(cheetah, host_batch_limit):
         "mean": members.mean(0),
         "min": members.min(0),
         "mean_minus_std": members.mean(0) - 0.5 * members.std(0),
+        "uncertainty_weighted": members.mean(0) - 0.5 * members.var(0),
     }
     for aggregate, target in expected.items():
-        fn = as_reward_fn(model, params, aggregate=aggregate, alpha=0.5, host_batch_limit=host_batch_limit)
+        fn = as_reward_fn(model, params, aggregate=aggregate, coefficient=0.5, host_batch_limit=host_batch_limit)
         rewards = fn(*data)
         assert rewards.shape == (11,) and rewards.dtype == np.float32
         np.testing.assert_allclose(rewards, target, rtol=1e-5, atol=1e-5)
@@ -186,7 +188,7 @@ def test_flat_fast_path_agrees_with_jit_including_clipped_inputs(inputs, ensembl
     obs, acts, next_obs, dones = transitions(9, seed=4)
     obs[0, 3], next_obs[1, 5] = 1e3, -1e3  # far beyond ±5 std: the clip must act
     host = as_reward_fn(model, params, aggregate="mean_minus_std")
-    assert type(host._host).__name__ == "FlatHostForward"
+    assert type(host_forward(model, params)).__name__ == "FlatHostForward"
     jitted = as_reward_fn(model, params, aggregate="mean_minus_std", host_batch_limit=0)
     np.testing.assert_allclose(host(obs, acts, next_obs, dones), jitted(obs, acts, next_obs, dones), rtol=1e-5, atol=1e-5)
     # Inputs of other layouts (lists, float64 actions) take the general path and agree too.
@@ -208,7 +210,7 @@ def test_flat_fast_path_folds_biases_for_every_depth_and_activation(hidden_sizes
     params = params._replace(net=jax.tree.unflatten(treedef, [x + 0.5 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)]))
     obs, acts, next_obs, dones = transitions(7, seed=5)
     host = as_reward_fn(model, params)
-    assert type(host._host).__name__ == "FlatHostForward"
+    assert type(host_forward(model, params)).__name__ == "FlatHostForward"
     expected = as_reward_fn(model, params, host_batch_limit=0)(obs, acts, next_obs, dones)
     assert np.abs(expected).max() > 0.1
     np.testing.assert_allclose(host(obs, acts, next_obs, dones), expected, rtol=1e-5, atol=1e-5)
@@ -219,7 +221,7 @@ def test_flat_fast_path_normalises_explicitly_when_folding_would_lose_digits():
     rng = np.random.default_rng(2)
     params = model.update_normalizer(model.init(jax.random.key(1)), rng.normal(1e4, 1.0, (64, 17)))
     host = as_reward_fn(model, params)
-    assert not host._host.fold
+    assert not host_forward(model, params).fold
     obs, acts = rng.normal(1e4, 1.0, (5, 17)), rng.uniform(-1, 1, (5, 6))
     expected = as_reward_fn(model, params, host_batch_limit=0)(obs, acts, obs, np.zeros(5, bool))
     np.testing.assert_allclose(host(obs, acts, obs, np.zeros(5, bool)), expected, rtol=1e-5, atol=1e-5)

@@ -1,25 +1,37 @@
-"""Learned reward models (Flax nnx), their ``RewardFn`` adapter and checkpoints.
+"""Reward models, the one adapter to the host ``RewardFn``, ensemble aggregation and checkpoints.
 
-``RewardModel`` is a thin shell (static config + jitted pure functions) over an ensemble of
-Flax nnx networks whose parameters live in ``RewardParams``; ``as_reward_fn`` turns a model
-and its parameters into the batched NumPy ``RewardFn`` used at the host boundary;
-``save_reward_model``/``load_reward_model`` write and read one self-describing file.
+A reward model is anything with pure JAX ``apply(params, obs, acts, next_obs, dones) -> [E, N]``
+and an ``ensemble_size`` (``RewardModelLike``). ``RewardModel`` is a thin shell (static config +
+jitted pure functions) over an ensemble of Flax nnx networks whose parameters live in
+``RewardParams``; ``FunctionReward`` makes a parameter-free pure JAX function a model.
+``as_reward_fn`` turns any model and its parameters into the batched NumPy ``RewardFn`` used at
+the host boundary, combining members with ``aggregate_ensemble``, and exposes the pure function
+(``pure_fn()``) for distances and shaping; ``save_reward_model``/``load_reward_model`` write and
+read one self-describing file.
 """
 
+from rewardlab._types import RewardModelLike
+from rewardlab.rewards._aggregate import ENSEMBLE_AGGREGATES, aggregate_ensemble
 from rewardlab.rewards._checkpoint import CheckpointError, load_reward_model, save_reward_model
 from rewardlab.rewards._config import RewardNetConfig
+from rewardlab.rewards._function import FunctionReward
 from rewardlab.rewards._model import RewardModel, RewardParams
 from rewardlab.rewards._normalizer import RunningStats
-from rewardlab.rewards._reward_fn import ModelRewardFn, as_reward_fn, bucket_size
+from rewardlab.rewards._reward_fn import REWARD_METHODS, ModelRewardFn, as_reward_fn, bucket_size
 from rewardlab.rewards._spaces import is_image_space, space_from_dict, space_to_dict
 
 __all__ = [
+    "ENSEMBLE_AGGREGATES",
+    "REWARD_METHODS",
     "CheckpointError",
+    "FunctionReward",
     "ModelRewardFn",
     "RewardModel",
+    "RewardModelLike",
     "RewardNetConfig",
     "RewardParams",
     "RunningStats",
+    "aggregate_ensemble",
     "as_reward_fn",
     "bucket_size",
     "is_image_space",

@@ -1,11 +1,19 @@
-"""NumPy forward pass of a flat-input ``RewardModel``, for small host batches.
+"""NumPy forward pass of a flat-input ``RewardModel``, for small host batches, behind one factory.
 
-On CPU, XLA's matrix multiply is several times slower than OpenBLAS for a handful of rows
-(an [8, 256] × [256, 256] product: ~70 µs against ~30 µs here), and each jitted call adds
-~15 µs of dispatch. Env stepping scores a few transitions per step, so ``as_reward_fn``
-computes small batches with this mirror of ``RewardModel._reward_core`` (same features,
-same layer order, float32 throughout); ``tests/test_reward_fn.py`` checks the two agree.
-Models with image inputs always use the jitted path.
+On CPU, XLA's matrix multiply is several times slower than OpenBLAS for a handful of rows,
+and each jitted call adds its dispatch cost (figures in docs/benchmarks.md). Env stepping
+scores a few transitions per step, so ``as_reward_fn`` computes small batches with this
+mirror of ``RewardModel.apply`` (same features, same layer order, float32 throughout);
+``tests/test_reward_fn.py`` checks the two agree. Models with image inputs always use the
+jitted path.
+
+:func:`host_forward` is the only entry point: it picks the pass that fits the model and
+returns an object with two calls, both giving member rewards ``[E, n]``:
+
+* ``forward(obs, acts, next_obs, dones, n)`` on inputs already validated against the spaces;
+* ``forward.call_unchecked(obs, acts, next_obs, dones, n)`` on raw inputs: the pass checks
+  itself whether they have exactly the layout it reads (the env-stepping hot path) and
+  returns None otherwise, and the caller then validates and calls ``forward``.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from rewardlab.rewards._model import RewardModel
 from rewardlab.rewards._normalizer import NORMALIZE_CLIP, NORMALIZE_EPSILON, stats_get
 from rewardlab.rewards._spaces import Leaf
 
@@ -41,6 +50,21 @@ def supports_host_forward(model: Any) -> bool:
     return all(leaf.kind != "image" for leaf in model.obs_leaves)
 
 
+def _host_layers(mlp: dict, ensemble_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Host float32 copies (kernel, bias) of an MLP's layers: [in, out] / [out] for one member,
+    [E, in, out] / [E, 1, out] for an ensemble."""
+    layers = mlp["layers"]
+    out = []
+    for index in sorted(layers):
+        kernel = np.ascontiguousarray(np.asarray(layers[index]["kernel"], np.float32))  # [E, in, out]
+        bias = np.asarray(layers[index]["bias"], np.float32)  # [E, out]
+        if ensemble_size == 1:
+            out.append((kernel[0], bias[0]))  # plain 2-D products for the common case
+        else:
+            out.append((kernel, bias[:, None, :]))
+    return out
+
+
 class HostForward:
     """Rewards ``[E, n]`` of a batch of validated NumPy inputs, from host copies of the params."""
 
@@ -55,8 +79,8 @@ class HostForward:
         self.act_leaves: tuple[Leaf, ...] = model.act_leaves
         self.uses = model.uses
         net = params.net.to_pure_dict()
-        self.g_layers = self._layers(net["g"])
-        self.h_layers = self._layers(net["h"]) if self.shaping else None
+        self.g_layers = _host_layers(net["g"], self.ensemble_size)
+        self.h_layers = _host_layers(net["h"], self.ensemble_size) if self.shaping else None
         # Per observation leaf: (mean, 1/sqrt(var + eps)) flattened, or None when not normalised.
         self.obs_norm = []
         for leaf in self.obs_leaves:
@@ -66,18 +90,6 @@ class HostForward:
                 self.obs_norm.append((mean, std))
             else:
                 self.obs_norm.append(None)
-
-    def _layers(self, mlp: dict) -> list[tuple[np.ndarray, np.ndarray]]:
-        layers = mlp["layers"]
-        out = []
-        for index in sorted(layers):
-            kernel = np.ascontiguousarray(np.asarray(layers[index]["kernel"], np.float32))  # [E, in, out]
-            bias = np.asarray(layers[index]["bias"], np.float32)  # [E, out]
-            if self.ensemble_size == 1:
-                out.append((kernel[0], bias[0]))  # plain 2-D products for the common case
-            else:
-                out.append((kernel, bias[:, None, :]))
-        return out
 
     @staticmethod
     def _leaf_features(leaf: Leaf, x: Any, rows: int) -> np.ndarray:
@@ -124,7 +136,12 @@ class HostForward:
         out = out[..., 0]
         return out if self.ensemble_size > 1 else out[None]  # [E, rows]
 
+    def call_unchecked(self, obs: Any, acts: Any, next_obs: Any, dones: Any, n: int) -> None:
+        """None: this pass reads Dict, categorical and shaped inputs that must be validated first."""
+        return None
+
     def __call__(self, obs: Any, acts: Any, next_obs: Any, dones: Any, n: int) -> np.ndarray:
+        """``[E, n]`` member rewards of inputs validated against the spaces."""
         features = {}
         if self.uses["obs"] and self.uses["next_obs"]:
             both = self._obs_features((obs, next_obs), n)
@@ -153,8 +170,8 @@ class FlatHostForward:
     Features ``[n, F + 1]`` are laid out in ``config.inputs`` order in a per-thread buffer,
     with a column of ones that carries the first layer's bias. The layers run
     on transposed activations, one column per transition (``h = Wᵀ·xᵀ``, then ``Wᵀ·h``): for
-    the few rows of env stepping OpenBLAS multiplies a [257, 257] by a [257, 8] matrix ~15 %
-    faster than an [8, 257] by a [257, 257] one, and the big product is most of the call.
+    the few rows of env stepping OpenBLAS multiplies a [257, 257] by a [257, 8] matrix faster
+    than an [8, 257] by a [257, 257] one, and the big product is most of the call.
     Every later bias rides on an extra hidden unit held at act(1), so the pass is one product
     and one activation per layer.
     Normalisation is folded into the first layer:
@@ -195,7 +212,7 @@ class FlatHostForward:
         widths = [len(column) for column in columns_mean]
         self._column_slices = tuple(slice(sum(widths[:i]), sum(widths[: i + 1])) for i in range(len(widths)))
         mean, std, clip = (np.concatenate(columns) for columns in (columns_mean, columns_std, columns_clip))
-        layers = HostForward._layers(self, params.net.to_pure_dict()["g"])
+        layers = _host_layers(params.net.to_pure_dict()["g"], self.ensemble_size)
         kernel, bias = layers[0]  # [F, H] / [H], or [E, F, H] / [E, 1, H]
         kernel64, bias64 = kernel.astype(np.float64), bias.astype(np.float64)
         self.fold = bool(np.max(np.abs(mean / std), initial=0.0) <= self.FOLD_LIMIT)
@@ -239,12 +256,15 @@ class FlatHostForward:
         # last of self.kernels is the output.
         self.hidden_kernels = self.kernels[:-1]
         # Per thread and batch size n: a features buffer [n, F + 1] (its ones column set once; the
-        # inputs are copied into views of it, ~5 µs less than a concatenation between MuJoCo
-        # steps) and operands of the batch's full shape (clip bounds, ReLU zeros). NumPy's
-        # ufuncs take a fast path when no operand is broadcast or a scalar: np.maximum(x, 0.0)
-        # on [8, 257] costs ~2.5 µs, against ~1.3 µs with a zeros array. Per thread, so that
-        # threads calling one reward function never share a buffer.
+        # inputs are copied into views of it, cheaper than a concatenation between MuJoCo
+        # steps) and operands of the batch's full shape (clip bounds, ReLU zeros): NumPy's
+        # ufuncs take a fast path when no operand is broadcast or a scalar, so np.maximum(x,
+        # zeros) beats np.maximum(x, 0.0) for a few rows. Per thread, so that threads calling
+        # one reward function never share a buffer.
         self._local = threading.local()
+        # The plain layout ``call_unchecked`` takes without validation: per-sample shapes of s and a.
+        self._obs_shape = obs_leaf.shape
+        self._act_shape = model.act_leaves[0].shape if model.act_leaves else ()
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -270,7 +290,25 @@ class FlatHostForward:
         per_n[n] = operands
         return operands
 
+    def call_unchecked(self, obs: Any, acts: Any, next_obs: Any, dones: np.ndarray, n: int) -> np.ndarray | None:
+        """``[E, n]`` of raw inputs that are plain arrays of exactly the model's shapes, else None.
+
+        The env-stepping hot path: the shapes are checked here, inline; anything else (lists,
+        Dict observations, [N, 1] actions, wrong shapes) returns None, and the caller validates
+        (with messages that explain) and calls the instance. ``dones`` must already be ``[n]``.
+        """
+        obs, acts, next_obs = np.asarray(obs), np.asarray(acts), np.asarray(next_obs)
+        obs_shape = self._obs_shape
+        if (
+            obs.shape[1:] == obs_shape == next_obs.shape[1:]
+            and acts.shape[1:] == self._act_shape
+            and obs.shape[0] == next_obs.shape[0] == acts.shape[0] == n
+        ):
+            return self(obs, acts, next_obs, dones, n)
+        return None
+
     def __call__(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray, n: int) -> np.ndarray:
+        """``[E, n]`` member rewards of inputs validated against the spaces."""
         try:
             x, views, low, high, zeros = self._local.per_n[n]
         except (AttributeError, KeyError):
@@ -305,6 +343,23 @@ def supports_flat_host_forward(model: Any) -> bool:
     if "act" in model.config.inputs and (len(act_leaves) != 1 or act_leaves[0].path != () or act_leaves[0].kind != "box"):
         return False
     return True
+
+
+def host_forward(model: Any, params: Any) -> HostForward | FlatHostForward | None:
+    """The NumPy forward pass of ``model`` at ``params``, or None when the model has none.
+
+    A ``RewardModel`` without image inputs gets one: the folded, transposed pass for one flat
+    Box observation and Box action (or none), the general one otherwise. Other reward models
+    (and image models) return None and always run jitted. The result is called as
+    ``forward(obs, acts, next_obs, dones, n)`` on validated inputs, or
+    ``forward.call_unchecked(...)`` on raw ones (see the module docstring); both give
+    ``[E, n]`` float32 member rewards of the model's ``apply``.
+    """
+    if not isinstance(model, RewardModel) or not supports_host_forward(model):
+        return None
+    if supports_flat_host_forward(model):
+        return FlatHostForward(model, params)
+    return HostForward(model, params)
 
 
 def _get(tree: Any, path: tuple[str, ...]) -> Any:

@@ -26,7 +26,7 @@ from flax import nnx
 from rewardlab.rewards._config import RewardNetConfig
 from rewardlab.rewards._networks import RewardNet
 from rewardlab.rewards._normalizer import RunningStats, init_running_stats, normalize_leaf, update_running_stats
-from rewardlab.rewards._spaces import Leaf, encode_leaf, get_leaf, space_leaves
+from rewardlab.rewards._spaces import Leaf, encode_leaf, expected_shape, get_leaf, leaf_shape_ok, space_leaves
 
 
 class RewardParams(NamedTuple):
@@ -34,16 +34,6 @@ class RewardParams(NamedTuple):
 
     net: Any  # nnx.State of RewardNet, every leaf stacked on a leading ensemble axis [E, ...]
     obs_stats: RunningStats  # running mean/var of the normalised observation leaves (shared by members)
-
-
-def _leaf_shape_ok(leaf: Leaf, trailing: tuple[int, ...]) -> bool:
-    # Discrete values may come as [N] or [N, 1] (SB3 replay buffers store the latter).
-    return trailing == leaf.shape or (leaf.kind == "discrete" and trailing == (1,))
-
-
-def _expected(leaf: Leaf) -> str:
-    shape = ", ".join(["N", *map(str, leaf.shape)])
-    return f"[{shape}]" + (" (or [N, 1])" if leaf.kind == "discrete" else "")
 
 
 def check_leaves(argument: str, tree: Any, leaves: tuple[Leaf, ...], n: int | None) -> int:
@@ -59,12 +49,12 @@ def check_leaves(argument: str, tree: Any, leaves: tuple[Leaf, ...], n: int | No
         try:
             x = get_leaf(tree, leaf.path)
         except (KeyError, TypeError, IndexError):
-            raise ValueError(f"{leaf.describe(argument)}: missing; expected an array of shape {_expected(leaf)}") from None
+            raise ValueError(f"{leaf.describe(argument)}: missing; expected an array of shape {expected_shape(leaf)}") from None
         shape = tuple(np.shape(x))
         if not shape:
-            raise ValueError(f"{leaf.describe(argument)}: expected shape {_expected(leaf)}, got a scalar of shape ()")
-        if not _leaf_shape_ok(leaf, shape[1:]):
-            raise ValueError(f"{leaf.describe(argument)}: expected shape {_expected(leaf)}, got {shape}")
+            raise ValueError(f"{leaf.describe(argument)}: expected shape {expected_shape(leaf)}, got a scalar of shape ()")
+        if not leaf_shape_ok(leaf, shape[1:]):
+            raise ValueError(f"{leaf.describe(argument)}: expected shape {expected_shape(leaf)}, got {shape}")
         if n is None:
             n = shape[0]
         elif shape[0] != n:

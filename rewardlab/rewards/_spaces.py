@@ -204,6 +204,20 @@ def space_leaves(space: gym.Space, *, is_observation: bool, path: tuple[str, ...
     )
 
 
+def leaf_shape_ok(leaf: Leaf, trailing: tuple[int, ...]) -> bool:
+    """True when a batch whose per-sample shape is ``trailing`` fits ``leaf``.
+
+    Discrete values may come as [N] or [N, 1] (SB3 replay buffers store the latter).
+    """
+    return trailing == leaf.shape or (leaf.kind == "discrete" and trailing == (1,))
+
+
+def expected_shape(leaf: Leaf) -> str:
+    """The batch shape ``leaf`` takes, for error messages: ``[N, 17]``, ``[N] (or [N, 1])``."""
+    shape = ", ".join(["N", *map(str, leaf.shape)])
+    return f"[{shape}]" + (" (or [N, 1])" if leaf.kind == "discrete" else "")
+
+
 def get_leaf(tree: Any, path: tuple[str, ...]) -> Any:
     """The array at ``path`` inside a (nested) dict of arrays."""
     for key in path:
