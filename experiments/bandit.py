@@ -7,8 +7,8 @@ minimising the Bradley–Terry loss (Bradley & Terry 1952; Christiano et al. 201
 
 by full-batch gradient descent, with labels y from a B-Pref simulated teacher (Lee et
 al. 2021): ``oracle`` (y = 1[r*_i > r*_j]), ``stochastic`` (y ~ Bernoulli σ(β(r*_i − r*_j)))
-or ``mistake`` (the oracle, flipped with probability 0.1). NumPy only and a few
-milliseconds per run: the sweep layer's own test and demonstration study.
+or ``mistake`` (the oracle, flipped with probability 0.1). NumPy only, no agent and no
+compilation, so a run costs next to nothing: the sweep layer's own test and demonstration study.
 
 Run one: ``python -m experiments.bandit --teacher mistake --labels 50``; sweep it:
 ``rewardlab sweep experiments/bandit.toml``.

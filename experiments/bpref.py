@@ -68,18 +68,16 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
     """Train an agent on a reward learned online from ``args.teacher``; return its true-return evaluation."""
     import jax
     import numpy as np
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.evaluation import evaluate_policy
 
     from rewardlab.preferences import make_teacher
     from rewardlab.rewards import RewardModel, RewardNetConfig
-    from rewardlab.rl import PbRLConfig, default_num_envs, make_agent, train_pbrl
+    from rewardlab.rl import PbRLConfig, default_num_envs, evaluate_policy, make_agent, make_env, make_task_env, train_pbrl
     from rewardlab.wrappers import RewardVecEnvWrapper
 
     start = time.perf_counter()
     algo = args.algo or DEFAULT_ALGO[args.env_id]
     timesteps = args.timesteps or DEFAULT_TIMESTEPS[args.env_id]
-    venv = RewardVecEnvWrapper(make_vec_env(args.env_id, n_envs=default_num_envs(algo, args.env_id), seed=args.seed), mode="replace")
+    venv = RewardVecEnvWrapper(make_task_env(args.env_id, default_num_envs(algo, args.env_id), args.seed), mode="replace")
     model = RewardModel(
         RewardNetConfig(inputs=("obs", "act"), hidden_sizes=DEFAULT_HIDDEN[args.env_id], ensemble_size=args.ensemble_size),
         venv.observation_space,
@@ -90,8 +88,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
     config = PbRLConfig(total_labels=args.labels, num_rounds=args.feedback_rounds,
                         first_feedback_step=min(args.first_feedback_step, timesteps // 2))
     result = train_pbrl(agent, model, model.init(jax.random.key(args.seed)), make_teacher(args.teacher), timesteps, config, seed=args.seed)
-    eval_env = make_vec_env(args.env_id, n_envs=1, seed=10_000 + args.seed)  # the true reward
-    true_return, true_return_std = evaluate_policy(agent, eval_env, n_eval_episodes=args.eval_episodes, deterministic=True)
+    evaluation = evaluate_policy(agent, make_env(args.env_id), args.eval_episodes, seed=10_000 + args.seed)  # the true reward
 
     if logger is not None:
         for step, learned, true in zip(*(result.episodes[k] for k in ("timestep", "learned_return", "true_return"))):
@@ -102,8 +99,8 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
     last = result.episodes["true_return"][-10:]
     final = result.feedback[-1] if result.feedback else None
     return {
-        "true_return": float(true_return),
-        "true_return_std": float(true_return_std),
+        "true_return": evaluation.true_return,
+        "true_return_std": evaluation.true_return_std,
         "train_true_return_last10": float(np.mean(last)) if len(last) else float("nan"),
         "labels_used": 0 if result.preferences is None else int(len(result.preferences.labels)),
         "final_train_accuracy": float("nan") if final is None else final.train_accuracy,

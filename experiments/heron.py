@@ -29,14 +29,13 @@ from typing import Any, Literal
 import gymnasium as gym
 import jax
 import numpy as np
-from stable_baselines3.common.env_util import make_vec_env
 
 from rewardlab.preferences import HERON_SIGMAS, compose, factor_combination, make_teacher, oracle
 from rewardlab.rewards import RewardModel, RewardNetConfig
-from rewardlab.rl import EpisodeReturns, PbRLConfig, default_num_envs, make_agent, train_pbrl
+from rewardlab.rl import EpisodeReturns, PbRLConfig, default_num_envs, evaluate_policy, make_agent, make_env, make_task_env, train_pbrl
 from rewardlab.sweeps import Logger, check_choices, parse_args
 from rewardlab.wrappers import RewardVecEnvWrapper
-from rewardlab_envs import factor_spec, make
+from rewardlab_envs import factor_spec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +102,7 @@ class FactorReward(gym.Wrapper):
 
 def random_factor_std(env_id: str, steps: int = 2000, seed: int = 0) -> np.ndarray:
     """Per-step std of each reward factor under a uniformly random policy: ``[K]``."""
-    env = make(env_id)
+    env = make_env(env_id, factors=True)
     env.action_space.seed(seed)
     env.reset(seed=seed)
     factors = []
@@ -114,23 +113,6 @@ def random_factor_std(env_id: str, steps: int = 2000, seed: int = 0) -> np.ndarr
             env.reset()
     env.close()
     return np.maximum(np.std(np.asarray(factors, np.float64), axis=0), 1e-6)
-
-
-def evaluate(agent: Any, env_id: str, episodes: int, seed: int) -> float:
-    """Mean env return of the agent's deterministic policy."""
-    env = gym.make(env_id)
-    returns = []
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=10_000 + seed * 100 + episode)
-        total, done = 0.0, False
-        while not done:
-            action, _ = agent.predict(obs, deterministic=True)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    env.close()
-    return float(np.mean(returns))
 
 
 def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
@@ -147,7 +129,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         if weights is None:
             weights = spec.signs_array() / random_factor_std(args.env_id, seed=args.seed)
         wrapper_class, wrapper_kwargs = FactorReward, {"weights": np.asarray(weights)}
-    venv = make_vec_env(lambda: make(args.env_id), n_envs=num_envs, seed=args.seed, wrapper_class=wrapper_class, wrapper_kwargs=wrapper_kwargs)
+    venv = make_task_env(args.env_id, num_envs, args.seed, factors=True, wrapper_class=wrapper_class, wrapper_kwargs=wrapper_kwargs)
     curve = EpisodeReturns()
     figures: dict[str, float] = {}
     overrides = {} if args.learning_starts is None else {"learning_starts": args.learning_starts}
@@ -178,7 +160,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         for step, value in zip(curve.timesteps, curve.returns):
             logger.log(int(step), true_return=float(value))
     figures.update(
-        final_return=evaluate(agent, args.env_id, args.eval_episodes, args.seed),
+        final_return=evaluate_policy(agent, make_env(args.env_id), args.eval_episodes, seed=10_000 + 100 * args.seed, seed_every_episode=True).true_return,
         mean_training_return=float(returns.mean()) if len(returns) else float("nan"),
         last_quarter_return=float(returns[-max(1, len(returns) // 4) :].mean()) if len(returns) else float("nan"),
         episodes=float(len(returns)),

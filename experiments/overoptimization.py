@@ -24,7 +24,6 @@ import dataclasses
 from pathlib import Path
 from typing import Literal
 
-import gymnasium as gym
 import jax
 import numpy as np
 
@@ -32,7 +31,7 @@ from rewardlab._io import atomic_write_json
 from rewardlab._types import Trajectory
 from rewardlab.preferences import default_optimizer, fragment_trajectories, label, make_teacher, train_reward
 from rewardlab.rewards import RewardModel, RewardNetConfig, as_reward_fn
-from rewardlab.rl import OveroptimizationResult, StandardizedRewardFn, measure_overoptimization, plot_overoptimization
+from rewardlab.rl import OveroptimizationResult, StandardizedRewardFn, make_env, measure_overoptimization, plot_overoptimization, rollout
 from rewardlab.sweeps import Logger, check_choices, parse_args
 
 DESIGNS = ("single", "ensemble")
@@ -109,29 +108,9 @@ def ppo_kwargs(args: Args) -> dict[str, int]:
     return kwargs
 
 
-def random_episodes(env_id: str, num_episodes: int, seed: int) -> list[Trajectory]:
-    """Episodes of the uniform random policy (the reward model's training distribution)."""
-    env = gym.make(env_id)
-    env.action_space.seed(seed)
-    episodes = []
-    for episode in range(num_episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        observations, actions, rewards, terminated, done = [obs], [], [], False, False
-        while not done:
-            action = env.action_space.sample()
-            obs, reward, terminated, truncated, _ = env.step(action)
-            observations.append(obs)
-            actions.append(action)
-            rewards.append(reward)
-            done = terminated or truncated
-        episodes.append(Trajectory(np.asarray(observations, np.float32), np.asarray(actions, np.float32), np.asarray(rewards, np.float32), bool(terminated)))
-    env.close()
-    return episodes
-
-
 def learn_proxy(args: Args, design: str, noise: float, episodes: list[Trajectory], reference: tuple) -> tuple[StandardizedRewardFn, dict]:
     """Train the reward model of ``design`` on ``args.labels`` labels with flip probability ``noise``."""
-    env = gym.make(args.env_id)
+    env = make_env(args.env_id)
     members = args.ensemble_size if design == "ensemble" else 1
     model = RewardModel(RewardNetConfig(hidden_sizes=(64, 64), ensemble_size=members), env.observation_space, env.action_space)
     env.close()
@@ -158,9 +137,11 @@ def learn_proxy(args: Args, design: str, noise: float, episodes: list[Trajectory
 
 def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
     """Run every (design, noise) pair; return final and peak true returns per run."""
-    episodes = random_episodes(args.env_id, args.data_episodes, args.seed)
-    obs = np.concatenate([episode.obs[:-1] for episode in episodes])
-    reference = (obs, np.concatenate([episode.acts for episode in episodes]), np.concatenate([episode.obs[1:] for episode in episodes]), np.zeros(len(obs), bool))
+    # The reward model's training distribution: episodes of the uniform random policy.
+    data = rollout(None, make_env(args.env_id), args.data_episodes, seed=args.seed, seed_every_episode=True)
+    episodes = data.trajectories()
+    obs = data.transitions.obs
+    reference = (obs, data.transitions.acts, data.transitions.next_obs, np.zeros(len(obs), bool))
     runs: dict[str, OveroptimizationResult] = {}
     summary: dict[str, float] = {}
     details: dict[str, dict] = {}
