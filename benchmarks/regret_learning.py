@@ -61,7 +61,7 @@ def _continuous_cost(num_pairs: int = 128, length: int = 50, epochs: int = 10) -
     import optax
 
     from rewardlab._types import FragmentPairs
-    from rewardlab.preferences import ContinuousRegretModel, label, make_teacher, train_reward
+    from rewardlab.preferences import ContinuousRegretModel, RewardTrainer, label, make_teacher
 
     env = gym.make("HalfCheetah-v5")
     rng = np.random.default_rng(0)
@@ -80,11 +80,10 @@ def _continuous_cost(num_pairs: int = 128, length: int = 50, epochs: int = 10) -
     figures = {}
     for preference_model in ("regret", "partial_return"):
         model = ContinuousRegretModel(17, env.action_space.low, env.action_space.high, hidden_sizes=(64, 64), num_probe_actions=16)
-        params, optimizer = model.init(jax.random.key(0)), optax.adam(1e-3)
-        train = lambda params, state, n: train_reward(  # noqa: E731
-            model, params, state, prefs, jax.random.key(1), epochs=n, batch_size=32, optimizer=optimizer, preference_model=preference_model
-        )
-        params, state, _ = train(params, None, 1)  # compile
+        trainer = RewardTrainer(model, optax.adam(1e-3), batch_size=32, preference_model=preference_model)
+        train = lambda params, state, n: trainer.train(params, state, prefs, jax.random.key(1), epochs=n)  # noqa: E731
+        params = model.init(jax.random.key(0))
+        params, state, _ = train(params, trainer.init(params), 1)  # compile; the held trainer reuses it
         start = time.perf_counter()
         params, state, metrics = train(params, state, epochs)
         short = "regret" if preference_model == "regret" else "partial"

@@ -71,6 +71,22 @@ def test_ppo_loop_collects_labels_and_changes_reward():
     assert np.all(result.episodes["true_return"] <= 0)  # Pendulum's true reward is never positive
 
 
+def test_feedback_rounds_compile_query_scoring_and_reward_training_once():
+    from rewardlab.rl import PreferenceFeedbackCallback
+
+    venv, model, params = _setup(num_envs=2)
+    agent = PPO("MlpPolicy", venv, n_steps=64, batch_size=64, n_epochs=1, seed=0, device="cpu")
+    config = PbRLConfig(total_labels=12, num_rounds=3, first_feedback_step=200, fragment_length=10,
+                        reward_epochs=2, candidate_multiplier=2)
+    feedback = PreferenceFeedbackCallback(venv, model, params, make_teacher("oracle"), config, 1024, seed=0)
+    agent.learn(1024, callback=feedback)
+    assert len(feedback.feedback) == 3
+    # The callback keeps its scorer and trainer: three rounds of disagreement scoring, held-out
+    # accuracy and training (the label budget pads the dataset) are one compilation each.
+    assert feedback.scorer.chunk_probabilities._cache_size() == 1
+    assert feedback.trainer.epoch._cache_size() == 1
+
+
 def test_sac_replay_buffer_is_relabelled_with_the_learned_reward():
     venv, model, params = _setup(num_envs=1)
     agent = SAC("MlpPolicy", venv, learning_starts=100, buffer_size=2000, batch_size=32, seed=0, device="cpu")

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from rewardlab._types import FragmentPairs, Preferences, Trajectory
 from rewardlab.preferences import (
     PREFERENCE_MODELS,
+    PairScorer,
     TransitionBuffer,
     accuracy_from_probabilities,
     bradley_terry_loss,
@@ -25,6 +26,7 @@ from rewardlab.preferences import (
     fragment_trajectories,
     pearson_correlation,
     preference_accuracy,
+    preference_calibration,
     preference_loss,
     preference_probabilities,
     random_fragmenter,
@@ -288,7 +290,7 @@ def test_disagreement_picks_max_variance_pairs():
     probabilities = np.asarray(preference_probabilities(ScaledEnsemble(), None, candidates))
     variance = probabilities.var(axis=0)
     expected = np.argsort(-variance)[:3]
-    chosen = select_queries(ScaledEnsemble(), None, candidates, 3, "disagreement", np.random.default_rng(0))
+    chosen = select_queries(PairScorer(ScaledEnsemble()), None, candidates, 3, "disagreement", np.random.default_rng(0))
     np.testing.assert_allclose(chosen.obs[:, 0, 0, 0], gaps[expected])
     # Members: P = σ(0), σ(g), σ(3g), whose variance grows with |g|: hand-ordered 5.0, 2.0, 0.8.
     np.testing.assert_allclose(chosen.obs[:, 0, 0, 0], [5.0, 2.0, 0.8])
@@ -298,7 +300,7 @@ def test_disagreement_picks_max_variance_pairs():
 
 def test_entropy_picks_most_uncertain_mean_prediction():
     gaps = np.array([4.0, 0.0, -3.0, 0.2, 1.0])
-    chosen = select_queries(ScaledEnsemble(), None, _gap_candidates(gaps), 2, "entropy", np.random.default_rng(0))
+    chosen = select_queries(PairScorer(ScaledEnsemble()), None, _gap_candidates(gaps), 2, "entropy", np.random.default_rng(0))
     np.testing.assert_allclose(sorted(chosen.obs[:, 0, 0, 0]), [0.0, 0.2])
     probabilities = np.array([[0.5, 0.9], [0.5, 0.1]])
     np.testing.assert_allclose(entropy_score(probabilities), [math.log(2), math.log(2)], rtol=1e-6)
@@ -306,18 +308,44 @@ def test_entropy_picks_most_uncertain_mean_prediction():
 
 def test_uniform_selection_and_errors():
     candidates = _gap_candidates(np.arange(10.0))
-    chosen = select_queries(ScaledEnsemble(), None, candidates, 10, "uniform", np.random.default_rng(0))
+    chosen = select_queries(PairScorer(ScaledEnsemble()), None, candidates, 10, "uniform", np.random.default_rng(0))
     assert sorted(chosen.obs[:, 0, 0, 0]) == list(np.arange(10.0))
     with pytest.raises(ValueError, match="method"):
-        select_queries(ScaledEnsemble(), None, candidates, 2, "k-centre", np.random.default_rng(0))
+        select_queries(PairScorer(ScaledEnsemble()), None, candidates, 2, "k-centre", np.random.default_rng(0))
     with pytest.raises(ValueError, match="num_queries"):
-        select_queries(ScaledEnsemble(), None, candidates, 11, "uniform", np.random.default_rng(0))
+        select_queries(PairScorer(ScaledEnsemble()), None, candidates, 11, "uniform", np.random.default_rng(0))
 
 
 def test_selection_scores_large_pools_in_chunks():
     gaps = np.linspace(-1.0, 1.0, 300)
-    chosen = select_queries(ScaledEnsemble(), None, _gap_candidates(gaps), 1, "entropy", np.random.default_rng(0))
+    chosen = select_queries(PairScorer(ScaledEnsemble()), None, _gap_candidates(gaps), 1, "entropy", np.random.default_rng(0))
     assert abs(chosen.obs[0, 0, 0, 0]) == pytest.approx(np.abs(gaps).min())
+
+
+def test_a_held_scorer_compiles_once_for_any_number_of_pairs_and_agrees_with_the_plain_path():
+    scorer = PairScorer(ScaledEnsemble(), chunk_pairs=4)
+    for num_pairs in (1, 4, 7, 13):  # one, one, two and four chunks of 4 pairs
+        candidates = _gap_candidates(np.linspace(-2.0, 2.0, num_pairs))
+        chunked = scorer.probabilities(None, candidates)
+        np.testing.assert_allclose(chunked, preference_probabilities(ScaledEnsemble(), None, candidates), rtol=1e-6)
+        assert chunked.shape == (3, num_pairs)
+        means = scorer.mean_rewards(None, candidates)  # members c = 0, 1, 3: mean reward (4/3)·s_0
+        np.testing.assert_allclose(means[:, 0, 0], 4.0 / 3.0 * np.linspace(-2.0, 2.0, num_pairs), rtol=1e-6)
+        select_queries(scorer, None, candidates, 1, "disagreement", np.random.default_rng(0))
+    assert scorer.chunk_probabilities._cache_size() == 1
+    assert scorer.chunk_mean_rewards._cache_size() == 1
+    assert PairScorer(ScaledEnsemble()).chunk_probabilities._cache_size() == 0  # a new scorer owns new functions
+
+
+def test_pair_scorer_rejects_bad_settings():
+    with pytest.raises(ValueError, match="preference_model: expected one of"):
+        PairScorer(ScaledEnsemble(), preference_model="return")
+    with pytest.raises(ValueError, match="discount: the partial_return model sums undiscounted terms"):
+        PairScorer(ScaledEnsemble(), discount=0.9)
+    with pytest.raises(ValueError, match="beta: expected a temperature > 0, got 0.0"):
+        PairScorer(ScaledEnsemble(), beta=0.0)
+    with pytest.raises(ValueError, match="chunk_pairs: expected an integer >= 1, got 0"):
+        PairScorer(ScaledEnsemble(), chunk_pairs=0)
 
 
 # -- Metrics ----------------------------------------------------------------------------------
@@ -352,8 +380,13 @@ def test_reward_correlation_and_accuracy_of_true_reward_model():
     pairs = _random_pairs(rng, 40, 5)
     true = np.asarray(model.apply(params, pairs.obs.reshape(-1, 3), pairs.acts.reshape(-1, 2), None, None)).mean(0).reshape(40, 2, 5)
     pairs = pairs._replace(rews=2.0 * true + 1.0)
-    correlation = reward_correlation(model, params, pairs)
+    scorer = PairScorer(model)
+    correlation = reward_correlation(scorer, params, pairs)
     assert correlation["transition"] == pytest.approx(1.0) and correlation["segment"] == pytest.approx(1.0)
     labels = (true.sum(-1)[:, 0] > true.sum(-1)[:, 1]).astype(np.float32)
-    assert preference_accuracy(model, params, Preferences(pairs, labels)) == 1.0
-    assert preference_accuracy(model, params, Preferences(pairs, 1 - labels)) == 0.0
+    assert preference_accuracy(scorer, params, Preferences(pairs, labels)) == 1.0
+    assert preference_accuracy(scorer, params, Preferences(pairs, 1 - labels)) == 0.0
+    # Calibration of the ensemble mean against hand-computed bins of its own probabilities.
+    probabilities = scorer.probabilities(params, pairs).mean(axis=0)
+    assert preference_calibration(scorer, params, Preferences(pairs, labels)) == pytest.approx(
+        expected_calibration_error(probabilities, labels))

@@ -12,6 +12,7 @@ import pytest
 
 from rewardlab._types import FragmentPairs, Preferences
 from rewardlab.preferences import (
+    PairScorer,
     RewardTrainer,
     TransitionBuffer,
     dataset_bucket,
@@ -71,15 +72,17 @@ def test_training_on_oracle_labels_reaches_high_heldout_accuracy():
     train, heldout = _oracle_prefs(buffer, 200, 1), _oracle_prefs(buffer, 300, 2)
     model = LinearEnsemble(4, 2, ensemble_size=3)
     params = model.init(jax.random.key(0))
-    before = preference_accuracy(model, params, heldout)
+    scorer = PairScorer(model)
+    before = preference_accuracy(scorer, params, heldout)
     params, opt_state, metrics = train_reward(
         model, params, None, train, jax.random.key(1), epochs=30, batch_size=32, optimizer=default_optimizer(3e-3)
     )
-    after = preference_accuracy(model, params, heldout)
+    after = preference_accuracy(scorer, params, heldout)
     assert metrics["loss"].shape == (30,) and metrics["accuracy"].shape == (30,)
     assert after > 0.9 and after > before
     assert metrics["loss"][-1] < metrics["loss"][0]
-    assert reward_correlation(model, params, heldout.pairs)["segment"] > 0.9
+    assert reward_correlation(scorer, params, heldout.pairs)["segment"] > 0.9
+    assert scorer.chunk_probabilities._cache_size() == 1  # 300 pairs = 3 chunks of 128, twice: one compilation
 
 
 def test_epoch_loss_equals_full_dataset_loss_and_padding_is_skipped():
@@ -92,7 +95,7 @@ def test_epoch_loss_equals_full_dataset_loss_and_padding_is_skipped():
     frozen = RewardTrainer(model, optax.sgd(0.0), batch_size=2)
     _, _, metrics = frozen.train(params, frozen.init(params), prefs, jax.random.key(0))
     assert metrics["loss"][0] == pytest.approx(float(preference_loss(model, params, prefs)), rel=1e-5)
-    expected_accuracy = preference_accuracy(model, params, prefs)
+    expected_accuracy = preference_accuracy(PairScorer(model), params, prefs)
     assert metrics["accuracy"][0] == pytest.approx(expected_accuracy)
     adam = RewardTrainer(model, optax.adam(1e-2), batch_size=2)
     _, opt_state, _ = adam.train(params, adam.init(params), prefs, jax.random.key(0), epochs=3)
@@ -133,15 +136,22 @@ def test_min_dataset_size_compiles_a_growing_dataset_once_and_trains_the_same():
         trainer.train(params, opt_state, prefs, jax.random.key(0), min_dataset_size=-1)
 
 
-def test_train_reward_reuses_trainer_and_validates():
+def test_train_reward_continues_from_its_state_as_a_held_trainer_does_and_validates():
     buffer = _buffer(3, steps=200)
     prefs = _oracle_prefs(buffer, 12, 0)
     model = LinearEnsemble(4, 2)
-    params = model.init(jax.random.key(0))
+    start = model.init(jax.random.key(0))
     optimizer = optax.adam(1e-3)
-    params, opt_state, _ = train_reward(model, params, None, prefs, jax.random.key(0), optimizer=optimizer)
+    params, opt_state, _ = train_reward(model, start, None, prefs, jax.random.key(0), optimizer=optimizer)
     params, opt_state, metrics = train_reward(model, params, opt_state, prefs, jax.random.key(1), optimizer=optimizer, epochs=2)
     assert metrics["loss"].shape == (2,) and np.isfinite(metrics["loss"]).all()
+    # The same two calls on one held trainer: the same numbers, and one compilation for both.
+    trainer = RewardTrainer(model, optimizer, batch_size=64)
+    held, held_state, _ = trainer.train(start, trainer.init(start), prefs, jax.random.key(0))
+    held, held_state, held_metrics = trainer.train(held, held_state, prefs, jax.random.key(1), epochs=2)
+    np.testing.assert_array_equal(held.net["w"], params.net["w"])
+    np.testing.assert_array_equal(held_metrics["loss"], metrics["loss"])
+    assert trainer.epoch._cache_size() == 1
     with pytest.raises(ValueError, match="epochs"):
         train_reward(model, params, opt_state, prefs, jax.random.key(0), epochs=0)
     with pytest.raises(ValueError, match="batch_size"):

@@ -15,7 +15,7 @@ import numpy as np
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 
-from rewardlab.preferences import TransitionBuffer, label, make_teacher, reward_correlation, train_reward
+from rewardlab.preferences import PairScorer, TransitionBuffer, label, make_teacher, reward_correlation, train_reward
 from rewardlab.rewards import RewardModel, RewardNetConfig, as_reward_fn
 from rewardlab.wrappers import RewardVecEnvWrapper
 
@@ -46,7 +46,7 @@ def main(timesteps: int = 2048, num_labels: int = 40, seed: int = 0) -> dict:
     wrapped = RewardVecEnvWrapper(venv, as_reward_fn(model, params), mode="replace")
     PPO("MlpPolicy", wrapped, n_steps=256, seed=seed, device="cpu").learn(timesteps)
     heldout = buffer.sample_pairs(64, 25, rng)
-    return {"train_accuracy": float(metrics["accuracy"][-1]), **reward_correlation(model, params, heldout)}
+    return {"train_accuracy": float(metrics["accuracy"][-1]), **reward_correlation(PairScorer(model), params, heldout)}
 
 
 if __name__ == "__main__":

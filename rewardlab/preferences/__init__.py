@@ -3,10 +3,13 @@
 Typical loop (Christiano et al. 2017; B-Pref, Lee et al. 2021)::
 
     buffer = TransitionBuffer(capacity_steps, num_envs)       # buffer.add(...) every vec-env step
+    scorer, trainer = PairScorer(model), RewardTrainer(model)  # kept: each compiles once
+    opt_state = trainer.init(params)
+    # every round:
     candidates = buffer.sample_pairs(8 * n, fragment_length, rng)
-    queries = select_queries(model, params, candidates, n, "disagreement", rng)
-    prefs = label(queries, make_teacher("oracle"), rng)
-    params, opt_state, metrics = train_reward(model, params, opt_state, prefs, key, epochs=30)
+    queries = select_queries(scorer, params, candidates, n, "disagreement", rng)
+    prefs = label(queries, make_teacher("oracle"), rng)       # appended to the labels so far
+    params, opt_state, metrics = trainer.train(params, opt_state, prefs, key, epochs=30)
 """
 
 from rewardlab.preferences._bradley_terry import (
@@ -37,7 +40,6 @@ from rewardlab.preferences._metrics import (
     accuracy_from_probabilities,
     expected_calibration_error,
     pearson_correlation,
-    predicted_rewards,
     preference_accuracy,
     preference_calibration,
     reward_correlation,
@@ -45,7 +47,6 @@ from rewardlab.preferences._metrics import (
 from rewardlab.preferences._queries import (
     QUERY_METHODS,
     disagreement_score,
-    ensemble_probabilities,
     entropy_score,
     select_queries,
 )
@@ -69,6 +70,7 @@ from rewardlab.preferences._regret import (
     successor_feature_values,
     tabular_advantage_fn,
 )
+from rewardlab.preferences._scoring import PairScorer
 from rewardlab.preferences._teacher_registry import TEACHER_MODELS, TEACHER_PRESETS, make_teacher
 from rewardlab.preferences._teachers import (
     SimulatedTeacher,
@@ -104,6 +106,7 @@ __all__ = [
     "HeronDecision",
     "HeronTeacher",
     "JaxRewardFn",
+    "PairScorer",
     "RewardTrainer",
     "SimulatedTeacher",
     "SuccessorFeatures",
@@ -124,7 +127,6 @@ __all__ = [
     "dataset_bucket",
     "default_optimizer",
     "disagreement_score",
-    "ensemble_probabilities",
     "entropy_score",
     "equal",
     "evaluate_tabular_reward",
@@ -143,7 +145,6 @@ __all__ = [
     "oracle",
     "pair_losses",
     "pearson_correlation",
-    "predicted_rewards",
     "preference_accuracy",
     "preference_calibration",
     "preference_loss",

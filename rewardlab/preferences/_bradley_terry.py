@@ -133,7 +133,17 @@ def bradley_terry_loss(
 # --- Preference models: per-segment scores s with P(σ¹ ≻ σ²) = logistic((s¹ − s²)/β) ------------------------
 
 
-def _resolve_discount(preference_model: str, discount: float | None) -> float:
+def resolve_discount(preference_model: str, discount: float | None) -> float:
+    """The in-segment discount γ of ``preference_model``: ``discount``, or the model's default when None.
+
+    Raises:
+        ValueError: unknown ``preference_model``; a discount other than 1 for the models that sum
+            undiscounted terms (``partial_return``, ``regret``); a discount outside (0, 1].
+
+    Example:
+        >>> resolve_discount("partial_return", None), resolve_discount("discounted_return", 0.9)
+        (1.0, 0.9)
+    """
     if preference_model not in PREFERENCE_MODELS:
         raise ValueError(f"preference_model: expected one of {PREFERENCE_MODELS}, got {preference_model!r}")
     if discount is None:
@@ -149,7 +159,8 @@ def _resolve_discount(preference_model: str, discount: float | None) -> float:
     return discount
 
 
-def _check_beta_noise(beta: float, label_noise: float) -> None:
+def check_beta_noise(beta: float, label_noise: float) -> None:
+    """Check the Bradley–Terry temperature β > 0 and the label noise ε ∈ [0, 1); ValueError naming the bad one."""
     if not float(beta) > 0:
         raise ValueError(f"beta: expected a temperature > 0, got {beta!r}")
     if not 0.0 <= float(label_noise) < 1.0:
@@ -269,7 +280,7 @@ def segment_scores(
     Raises:
         ValueError: unknown ``preference_model``, bad ``discount`` or malformed ``pairs``.
     """
-    discount = _resolve_discount(preference_model, discount)
+    discount = resolve_discount(preference_model, discount)
     check_fragment_pairs(pairs)
     return _SCORE_FNS[preference_model](model, params, pairs, discount)
 
@@ -284,7 +295,7 @@ def preference_probabilities(
     discount: float | None = None,
 ) -> jax.Array:
     """P(σ¹ ≻ σ²) of every ensemble member for every pair: ``[E, B]`` (no label noise)."""
-    _check_beta_noise(beta, 0.0)
+    check_beta_noise(beta, 0.0)
     scores = segment_scores(model, params, pairs, preference_model=preference_model, discount=discount)
     return jax.vmap(jax.vmap(bradley_terry_probability, in_axes=(0, 0, None)), in_axes=(0, 0, None))(
         scores[..., 0], scores[..., 1], beta
@@ -309,7 +320,7 @@ def pair_losses(
     label_noise: float = 0.0,
 ) -> tuple[jax.Array, jax.Array]:
     """Bradley–Terry losses and probabilities of every member on every pair: two ``[E, B]`` arrays."""
-    _check_beta_noise(beta, label_noise)
+    check_beta_noise(beta, label_noise)
     check_preferences(prefs)
     scores = segment_scores(model, params, prefs.pairs, preference_model=preference_model, discount=discount)
     labels = jnp.asarray(prefs.labels, scores.dtype)

@@ -7,21 +7,19 @@
 * Pearson correlation of the learned reward with the true reward, per transition and per
   segment (segment returns), the usual sanity check of Christiano et al.
 
-All functions are pure and return floats (host) or JAX arrays.
+The metrics of a reward model score pairs through a :class:`PairScorer` (the model, its
+preference model and their jitted scoring), which a loop keeps so that it compiles once.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from rewardlab._types import FragmentPairs, Preferences
-from rewardlab.preferences._bradley_terry import check_fragment_pairs, check_preferences
-from rewardlab.preferences._cache import cached
-from rewardlab.preferences._queries import ensemble_probabilities
+from rewardlab.preferences._bradley_terry import check_preferences
+from rewardlab.preferences._scoring import PairScorer
 
 
 def _check_probability_labels(probabilities: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -95,33 +93,12 @@ def pearson_correlation(x: Any, y: Any) -> float:
     return float(np.sum(x * y) / denominator) if denominator > 0 else float("nan")
 
 
-def predicted_rewards(model: Any, params: Any, pairs: FragmentPairs, chunk_pairs: int = 128) -> np.ndarray:
-    """Ensemble-mean learned reward of every transition of ``pairs``: ``[B, 2, L]`` (host numpy).
+def reward_correlation(scorer: PairScorer, params: Any, pairs: FragmentPairs) -> dict[str, float]:
+    """Pearson ρ of learned vs true reward: ``{"transition": ρ over B·2·L steps, "segment": ρ over 2B returns}``.
 
-    Pairs are scored ``chunk_pairs`` at a time (the last chunk padded) by one cached jitted function.
+    The learned reward is the ensemble mean of ``scorer``'s model (``scorer.mean_rewards``).
     """
-    num_pairs, length = check_fragment_pairs(pairs)
-
-    def build() -> Any:
-        def mean_reward(params: Any, obs: Any, acts: Any, next_obs: Any, dones: Any) -> jax.Array:
-            flat = lambda x: jnp.reshape(x, (chunk_pairs * 2 * length, *jnp.shape(x)[3:]))  # noqa: E731
-            rewards = model.apply(params, *jax.tree.map(flat, (obs, acts, next_obs, dones)))
-            return jnp.reshape(jnp.mean(rewards, axis=0), (chunk_pairs, 2, length))
-
-        return jax.jit(mean_reward)
-
-    fn = cached("mean_reward", (model,), (chunk_pairs, length), build)
-    pieces = []
-    for start in range(0, num_pairs, chunk_pairs):
-        index = np.minimum(np.arange(start, start + chunk_pairs), num_pairs - 1)
-        chunk = jax.tree.map(lambda x: np.asarray(x)[index], tuple(pairs[:4]))
-        pieces.append(np.asarray(fn(params, *chunk)))
-    return np.concatenate(pieces, axis=0)[:num_pairs] if pieces else np.zeros((0, 2, length), np.float32)
-
-
-def reward_correlation(model: Any, params: Any, pairs: FragmentPairs) -> dict[str, float]:
-    """Pearson ρ of learned vs true reward: ``{"transition": ρ over B·2·L steps, "segment": ρ over 2B returns}``."""
-    learned = predicted_rewards(model, params, pairs)
+    learned = scorer.mean_rewards(params, pairs)
     true = np.asarray(pairs.rews, np.float64)
     return {
         "transition": pearson_correlation(learned.ravel(), true.ravel()),
@@ -129,32 +106,21 @@ def reward_correlation(model: Any, params: Any, pairs: FragmentPairs) -> dict[st
     }
 
 
-def preference_accuracy(
-    model: Any,
-    params: Any,
-    prefs: Preferences,
-    *,
-    preference_model: str = "partial_return",
-    beta: float = 1.0,
-    discount: float | None = None,
-) -> float:
-    """Held-out preference accuracy of the ensemble-mean prediction (ties excluded; NaN if all tied)."""
+def preference_accuracy(scorer: PairScorer, params: Any, prefs: Preferences) -> float:
+    """Held-out preference accuracy of the ensemble-mean prediction (ties excluded; NaN if all tied).
+
+    Args:
+        scorer: the reward model and preference model, as a :class:`PairScorer`.
+        params: the reward model's parameters.
+        prefs: labelled pairs.
+    """
     check_preferences(prefs)
-    probabilities = ensemble_probabilities(model, params, prefs.pairs, preference_model=preference_model, beta=beta, discount=discount)
+    probabilities = scorer.probabilities(params, prefs.pairs)
     return accuracy_from_probabilities(probabilities.mean(axis=0), prefs.labels)
 
 
-def preference_calibration(
-    model: Any,
-    params: Any,
-    prefs: Preferences,
-    *,
-    num_bins: int = 10,
-    preference_model: str = "partial_return",
-    beta: float = 1.0,
-    discount: float | None = None,
-) -> float:
-    """ECE of the ensemble-mean P̄(σ¹ ≻ σ²) against the labels of ``prefs``."""
+def preference_calibration(scorer: PairScorer, params: Any, prefs: Preferences, *, num_bins: int = 10) -> float:
+    """ECE of the ensemble-mean P̄(σ¹ ≻ σ²) of ``scorer`` against the labels of ``prefs``."""
     check_preferences(prefs)
-    probabilities = ensemble_probabilities(model, params, prefs.pairs, preference_model=preference_model, beta=beta, discount=discount)
+    probabilities = scorer.probabilities(params, prefs.pairs)
     return expected_calibration_error(probabilities.mean(axis=0), prefs.labels, num_bins)

@@ -24,11 +24,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from rewardlab._types import FragmentPairs
-from rewardlab.preferences._cache import cached
-from rewardlab.preferences._bradley_terry import check_fragment_pairs, preference_probabilities
+from rewardlab.preferences._bradley_terry import check_fragment_pairs
+from rewardlab.preferences._scoring import PairScorer
 
 QUERY_METHODS = ("uniform", "disagreement", "entropy")
-_CHUNK_PAIRS = 128  # candidates scored per jitted call: bounds memory, one compilation per model
 
 
 def disagreement_score(probabilities: jax.Array) -> jax.Array:
@@ -45,59 +44,24 @@ def entropy_score(probabilities: jax.Array) -> jax.Array:
 _SCORES = {"disagreement": disagreement_score, "entropy": entropy_score}
 
 
-def _probability_fn(model: Any, preference_model: str, beta: float, discount: float | None) -> Any:
-    def build() -> Any:
-        return jax.jit(lambda params, pairs: preference_probabilities(model, params, pairs, preference_model=preference_model, beta=beta, discount=discount))
-
-    return cached("probabilities", (model,), (preference_model, beta, discount), build)
-
-
-def _pad_take(tree: Any, start: int, size: int, total: int) -> Any:
-    index = np.minimum(np.arange(start, start + size), total - 1)
-    return jax.tree.map(lambda x: np.asarray(x)[index], tree)
-
-
-def ensemble_probabilities(
-    model: Any,
-    params: Any,
-    pairs: FragmentPairs,
-    *,
-    preference_model: str = "partial_return",
-    beta: float = 1.0,
-    discount: float | None = None,
-) -> np.ndarray:
-    """P_e(σ¹ ≻ σ²) of every member on every pair, scored in fixed-size jitted chunks: ``[E, B]``."""
-    num_pairs, _ = check_fragment_pairs(pairs, "candidates")
-    fn = _probability_fn(model, preference_model, float(beta), discount)
-    pieces = []
-    for start in range(0, num_pairs, _CHUNK_PAIRS):
-        chunk = FragmentPairs(*(None if f is None else _pad_take(f, start, _CHUNK_PAIRS, num_pairs) for f in pairs[:5]), None)
-        pieces.append(np.asarray(fn(params, chunk)))
-    return np.concatenate(pieces, axis=1)[:, :num_pairs]
-
-
 def select_queries(
-    model: Any,
+    scorer: PairScorer,
     params: Any,
     candidates: FragmentPairs,
     num_queries: int,
     method: str,
     rng: np.random.Generator,
-    *,
-    preference_model: str = "partial_return",
-    beta: float = 1.0,
-    discount: float | None = None,
 ) -> FragmentPairs:
     """Choose ``num_queries`` pairs from ``candidates`` by ``method``.
 
     Args:
-        model: reward model (ensemble) used to score candidates.
-        params: its parameters.
+        scorer: the reward model (ensemble) and preference model that score candidates, as a
+            :class:`PairScorer` (keep it across rounds: its jitted scoring compiles once).
+        params: the reward model's parameters.
         candidates: C candidate pairs.
         num_queries: pairs to return (at most C).
         method: ``"uniform"``, ``"disagreement"`` or ``"entropy"``.
         rng: numpy generator (uniform choice and tie breaking).
-        preference_model, beta, discount: the preference model of ``preference_probabilities``.
 
     Returns:
         ``FragmentPairs`` of ``num_queries`` pairs, highest score first (host numpy arrays).
@@ -107,13 +71,13 @@ def select_queries(
 
     Example:
         >>> import numpy as np
-        >>> from rewardlab.preferences import synthetic_pairs
+        >>> from rewardlab.preferences import PairScorer, synthetic_pairs
         >>> class Spread:  # two members that disagree on pairs with a large obs gap
         ...     def apply(self, params, obs, acts, next_obs, dones):
         ...         return obs[None, :, 0] * np.array([[1.0], [-1.0]])
         >>> candidates = synthetic_pairs(np.zeros((3, 2)))._replace(
         ...     obs=np.array([0.0, 0.0, 0.0, 2.0, 0.0, 0.5], np.float32).reshape(3, 2, 1, 1))
-        >>> chosen = select_queries(Spread(), None, candidates, 1, "disagreement", np.random.default_rng(0))
+        >>> chosen = select_queries(PairScorer(Spread()), None, candidates, 1, "disagreement", np.random.default_rng(0))
         >>> chosen.obs[:, :, 0, 0]
         array([[0., 2.]], dtype=float32)
     """
@@ -125,7 +89,7 @@ def select_queries(
     if method == "uniform":
         chosen = rng.choice(num_candidates, size=num_queries, replace=False)
     else:
-        probabilities = ensemble_probabilities(model, params, candidates, preference_model=preference_model, beta=beta, discount=discount)
+        probabilities = scorer.probabilities(params, candidates)
         scores = np.asarray(_SCORES[method](probabilities))
         shuffled = rng.permutation(num_candidates)  # random tie breaking
         order = shuffled[np.argsort(-scores[shuffled], kind="stable")]

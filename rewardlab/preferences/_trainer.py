@@ -14,7 +14,6 @@ References:
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any, NamedTuple
 
@@ -25,18 +24,16 @@ import optax
 
 from rewardlab._types import FragmentPairs, Preferences
 from rewardlab.preferences._bradley_terry import (
-    _check_beta_noise,
-    _resolve_discount,
+    check_beta_noise,
     check_preferences,
     pair_losses,
+    resolve_discount,
     weighted_member_losses,
 )
-from rewardlab.preferences._cache import cached
 
 
-@functools.lru_cache(maxsize=32)
 def default_optimizer(learning_rate: float = 3e-4, weight_decay: float = 0.0) -> optax.GradientTransformation:
-    """Adam (``weight_decay`` = 0) or AdamW; cached so equal settings give the same object (no recompiles)."""
+    """Adam (``weight_decay`` = 0) or AdamW."""
     if not learning_rate > 0:
         raise ValueError(f"learning_rate: expected > 0, got {learning_rate!r}")
     if weight_decay < 0:
@@ -78,6 +75,10 @@ class EpochInputs(NamedTuple):
 
 class RewardTrainer:
     """Thin shell around a jitted Bradley–Terry training epoch (static settings only).
+
+    The epoch compiles once per dataset size bucket of this trainer: a loop that trains again
+    and again keeps one trainer (``rl.train_pbrl`` does), where ``train_reward`` builds a new
+    one, and compiles anew, on every call.
 
     Args:
         model: reward model with ``apply``/``ensemble_size`` (and ``update_normalizer``).
@@ -123,8 +124,8 @@ class RewardTrainer:
     ) -> None:
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
-        _resolve_discount(preference_model, discount)
-        _check_beta_noise(beta, label_noise)
+        resolve_discount(preference_model, discount)
+        check_beta_noise(beta, label_noise)
         self.model = model
         self.optimizer = default_optimizer() if optimizer is None else optimizer
         self.batch_size = int(batch_size)
@@ -268,8 +269,8 @@ def train_reward(
 
     Minimises (1/E) Σ_e mean_b −[y_b log P'_eb + (1 − y_b) log(1 − P'_eb)] over ``params.net``
     with ``optimizer`` (default Adam, lr 3e-4; ``default_optimizer(lr, weight_decay)`` gives
-    AdamW). Jitted epochs are cached per (model, optimizer, settings), so repeated calls with
-    the same objects do not recompile unless the dataset crosses a power-of-two size.
+    AdamW). Each call builds a :class:`RewardTrainer` and compiles its epoch; to train again
+    and again without recompiling, keep a ``RewardTrainer`` and call its ``train``.
 
     Args:
         model: reward model; ``params`` its ``RewardParams``.
@@ -278,12 +279,11 @@ def train_reward(
         key: JAX PRNG key (shuffling, bootstrap).
         epochs: passes over the data.
         batch_size: pairs per optimiser step.
-        optimizer: Optax transformation (keep the same object across calls to reuse compilations).
+        optimizer: Optax transformation of ``params.net``.
         preference_model, beta, discount, label_noise: the preference model (see ``preference_loss``).
         bootstrap: Poisson(1) weights per member and pair.
         update_normalizer: merge the pairs' observations into the input statistics first.
-        min_dataset_size: pad the dataset to the size bucket of this many pairs; an online loop
-            passes its label budget so the growing dataset never recompiles the epoch.
+        min_dataset_size: pad the dataset to the size bucket of this many pairs (see ``RewardTrainer.train``).
 
     Returns:
         ``(params, opt_state, metrics)`` with ``metrics["loss"]`` and ``metrics["accuracy"]`` of shape ``[epochs]``.
@@ -311,23 +311,17 @@ def train_reward(
         >>> metrics["accuracy"].shape, bool(metrics["accuracy"][-1] > 0.9)
         ((20,), True)
     """
-    trainer_optimizer = default_optimizer() if optimizer is None else optimizer
-    settings = (int(batch_size), preference_model, float(beta), discount, float(label_noise), bool(bootstrap), bool(update_normalizer))
-
-    def build() -> RewardTrainer:
-        return RewardTrainer(
-            model,
-            trainer_optimizer,
-            batch_size=batch_size,
-            preference_model=preference_model,
-            beta=beta,
-            discount=discount,
-            label_noise=label_noise,
-            bootstrap=bootstrap,
-            update_normalizer=update_normalizer,
-        )
-
-    trainer = cached("trainer", (model, trainer_optimizer), settings, build)
+    trainer = RewardTrainer(
+        model,
+        optimizer,
+        batch_size=batch_size,
+        preference_model=preference_model,
+        beta=beta,
+        discount=discount,
+        label_noise=label_noise,
+        bootstrap=bootstrap,
+        update_normalizer=update_normalizer,
+    )
     if opt_state is None:
         opt_state = trainer.init(params)
     return trainer.train(params, opt_state, prefs, key, epochs=epochs, min_dataset_size=min_dataset_size)

@@ -29,12 +29,13 @@ from stable_baselines3.common.callbacks import BaseCallback
 from rewardlab._types import Preferences
 from rewardlab.preferences import (
     JaxRewardFn,
+    PairScorer,
+    RewardTrainer,
     Teacher,
     TransitionBuffer,
     label,
     preference_accuracy,
     select_queries,
-    train_reward,
 )
 from rewardlab.rewards import RewardModel, RewardParams, as_reward_fn
 from rewardlab.rl._schedule import QUERY_SCHEDULES, labels_per_round
@@ -188,6 +189,9 @@ class PreferenceFeedbackCallback(BaseCallback):
         self.key = jax.random.key(seed)
         self.optimizer = optax.adam(config.reward_learning_rate)
         self.opt_state = self.optimizer.init(params.net)
+        # Kept for the whole run: query scoring and reward training each compile once, not once per round.
+        self.scorer = PairScorer(model, preference_model=config.preference_model)
+        self.trainer = RewardTrainer(model, self.optimizer, batch_size=config.reward_batch_size, preference_model=config.preference_model)
         self.preferences: Preferences | None = None
         self.feedback: list[FeedbackRecord] = []
         num_envs = reward_wrapper.num_envs
@@ -234,13 +238,11 @@ class PreferenceFeedbackCallback(BaseCallback):
         cfg = self.config
         if num_queries > 0 and self.buffer.can_sample(cfg.fragment_length):
             candidates = self.buffer.sample_pairs(num_queries * cfg.candidate_multiplier, cfg.fragment_length, self.rng)
-            queries = select_queries(
-                self.reward_model, self.params, candidates, num_queries, cfg.query_method, self.rng, preference_model=cfg.preference_model
-            )
+            queries = select_queries(self.scorer, self.params, candidates, num_queries, cfg.query_method, self.rng)
             new = label(queries, self.teacher, self.rng)
             heldout = float("nan")
             if len(new.labels) and self.preferences is not None:
-                heldout = float(preference_accuracy(self.reward_model, self.params, new, preference_model=cfg.preference_model))
+                heldout = float(preference_accuracy(self.scorer, self.params, new))
             if len(new.labels):
                 self.preferences = _concat_preferences(self.preferences, new)
             self._train_reward()
@@ -263,16 +265,12 @@ class PreferenceFeedbackCallback(BaseCallback):
         if self.preferences is None:
             return
         self.key, train_key = jax.random.split(self.key)
-        self.params, self.opt_state, metrics = train_reward(
-            self.reward_model,
+        self.params, self.opt_state, metrics = self.trainer.train(
             self.params,
             self.opt_state,
             self.preferences,
             train_key,
             epochs=self.config.reward_epochs,
-            batch_size=self.config.reward_batch_size,
-            optimizer=self.optimizer,
-            preference_model=self.config.preference_model,
             min_dataset_size=self.config.total_labels,  # one compilation for the whole run
         )
         self._last_train = (float(np.asarray(metrics["loss"])[-1]), float(np.asarray(metrics["accuracy"])[-1]))
