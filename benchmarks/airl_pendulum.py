@@ -26,29 +26,48 @@ from pathlib import Path  # noqa: E402
 ENV_ID = "Pendulum-v1"
 
 
+def _task():
+    """A fixed-horizon Pendulum env for demonstrations and evaluation."""
+    from rewardlab.rl import DEFAULT_HORIZONS, make_env
+
+    return make_env(ENV_ID, fixed_horizon=DEFAULT_HORIZONS[ENV_ID])
+
+
+def _true_return(policy) -> float:
+    """Mean true return over 10 deterministic episodes (None: uniform random actions)."""
+    from rewardlab.rl import evaluate_policy
+
+    return evaluate_policy(policy, _task(), 10, seed=10_000).true_return
+
+
 def _expert(timesteps: int, path: str) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from rewardlab.irl import evaluate_return, rollout, save_demonstrations, train_expert
+    from rewardlab.irl import save_demonstrations, train_expert
+    from rewardlab.rl import rollout
 
     expert = train_expert(ENV_ID, "sac", timesteps, seed=0)
-    demos, returns = rollout(expert, ENV_ID, 10, seed=1)
-    save_demonstrations(path, demos, {"env_id": ENV_ID, "expert_timesteps": timesteps})
-    return {"expert_return": evaluate_return(expert, ENV_ID, 10), "demo_return": float(returns.mean()),
-            "random_return": evaluate_return(None, ENV_ID, 10)}
+    demos = rollout(expert, _task(), 10, seed=1)
+    save_demonstrations(path, demos.transitions, {"env_id": ENV_ID, "expert_timesteps": timesteps})
+    return {"expert_return": _true_return(expert), "demo_return": float(demos.returns.mean()), "random_return": _true_return(None)}
 
 
 def _airl(seed: int, timesteps: int, path: str) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from rewardlab.irl import AdversarialConfig, evaluate_return, load_demonstrations, train_adversarial
+    from rewardlab.irl import AdversarialConfig, load_demonstrations, train_adversarial
+    from rewardlab.rl import DEFAULT_HORIZONS, default_num_envs, make_agent, make_task_env
+    from rewardlab.wrappers import RewardVecEnvWrapper
 
     demos, _ = load_demonstrations(path)
     start = time.perf_counter()
-    result = train_adversarial(ENV_ID, demos, algo="sac", total_timesteps=timesteps, config=AdversarialConfig(), seed=seed)
-    return {"seed": seed, "return": evaluate_return(result.agent, ENV_ID, 10), "train_s": time.perf_counter() - start,
+    config = AdversarialConfig()
+    venv = RewardVecEnvWrapper(make_task_env(ENV_ID, default_num_envs("sac", ENV_ID), seed, fixed_horizon=DEFAULT_HORIZONS[ENV_ID]))
+    generator = make_agent("sac", venv, ENV_ID, seed=seed, gamma=config.discount)
+    result = train_adversarial(generator, demos, timesteps, config, seed=seed)
+    return {"seed": seed, "return": _true_return(generator), "train_s": time.perf_counter() - start,
             "discriminator_loss": result.history[-1]["loss"]}
 
 

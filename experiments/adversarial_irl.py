@@ -24,18 +24,8 @@ from pathlib import Path
 from typing import Literal
 
 from rewardlab._io import atomic_write_json
-from rewardlab.irl import (
-    AdversarialConfig,
-    BaseRewardFn,
-    evaluate_return,
-    load_demonstrations,
-    make_task_env,
-    rollout,
-    save_demonstrations,
-    train_adversarial,
-    train_expert,
-)
-from rewardlab.rl import default_num_envs, make_agent
+from rewardlab.irl import AdversarialConfig, BaseRewardFn, load_demonstrations, save_demonstrations, train_adversarial, train_expert
+from rewardlab.rl import DEFAULT_HORIZONS, Policy, default_num_envs, evaluate_policy, make_agent, make_env, make_task_env, rollout
 from rewardlab.sweeps import Logger, check_choices, parse_args
 from rewardlab.wrappers import RewardVecEnvWrapper
 
@@ -100,6 +90,12 @@ def _normalised(value: float, expert: float, random: float) -> float:
     return (value - random) / (expert - random)
 
 
+def _true_return(policy: Policy | None, args: Args) -> float:
+    """Mean true return of ``policy`` (None: uniform random) over ``eval_episodes`` fixed-horizon episodes."""
+    env = make_env(args.env_id, fixed_horizon=DEFAULT_HORIZONS[args.env_id])
+    return evaluate_policy(policy, env, args.eval_episodes, seed=10_000).true_return
+
+
 def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
     """Train (or load) the expert, run AIRL/GAIL, optionally retrain PPO on g; return normalised returns."""
     import torch
@@ -113,25 +109,29 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
             raise ValueError(f"demos_path: demonstrations are for {metadata.get('env_id')!r}, expected {args.env_id!r}")
     else:
         expert = train_expert(args.env_id, args.expert_algo, args.expert_timesteps, seed=args.seed)
-        demos, demo_returns = rollout(expert, args.env_id, args.demo_episodes, seed=args.seed + 1)
+        demo_episodes = rollout(expert, make_env(args.env_id, fixed_horizon=DEFAULT_HORIZONS[args.env_id]), args.demo_episodes, seed=args.seed + 1)
+        demos = demo_episodes.transitions
         metadata = {"env_id": args.env_id, "expert_algo": args.expert_algo, "expert_timesteps": args.expert_timesteps,
-                    "seed": args.seed, "demo_return": float(demo_returns.mean())}
+                    "seed": args.seed, "demo_return": float(demo_episodes.returns.mean())}
         if out is not None:
             save_demonstrations(out / "demos.rlab", demos, metadata)
-        metadata["expert_return"] = evaluate_return(expert, args.env_id, args.eval_episodes)
+        metadata["expert_return"] = _true_return(expert, args)
     expert_return = float(metadata.get("expert_return", metadata["demo_return"]))
-    random_return = evaluate_return(None, args.env_id, args.eval_episodes)
+    random_return = _true_return(None, args)
     expert_seconds = time.perf_counter() - start
 
     config = AdversarialConfig(
         method=args.method, reward_inputs=args.reward_inputs, hidden_sizes=args.hidden_sizes, discount=args.discount,
         round_steps=args.round_steps, updates_per_round=args.updates_per_round,
     )
-    result = train_adversarial(args.env_id, demos, algo=args.algo, total_timesteps=args.timesteps, config=config, seed=args.seed)
+    generator_env = RewardVecEnvWrapper(make_task_env(args.env_id, default_num_envs(args.algo, args.env_id), args.seed,
+                                                      fixed_horizon=DEFAULT_HORIZONS[args.env_id]))
+    generator = make_agent(args.algo, generator_env, args.env_id, seed=args.seed, gamma=config.discount)
+    result = train_adversarial(generator, demos, args.timesteps, config, seed=args.seed)
     if logger is not None:
         for record in result.history:
             logger.log(int(record["timestep"]), **{k: v for k, v in record.items() if k != "timestep"})
-    imitation_return = evaluate_return(result.agent, args.env_id, args.eval_episodes)
+    imitation_return = _true_return(generator, args)
     summary = {
         "expert_return": expert_return,
         "random_return": random_return,
@@ -141,11 +141,12 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         "expert_seconds": expert_seconds,
     }
     if args.method == "airl" and args.transfer_timesteps > 0:
-        venv = RewardVecEnvWrapper(make_task_env(args.env_id, default_num_envs("ppo", args.env_id), args.seed + 7),
+        venv = RewardVecEnvWrapper(make_task_env(args.env_id, default_num_envs("ppo", args.env_id), args.seed + 7,
+                                                 fixed_horizon=DEFAULT_HORIZONS[args.env_id]),
                                    BaseRewardFn(result.model, result.params))
         agent = make_agent("ppo", venv, args.env_id, seed=args.seed + 7)
         agent.learn(args.transfer_timesteps)
-        transfer_return = evaluate_return(agent, args.env_id, args.eval_episodes)
+        transfer_return = _true_return(agent, args)
         summary["transfer_return"] = transfer_return
         summary["transfer_normalized_return"] = _normalised(transfer_return, expert_return, random_return)
     summary["wall_s"] = time.perf_counter() - start

@@ -13,15 +13,15 @@ from rewardlab.irl import (
     DiscriminatorBatch,
     discriminator_logits,
     discriminator_loss,
-    evaluate_return,
     load_demonstrations,
     make_discriminator,
-    rollout,
     save_demonstrations,
     train_adversarial,
     train_expert,
 )
 from rewardlab.rewards import CheckpointError
+from rewardlab.rl import EpisodeReturns, evaluate_policy, make_agent, make_env, make_task_env, rollout
+from rewardlab.wrappers import RewardVecEnvWrapper
 
 OBS = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
 ACT = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
@@ -106,20 +106,34 @@ def test_config_rejects_bad_values():
         AdversarialConfig(batch_size=0)
 
 
+def _generator(algo, config, **overrides):
+    """An SB3 generator on fixed 20-step Pendulum episodes, as the callers of train_adversarial build it."""
+    venv = RewardVecEnvWrapper(make_task_env("Pendulum-v1", 1, 0, fixed_horizon=20))
+    return make_agent(algo, venv, "Pendulum-v1", seed=0, gamma=config.discount, **overrides)
+
+
 @pytest.mark.parametrize("method,algo", [("airl", "sac"), ("gail", "ppo")])
 def test_tiny_adversarial_run_end_to_end(method, algo):
-    demos, returns = rollout(None, "Pendulum-v1", 1, seed=0, fixed_horizon=20)
-    assert demos.obs.shape == (20, 3) and returns.shape == (1,) and bool(demos.dones[-1])
+    recorded = rollout(None, make_env("Pendulum-v1", fixed_horizon=20), 1, seed=0)
+    demos = recorded.transitions
+    assert demos.obs.shape == (20, 3) and recorded.returns.shape == (1,) and bool(demos.dones[-1])
     config = AdversarialConfig(method=method, hidden_sizes=(8,), batch_size=16, updates_per_round=2, round_steps=20)
     overrides = {"learning_starts": 20, "batch_size": 16} if algo == "sac" else {"n_steps": 32, "batch_size": 32, "n_epochs": 1}
-    result = train_adversarial("Pendulum-v1", demos, algo=algo, total_timesteps=64, config=config, fixed_horizon=20, num_envs=1, **overrides)
+    agent = _generator(algo, config, **overrides)
+    seen = EpisodeReturns()
+    result = train_adversarial(agent, demos, 64, config, callbacks=[seen])
+    assert agent.num_timesteps == 64 and seen.timesteps  # the caller's callbacks run alongside
     assert len(result.history) >= 1
     assert np.isfinite(result.history[-1]["loss"])
     reward = BaseRewardFn(result.model, result.params)(demos.obs, demos.acts, demos.next_obs, demos.dones)
     assert reward.shape == (20,) and reward.dtype == np.float32
-    assert np.isfinite(evaluate_return(result.agent, "Pendulum-v1", 1, fixed_horizon=20))
+    assert np.isfinite(evaluate_policy(agent, make_env("Pendulum-v1", fixed_horizon=20), 1).true_return)
     with pytest.raises(ValueError, match="expert"):
-        train_adversarial("Pendulum-v1", demos._replace(obs=demos.obs[:, :2]), algo=algo, total_timesteps=8, config=config, fixed_horizon=20)
+        train_adversarial(_generator(algo, config, **overrides), demos._replace(obs=demos.obs[:, :2]), 8, config)
+    with pytest.raises(ValueError, match="total_timesteps"):
+        train_adversarial(agent, demos, 0, config)
+    with pytest.raises(ValueError, match="agent: expected an agent whose env is a RewardVecEnvWrapper"):
+        train_adversarial(make_agent(algo, make_task_env("Pendulum-v1", 1, 0, fixed_horizon=20), "Pendulum-v1", **overrides), demos, 8, config)
 
 
 def test_cli_irl_expert_writes_loadable_demonstrations(tmp_path):
@@ -140,11 +154,14 @@ def test_cli_irl_expert_writes_loadable_demonstrations(tmp_path):
 @pytest.mark.slow
 def test_airl_pendulum_imitates_expert():
     expert = train_expert("Pendulum-v1", "sac", 10_000, seed=0)
-    demos, expert_returns = rollout(expert, "Pendulum-v1", 10, seed=1)
-    random_return = evaluate_return(None, "Pendulum-v1", 10)
-    result = train_adversarial("Pendulum-v1", demos, algo="sac", total_timesteps=15_000, config=AdversarialConfig(), seed=0)
-    learned = evaluate_return(result.agent, "Pendulum-v1", 10)
-    assert (learned - random_return) / (expert_returns.mean() - random_return) > 0.7
+    recorded = rollout(expert, make_env("Pendulum-v1", fixed_horizon=200), 10, seed=1)
+    random_return = evaluate_policy(None, make_env("Pendulum-v1", fixed_horizon=200), 10, seed=10_000).true_return
+    config = AdversarialConfig()
+    venv = RewardVecEnvWrapper(make_task_env("Pendulum-v1", 1, 0, fixed_horizon=200))
+    agent = make_agent("sac", venv, "Pendulum-v1", seed=0, gamma=config.discount)
+    train_adversarial(agent, recorded.transitions, 15_000, config, seed=0)
+    learned = evaluate_policy(agent, make_env("Pendulum-v1", fixed_horizon=200), 10, seed=10_000).true_return
+    assert (learned - random_return) / (recorded.returns.mean() - random_return) > 0.7
 
 
 def test_adversarial_experiment_smoke(tmp_path):

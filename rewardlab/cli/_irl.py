@@ -23,7 +23,8 @@ def irl_expert(
     import gymnasium as gym
     from rich.console import Console
 
-    from rewardlab.irl import rollout, save_demonstrations, train_expert
+    from rewardlab.irl import save_demonstrations, train_expert
+    from rewardlab.rl import DEFAULT_HORIZONS, make_env, rollout
 
     console = Console()
     if algo not in ("sac", "ppo"):
@@ -32,7 +33,8 @@ def irl_expert(
     fixed_horizon = horizon or None
     try:
         expert = train_expert(env_id, algo, timesteps, seed=seed, fixed_horizon=fixed_horizon)
-        demos, returns = rollout(expert, env_id, episodes, seed=seed + 1, fixed_horizon=fixed_horizon)
+        recorded = rollout(expert, make_env(env_id, fixed_horizon=fixed_horizon or DEFAULT_HORIZONS.get(env_id)), episodes, seed=seed + 1)
+        demos, returns = recorded.transitions, recorded.returns
     except (ValueError, gym.error.Error) as error:  # gymnasium raises its own error types for unknown ids
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None

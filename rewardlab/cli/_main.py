@@ -34,7 +34,7 @@ def quickstart(
     eval_episodes: int = typer.Option(10, min=1, help="Episodes per policy in the final evaluation."),
     feedback_until: float = typer.Option(0.3, help="Fraction of the PPO steps by which every label is asked, in (0, 1]."),
     out: Path = typer.Option(Path("runs"), help="Parent folder of the run folder."),
-    progress: bool = typer.Option(True, help="Show progress bars."),
+    progress: bool = typer.Option(True, help="Print the stages and show progress bars."),
     parallel: bool = typer.Option(True, help="Train the true-reward PPO in a second process at the same time."),
 ) -> None:
     """Learn a reward from synthetic preferences online, train PPO on it, compare with PPO on the true reward."""

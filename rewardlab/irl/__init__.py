@@ -12,21 +12,24 @@ Tabular (pure JAX, exact planning from :mod:`rewardlab.tabular`):
 Deep (JAX discriminator, SB3 generator, fixed-horizon gymnasium tasks):
 
 * AIRL (potential-shaped discriminator f = g + γh(s') − h(s); g is the transferable reward)
-  and GAIL (:func:`train_adversarial`, :class:`AdversarialCallback`);
+  and GAIL (:func:`train_adversarial`, :class:`AdversarialCallback`) with an SB3 generator
+  built by the caller, as for :func:`rewardlab.rl.train_pbrl`;
 * SB3 experts trained on the true reward (:func:`train_expert`), their demonstrations
-  (:func:`rollout`) in a checksummed file (:func:`save_demonstrations`).
+  (:func:`rewardlab.rl.rollout`) in a checksummed file (:func:`save_demonstrations`).
 """
 
 from rewardlab.irl._adversarial import (
     ADVERSARIAL_METHODS,
     AdversarialCallback,
     AdversarialConfig,
+    AdversarialResult,
     BaseRewardFn,
     DiscriminatorBatch,
     discriminator_logits,
     discriminator_loss,
     make_discriminator,
     policy_log_prob,
+    train_adversarial,
 )
 from rewardlab.irl._behaviour import BEHAVIOUR_MODELS, behaviour_policy, finite_horizon_optimal_q
 from rewardlab.irl._demos import (
@@ -37,15 +40,7 @@ from rewardlab.irl._demos import (
     sample_trajectories,
 )
 from rewardlab.irl._demo_io import load_demonstrations, save_demonstrations
-from rewardlab.irl._experts import (
-    DEFAULT_HORIZONS,
-    AdversarialResult,
-    evaluate_return,
-    make_task_env,
-    rollout,
-    train_adversarial,
-    train_expert,
-)
+from rewardlab.irl._experts import train_expert
 from rewardlab.irl._mce import (
     MCEIRLConfig,
     MCEIRLResult,
@@ -66,7 +61,6 @@ __all__ = [
     "AdversarialResult",
     "BEHAVIOUR_MODELS",
     "BaseRewardFn",
-    "DEFAULT_HORIZONS",
     "DiscriminatorBatch",
     "MCEIRLConfig",
     "MCEIRLResult",
@@ -80,13 +74,11 @@ __all__ = [
     "discriminator_logits",
     "discriminator_loss",
     "empirical_occupancy",
-    "evaluate_return",
     "finite_horizon_optimal_q",
     "linear_reward",
     "load_demonstrations",
     "make_discriminator",
     "make_mce_irl",
-    "make_task_env",
     "mce_irl",
     "mce_irl_gradient",
     "mce_irl_loss",
@@ -95,7 +87,6 @@ __all__ = [
     "perturb_transitions",
     "policy_log_prob",
     "reward_error",
-    "rollout",
     "sample_trajectories",
     "save_demonstrations",
     "soft_plan",

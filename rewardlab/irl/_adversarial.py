@@ -267,6 +267,76 @@ class AdversarialCallback(BaseCallback):
         return record
 
 
+class AdversarialResult(NamedTuple):
+    """What :func:`train_adversarial` returns; the caller holds the agent and decides what to log or save."""
+
+    model: RewardModel  # the discriminator's reward model (AIRL: shaped; ``base_reward`` is g)
+    params: RewardParams  # its final parameters
+    history: list[dict[str, float]]  # one record per discriminator round
+
+
+def train_adversarial(
+    agent: Any,
+    expert: Transitions,
+    total_timesteps: int,
+    config: AdversarialConfig = AdversarialConfig(),
+    seed: int = 0,
+    progress_bar: bool = False,
+    callbacks: list[BaseCallback] | None = None,
+) -> AdversarialResult:
+    """Train an SB3 generator with AIRL or GAIL (``config.method``) against a discriminator of ``expert`` transitions.
+
+    The shape of :func:`rewardlab.rl.train_pbrl`: the caller builds the agent
+    (:func:`rewardlab.rl.make_agent`) on a ``RewardVecEnvWrapper`` around the task's VecEnv
+    (:func:`rewardlab.rl.make_task_env`, fixed horizon); this function builds the
+    discriminator (:func:`make_discriminator`), trains it inside ``agent.learn`` with
+    :class:`AdversarialCallback` and returns it. AIRL shapes f with ``config.discount``: give
+    the agent the same γ (``make_agent(..., gamma=config.discount)``).
+
+    Args:
+        agent: an SB3 algorithm (SAC, PPO, ...) whose env is a ``RewardVecEnvWrapper``
+            (outermost) around the task's VecEnv; the wrapper's reward is replaced by the
+            discriminator's.
+        expert: expert ``Transitions`` with env-space actions, shaped like the env's spaces.
+        total_timesteps: generator env steps.
+        config: AIRL/GAIL settings.
+        seed: seed of the discriminator's initial parameters and of batch sampling.
+        progress_bar: show SB3's progress bar.
+        callbacks: extra SB3 callbacks run alongside.
+
+    Returns:
+        :class:`AdversarialResult` with the discriminator, its final parameters and per-round figures.
+
+    Raises:
+        ValueError: ``total_timesteps`` < 1, the agent's env is not a ``RewardVecEnvWrapper``,
+            or expert transitions that do not fit the env's spaces.
+
+    Example:
+        >>> from rewardlab.rl import make_agent, make_env, make_task_env, rollout
+        >>> demos = rollout(None, make_env("Pendulum-v1", fixed_horizon=16), 1).transitions
+        >>> config = AdversarialConfig(method="gail", hidden_sizes=(8,), batch_size=16, updates_per_round=1, round_steps=16)
+        >>> venv = RewardVecEnvWrapper(make_task_env("Pendulum-v1", fixed_horizon=16))
+        >>> agent = make_agent("ppo", venv, "Pendulum-v1", gamma=config.discount, n_steps=16, batch_size=16, n_epochs=1)
+        >>> result = train_adversarial(agent, demos, 32, config)
+        >>> [record["timestep"] for record in result.history]
+        [16.0, 32.0]
+    """
+    if isinstance(total_timesteps, bool) or not isinstance(total_timesteps, int) or total_timesteps < 1:
+        raise ValueError(f"total_timesteps: expected an integer >= 1, got {total_timesteps!r}")
+    venv = agent.get_env()
+    if not isinstance(venv, RewardVecEnvWrapper):
+        raise ValueError(f"agent: expected an agent whose env is a RewardVecEnvWrapper (outermost), got {type(venv).__name__}")
+    model = make_discriminator(venv.observation_space, venv.action_space, config)
+    obs_shape, act_shape = venv.observation_space.shape, venv.action_space.shape
+    if np.shape(expert.obs)[1:] != obs_shape or np.shape(expert.next_obs)[1:] != obs_shape:
+        raise ValueError(f"expert: expected observations [N, {', '.join(map(str, obs_shape))}], got {np.shape(expert.obs)}")
+    if act_shape and np.shape(expert.acts)[1:] != act_shape:
+        raise ValueError(f"expert: expected actions [N, {', '.join(map(str, act_shape))}], got {np.shape(expert.acts)}")
+    callback = AdversarialCallback(venv, model, model.init(seed), expert, config, seed=seed)
+    agent.learn(total_timesteps, callback=[callback, *(callbacks or [])], progress_bar=progress_bar)
+    return AdversarialResult(model, callback.params, callback.history)
+
+
 class BaseRewardFn:
     """The transferable AIRL reward g (``RewardModel.base_reward``, ensemble mean) as a ``RewardFn``."""
 
