@@ -8,9 +8,9 @@ from stable_baselines3.common.callbacks import BaseCallback
 class EpisodeReturns(BaseCallback):
     """Records each finished episode's return and the timestep it ended at, from SB3's ``Monitor``.
 
-    ``make_vec_env`` puts a ``Monitor`` directly on every env, below any reward wrapper, so
-    ``info["episode"]["r"]`` is the environment's own (true) return even while the agent
-    trains on a learned or shaped reward.
+    ``rewardlab.rl.make_task_env`` (SB3's ``make_vec_env``) puts a ``Monitor`` directly on every
+    env, below any reward wrapper, so ``info["episode"]["r"]`` is the environment's own (true)
+    return even while the agent trains on a learned or shaped reward.
 
     Attributes:
         timesteps: ``num_timesteps`` at each episode end.
