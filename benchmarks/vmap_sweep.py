@@ -29,16 +29,16 @@ def main() -> None:
     import jax.numpy as jnp
     import numpy as np
 
-    from experiments.delivery_prefs import Args, _design, _static, run_design, study_mdp
+    from experiments.delivery_prefs import Args, design_of, run_design, static_of, study_mdp
     from rewardlab.sweeps import grid_designs
 
     args = Args() if options.planning_sweeps is None else Args(planning_sweeps=options.planning_sweeps)
     mdp = study_mdp(args.planning_sweeps, args.discount)
-    static = _static(args)
+    static = static_of(args)
     grid = {"regret_teacher": [0.0, 1.0], "teacher_temperature": [0.1, 0.3, 1.0, 3.0],
             "mistake_rate": [0.0, 0.1], "labels": [25, 50, 100, 200]}
     arrays, labels = grid_designs(grid)
-    base = _design(args)
+    base = design_of(args)
     designs = {**base, **{k: jnp.asarray(v, base[k].dtype) for k, v in arrays.items()}}  # each [D]
     keys = jax.vmap(jax.random.key)(jnp.arange(options.seeds))  # [N]
     fn = functools.partial(run_design, static=static)  # the MDP is an argument, not a baked-in constant

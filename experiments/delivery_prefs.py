@@ -12,9 +12,11 @@ returns, ŵ = argmin mean BT(w·Φ(σ¹), w·Φ(σ²), y) + λ/2 |w|² (Newton's
 value iteration and scores the plan with the scaled return under the true reward
 ((V^π − V^unif)/(V* − V^unif), 1 = optimal, 0 = uniform random).
 
-Everything per design × seed is one pure JAX function (``run_design``), so the whole
-study is one ``jit(vmap(vmap(...)))`` call (:func:`study`); ``main`` runs one design as a
-sweep target. Run one: ``python -m experiments.delivery_prefs --labels 50``.
+Every step is the library's tabular preference pipeline (``sample_tabular_pairs`` on the
+successor table, ``pair_regrets``, ``fit_tabular_reward(solver="newton")``,
+``evaluate_tabular_reward``), so everything per design × seed is one pure JAX function
+(``run_design``) and the whole study is one ``jit(vmap(vmap(...)))`` call (:func:`study`);
+``main`` runs one design as a sweep target. Run one: ``python -m experiments.delivery_prefs --labels 50``.
 
 References:
     Knox, Hatgis-Kessell, Booth, Niekum, Stone & Allievi, "Models of human preference for
@@ -33,10 +35,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rewardlab.linalg import solve
-from rewardlab.preferences import bradley_terry_loss, bradley_terry_probability
+from rewardlab.preferences import bradley_terry_probability, evaluate_tabular_reward, fit_tabular_reward, pair_regrets, sample_tabular_pairs
 from rewardlab.sweeps import Logger, parse_args, vmap_sweep
-from rewardlab.tabular import scaled_return, successor_table, value_iteration
+from rewardlab.tabular import linear_reward, successor_table, value_iteration
 
 TEACHER_MODELS = ("partial_return", "regret")
 
@@ -99,12 +100,12 @@ class Args:
 class StudyMDP(NamedTuple):
     """The delivery MDP's arrays and the true reward's optimal values, shared by every design."""
 
-    transitions: jax.Array  # [S, A, S'] T(s, a, s')
-    successors: jax.Array  # [S, A] int32 s' = next(s, a): the board is deterministic, so planning gathers
-    features: jax.Array  # [S, A, S', K] φ(s, a, s')
-    expected_features: jax.Array  # [S, A, K] Σ_s' T(s, a, s') φ(s, a, s')
+    successors: jax.Array  # [S, A] int32 s' = next(s, a): the board is deterministic, so sampling and planning gather
+    expected_features: jax.Array  # [S, A, K] Σ_s' T(s, a, s') φ(s, a, s'): the learner's r = φ·w needs no more
     true_weights: jax.Array  # [K] w*
+    true_reward: jax.Array  # [S, A] r* = φ·w*
     initial_state_dist: jax.Array  # [S] d0
+    terminal: jax.Array  # [S] bool
     optimal_values: jax.Array  # [S] V* under w*
     discount: float  # γ
 
@@ -124,46 +125,16 @@ def study_mdp(planning_sweeps: int = 100, discount: float = 0.9) -> StudyMDP:
     from rewardlab_envs import delivery_mdp
 
     mdp = delivery_mdp(discount=discount)
-    transitions = jnp.asarray(mdp.transitions)
     successors = jnp.asarray(successor_table(mdp.transitions))
     optimal = value_iteration(successors, jnp.asarray(mdp.reward), mdp.discount, num_sweeps=planning_sweeps)
-    features = jnp.asarray(mdp.features)
-    return StudyMDP(transitions, successors, features, jnp.einsum("sat,satk->sak", transitions, features), jnp.asarray(mdp.true_weights),
-                    jnp.asarray(mdp.initial_state_dist), optimal.state_values, float(mdp.discount))
-
-
-def _segments(key: jax.Array, mdp: StudyMDP, num_pairs: int, length: int) -> tuple[jax.Array, jax.Array]:
-    """Random segment pairs from d0 under uniform actions: feature sums [N, 2, K] and regrets [N, 2].
-
-    All randomness is drawn up front (one uniform per start, one action per step), then the
-    N × 2 segments advance together through the successor table.
-    """
-    key_start, key_actions = jax.random.split(key)
-    num_states, num_actions, _ = mdp.transitions.shape
-    start_u = jax.random.uniform(key_start, (num_pairs, 2))
-    actions = jax.random.randint(key_actions, (length, num_pairs, 2), 0, num_actions)
-    start = jnp.searchsorted(jnp.cumsum(mdp.initial_state_dist), start_u).clip(0, num_states - 1)  # [N, 2] s0 ~ d0
-
-    num_features = mdp.expected_features.shape[-1]
-    successors = mdp.successors.reshape(-1)  # [S·A], indexed by s·A + a
-    step_features = mdp.expected_features.reshape(-1, num_features)  # [S·A, K] φ(s, a, next(s, a))
-
-    def step(state, action):
-        index = state * num_actions + action
-        return successors[index], index
-
-    last, index = jax.lax.scan(step, start, actions)  # [N, 2], [L, N, 2]
-    # One gather of every step's features (XLA's CPU gathers cost per call, not per element).
-    phi = jnp.take(step_features, index, axis=0)  # [L, N, 2, K]
-    discounts = mdp.discount ** jnp.arange(length, dtype=phi.dtype)  # [L]
-    phi_sum = jnp.sum(phi, axis=0)
-    discounted = jnp.einsum("l,lnpk,k->np", discounts, phi, mdp.true_weights)
-    regret = mdp.optimal_values[start] - (discounted + mdp.discount**length * mdp.optimal_values[last])
-    return phi_sum, regret
+    expected_features = jnp.einsum("sat,satk->sak", jnp.asarray(mdp.transitions), jnp.asarray(mdp.features))
+    true_weights = jnp.asarray(mdp.true_weights)
+    return StudyMDP(successors, expected_features, true_weights, expected_features @ true_weights, jnp.asarray(mdp.initial_state_dist),
+                    jnp.asarray(mdp.terminal), optimal.state_values, float(mdp.discount))
 
 
 def run_design(design: dict[str, jax.Array], key: jax.Array, mdp: StudyMDP, static: Static) -> dict[str, jax.Array]:
-    """One design × seed: sample pairs, label them, fit ŵ by Bradley–Terry, plan, score.
+    """One design × seed: sample pairs, label them, fit ŵ by Bradley–Terry, plan, score (the library's tabular pipeline).
 
     Args:
         design: scalars ``regret_teacher`` (1 for the regret model, 0 for partial return),
@@ -177,53 +148,39 @@ def run_design(design: dict[str, jax.Array], key: jax.Array, mdp: StudyMDP, stat
         agree with w*'s partial returns), ``final_loss`` (scalars) and ``loss`` (``[newton_steps]`` curve).
     """
     key_pairs, key_labels, key_flips = jax.random.split(key, 3)
-    phi_sum, regrets = _segments(key_pairs, mdp, static.max_labels, static.segment_length)  # [N, 2, K], [N, 2]
-    partial = phi_sum @ mdp.true_weights  # [N, 2]
-    scores = jnp.where(design["regret_teacher"] > 0.5, -regrets, partial)
+    pairs = sample_tabular_pairs(mdp.successors, mdp.true_reward, mdp.initial_state_dist, key_pairs, static.max_labels, static.segment_length)
+    partial = jnp.sum(pairs.rews, axis=-1)  # [N, 2]
+    scores = jnp.where(design["regret_teacher"] > 0.5, -pair_regrets(pairs, mdp.optimal_values, mdp.discount), partial)
     prob_first = jax.vmap(bradley_terry_probability, in_axes=(0, 0, None))(scores[:, 0], scores[:, 1], design["teacher_temperature"])
     labels = jax.random.bernoulli(key_labels, prob_first).astype(jnp.float32)
     flip = jax.random.bernoulli(key_flips, design["mistake_rate"], labels.shape)
     labels = jnp.where(flip, 1.0 - labels, labels)
     used = (jnp.arange(static.max_labels) < design["labels"]).astype(jnp.float32)
-    pair_weight = used / jnp.maximum(used.sum(), 1.0)
 
-    differences = phi_sum[:, 0] - phi_sum[:, 1]  # [N, K] Φ¹ − Φ²: the logit is w·(Φ¹ − Φ²)
-
-    def loss_fn(weights):
-        predicted = phi_sum @ weights  # [N, 2]
-        losses = jax.vmap(bradley_terry_loss)(predicted[:, 0], predicted[:, 1], labels)
-        return jnp.sum(pair_weight * losses) + 0.5 * static.l2 * weights @ weights
-
-    def newton_step(weights, _):
-        # Logistic regression on Φ¹ − Φ² (IRLS): ∇L = Σ c(p − y)x + λw, ∇²L = Σ c p(1 − p) x xᵀ + λI,
-        # with p = logistic(w·x); convex, so Newton converges in a few steps.
-        probability = jax.nn.sigmoid(differences @ weights)  # [N]
-        grad = differences.T @ (pair_weight * (probability - labels)) + static.l2 * weights
-        curvature = pair_weight * probability * (1.0 - probability)
-        hessian = (differences * curvature[:, None]).T @ differences + static.l2 * jnp.eye(weights.shape[0])
-        return weights - solve(hessian, grad), loss_fn(weights)
-
-    weights, losses = jax.lax.scan(newton_step, jnp.zeros_like(mdp.true_weights), None, length=static.newton_steps)
-    learned_reward = mdp.expected_features @ weights  # [S, A] E_s'[φ(s, a, s')]·ŵ: the planner needs no more
-    policy = value_iteration(mdp.successors, learned_reward, mdp.discount, num_sweeps=static.planning_sweeps).policy
-    true_reward = mdp.expected_features @ mdp.true_weights  # [S, A]
-    score = scaled_return(mdp.successors, true_reward, mdp.discount, policy, mdp.initial_state_dist,
-                          num_sweeps=static.planning_sweeps, evaluation_sweeps=2 * static.planning_sweeps)
+    reward = linear_reward(mdp.expected_features)
+    params, metrics = fit_tabular_reward(reward, pairs, labels, preference_model="partial_return", weights=used, solver="newton",
+                                         num_steps=static.newton_steps, l2=static.l2)
+    evaluation = evaluate_tabular_reward(mdp.successors, mdp.true_reward, reward.table(params), mdp.discount, mdp.initial_state_dist,
+                                         mdp.terminal, num_sweeps=static.planning_sweeps, evaluation_sweeps=2 * static.planning_sweeps,
+                                         atol=1e-6)
+    weights = params.net
     cosine = weights @ mdp.true_weights / (jnp.linalg.norm(weights) * jnp.linalg.norm(mdp.true_weights) + 1e-12)
     true_label = (partial[:, 0] > partial[:, 1]).astype(jnp.float32)
-    agreement = jnp.sum(pair_weight * (labels == true_label))
-    return {"scaled_return": score, "weight_cosine": cosine, "label_agreement": agreement,
-            "final_loss": loss_fn(weights), "loss": losses}
+    agreement = jnp.sum(used / jnp.maximum(used.sum(), 1.0) * (labels == true_label))
+    return {"scaled_return": evaluation.scaled_return, "weight_cosine": cosine, "label_agreement": agreement,
+            "final_loss": metrics["final_loss"], "loss": metrics["loss"]}
 
 
-def _design(args: Args) -> dict[str, jax.Array]:
+def design_of(args: Args) -> dict[str, jax.Array]:
+    """The numeric design fields of :func:`run_design` from ``args`` (scalar arrays)."""
     return {"regret_teacher": jnp.asarray(float(args.teacher_model == "regret")),
             "teacher_temperature": jnp.asarray(args.teacher_temperature, jnp.float32),
             "mistake_rate": jnp.asarray(args.mistake_rate, jnp.float32),
             "labels": jnp.asarray(args.labels, jnp.int32)}
 
 
-def _static(args: Args) -> Static:
+def static_of(args: Args) -> Static:
+    """The compile-time sizes of :func:`run_design` from ``args``."""
     return Static(args.max_labels, args.segment_length, args.newton_steps, args.l2, args.planning_sweeps)
 
 
@@ -235,7 +192,7 @@ def _compiled(static: Static) -> Any:
 def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
     """Run one design × seed; log the loss curve; return the final metrics."""
     mdp = study_mdp(args.planning_sweeps, args.discount)
-    out = _compiled(_static(args))(_design(args), jax.random.key(args.seed), mdp)
+    out = _compiled(static_of(args))(design_of(args), jax.random.key(args.seed), mdp)
     if logger is not None:
         for step, loss in enumerate(np.asarray(out["loss"])):
             if step % args.log_every == 0 or step == args.newton_steps - 1:
@@ -250,8 +207,8 @@ def study(grid: dict[str, Sequence[float]], seeds: Sequence[int], args: Args = A
     ``teacher_temperature``, ``mistake_rate``, ``labels``); the others come from ``args``.
     """
     mdp = study_mdp(args.planning_sweeps, args.discount)
-    base = _design(args)
-    static = _static(args)
+    base = design_of(args)
+    static = static_of(args)
 
     def fn(design, key):
         return run_design({**base, **design}, key, mdp, static)

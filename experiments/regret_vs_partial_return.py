@@ -39,19 +39,21 @@ import numpy as np
 
 from rewardlab.preferences import (
     VALUE_MODELS,
-    TabularRewardModel,
+    TabularRegretModel,
     evaluate_tabular_reward,
     fit_tabular_reward,
-    successor_feature_library,
     make_teacher,
     sample_tabular_pairs,
+    successor_feature_library,
     tabular_advantage_fn,
 )
 from rewardlab.sweeps import Logger, parse_args
+from rewardlab.tabular import linear_reward, tabular_reward
 from rewardlab_envs import TabularMDP, delivery_mdp, random_delivery_mdp
 
 DOMAINS = ("delivery", "random")
 MODELS = ("regret", "partial_return")
+PARAMETERIZATIONS = ("linear", "table")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +113,8 @@ class Args:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+        if self.parameterization not in PARAMETERIZATIONS:
+            raise ValueError(f"parameterization: expected one of {PARAMETERIZATIONS}, got {self.parameterization!r}")
         if self.value_model not in VALUE_MODELS:
             raise ValueError(f"value_model: expected one of {VALUE_MODELS}, got {self.value_model!r}")
         if self.teacher_beta < 0:
@@ -160,11 +164,12 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
     arrays = _stack(mdps)
     discount = float(mdps[0].discount)
 
-    def lane(mdp_arrays: TabularMDP, library: Any, pairs: Any, labels: jax.Array, key: jax.Array) -> tuple[jax.Array, Any]:
-        mdp = mdp_arrays._replace(discount=discount)  # the planner's γ stays a static Python float
-        model = TabularRewardModel(
-            mdp,
-            parameterization=args.parameterization,
+    def lane(mdp: TabularMDP, library: Any, pairs: Any, labels: jax.Array, key: jax.Array) -> tuple[jax.Array, Any]:
+        reward = linear_reward(mdp.features) if args.parameterization == "linear" else tabular_reward(mdp.transitions.shape)
+        model = TabularRegretModel(
+            reward,
+            mdp.transitions,
+            discount,  # the planner's γ stays a static Python float
             value_model=args.value_model,
             temperature=args.temperature,
             num_sweeps=args.num_sweeps,
@@ -174,7 +179,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
             model, pairs, labels, key, preference_model=args.learner, num_steps=args.num_steps, learning_rate=args.learning_rate
         )
         evaluation = evaluate_tabular_reward(
-            mdp.transitions, mdp.reward, model.reward(params.net), discount, mdp.initial_state_dist, mdp.terminal, num_sweeps=args.eval_sweeps
+            mdp.transitions, mdp.reward, reward.table(params), discount, mdp.initial_state_dist, mdp.terminal, num_sweeps=args.eval_sweeps
         )
         return metrics["loss"], evaluation
 

@@ -13,17 +13,22 @@ from rewardlab.irl import (
     discounted_occupancy,
     empirical_occupancy,
     finite_horizon_optimal_q,
-    linear_reward,
     make_mce_irl,
     mce_irl,
     mce_irl_gradient,
     mce_irl_loss,
-    mlp_reward,
     sample_trajectories,
     soft_plan,
-    tabular_reward,
 )
-from rewardlab.tabular import finite_horizon_soft_value_iteration, occupancy_measure, value_iteration
+from rewardlab.tabular import (
+    TabularRewardParams,
+    finite_horizon_soft_value_iteration,
+    linear_reward,
+    mlp_reward,
+    occupancy_measure,
+    tabular_reward,
+    value_iteration,
+)
 
 
 def _small_mdp(seed=0, num_states=8, num_actions=3, discount=0.9):
@@ -111,10 +116,11 @@ def test_gradient_is_occupancy_matching_and_matches_finite_differences(horizon):
     features = jax.random.normal(jax.random.key(1), (8, 3, 4))
     model = linear_reward(features)
     params = jnp.array([0.3, -0.2, 0.5, 0.1])
-    grads, metrics, _ = jax.jit(lambda p: mce_irl_gradient(model, p, T, d0, discount, demos, config))(params)
-    autodiff = jax.jit(jax.grad(lambda p: mce_irl_loss(model, p, T, d0, discount, demos, config)))(params)
+    grads, metrics, _ = jax.jit(lambda p: mce_irl_gradient(model, TabularRewardParams(p), T, d0, discount, demos, config))(params)
+    grads = grads.net
+    autodiff = jax.jit(jax.grad(lambda p: mce_irl_loss(model, TabularRewardParams(p), T, d0, discount, demos, config)))(params)
     np.testing.assert_allclose(grads, autodiff, rtol=1e-3, atol=1e-4)
-    jitted_loss = jax.jit(lambda p: mce_irl_loss(model, p, T, d0, discount, demos, config))
+    jitted_loss = jax.jit(lambda p: mce_irl_loss(model, TabularRewardParams(p), T, d0, discount, demos, config))
     loss = lambda p: float(jitted_loss(p))  # noqa: E731
     assert float(metrics["loss"]) == pytest.approx(loss(params), rel=1e-5)
     eps = 1e-2
@@ -132,11 +138,11 @@ def test_mce_gradient_matches_numpy_reference():
     demos = demonstration_occupancy(T, r, d0, 0.95, 4, "boltzmann", rationality=2.0)
     params = jax.random.normal(jax.random.key(3), (5, 2))
     config = MCEIRLConfig(horizon=4, rationality=0.5)
-    grads, metrics, plan = mce_irl_gradient(tabular_reward((5, 2)), params, T, d0, 0.95, demos, config)
+    grads, metrics, plan = mce_irl_gradient(tabular_reward((5, 2)), TabularRewardParams(params), T, d0, 0.95, demos, config)
     occupancy, gradient, loss = numpy_mce_occupancy_gradient(np.asarray(T), np.asarray(params), np.asarray(d0), 0.95, 4,
                                                              np.asarray(demos), temperature=2.0)
     np.testing.assert_allclose(plan.occupancy, occupancy, atol=1e-5)
-    np.testing.assert_allclose(grads, gradient, atol=1e-5)
+    np.testing.assert_allclose(grads.net, gradient, atol=1e-5)
     assert float(metrics["loss"]) == pytest.approx(loss, rel=1e-5)
 
 
@@ -144,9 +150,9 @@ def test_gradient_of_tabular_reward_is_occupancy_difference():
     T, r, d0 = _small_mdp(seed=5)
     config = MCEIRLConfig(horizon=4)
     demos = demonstration_occupancy(T, r, d0, 1.0, 4, "causal_entropy")
-    params = jnp.zeros((8, 3))
-    grads, _, plan = mce_irl_gradient(tabular_reward((8, 3)), params, T, d0, 1.0, demos, config)
-    np.testing.assert_allclose(grads, plan.occupancy - demos, atol=1e-6)
+    model = tabular_reward((8, 3))
+    grads, _, plan = mce_irl_gradient(model, model.init(), T, d0, 1.0, demos, config)
+    np.testing.assert_allclose(grads.net, plan.occupancy - demos, atol=1e-6)
 
 
 @pytest.mark.parametrize("horizon,discount", [(None, 0.9), (8, 1.0)])
@@ -174,7 +180,7 @@ def test_linear_reward_recovers_delivery_weights():
     demos = demonstration_occupancy(T, reward, d0, 0.9, None, "causal_entropy", rationality=10.0)
     config = MCEIRLConfig(rationality=10.0, num_steps=300, learning_rate=0.05)
     result = mce_irl(linear_reward(mdp.features), T, d0, demos, discount=0.9, config=config)
-    weights = np.asarray(result.params) * 50.0
+    weights = np.asarray(result.params.net) * 50.0
     np.testing.assert_allclose(weights[[0, 3, 4, 5]], mdp.true_weights[[0, 3, 4, 5]], atol=0.2)
     assert weights[1] > 40 and weights[2] < -30  # goal and sheep: large and of the right sign
     learned = value_iteration(T, result.reward, 0.9).policy

@@ -10,10 +10,8 @@ import pytest
 
 from rewardlab._types import FragmentPairs, Preferences
 from rewardlab.preferences import (
-    ContinuousRegretModel,
     SuccessorFeatures,
-    TabularRewardModel,
-    TabularRewardParams,
+    TabularRegretModel,
     compose,
     evaluate_tabular_reward,
     fit_tabular_reward,
@@ -21,6 +19,7 @@ from rewardlab.preferences import (
     make_teacher,
     optimal_advantages,
     oracle,
+    pair_regrets,
     preference_loss,
     regret,
     regret_probability,
@@ -32,7 +31,8 @@ from rewardlab.preferences import (
     tabular_advantage_fn,
     train_reward,
 )
-from rewardlab.tabular import value_iteration
+from rewardlab.rewards import ContinuousRegretModel
+from rewardlab.tabular import TabularRewardParams, linear_reward, successor_table, tabular_reward, value_iteration
 from rewardlab_envs import TabularMDP, delivery_mdp
 from rewardlab_envs._tabular import FeatureNames
 
@@ -63,6 +63,11 @@ def chain_mdp(discount: float = 1.0) -> TabularMDP:
         feature_names=FeatureNames(("stay", "reach_goal")),
         true_weights=np.array([-1.0, 10.0], np.float32),
     )
+
+
+def regret_model(mdp: TabularMDP, **options) -> TabularRegretModel:
+    """The regret learner of a linear reward over ``mdp.features``."""
+    return TabularRegretModel(linear_reward(mdp.features), mdp.transitions, mdp.discount, **options)
 
 
 def chain_pairs(segments_1: list[tuple[list[int], list[int]]], segments_2: list[tuple[list[int], list[int]]]) -> FragmentPairs:
@@ -112,7 +117,7 @@ def test_optimal_advantages_and_regret_probability():
 
 def test_regret_scores_through_preference_loss_match_hand_values():
     mdp = chain_mdp()
-    model = TabularRewardModel(mdp, num_sweeps=10)
+    model = regret_model(mdp, num_sweeps=10)
     params = TabularRewardParams(jnp.asarray(mdp.true_weights))
     # σ¹ = (0 stay, 0 advance): regret 1, partial return −1; σ² = (1 stay, 1 stay): regret 2, partial return −2
     pairs = chain_pairs([([0, 0], [STAY, ADVANCE])], [([1, 1], [STAY, STAY])])
@@ -157,15 +162,21 @@ def test_regret_rejects_bad_arguments():
 
     with pytest.raises(ValueError, match="advantage"):
         segment_scores(RewardOnly(), None, pairs, preference_model="regret")
-    model = TabularRewardModel(mdp)
+    model = regret_model(mdp)
     with pytest.raises(ValueError, match="discount"):
         segment_scores(model, model.init(), pairs, preference_model="regret", discount=0.9)
-    with pytest.raises(ValueError, match="parameterization"):
-        TabularRewardModel(mdp, parameterization="cubic")
+    with pytest.raises(ValueError, match="value_model"):
+        regret_model(mdp, value_model="monte_carlo")
     with pytest.raises(ValueError, match="library"):
-        TabularRewardModel(mdp, value_model="successor_features")
+        regret_model(mdp, value_model="successor_features")
+    with pytest.raises(ValueError, match="library"):
+        TabularRegretModel(tabular_reward((3, 2, 3)), mdp.transitions, 1.0, value_model="successor_features", library=object())
+    with pytest.raises(ValueError, match="reward"):
+        TabularRegretModel(tabular_reward((4, 2)), mdp.transitions, 1.0)
+    with pytest.raises(ValueError, match="reward"):
+        TabularRegretModel(mdp.features, mdp.transitions, 1.0)
     with pytest.raises(ValueError, match="params.net"):
-        model.reward(jnp.zeros(3))
+        model.reward.table(TabularRewardParams(jnp.zeros(3)))
     with pytest.raises(ValueError, match="advantage_fn"):
         make_teacher("regret")
     with pytest.raises(ValueError, match="advantage_fn"):
@@ -177,7 +188,7 @@ def test_regret_gradients_finite_and_jit_agrees():
     pairs = chain_pairs([([0, 0], [0, 1]), ([0, 1], [1, 1])], [([1, 1], [0, 0]), ([0, 0], [0, 0])])
     prefs = Preferences(pairs, np.array([1.0, 1.0], np.float32))
     for temperature in (0.5,):
-        model = TabularRewardModel(mdp, num_sweeps=10, temperature=temperature)
+        model = regret_model(mdp, num_sweeps=10, temperature=temperature)
 
         def loss(net):
             return preference_loss(model, TabularRewardParams(net), prefs, preference_model="regret")
@@ -204,9 +215,9 @@ def test_successor_feature_values_equal_optimal_values_when_the_library_holds_th
     exact = value_iteration(mdp.transitions, mdp.reward, mdp.discount, num_sweeps=50).state_values
     np.testing.assert_allclose(approx, exact, atol=1e-4)
     # the successor-feature value model trains through the same regret loss
-    model = TabularRewardModel(mdp, value_model="successor_features", library=library)
+    model = regret_model(mdp, value_model="successor_features", library=library)
     # γ = 0.9: Q(0, stay) = −1 + 0.9·9 = 7.1 vs V(0) = 9; Q(1, stay) = −1 + 0.9·10 = 8 vs V(1) = 10
-    np.testing.assert_allclose(model.advantage_table(weights)[:2], [[-1.9, 0.0], [-2.0, 0.0]], atol=1e-3)
+    np.testing.assert_allclose(model.advantage_table(TabularRewardParams(weights))[:2], [[-1.9, 0.0], [-2.0, 0.0]], atol=1e-3)
 
 
 # --- Learning ---------------------------------------------------------------------------------------------------
@@ -230,13 +241,87 @@ def test_sample_tabular_pairs_follow_the_mdp(delivery_regret_data):
     assert mdp.initial_state_dist[pairs.obs[:, :, 0]].min() > 0
 
 
+def test_successor_table_pairs_follow_the_mdp_and_pair_regrets_match_advantages():
+    mdp = delivery_mdp(discount=0.9)
+    successors = successor_table(mdp.transitions)
+    features = np.einsum("sat,satk->sak", mdp.transitions, mdp.features)
+    true_reward = features @ mdp.true_weights
+    pairs = sample_tabular_pairs(successors, true_reward, mdp.initial_state_dist, jax.random.key(3), 50, 4, features, mdp.terminal)
+    assert pairs.obs.shape == (50, 2, 4) and pairs.factors.shape == (50, 2, 4, 6) and pairs.obs.dtype == jnp.int32
+    np.testing.assert_array_equal(pairs.next_obs, successors[pairs.obs, pairs.acts])
+    np.testing.assert_array_equal(pairs.obs[:, :, 1:], pairs.next_obs[:, :, :-1])
+    np.testing.assert_array_equal(pairs.dones, mdp.terminal[pairs.next_obs])
+    np.testing.assert_allclose(pairs.rews, pairs.factors @ mdp.true_weights)
+    assert mdp.initial_state_dist[pairs.obs[:, :, 0]].min() > 0
+    # deterministic transitions: V*(s0) − (Σ γ^t r_t + γ^L V*(s_L)) = Σ_t γ^t [V*(s_t) − Q*(s_t, a_t)]
+    plan = value_iteration(successors, true_reward, 0.9, num_sweeps=400)
+    regrets = pair_regrets(pairs, plan.state_values, 0.9)
+    step_regret = plan.state_values[pairs.obs] - plan.q_values[pairs.obs, pairs.acts]
+    np.testing.assert_allclose(regrets, np.sum(0.9 ** np.arange(4) * step_regret, axis=-1), rtol=1e-4, atol=1e-3)
+    assert float(regrets.min()) > -1e-3
+
+
+def test_pair_regrets_equal_segment_regret_on_the_chain_by_hand():
+    mdp = chain_mdp()
+    plan = value_iteration(mdp.transitions, mdp.reward, 1.0, num_sweeps=10)
+    # σ¹ = (0 stay, 0 advance): regret 1; σ² = (1 stay, 1 stay): regret 2 (γ = 1: the sum of V − Q)
+    pairs = chain_pairs([([0, 0], [STAY, ADVANCE])], [([1, 1], [STAY, STAY])])
+    np.testing.assert_allclose(pair_regrets(pairs, plan.state_values, 1.0), [[1.0, 2.0]])
+    # γ = 0.5 on σ¹ with these (γ = 1) values: V(0) − (r_0 + γ r_1 + γ² V(1)) = 10 − (−1 + 0 + 0.25·10) = 8.5
+    np.testing.assert_allclose(pair_regrets(pairs, plan.state_values, 0.5)[0, 0], 8.5)
+
+
+def test_newton_and_adam_fit_the_same_linear_partial_return_reward(delivery_regret_data):
+    mdp, pairs, labels = delivery_regret_data
+    reward = linear_reward(mdp.features)
+    newton, metrics = fit_tabular_reward(reward, pairs, labels, preference_model="partial_return", solver="newton", num_steps=20, l2=1e-2)
+    assert metrics["loss"].shape == (20,) and float(metrics["final_loss"]) <= float(metrics["loss"][-1]) + 1e-6
+    adam, adam_metrics = fit_tabular_reward(reward, pairs, labels, preference_model="partial_return", num_steps=1500, learning_rate=0.05, l2=1e-2)
+    np.testing.assert_allclose(newton.net, adam.net, atol=5e-3)  # one strictly convex objective, one minimiser
+    assert float(metrics["final_loss"]) == pytest.approx(float(adam_metrics["final_loss"]), abs=1e-5)
+    # masked pairs do not count: weights 0 on the second half equal fitting the first half alone
+    half = len(labels) // 2
+    mask = (np.arange(len(labels)) < half).astype(np.float32)
+    masked, _ = fit_tabular_reward(reward, pairs, labels, preference_model="partial_return", solver="newton", weights=mask, num_steps=20, l2=1e-2)
+    first = jax.tree.map(lambda x: x[:half], pairs)
+    alone, _ = fit_tabular_reward(reward, first, labels[:half], preference_model="partial_return", solver="newton", num_steps=20, l2=1e-2)
+    np.testing.assert_allclose(masked.net, alone.net, rtol=1e-4, atol=1e-5)
+
+
+def test_fit_rejects_bad_solvers(delivery_regret_data):
+    mdp, pairs, labels = delivery_regret_data
+    with pytest.raises(ValueError, match="solver"):
+        fit_tabular_reward(linear_reward(mdp.features), pairs, labels, solver="lbfgs")
+    with pytest.raises(ValueError, match="solver: 'newton'"):
+        fit_tabular_reward(regret_model(mdp), pairs, labels, preference_model="regret", solver="newton")
+    with pytest.raises(ValueError, match="solver: 'newton'"):
+        fit_tabular_reward(tabular_reward(mdp.reward.shape), pairs, labels, preference_model="partial_return", solver="newton")
+    with pytest.raises(ValueError, match="l2"):
+        fit_tabular_reward(linear_reward(mdp.features), pairs, labels, l2=-1.0)
+
+
+def test_evaluation_on_the_successor_table_equals_the_dense_form():
+    mdp = delivery_mdp(discount=0.9)
+    learned = np.asarray(mdp.reward) + np.random.default_rng(0).normal(size=mdp.reward.shape).astype(np.float32)
+    successors = successor_table(mdp.transitions)
+    dense_reward = np.einsum("sat,sat->sa", mdp.transitions, learned)
+    true_reward = np.einsum("sat,sat->sa", mdp.transitions, mdp.reward)
+    args = (0.9, mdp.initial_state_dist, mdp.terminal)
+    dense = evaluate_tabular_reward(mdp.transitions, true_reward, dense_reward, *args, num_sweeps=200)
+    table = evaluate_tabular_reward(successors, true_reward, dense_reward, *args, num_sweeps=200)
+    for a, b in zip(dense, table):
+        assert float(a) == pytest.approx(float(b), abs=1e-4)
+    optimal = evaluate_tabular_reward(successors, true_reward, true_reward, *args, num_sweeps=200, evaluation_sweeps=400, atol=1e-6)
+    assert float(optimal.scaled_return) == pytest.approx(1.0, abs=1e-4) and float(optimal.optimal_action_fraction) == 1.0
+
+
 def test_regret_learner_recovers_an_optimal_policy_on_delivery(delivery_regret_data):
     mdp, pairs, labels = delivery_regret_data
-    model = TabularRewardModel(mdp, num_sweeps=100)
+    model = regret_model(mdp, num_sweeps=100)
     params, metrics = jax.jit(lambda p, l, k: fit_tabular_reward(model, p, l, k, num_steps=200))(pairs, labels, jax.random.key(1))
     assert metrics["loss"][-1] < metrics["loss"][0]
     evaluation = evaluate_tabular_reward(
-        mdp.transitions, mdp.reward, model.reward(params.net), mdp.discount, mdp.initial_state_dist, mdp.terminal, num_sweeps=300
+        mdp.transitions, mdp.reward, model.reward.table(params), mdp.discount, mdp.initial_state_dist, mdp.terminal, num_sweeps=300
     )
     assert float(evaluation.scaled_return) > 0.9
     assert float(evaluation.optimal_action_fraction) > 0.8
@@ -244,7 +329,7 @@ def test_regret_learner_recovers_an_optimal_policy_on_delivery(delivery_regret_d
 
 def test_train_reward_accepts_the_regret_model(delivery_regret_data):
     mdp, pairs, labels = delivery_regret_data
-    model = TabularRewardModel(mdp, num_sweeps=50)
+    model = regret_model(mdp, num_sweeps=50)
     prefs = label(pairs, lambda p, rng: labels, np.random.default_rng(0))
     params, _, metrics = train_reward(
         model, model.init(), None, prefs, jax.random.key(0), epochs=5, batch_size=64, preference_model="regret"
@@ -278,6 +363,30 @@ def test_continuous_regret_model_trains_jointly_on_pendulum():
     assert metrics["accuracy"][-1] > 0.6
     advantage = model.advantage(params, pairs.obs[:, 0].reshape(-1, 3), pairs.acts[:, 0].reshape(-1, 1), None, None)
     assert advantage.shape == (1, num_pairs * length) and bool(jnp.all(advantage <= 0))
+
+
+def test_continuous_regret_model_stacks_members_and_checks_shapes():
+    model = ContinuousRegretModel(3, [-1.0, -1.0], [1.0, 1.0], hidden_sizes=(8, 8), num_probe_actions=4, ensemble_size=3)
+    params = model.init(0)
+    leaves = jax.tree.leaves(params.net)
+    assert leaves and all(leaf.shape[0] == 3 for leaf in leaves)  # every leaf stacked on the ensemble axis
+    assert model.probe_actions.shape == (4, 2)
+    obs, acts = np.ones((5, 3), np.float32), np.zeros((5, 2), np.float32)
+    rewards = model.apply(params, obs, acts, obs, np.zeros(5))
+    assert rewards.shape == (3, 5) and not np.allclose(rewards[0], rewards[1])  # members differ
+    advantage = model.advantage(params, obs, acts, None, None)
+    assert advantage.shape == (3, 5) and bool(jnp.all(advantage <= 0))
+    np.testing.assert_allclose(model.apply(model.init(0), obs, acts, obs, None), rewards)  # a seed gives the same parameters
+    with pytest.raises(ValueError, match="obs"):
+        model.apply(params, np.zeros((5, 4)), acts, obs, None)
+    with pytest.raises(ValueError, match="acts"):
+        model.advantage(params, obs, np.zeros((5, 1)), None, None)
+    with pytest.raises(ValueError, match="action_low/action_high"):
+        ContinuousRegretModel(3, [1.0], [-1.0])
+    with pytest.raises(ValueError, match="num_probe_actions"):
+        ContinuousRegretModel(3, [-1.0], [1.0], num_probe_actions=0)
+    with pytest.raises(ValueError, match="ensemble_size"):
+        ContinuousRegretModel(3, [-1.0], [1.0], ensemble_size=0)
 
 
 @pytest.mark.slow

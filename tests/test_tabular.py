@@ -200,3 +200,78 @@ def test_solve_names_the_bad_argument():
         solve(jnp.ones((2, 3)), jnp.ones(2))
     with pytest.raises(ValueError, match=r"b: expected shape \[N\] or \[N, K\] with N = 2"):
         solve(jnp.eye(2), jnp.ones(3))
+
+
+# The tabular reward family ------------------------------------------------------------------------
+
+
+def test_tabular_rewards_by_hand_on_a_two_state_mdp():
+    from rewardlab.tabular import TabularRewardParams, linear_reward, tabular_reward
+
+    # S = 2, A = 2; φ(s, a, s') = [1 if s' = 1, 1 if a = 1]: w = [2, −1] pays 2 for landing in 1, −1 for acting
+    features = np.zeros((2, 2, 2, 2), np.float32)
+    features[:, :, 1, 0] = 1.0
+    features[:, 1, :, 1] = 1.0
+    reward = linear_reward(features)
+    assert reward.name == "linear" and reward.reward_shape == (2, 2, 2) and reward.ensemble_size == 1
+    params = TabularRewardParams(jnp.array([2.0, -1.0]))
+    np.testing.assert_allclose(reward.table(params), [[[0.0, 2.0], [-1.0, 1.0]], [[0.0, 2.0], [-1.0, 1.0]]])
+    obs, acts, next_obs = np.array([0, 1, 0]), np.array([1, 0, 0]), np.array([1, 1, 0])
+    np.testing.assert_allclose(reward.apply(params, obs, acts, next_obs, None), [[1.0, 2.0, 0.0]])
+    np.testing.assert_array_equal(reward.init().net, [0.0, 0.0])
+    # a free [S, A] table: r(s, a) looked up at (s, a); s' is not needed
+    table = tabular_reward((2, 2))
+    values = TabularRewardParams(jnp.array([[0.5, -0.5], [3.0, 4.0]]))
+    np.testing.assert_allclose(table.apply(values, obs, acts, None, None), [[-0.5, 3.0, 0.5]])
+    state_only = tabular_reward((2,))
+    np.testing.assert_allclose(state_only.apply(TabularRewardParams(jnp.array([7.0, 9.0])), obs, None, None, None), [[7.0, 9.0, 7.0]])
+    # lookup gathers any array over the index axes, features included: [N, K]
+    np.testing.assert_allclose(reward.lookup(reward.features, obs, acts, next_obs), [[1.0, 1.0], [1.0, 0.0], [0.0, 0.0]])
+
+
+def test_tabular_rewards_are_differentiable_and_vmap_over_params():
+    from rewardlab.tabular import TabularRewardParams, linear_reward, mlp_reward
+
+    features = jnp.asarray(np.random.default_rng(0).normal(size=(4, 3, 5)), jnp.float32)
+    reward = linear_reward(features)
+    obs, acts = jnp.array([0, 3, 3]), jnp.array([2, 1, 1])
+    grads = jax.grad(lambda net: reward.apply(TabularRewardParams(net), obs, acts, None, None).sum())(jnp.ones(5))
+    np.testing.assert_allclose(grads, features[obs, acts].sum(0), rtol=1e-6)  # ∂/∂w Σ φ·w = Σ φ
+    stacked = TabularRewardParams(jnp.arange(10.0).reshape(2, 5))
+    batched = jax.vmap(reward.table)(stacked)
+    np.testing.assert_allclose(batched[1], reward.table(TabularRewardParams(jnp.arange(5.0, 10.0))), rtol=1e-6)
+    network = mlp_reward(features, hidden_sizes=(4,))
+    params = network.init(jax.random.key(0))
+    assert network.table(params).shape == (4, 3) and len(params.net) == 2
+    assert all(np.isfinite(g).all() for g in jax.tree.leaves(jax.grad(lambda p: network.table(p).sum())(params)))
+
+
+def test_tabular_rewards_name_the_bad_argument():
+    from rewardlab.tabular import TabularRewardParams, linear_reward, mlp_reward, tabular_reward
+
+    with pytest.raises(ValueError, match=r"shape: expected \[S\], \[S, A\] or \[S, A, S'\]"):
+        tabular_reward((2, 2, 2, 2))
+    with pytest.raises(ValueError, match="shape"):
+        tabular_reward((0, 2))
+    with pytest.raises(ValueError, match="features"):
+        linear_reward(jnp.ones(3))
+    with pytest.raises(ValueError, match="features"):
+        mlp_reward(None)
+    with pytest.raises(ValueError, match="hidden_sizes"):
+        mlp_reward(jnp.ones((2, 3)), hidden_sizes=(0,))
+    reward = linear_reward(jnp.ones((3, 2, 4)))
+    with pytest.raises(ValueError, match=r"params.net: expected shape \(4,\), got \(3,\)"):
+        reward.table(TabularRewardParams(jnp.zeros(3)))
+    with pytest.raises(ValueError, match="params: expected TabularRewardParams"):
+        reward.table(jnp.zeros(4))
+    params = reward.init()
+    with pytest.raises(ValueError, match="obs: expected integer state indices of shape"):
+        reward.apply(params, np.zeros((2, 2), int), np.zeros(2, int), None, None)
+    with pytest.raises(ValueError, match="acts: .* got None"):
+        reward.apply(params, np.zeros(2, int), None, None, None)
+    with pytest.raises(ValueError, match="acts: expected integer"):
+        reward.apply(params, np.zeros(2, int), np.zeros(2, np.float32), None, None)
+    with pytest.raises(ValueError, match="acts: expected the shape of obs"):
+        reward.apply(params, np.zeros(2, int), np.zeros(3, int), None, None)
+    with pytest.raises(ValueError, match="key"):
+        mlp_reward(jnp.ones((2, 3))).init()

@@ -6,7 +6,8 @@ Tabular (pure JAX, exact planning from :mod:`rewardlab.tabular`):
   Boltzmann-rational, causal entropy) and demonstrations from them, exact occupancies or
   trajectories sampled with a JAX PRNG;
 * maximum-causal-entropy IRL (:func:`mce_irl`, :func:`make_mce_irl`), finite or infinite
-  horizon, over tabular, linear or neural rewards, one ``lax.scan`` per training run;
+  horizon, over the tabular, linear or neural rewards of :mod:`rewardlab.tabular`
+  (``tabular_reward``, ``linear_reward``, ``mlp_reward``), one ``lax.scan`` per training run;
 * misspecification analysis helpers (perturbed transition models, regret of the induced policy).
 
 Deep (JAX discriminator, SB3 generator, fixed-horizon gymnasium tasks):
@@ -52,7 +53,7 @@ from rewardlab.irl._mce import (
     soft_plan,
 )
 from rewardlab.irl._misspecification import RewardError, misspecified_irl, perturb_transitions, reward_error
-from rewardlab.irl._rewards import ParametricTabularReward, linear_reward, mlp_reward, tabular_reward
+from rewardlab.tabular import linear_reward, mlp_reward, tabular_reward  # the tabular reward family MCE IRL fits, re-exported
 
 __all__ = [
     "ADVERSARIAL_METHODS",
@@ -67,7 +68,6 @@ __all__ = [
     "RewardError",
     "SoftPlan",
     "TabularDemonstrations",
-    "ParametricTabularReward",
     "behaviour_policy",
     "demonstration_occupancy",
     "discounted_occupancy",

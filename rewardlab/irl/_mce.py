@@ -46,8 +46,7 @@ import jax.numpy as jnp
 import optax
 
 from rewardlab.irl._demos import discounted_occupancy
-from rewardlab.irl._rewards import ParametricTabularReward
-from rewardlab.tabular import expected_reward, finite_horizon_soft_value_iteration, occupancy_measure, value_iteration
+from rewardlab.tabular import TabularReward, expected_reward, finite_horizon_soft_value_iteration, occupancy_measure, value_iteration
 
 Array = Any
 
@@ -104,7 +103,7 @@ class SoftPlan(NamedTuple):
 class MCEIRLResult(NamedTuple):
     """What :func:`mce_irl` returns; metrics carry one entry per optimiser step."""
 
-    params: Any  # final θ
+    params: Any  # final θ, a TabularRewardParams
     reward: jax.Array  # r_θ as returned by the reward model ([S], [S, A] or [S, A, S'])
     policy: jax.Array  # [S, A] or [H, S, A] the MCE policy of r_θ
     occupancy: jax.Array  # [S, A] its occupancy D_π
@@ -134,7 +133,7 @@ def _l2(params: Any) -> jax.Array:
 
 
 def mce_irl_loss(
-    reward_model: ParametricTabularReward,
+    reward_model: TabularReward,
     params: Any,
     transitions: Array,
     initial_state_dist: Array,
@@ -144,14 +143,14 @@ def mce_irl_loss(
     rationality: Array | None = None,
 ) -> jax.Array:
     """L(θ) = E_d0[V_0] − ⟨D_demo, r̄_θ⟩ + λ/2 ‖θ‖² (differentiable end to end; see the module docstring)."""
-    reward = reward_model.apply(params)
+    reward = reward_model.table(params)
     plan = soft_plan(transitions, reward, initial_state_dist, discount, config, rationality)
     mean_reward = expected_reward(transitions, reward)
     return plan.initial_value - jnp.sum(demo_occupancy * mean_reward) + 0.5 * config.l2_penalty * _l2(params)
 
 
 def mce_irl_gradient(
-    reward_model: ParametricTabularReward,
+    reward_model: TabularReward,
     params: Any,
     transitions: Array,
     initial_state_dist: Array,
@@ -166,8 +165,8 @@ def mce_irl_gradient(
         ``(grads, metrics, plan)``; metrics: ``loss``, ``occupancy_error`` =
         ‖D_π − D_demo‖₁ / ‖D_demo‖₁, ``grad_norm``.
     """
-    mean_reward, vjp = jax.vjp(lambda p: expected_reward(transitions, reward_model.apply(p)), params)
-    plan = soft_plan(transitions, reward_model.apply(params), initial_state_dist, discount, config, rationality)
+    mean_reward, vjp = jax.vjp(lambda p: expected_reward(transitions, reward_model.table(p)), params)
+    plan = soft_plan(transitions, reward_model.table(params), initial_state_dist, discount, config, rationality)
     difference = jax.lax.stop_gradient(plan.occupancy - demo_occupancy)
     (grads,) = vjp(difference.astype(mean_reward.dtype))
     if config.l2_penalty:
@@ -181,7 +180,7 @@ def mce_irl_gradient(
     return grads, metrics, plan
 
 
-def make_mce_irl(reward_model: ParametricTabularReward, config: MCEIRLConfig = MCEIRLConfig()) -> Callable[..., MCEIRLResult]:
+def make_mce_irl(reward_model: TabularReward, config: MCEIRLConfig = MCEIRLConfig()) -> Callable[..., MCEIRLResult]:
     """A pure trainer ``train(key, transitions, initial_state_dist, discount, demo_occupancy, rationality=None) -> MCEIRLResult``.
 
     ``train`` initialises θ from ``key`` and runs ``config.num_steps`` Adam steps under one
@@ -204,7 +203,7 @@ def make_mce_irl(reward_model: ParametricTabularReward, config: MCEIRLConfig = M
             return (optax.apply_updates(params, updates), opt_state), metrics
 
         (params, _), metrics = jax.lax.scan(step, (params, optimizer.init(params)), None, length=config.num_steps)
-        reward = reward_model.apply(params)
+        reward = reward_model.table(params)
         plan = soft_plan(transitions, reward, initial_state_dist, discount, config, rationality)
         return MCEIRLResult(params, reward, plan.policy, plan.occupancy, metrics)
 
@@ -212,12 +211,12 @@ def make_mce_irl(reward_model: ParametricTabularReward, config: MCEIRLConfig = M
 
 
 @functools.lru_cache(maxsize=32)
-def _jitted_trainer(reward_model: ParametricTabularReward, config: MCEIRLConfig) -> Callable[..., MCEIRLResult]:
+def _jitted_trainer(reward_model: TabularReward, config: MCEIRLConfig) -> Callable[..., MCEIRLResult]:
     return jax.jit(make_mce_irl(reward_model, config))
 
 
 def mce_irl(
-    reward_model: ParametricTabularReward,
+    reward_model: TabularReward,
     transitions: Array,
     initial_state_dist: Array,
     demo_occupancy: Array,
@@ -229,7 +228,7 @@ def mce_irl(
     """Fit r_θ to demonstrations by maximum-causal-entropy IRL (checked, jitted entry point).
 
     Args:
-        reward_model: e.g. :func:`tabular_reward`, :func:`linear_reward`, :func:`mlp_reward`.
+        reward_model: a :class:`rewardlab.tabular.TabularReward` (``tabular_reward``, ``linear_reward``, ``mlp_reward``).
         transitions: ``[S, A, S']`` the transition model the learner assumes.
         initial_state_dist: ``[S]`` d0.
         demo_occupancy: ``[S, A]`` D_demo, exact (:func:`demonstration_occupancy`) or sampled
@@ -246,7 +245,8 @@ def mce_irl(
 
     Example:
         >>> import jax.numpy as jnp
-        >>> from rewardlab.irl import demonstration_occupancy, tabular_reward
+        >>> from rewardlab.irl import demonstration_occupancy
+        >>> from rewardlab.tabular import tabular_reward
         >>> T = jnp.ones((2, 2, 2)) / 2  # actions do not matter for the dynamics
         >>> true_reward = jnp.array([[0.0, 1.0], [0.0, 1.0]])
         >>> d0 = jnp.array([0.5, 0.5])
@@ -270,11 +270,11 @@ def mce_irl(
         raise ValueError(f"discount: expected a value in [0, 1], got {discount!r}")
     if config.horizon is None and float(discount) >= 1.0:
         raise ValueError(f"discount: expected γ < 1 with an infinite horizon (config.horizon=None), got {discount!r}")
-    if not isinstance(reward_model, ParametricTabularReward):
-        raise ValueError(f"reward_model: expected a ParametricTabularReward, got {type(reward_model).__name__}")
+    if not isinstance(reward_model, TabularReward):
+        raise ValueError(f"reward_model: expected a rewardlab.tabular.TabularReward, got {type(reward_model).__name__}")
     if isinstance(key, int):
         key = jax.random.key(key)
-    reward_shape = jax.eval_shape(lambda: reward_model.apply(reward_model.init(jax.random.key(0)))).shape
+    reward_shape = reward_model.reward_shape
     valid = {(num_states,), (num_states, num_actions), (num_states, num_actions, num_states)}
     if tuple(reward_shape) not in valid:
         raise ValueError(

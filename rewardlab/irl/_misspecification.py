@@ -32,8 +32,7 @@ from rewardlab.distances import epic_distance, starc_distance
 from rewardlab.irl._behaviour import behaviour_policy
 from rewardlab.irl._demos import discounted_occupancy
 from rewardlab.irl._mce import MCEIRLConfig, make_mce_irl
-from rewardlab.irl._rewards import tabular_reward
-from rewardlab.tabular import scaled_return, value_iteration
+from rewardlab.tabular import scaled_return, tabular_reward, value_iteration
 
 Array = Any
 

@@ -17,6 +17,7 @@ from rewardlab.rewards._config import RewardNetConfig
 from rewardlab.rewards._function import FunctionReward
 from rewardlab.rewards._model import RewardModel, RewardParams
 from rewardlab.rewards._normalizer import RunningStats
+from rewardlab.rewards._regret_model import ContinuousRegretModel, ContinuousRegretParams
 from rewardlab.rewards._reward_fn import REWARD_METHODS, ModelRewardFn, as_reward_fn, bucket_size
 from rewardlab.rewards._spaces import is_image_space, space_from_dict, space_to_dict
 
@@ -24,6 +25,8 @@ __all__ = [
     "ENSEMBLE_AGGREGATES",
     "REWARD_METHODS",
     "CheckpointError",
+    "ContinuousRegretModel",
+    "ContinuousRegretParams",
     "FunctionReward",
     "ModelRewardFn",
     "RewardModel",

@@ -56,7 +56,7 @@ class FiniteHorizonResult(NamedTuple):
 
 def _check_transitions(transitions: Array) -> None:
     shape = jnp.shape(transitions)
-    if _is_successor_table(transitions):
+    if is_successor_table(transitions):
         if len(shape) != 2:
             raise ValueError(f"transitions: expected an integer successor table [S, A], got shape {shape}")
         return
@@ -64,7 +64,14 @@ def _check_transitions(transitions: Array) -> None:
         raise ValueError(f"transitions: expected shape [S, A, S] (or an integer successor table [S, A]), got {shape}")
 
 
-def _is_successor_table(transitions: Array) -> bool:
+def is_successor_table(transitions: Array) -> bool:
+    """Whether ``transitions`` is the integer successor table ``[S, A]`` of a deterministic MDP (else dense ``[S, A, S']``).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> is_successor_table(jnp.array([[0, 1]])), is_successor_table(jnp.ones((1, 2, 1)))
+        (True, False)
+    """
     return jnp.issubdtype(jnp.result_type(transitions), jnp.integer)
 
 
@@ -75,14 +82,14 @@ def _sizes(transitions: Array) -> tuple[int, int]:
 
 def _next_values(transitions: Array, values: jax.Array) -> jax.Array:
     """Σ_s' T(s, a, s') V(s') as ``[S, A]``: a gather for a successor table."""
-    if _is_successor_table(transitions):
+    if is_successor_table(transitions):
         return values[transitions]
     return jnp.einsum("sat,t->sa", transitions, values)
 
 
 def _push_forward(transitions: Array, visits: jax.Array) -> jax.Array:
     """Σ_{s,a} x(s, a) T(s, a, s') as ``[S']``: a scatter-add for a successor table."""
-    if _is_successor_table(transitions):
+    if is_successor_table(transitions):
         return jnp.zeros(visits.shape[0], visits.dtype).at[transitions.reshape(-1)].add(visits.reshape(-1))
     return jnp.einsum("sa,sat->t", visits, transitions)
 
@@ -158,7 +165,7 @@ def expected_reward(transitions: Array, reward: Array) -> jax.Array:
     if reward.shape == (num_states,):
         return jnp.broadcast_to(reward[:, None], (num_states, num_actions))
     reward = expand_reward(reward, transitions)
-    if _is_successor_table(transitions):
+    if is_successor_table(transitions):
         return jnp.take_along_axis(reward, jnp.asarray(transitions)[..., None], axis=-1)[..., 0]
     return jnp.einsum("sat,sat->sa", transitions, reward)
 
@@ -335,7 +342,7 @@ def policy_evaluation(
 
         values, _ = jax.lax.scan(sweep, jnp.zeros_like(reward_pi), None, length=int(num_sweeps))
         return values
-    if _is_successor_table(transitions):
+    if is_successor_table(transitions):
         rows = jnp.broadcast_to(jnp.arange(sizes[0])[:, None], sizes)
         transitions_pi = jnp.zeros((sizes[0], sizes[0]), policy.dtype).at[rows, transitions].add(policy)
     else:
