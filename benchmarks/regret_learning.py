@@ -61,7 +61,8 @@ def _continuous_cost(num_pairs: int = 128, length: int = 50, epochs: int = 10) -
     import optax
 
     from rewardlab._types import FragmentPairs
-    from rewardlab.preferences import ContinuousRegretModel, RewardTrainer, label, make_teacher
+    from rewardlab.preferences import RewardTrainer, label, make_teacher
+    from rewardlab.rewards import ContinuousRegretModel
 
     env = gym.make("HalfCheetah-v5")
     rng = np.random.default_rng(0)
