@@ -43,11 +43,11 @@ def main() -> dict:
     import numpy as np
 
     from rewardlab.distances import canonicalizer, rollout_transitions, sample_epic_distance
-    from rewardlab.rewards import RewardModel, RewardNetConfig
+    from rewardlab.rewards import RewardModel, RewardNetConfig, as_reward_fn
 
     env = gym.make("HalfCheetah-v5")
     model = RewardModel(RewardNetConfig(hidden_sizes=(256, 256)), env.observation_space, env.action_space)
-    reward_a, reward_b = (model, model.init(0)), (model, model.init(1))
+    reward_a, reward_b = as_reward_fn(model, model.init(0)), as_reward_fn(model, model.init(1))
     coverage = rollout_transitions(env, args.rollout_steps, seed=0)
     env.close()
     d_in = 17 + 6

@@ -216,7 +216,8 @@ def test_bad_inputs_raise_value_errors(mdp):
 # --------------------------------------------------------------------------- sample-based EPIC
 
 from rewardlab import Transitions  # noqa: E402
-from rewardlab.distances import JaxReward, sample_epic_distance  # noqa: E402
+from rewardlab.distances import pure_reward, sample_epic_distance  # noqa: E402
+from rewardlab.rewards import FunctionReward, as_reward_fn  # noqa: E402
 
 
 def _uniform_coverage(num_states, num_actions, size, seed):
@@ -230,9 +231,14 @@ def _uniform_coverage(num_states, num_actions, size, seed):
     )
 
 
+def _pure(fn):
+    """A pure JAX reward function as the RewardFn whose ``pure_fn`` the distances trace."""
+    return as_reward_fn(FunctionReward(fn))
+
+
 def _lookup(table):
     table = jnp.asarray(table)
-    return JaxReward(lambda s, a, t, d: table[s, a, t])
+    return _pure(lambda s, a, t, d: table[s, a, t])
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -283,41 +289,46 @@ def test_sample_epic_is_zero_under_shaping_and_scaling_and_one_under_negation(sc
     def potential(s):
         return jnp.tanh(s @ weights) + 0.1 * jnp.sum(s**2, axis=-1)
 
-    shaped = JaxReward(lambda s, a, t, d: scale * _base_reward(s, a, t, d) + discount * potential(t) - potential(s))
+    shaped = _pure(lambda s, a, t, d: scale * _base_reward(s, a, t, d) + discount * potential(t) - potential(s))
     data = _continuous_coverage()
     kwargs = dict(num_transitions=512, num_samples=256, num_seeds=2)
-    assert sample_epic_distance(JaxReward(_base_reward), shaped, data, discount, **kwargs).mean < 0.01
+    assert sample_epic_distance(_pure(_base_reward), shaped, data, discount, **kwargs).mean < 0.01
     for metric in (1, 2, "inf"):
-        assert sample_epic_distance(JaxReward(_base_reward), shaped, data, discount, metric=metric, **kwargs).mean < 0.02
-    negated = JaxReward(lambda s, a, t, d: -_base_reward(s, a, t, d))
-    assert sample_epic_distance(JaxReward(_base_reward), negated, data, discount, **kwargs).mean == pytest.approx(1.0, abs=1e-5)
+        assert sample_epic_distance(_pure(_base_reward), shaped, data, discount, metric=metric, **kwargs).mean < 0.02
+    negated = _pure(lambda s, a, t, d: -_base_reward(s, a, t, d))
+    assert sample_epic_distance(_pure(_base_reward), negated, data, discount, **kwargs).mean == pytest.approx(1.0, abs=1e-5)
 
 
-def test_sample_epic_accepts_reward_models_and_their_reward_fns():
+def test_sample_epic_takes_reward_models_through_their_pure_function_or_the_host():
     import gymnasium as gym
 
-    from rewardlab.rewards import RewardModel, RewardNetConfig, as_reward_fn
+    from rewardlab.rewards import RewardModel, RewardNetConfig
 
     model = RewardModel(RewardNetConfig(hidden_sizes=(16,), ensemble_size=2), gym.spaces.Box(-5, 5, (3,)), gym.spaces.Box(-1, 1, (2,)))
     params_a, params_b = model.init(0), model.init(1)
+    reward_a, reward_b = as_reward_fn(model, params_a), as_reward_fn(model, params_b, host_batch_limit=0)
+    assert pure_reward(reward_a) is not None
     data = _continuous_coverage(512)
     kwargs = dict(num_transitions=128, num_samples=32, num_seeds=2)
-    same = sample_epic_distance((model, params_a), as_reward_fn(model, params_a), data, 0.99, **kwargs)
-    assert same.mean < 1e-3
-    different = sample_epic_distance((model, params_a), (model, params_b), data, 0.99, **kwargs)
-    host = sample_epic_distance((model, params_a), as_reward_fn(model, params_b, host_batch_limit=0), data, 0.99, **kwargs)
+    assert sample_epic_distance(reward_a, as_reward_fn(model, params_a), data, 0.99, **kwargs).mean < 1e-3
+    different = sample_epic_distance(reward_a, reward_b, data, 0.99, **kwargs)
+    # A host-only RewardFn (no pure_fn) takes the chunked host path and agrees with the jitted one.
+    host = sample_epic_distance(reward_a, lambda o, a, n, d: reward_b(o, a, n, d), data, 0.99, **kwargs)
+    assert pure_reward(lambda o, a, n, d: reward_b(o, a, n, d)) is None
     assert 0.05 < different.mean < 0.95
     np.testing.assert_allclose(different.per_seed, host.per_seed, atol=1e-4)
+    with pytest.raises(ValueError, match="reward: expected a RewardFn"):
+        pure_reward((model, params_a))
 
 
 def test_sample_epic_rejects_bad_arguments():
     data = _continuous_coverage(64)
     with pytest.raises(ValueError, match="num_samples: expected a positive integer"):
-        sample_epic_distance(JaxReward(_base_reward), JaxReward(_base_reward), data, 0.9, num_samples=0)
+        sample_epic_distance(_pure(_base_reward), _pure(_base_reward), data, 0.9, num_samples=0)
     with pytest.raises(ValueError, match="transitions: expected rewardlab.Transitions"):
-        sample_epic_distance(JaxReward(_base_reward), JaxReward(_base_reward), (1, 2), 0.9)
+        sample_epic_distance(_pure(_base_reward), _pure(_base_reward), (1, 2), 0.9)
     with pytest.raises(ValueError, match="metric: expected 1, 2 or 'inf'"):
-        sample_epic_distance(JaxReward(_base_reward), JaxReward(_base_reward), data, 0.9, metric="spearman")
+        sample_epic_distance(_pure(_base_reward), _pure(_base_reward), data, 0.9, metric="spearman")
 
 
 # --------------------------------------------------------------------------- distance matrix

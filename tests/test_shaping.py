@@ -1,4 +1,4 @@
-"""Shaping, transforms, ensemble aggregation and constrained composition."""
+"""Shaping, transforms and constrained composition."""
 
 import gymnasium as gym
 import jax
@@ -11,17 +11,14 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 import rewardlab_envs
 from rewardlab.shaping import (
-    ENSEMBLE_AGGREGATES,
     ConstrainedRewardFn,
     LagrangeMultiplierCallback,
     PotentialShapedRewardFn,
-    aggregate_ensemble,
     bradley_terry_transform,
     cap_accumulated,
     chain,
     clip,
     discounted_return,
-    ensemble_aggregate,
     freeze,
     model_potential,
     moving_average_centering,
@@ -168,30 +165,14 @@ def test_cap_accumulated_caps_every_episode_and_resets():
     assert max(episode_totals) == pytest.approx(2.0, abs=1e-5)  # the cap binds
 
 
-@pytest.mark.parametrize("method", ENSEMBLE_AGGREGATES)
-def test_ensemble_aggregation_hand_computed(method):
-    members = jnp.array([[1.0, -2.0], [3.0, 2.0], [2.0, 0.0]])
-    expected = {
-        "mean": [2.0, 0.0],
-        "min": [1.0, -2.0],
-        "uncertainty_weighted": [2.0 - 0.5 * 2.0 / 3.0, 0.0 - 0.5 * 8.0 / 3.0],
-        "mean_minus_std": [2.0 - 0.5 * np.sqrt(2.0 / 3.0), 0.0 - 0.5 * np.sqrt(8.0 / 3.0)],
-    }[method]
-    np.testing.assert_allclose(aggregate_ensemble(members, method, 0.5), expected, rtol=1e-5)
-    transform = ensemble_aggregate(method, 0.5)
-    np.testing.assert_allclose(transform.apply(transform.init(), members)[0], expected, rtol=1e-5)
-
-
 def test_chain_composes_in_order_and_validates():
-    transform = chain(ensemble_aggregate("min"), scale(2.0), clip(None, 3.0))
-    out, state = transform.apply(transform.init(2), jnp.array([[1.0, 4.0], [2.0, 3.0]]))
-    assert out.tolist() == [2.0, 3.0] and len(state) == 3
-    with pytest.raises(ValueError, match="must come first"):
-        chain(scale(2.0), ensemble_aggregate())
+    transform = chain(clip(-1.0, 1.0), scale(2.0), clip(None, 1.5))
+    out, state = transform.apply(transform.init(2), jnp.array([0.25, 4.0]))
+    assert out.tolist() == [0.5, 1.5] and len(state) == 3
     with pytest.raises(ValueError, match="transforms\\[0\\]: expected a RewardTransform"):
         chain(lambda r: r)
-    with pytest.raises(ValueError, match="member_rewards: expected rewards of shape \\[E, N\\]"):
-        aggregate_ensemble(jnp.zeros(3))
+    with pytest.raises(ValueError, match="transforms: expected at least one"):
+        chain()
 
 
 def test_transformed_reward_fn_in_a_vec_env_caps_the_episode_return():
@@ -215,17 +196,20 @@ def test_transformed_reward_fn_in_a_vec_env_caps_the_episode_return():
     assert float(fn.state[0].count) == 130.0
 
 
-def test_transformed_reward_fn_aggregates_a_reward_model_ensemble():
+def test_transformed_reward_fn_transforms_an_aggregated_reward_model_ensemble():
     from rewardlab.rewards import RewardModel, RewardNetConfig, as_reward_fn
 
     model = RewardModel(RewardNetConfig(hidden_sizes=(8,), ensemble_size=3), gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-1, 1, (1,)))
     params = model.init(0)
     obs = np.random.default_rng(1).uniform(-1, 1, (5, 3)).astype(np.float32)
-    acts = np.zeros((5, 1), np.float32)
-    fn = transformed_reward_fn((model, params), chain(ensemble_aggregate("mean_minus_std", 1.0)))
-    np.testing.assert_allclose(fn(obs, acts, obs, np.zeros(5, bool)), as_reward_fn(model, params, aggregate="mean_minus_std")(obs, acts, obs, np.zeros(5, bool)), rtol=1e-4, atol=1e-5)
-    with pytest.raises(ValueError, match="needs a \\(RewardModel, RewardParams\\) pair"):
-        transformed_reward_fn(lambda *a: None, ensemble_aggregate())
+    acts, dones = np.zeros((5, 1), np.float32), np.zeros(5, bool)
+    members = np.asarray(model.apply(params, obs, acts, obs, dones))  # [3, 5]
+    conservative = as_reward_fn(model, params, aggregate="uncertainty_weighted", coefficient=0.5)
+    fn = transformed_reward_fn(conservative, chain(scale(2.0), clip(None, 0.0)))
+    expected = np.minimum(2.0 * (members.mean(0) - 0.5 * members.var(0)), 0.0)
+    np.testing.assert_allclose(fn(obs, acts, obs, dones), expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="reward: expected a RewardFn"):
+        transformed_reward_fn((model, params), scale(2.0))
 
 
 # --------------------------------------------------------------------------- constrained composition

@@ -40,7 +40,7 @@ def distance(
     from rich.console import Console
 
     from rewardlab.distances import rollout_transitions, sample_epic_distance
-    from rewardlab.rewards import load_reward_model, space_to_dict
+    from rewardlab.rewards import as_reward_fn, load_reward_model, space_to_dict
 
     console = Console()
     try:
@@ -57,7 +57,7 @@ def distance(
         else:
             coverage = coverage_from_spaces(first[0].observation_space, first[0].action_space, rollout_steps, seed)
             source = "independent samples of the observation and action spaces"
-        result = sample_epic_distance(first, second, coverage, discount, num_transitions=transitions, num_samples=samples,
+        result = sample_epic_distance(as_reward_fn(*first), as_reward_fn(*second), coverage, discount, num_transitions=transitions, num_samples=samples,
                                       num_seeds=seeds, seed=seed, metric=metric_value)
     except ValueError as error:
         console.print(f"[red]error:[/red] {error}")

@@ -1,14 +1,13 @@
 """Distances between reward functions: EPIC, DARD, STARC.
 
 Exact versions over tabular rewards (``[S, A, S']``, ``[S, A]`` or ``[S]``) on finite MDPs;
-sample-based EPIC for any ``RewardFn`` or reward model and sample-based DARD for pure JAX rewards
-with a dynamics sampler, sample-based STARC (value canonicalisation, V^π by LSTD), all with
-confidence intervals over seeds.
+sample-based EPIC for any ``RewardFn`` (one jitted program for ``as_reward_fn`` of a reward
+model), sample-based DARD for pure JAX rewards with a dynamics sampler, sample-based STARC (value
+canonicalisation, V^π by LSTD), all with confidence intervals over seeds.
 """
 
 from rewardlab.distances._matrix import DISTANCES, distance_matrix, plot_distance_matrix
 from rewardlab.distances._sample import (
-    JaxReward,
     SampleDistance,
     canonicalizer,
     confidence_interval,
@@ -37,7 +36,6 @@ from rewardlab.distances._tabular import (
 __all__ = [
     "CANONICALIZATIONS",
     "DISTANCES",
-    "JaxReward",
     "SampleDistance",
     "canonicalizer",
     "confidence_interval",

@@ -23,12 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rewardlab.distances._common import check_distribution, norm_order, snap_zero, standardize
 from rewardlab.distances._tabular import (
     CANONICALIZATIONS,
-    _check_distribution,
-    _norm_order,
-    _snap_zero,
-    _standardize,
     dard_canonicalize,
     epic_canonicalize,
     starc_canonicalize,
@@ -88,7 +85,7 @@ def _epic_matrix(rewards, discount, state_dist, action_dist, coverage, split: bo
         return _pearson_matrix(jax.vmap(features)(rewards))
 
     def features(reward):
-        canonical = _snap_zero(epic_canonicalize(reward, discount, state_dist, action_dist), reward)
+        canonical = snap_zero(epic_canonicalize(reward, discount, state_dist, action_dist), reward)
         return _weighted_centred(canonical, coverage)
 
     return _pearson_matrix(jax.vmap(features)(rewards))
@@ -97,7 +94,7 @@ def _epic_matrix(rewards, discount, state_dist, action_dist, coverage, split: bo
 @jax.jit
 def _dard_matrix(rewards, transitions, discount, action_dist, coverage):
     def features(reward):
-        canonical = _snap_zero(dard_canonicalize(reward, transitions, discount, action_dist), reward)
+        canonical = snap_zero(dard_canonicalize(reward, transitions, discount, action_dist), reward)
         return _weighted_centred(canonical, coverage)
 
     return _pearson_matrix(jax.vmap(features)(rewards))
@@ -107,7 +104,7 @@ def _dard_matrix(rewards, transitions, discount, action_dist, coverage):
 def _starc_matrix(rewards, transitions, discount, policy, canonicalization: str, norm_order: float, metric_order: float):
     def features(reward):
         canonical = starc_canonicalize(reward, transitions, discount, canonicalization=canonicalization, policy=policy)
-        return jnp.ravel(_standardize(canonical, norm_order, reward))
+        return jnp.ravel(standardize(canonical, norm_order, reward))
 
     return _pairwise(jax.vmap(features)(rewards), metric_order)
 
@@ -178,8 +175,8 @@ def distance_matrix(
         elif jnp.shape(policy) != (num_states, num_actions):
             raise ValueError(f"policy: expected shape [S, A]={(num_states, num_actions)}, got {jnp.shape(policy)}")
         full = rewards if rewards.ndim == 4 else jax.vmap(lambda r: expand_reward(r, transitions))(rewards)
-        return _starc_matrix(full, transitions, discount, jnp.asarray(policy), canonicalization, _norm_order("norm", norm), _norm_order("metric", metric))
-    action_dist = _check_distribution("action_dist", action_dist, num_actions)
+        return _starc_matrix(full, transitions, discount, jnp.asarray(policy), canonicalization, norm_order("norm", norm), norm_order("metric", metric))
+    action_dist = check_distribution("action_dist", action_dist, num_actions)
     full_shape = (num_states, num_actions, num_states)
     if coverage is not None and jnp.shape(coverage) != full_shape:
         raise ValueError(f"coverage: expected shape {full_shape}, got {jnp.shape(coverage)}")
@@ -188,7 +185,7 @@ def distance_matrix(
             coverage = action_dist[None, :, None] * transitions / num_states
         full = rewards if rewards.ndim == 4 else jax.vmap(lambda r: expand_reward(r, transitions))(rewards)
         return _dard_matrix(full, transitions, discount, action_dist, coverage)
-    state_dist = _check_distribution("state_dist", state_dist, num_states)
+    state_dist = check_distribution("state_dist", state_dist, num_states)
     if rewards.ndim == 3 and coverage is None:
         return _epic_matrix(rewards, discount, state_dist, action_dist, None, split=True)
     if coverage is None:

@@ -11,9 +11,11 @@ transition needs R on 2M combinations, so one estimate evaluates R on 2·N·M in
 distance is repeated over seeds (independent draws of the N transitions and M samples) and
 reported with a Student-t confidence interval over the seeds.
 
-Rewards given as a :class:`rewardlab.rewards.ModelRewardFn`, a ``(RewardModel, RewardParams)``
-pair or a :class:`JaxReward` run as one jitted program (the 2·N·M evaluations become large
-batched matmuls); any other :class:`rewardlab.RewardFn` is called on the host in chunks.
+A reward that exposes its pure JAX function (``pure_fn()``: the adapter
+:func:`rewardlab.rewards.as_reward_fn` of any reward model, e.g.
+``as_reward_fn(model, params)`` or ``as_reward_fn(FunctionReward(fn))``) runs as one jitted
+program (the 2·N·M evaluations become large batched matmuls); any other
+:class:`rewardlab.RewardFn` is called on the host in chunks.
 
 References:
     Gleave et al., "Quantifying Differences in Reward Functions", ICLR 2021 (sample-based
@@ -31,20 +33,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rewardlab._types import Transitions, batch_size
-from rewardlab.distances._tabular import _norm_order, pearson_distance
+from rewardlab._types import PureReward, RewardFn, Transitions, batch_size
+from rewardlab.distances._common import check_transitions, norm_order
+from rewardlab.distances._tabular import pearson_distance
 
 Array = Any
-PureReward = Callable[[Any, Any, Any, Any], jax.Array]  # (obs [N], acts [N], next_obs [N], dones [N]) -> [N]
 
 _HOST_CHUNK_TRANSITIONS = 1 << 16
 _DEVICE_CHUNK_TRANSITIONS = 1 << 17
-
-
-class JaxReward(NamedTuple):
-    """A pure JAX reward ``apply(obs, acts, next_obs, dones) -> [N]``, traceable under ``jit``."""
-
-    apply: PureReward
 
 
 class SampleDistance(NamedTuple):
@@ -56,34 +52,19 @@ class SampleDistance(NamedTuple):
     per_seed: np.ndarray  # [num_seeds] the estimate of every seed
 
 
-def pure_reward(reward: Any) -> PureReward | None:
-    """The pure JAX function behind ``reward``, or None for a host-only ``RewardFn``.
+def pure_reward(reward: RewardFn) -> PureReward | None:
+    """The pure JAX function behind ``reward`` (its ``pure_fn()``), or None for a host-only ``RewardFn``.
 
-    Accepts a :class:`JaxReward`, a ``(RewardModel, RewardParams)`` pair (ensemble mean) or a
-    :class:`rewardlab.rewards.ModelRewardFn` (with its own aggregate).
+    The adapter of :func:`rewardlab.rewards.as_reward_fn` exposes its model's reward, with
+    its aggregation of the ensemble, as ``pure_fn()``; any other callable is host-only.
+
+    Raises:
+        ValueError: ``reward`` is not callable.
     """
-    from rewardlab.rewards import ModelRewardFn, RewardModel
-
-    if isinstance(reward, JaxReward):
-        return reward.apply
-    if isinstance(reward, tuple) and len(reward) == 2 and isinstance(reward[0], RewardModel):
-        model, params = reward
-        return lambda obs, acts, next_obs, dones: jnp.mean(model.apply(params, obs, acts, next_obs, dones), axis=0)
-    if isinstance(reward, ModelRewardFn):
-        model, params, aggregate, alpha = reward.model, reward.params, reward.aggregate, reward.alpha
-
-        def apply(obs, acts, next_obs, dones):
-            member_rewards = model.apply(params, obs, acts, next_obs, dones)
-            if aggregate == "min":
-                return jnp.min(member_rewards, axis=0)
-            if aggregate == "mean_minus_std":
-                return jnp.mean(member_rewards, axis=0) - alpha * jnp.std(member_rewards, axis=0)
-            return jnp.mean(member_rewards, axis=0)
-
-        return apply
     if not callable(reward):
-        raise ValueError(f"reward: expected a RewardFn, a (RewardModel, RewardParams) pair or a JaxReward, got {type(reward).__name__}")
-    return None
+        raise ValueError(f"reward: expected a RewardFn (e.g. rewardlab.rewards.as_reward_fn(model, params)), got {type(reward).__name__}")
+    pure_fn = getattr(reward, "pure_fn", None)
+    return pure_fn() if callable(pure_fn) else None
 
 
 def _repeat_grid(states: Any, acts: Array, next_obs: Any, xp: Any) -> tuple[Any, Any, Any]:
@@ -113,7 +94,7 @@ def _outgoing_means_device(apply: PureReward, states: Any, sample_acts: Any, sam
     return jax.lax.map(chunk_means, chunks).reshape(-1)[:num_states]
 
 
-def _outgoing_means_host(reward_fn: Callable, states: Any, sample_acts: Any, sample_next_obs: Any) -> np.ndarray:
+def _outgoing_means_host(reward_fn: RewardFn, states: Any, sample_acts: Any, sample_next_obs: Any) -> np.ndarray:
     num_states = batch_size(states)
     num_samples = batch_size(sample_acts)
     chunk = max(1, _HOST_CHUNK_TRANSITIONS // num_samples)
@@ -135,7 +116,7 @@ def _canonical_device(apply: PureReward, chunk_states: int, discount, obs, acts,
     return rewards + discount * means[num:] - means[:num]
 
 
-def canonicalizer(reward: Any) -> Callable[..., np.ndarray]:
+def canonicalizer(reward: RewardFn) -> Callable[..., np.ndarray]:
     """A reusable ``f(obs, acts, next_obs, dones, sample_acts, sample_next_obs, discount) -> [N]`` for ``reward``.
 
     Pure rewards compile once (per shape) into one program; host ``RewardFn``s run in chunks.
@@ -167,7 +148,7 @@ def canonicalizer(reward: Any) -> Callable[..., np.ndarray]:
 
 
 def sample_epic_canonicalize(
-    reward: Any,
+    reward: RewardFn,
     obs: Any,
     acts: Array,
     next_obs: Any,
@@ -179,7 +160,7 @@ def sample_epic_canonicalize(
     """Monte Carlo EPIC canonical reward Ĉ(R) on N transitions, ``[N]`` (module docstring).
 
     Args:
-        reward: a ``RewardFn``, ``(RewardModel, RewardParams)``, ``ModelRewardFn`` or ``JaxReward``.
+        reward: a ``RewardFn``; one with ``pure_fn`` (``as_reward_fn``) runs jitted.
         obs, acts, next_obs, dones: ``[N, ...]`` the transitions to canonicalise.
         sample_acts: ``[M, *act_shape]`` actions a_j ~ D_A.
         sample_next_obs: ``[M, *obs_shape]`` states s'_j ~ D_S.
@@ -187,9 +168,10 @@ def sample_epic_canonicalize(
 
     Example:
         >>> import numpy as np
+        >>> from rewardlab.rewards import FunctionReward, as_reward_fn
         >>> potential = lambda s: s[:, 0] ** 2
-        >>> shaped = JaxReward(lambda s, a, t, d: a[:, 0] + 0.9 * potential(t) - potential(s))
-        >>> plain = JaxReward(lambda s, a, t, d: a[:, 0])
+        >>> shaped = as_reward_fn(FunctionReward(lambda s, a, t, d: a[:, 0] + 0.9 * potential(t) - potential(s)))
+        >>> plain = as_reward_fn(FunctionReward(lambda s, a, t, d: a[:, 0]))
         >>> rng = np.random.default_rng(0)
         >>> s, a, t = rng.normal(size=(64, 1)), rng.normal(size=(64, 1)), rng.normal(size=(64, 1))
         >>> args = (s, a, t, np.zeros(64, bool), rng.normal(size=(32, 1)), rng.normal(size=(32, 1)), 0.9)
@@ -222,18 +204,9 @@ def _standardized_lp(x: np.ndarray, y: np.ndarray, order: float) -> float:
     return float(np.max(np.abs(diff)) if order == np.inf else np.mean(np.abs(diff) ** order) ** (1.0 / order))
 
 
-def _check_transitions(transitions: Transitions) -> int:
-    if not isinstance(transitions, Transitions):
-        raise ValueError(f"transitions: expected rewardlab.Transitions (the coverage data), got {type(transitions).__name__}")
-    size = batch_size((transitions.obs, transitions.acts, transitions.next_obs, transitions.dones))
-    if size < 2:
-        raise ValueError(f"transitions: expected at least 2 coverage transitions, got {size}")
-    return size
-
-
 def sample_epic_distance(
-    reward_a: Any,
-    reward_b: Any,
+    reward_a: RewardFn,
+    reward_b: RewardFn,
     transitions: Transitions,
     discount: float,
     *,
@@ -255,7 +228,8 @@ def sample_epic_distance(
     positive scaling leave D ≈ 0 up to Monte Carlo error.
 
     Args:
-        reward_a: a ``RewardFn``, ``(RewardModel, RewardParams)``, ``ModelRewardFn`` or ``JaxReward``.
+        reward_a: a ``RewardFn``; one with ``pure_fn`` (``as_reward_fn(model, params)``,
+            ``as_reward_fn(FunctionReward(fn))``) runs as one jitted program, others on the host.
         reward_b: same.
         transitions: coverage data (e.g. :func:`rollout_transitions` of a random policy).
         discount: γ.
@@ -278,22 +252,23 @@ def sample_epic_distance(
     Example:
         >>> import numpy as np
         >>> from rewardlab import Transitions
+        >>> from rewardlab.rewards import FunctionReward, as_reward_fn
         >>> rng = np.random.default_rng(0)
         >>> obs = rng.normal(size=(256, 2)).astype(np.float32)
         >>> data = Transitions(obs, rng.normal(size=(256, 1)).astype(np.float32), np.roll(obs, -1, 0), np.zeros(256, bool), np.zeros(256, np.float32))
-        >>> reward = JaxReward(lambda s, a, t, d: -jnp.sum(t**2, -1) - 0.1 * a[:, 0] ** 2)
-        >>> negated = JaxReward(lambda s, a, t, d: jnp.sum(t**2, -1) + 0.1 * a[:, 0] ** 2)
+        >>> reward = as_reward_fn(FunctionReward(lambda s, a, t, d: -jnp.sum(t**2, -1) - 0.1 * a[:, 0] ** 2))
+        >>> negated = as_reward_fn(FunctionReward(lambda s, a, t, d: jnp.sum(t**2, -1) + 0.1 * a[:, 0] ** 2))
         >>> result = sample_epic_distance(reward, negated, data, 0.99, num_transitions=128, num_samples=64, num_seeds=2)
         >>> round(result.mean, 3)
         1.0
     """
-    size = _check_transitions(transitions)
+    size = check_transitions(transitions)
     for name, value in (("num_transitions", num_transitions), ("num_samples", num_samples), ("num_seeds", num_seeds)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name}: expected a positive integer, got {value!r}")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence: expected a level in (0, 1), got {confidence!r}")
-    order = None if metric == "pearson" else _norm_order("metric", metric)
+    order = None if metric == "pearson" else norm_order("metric", metric)
     obs_pool = jax.tree.map(lambda x, y: np.concatenate([np.asarray(x), np.asarray(y)]), transitions.obs, transitions.next_obs)
     acts = np.asarray(transitions.acts)
     dones = np.asarray(transitions.dones, bool)

@@ -23,8 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rewardlab._types import Transitions, batch_size
-from rewardlab.distances._sample import SampleDistance, _check_transitions, confidence_interval, pure_reward
+from rewardlab._types import RewardFn, Transitions, batch_size
+from rewardlab.distances._common import check_transitions
+from rewardlab.distances._sample import SampleDistance, confidence_interval, pure_reward
 from rewardlab.distances._tabular import pearson_distance
 
 Dynamics = Callable[[jax.Array, Any, Any], Any]  # (key, obs [K], acts [K]) -> next_obs [K]
@@ -73,8 +74,8 @@ def _dard_canonical(applies, dynamics, chunk, key, discount, obs, acts, next_obs
 
 
 def sample_dard_distance(
-    reward_a: Any,
-    reward_b: Any,
+    reward_a: RewardFn,
+    reward_b: RewardFn,
     transitions: Transitions,
     discount: float,
     dynamics: Dynamics,
@@ -91,7 +92,8 @@ def sample_dard_distance(
     actions (D_A), successors drawn with ``dynamics`` (the same draws for both rewards).
 
     Args:
-        reward_a: a ``(RewardModel, RewardParams)`` pair, ``ModelRewardFn`` or ``JaxReward`` (pure JAX).
+        reward_a: a ``RewardFn`` with a pure JAX function (``pure_fn``): ``as_reward_fn(model, params)``
+            or ``as_reward_fn(FunctionReward(fn))``.
         reward_b: same.
         transitions: coverage data whose (s, a, s') follow the dynamics.
         discount: γ.
@@ -110,18 +112,18 @@ def sample_dard_distance(
     Example:
         >>> import numpy as np
         >>> from rewardlab import Transitions
-        >>> from rewardlab.distances import JaxReward
+        >>> from rewardlab.rewards import FunctionReward, as_reward_fn
         >>> step = lambda key, s, a: s + a + 0.1 * jax.random.normal(key, s.shape)  # s' = s + a + noise
         >>> rng = np.random.default_rng(0)
         >>> s, a = rng.normal(size=(512, 1)).astype(np.float32), rng.uniform(-1, 1, (512, 1)).astype(np.float32)
         >>> data = Transitions(s, a, s + a, np.zeros(512, bool), np.zeros(512, np.float32))
-        >>> reward = JaxReward(lambda s, a, t, d: -jnp.abs(t[:, 0]))
-        >>> shaped = JaxReward(lambda s, a, t, d: -jnp.abs(t[:, 0]) + 0.9 * t[:, 0] ** 2 - s[:, 0] ** 2)
+        >>> reward = as_reward_fn(FunctionReward(lambda s, a, t, d: -jnp.abs(t[:, 0])))
+        >>> shaped = as_reward_fn(FunctionReward(lambda s, a, t, d: -jnp.abs(t[:, 0]) + 0.9 * t[:, 0] ** 2 - s[:, 0] ** 2))
         >>> result = sample_dard_distance(reward, shaped, data, 0.9, step, num_transitions=128, num_samples=64, num_seeds=2)
         >>> result.mean < 0.05
         True
     """
-    size = _check_transitions(transitions)
+    size = check_transitions(transitions)
     for name, value in (("num_transitions", num_transitions), ("num_samples", num_samples), ("num_seeds", num_seeds)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name}: expected a positive integer, got {value!r}")
@@ -131,7 +133,7 @@ def sample_dard_distance(
     for name, reward in (("reward_a", reward_a), ("reward_b", reward_b)):
         apply = pure_reward(reward)
         if apply is None:
-            raise ValueError(f"{name}: sample-based DARD needs a pure JAX reward (RewardModel pair, ModelRewardFn or JaxReward), "
+            raise ValueError(f"{name}: sample-based DARD needs a pure JAX reward (as_reward_fn of a reward model, with pure_fn), "
                              f"got a host-only {type(reward).__name__}")
         applies.append(apply)
     chunk = max(1, min(int(num_transitions), _CHUNK_TRANSITIONS // int(num_samples)))
@@ -149,7 +151,7 @@ def sample_dard_distance(
             jnp.asarray(acts[rng.integers(0, size, int(num_samples))]),
         )
         key = jax.random.key(seed + k)
-        # the partitionable threefry variant costs seconds of XLA CPU compile time per random draw
+        # the partitionable threefry variant makes XLA CPU compile long for every random draw
         with jax.threefry_partitionable(False):
             canonical = jitted(tuple(applies), dynamics, chunk, key, jnp.float32(discount), *batch)
         per_seed.append(float(pearson_distance(canonical[0], canonical[1])))

@@ -27,9 +27,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from rewardlab._types import Transitions
-from rewardlab.distances._sample import SampleDistance, _check_transitions, confidence_interval
-from rewardlab.distances._tabular import _norm_order
+from rewardlab._types import RewardFn, Transitions
+from rewardlab.distances._common import check_transitions, norm_order
+from rewardlab.distances._sample import SampleDistance, confidence_interval
 
 
 def random_fourier_features(observations: Any, num_features: int = 256, *, seed: int = 0, bandwidth: float = 1.0) -> Callable[[Any], np.ndarray]:
@@ -64,8 +64,8 @@ def lstd_values(features_t: np.ndarray, features_tp1: np.ndarray, rewards: np.nd
 
 
 def sample_starc_distance(
-    reward_a: Any,
-    reward_b: Any,
+    reward_a: RewardFn,
+    reward_b: RewardFn,
     transitions: Transitions,
     discount: float,
     *,
@@ -114,13 +114,13 @@ def sample_starc_distance(
         >>> round(sample_starc_distance(reward, shaped, data, 0.9, num_transitions=256, num_seeds=2).mean, 3)
         0.0
     """
-    size = _check_transitions(transitions)
+    size = check_transitions(transitions)
     for name, value in (("num_transitions", num_transitions), ("num_seeds", num_seeds), ("num_features", num_features)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name}: expected a positive integer, got {value!r}")
     if not 0.0 <= discount < 1.0:
         raise ValueError(f"discount: expected a value in [0, 1) for V^π to exist, got {discount!r}")
-    norm_order, metric_order = _norm_order("norm", norm), _norm_order("metric", metric)
+    norm_p, metric_p = norm_order("norm", norm), norm_order("metric", metric)
     obs, next_obs = np.asarray(transitions.obs), np.asarray(transitions.next_obs)
     if features is None:
         features = random_fourier_features(np.concatenate([obs, next_obs]), num_features, seed=seed)
@@ -138,10 +138,10 @@ def sample_starc_distance(
         canonical = rewards + discount_t[:, None] * (features_tp1 @ weights) - features_t @ weights  # [N, 2]
         standardized = []
         for column, reward in zip(canonical.T, rewards.T):
-            scale = _empirical_norm(column, norm_order)
+            scale = _empirical_norm(column, norm_p)
             trivial = np.max(np.abs(column)) <= 1e-6 * max(np.max(np.abs(reward)), 1e-30)
             standardized.append(np.zeros_like(column) if trivial or scale == 0 else column / scale)
-        per_seed.append(_empirical_norm(standardized[0] - standardized[1], metric_order))
+        per_seed.append(_empirical_norm(standardized[0] - standardized[1], metric_p))
     per_seed = np.asarray(per_seed)
     mean, low, high = confidence_interval(per_seed, confidence)
     return SampleDistance(mean, low, high, per_seed)

@@ -35,29 +35,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from rewardlab.distances._common import check_distribution, flat_norm, norm_order, snap_zero, standardize
 from rewardlab.linalg import pinv
 from rewardlab.tabular import expand_reward, policy_evaluation
 
 Array = Any
 
 CANONICALIZATIONS = ("value", "epic", "minimal")
-_ZERO_TOLERANCE = 1e-4  # relative to max |R|: float32 round-off of a canonicalisation stays well below
-_NORM_NAMES = {1: 1, 2: 2, "inf": jnp.inf, float("inf"): jnp.inf}
-
-
-def _norm_order(name: str, value: Any) -> float:
-    if isinstance(value, bool) or value not in _NORM_NAMES:
-        raise ValueError(f"{name}: expected 1, 2 or 'inf' (L1, L2, L∞), got {value!r}")
-    return _NORM_NAMES[value]
-
-
-def _check_distribution(name: str, dist: Array | None, size: int) -> jax.Array:
-    if dist is None:
-        return jnp.full((size,), 1.0 / size)
-    dist = jnp.asarray(dist)
-    if dist.shape != (size,):
-        raise ValueError(f"{name}: expected shape ({size},), got {dist.shape}")
-    return dist / jnp.sum(dist)
 
 
 def as_transition_reward(reward: Array, *, transitions: Array | None = None, num_actions: int | None = None) -> jax.Array:
@@ -220,30 +204,13 @@ def lp_distance(x: Array, y: Array, p: Any = 2, weights: Array | None = None) ->
         >>> float(lp_distance(jnp.array([0.0, 3.0]), jnp.array([4.0, 3.0]), "inf"))
         4.0
     """
-    order = _norm_order("p", p)
+    order = norm_order("p", p)
     diff = jnp.abs(jnp.asarray(x) - jnp.asarray(y))
     w = jnp.ones_like(diff) if weights is None else jnp.broadcast_to(weights, diff.shape)
     diff, w = jnp.ravel(diff), jnp.ravel(w)
     if order == jnp.inf:
         return jnp.max(jnp.where(w > 0, diff, 0.0))
     return jnp.sum(w * diff**order) ** (1.0 / order)
-
-
-def _norm(x: jax.Array, order: float) -> jax.Array:
-    return jnp.linalg.norm(jnp.ravel(x), ord=order)
-
-
-def _snap_zero(canonical: jax.Array, reward: jax.Array) -> jax.Array:
-    """c(R) with round-off residue of a trivial reward (c(R) ≈ 0 relative to R) set to exactly 0."""
-    zero = jnp.max(jnp.abs(canonical)) <= _ZERO_TOLERANCE * jnp.max(jnp.abs(reward)) + 1e-30
-    return jnp.where(zero, jnp.zeros_like(canonical), canonical)
-
-
-def _standardize(canonical: jax.Array, order: float, reward: jax.Array) -> jax.Array:
-    norm = _norm(canonical, order)
-    # s(R) = c(R)/n(c(R)); c(R) = 0 up to round-off means R is trivial and s(R) = 0
-    zero = jnp.max(jnp.abs(canonical)) <= _ZERO_TOLERANCE * jnp.max(jnp.abs(reward)) + 1e-30
-    return jnp.where(zero, jnp.zeros_like(canonical), canonical / jnp.where(zero, 1.0, norm))
 
 
 # --------------------------------------------------------------------------- public distances
@@ -295,15 +262,15 @@ def epic_distance(
     num_actions = None if action_dist is None else jnp.shape(action_dist)[0]
     a, b = _pair(reward_a, reward_b, transitions, num_actions)
     num_states, num_actions, _ = a.shape
-    state_dist = _check_distribution("state_dist", state_dist, num_states)
-    action_dist = _check_distribution("action_dist", action_dist, num_actions)
+    state_dist = check_distribution("state_dist", state_dist, num_states)
+    action_dist = check_distribution("action_dist", action_dist, num_actions)
     if coverage is None:
         coverage = state_dist[:, None, None] * action_dist[None, :, None] * state_dist[None, None, :]
     elif jnp.shape(coverage) != a.shape:
         raise ValueError(f"coverage: expected shape {a.shape}, got {jnp.shape(coverage)}")
     return pearson_distance(
-        _snap_zero(epic_canonicalize(a, discount, state_dist, action_dist), a),
-        _snap_zero(epic_canonicalize(b, discount, state_dist, action_dist), b),
+        snap_zero(epic_canonicalize(a, discount, state_dist, action_dist), a),
+        snap_zero(epic_canonicalize(b, discount, state_dist, action_dist), b),
         coverage,
     )
 
@@ -343,14 +310,14 @@ def dard_distance(
     transitions = jnp.asarray(transitions)
     a, b = _pair(reward_a, reward_b, transitions, None)
     num_states, num_actions, _ = a.shape
-    action_dist = _check_distribution("action_dist", action_dist, num_actions)
+    action_dist = check_distribution("action_dist", action_dist, num_actions)
     if coverage is None:
         coverage = action_dist[None, :, None] * transitions / num_states
     elif jnp.shape(coverage) != a.shape:
         raise ValueError(f"coverage: expected shape {a.shape}, got {jnp.shape(coverage)}")
     return pearson_distance(
-        _snap_zero(dard_canonicalize(a, transitions, discount, action_dist), a),
-        _snap_zero(dard_canonicalize(b, transitions, discount, action_dist), b),
+        snap_zero(dard_canonicalize(a, transitions, discount, action_dist), a),
+        snap_zero(dard_canonicalize(b, transitions, discount, action_dist), b),
         coverage,
     )
 
@@ -432,8 +399,8 @@ def starc_distance(
         >>> round(float(starc_distance(mdp.reward, -mdp.reward, mdp.transitions, mdp.discount)), 4)
         2.0
     """
-    norm_order = _norm_order("norm", norm)
-    metric_order = _norm_order("metric", metric)
+    norm_p = norm_order("norm", norm)
+    metric_p = norm_order("metric", metric)
     if canonicalization not in CANONICALIZATIONS:
         raise ValueError(f"canonicalization: expected one of {CANONICALIZATIONS}, got {canonicalization!r}")
     transitions = jnp.asarray(transitions)
@@ -442,6 +409,6 @@ def starc_distance(
     a, b = _pair(reward_a, reward_b, transitions, None)
     if policy is not None and jnp.shape(policy) != transitions.shape[:2]:
         raise ValueError(f"policy: expected shape [S, A]={transitions.shape[:2]}, got {jnp.shape(policy)}")
-    standard_a = _standardize(starc_canonicalize(a, transitions, discount, canonicalization=canonicalization, policy=policy), norm_order, a)
-    standard_b = _standardize(starc_canonicalize(b, transitions, discount, canonicalization=canonicalization, policy=policy), norm_order, b)
-    return _norm(standard_a - standard_b, metric_order)
+    standard_a = standardize(starc_canonicalize(a, transitions, discount, canonicalization=canonicalization, policy=policy), norm_p, a)
+    standard_b = standardize(starc_canonicalize(b, transitions, discount, canonicalization=canonicalization, policy=policy), norm_p, b)
+    return flat_norm(standard_a - standard_b, metric_p)

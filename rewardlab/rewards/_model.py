@@ -210,7 +210,7 @@ class RewardModel:
             key = jax.random.key(int(key))
         elif not hasattr(key, "dtype"):
             raise ValueError(f"key: expected a JAX PRNG key or an int seed, got {type(key).__name__}")
-        # The partitionable threefry variant (JAX's default) costs ~1 s of XLA CPU compile time per
+        # The partitionable threefry variant (JAX's default) makes XLA CPU compile long for every
         # random draw, i.e. per layer; init is small and never sharded, so use the classic variant
         # (fixed here, so a key gives the same parameters whatever the global setting).
         with jax.threefry_partitionable(False):

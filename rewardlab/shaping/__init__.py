@@ -1,11 +1,12 @@
-"""Reward shaping, chainable reward transforms, ensemble aggregation and constrained composition.
+"""Reward shaping, chainable reward transforms and constrained composition.
 
 * Potential-based shaping r' = r + γ(1 − d)Φ(s') − Φ(s) with Φ(terminal) = 0, as a pure
   function and as a ``RewardFn``; learned potentials from an SB3 critic or a reward model.
 * ``optax``-style transforms (``init``/``apply`` with explicit state) that :func:`chain`:
   running normalisation (freezable), clipping, the Bradley–Terry log-sigmoid transform,
-  moving-average centring, caps on the accumulated reward, ensemble aggregation; and
-  :func:`transformed_reward_fn` to run any chain behind the ``RewardFn`` contract.
+  moving-average centring, caps on the accumulated reward; and :func:`transformed_reward_fn`
+  to run any chain behind the ``RewardFn`` contract (ensembles are aggregated before, by
+  ``rewardlab.rewards.as_reward_fn(model, params, aggregate=...)``).
 * Constrained composition r = r_main − Σ λ_k c_k with multipliers updated by dual ascent
   from an SB3 callback.
 """
@@ -26,30 +27,25 @@ from rewardlab.shaping._potential import (
     shaped_rewards,
 )
 from rewardlab.shaping._transforms import (
-    ENSEMBLE_AGGREGATES,
     AccumulatedState,
     EmptyState,
     MovingAverageState,
     RewardTransform,
     RunningNormState,
     TransformedRewardFn,
-    aggregate_ensemble,
     bradley_terry_transform,
     cap_accumulated,
     chain,
     clip,
-    ensemble_aggregate,
     freeze,
     identity,
     moving_average_centering,
     running_normalize,
     scale,
-    takes_ensemble,
     transformed_reward_fn,
 )
 
 __all__ = [
-    "ENSEMBLE_AGGREGATES",
     "AccumulatedState",
     "ConstrainedRewardFn",
     "EmptyState",
@@ -60,7 +56,6 @@ __all__ = [
     "RewardTransform",
     "RunningNormState",
     "TransformedRewardFn",
-    "aggregate_ensemble",
     "bradley_terry_transform",
     "cap_accumulated",
     "chain",
@@ -69,7 +64,6 @@ __all__ = [
     "critic_potential",
     "discounted_return",
     "dual_ascent",
-    "ensemble_aggregate",
     "freeze",
     "identity",
     "model_potential",
@@ -78,6 +72,5 @@ __all__ = [
     "running_normalize",
     "scale",
     "shaped_rewards",
-    "takes_ensemble",
     "transformed_reward_fn",
 ]

@@ -18,12 +18,14 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
+
+from rewardlab._types import RewardFn
 
 
 class LagrangeState(NamedTuple):
@@ -80,8 +82,8 @@ class ConstrainedRewardFn:
 
     def __init__(
         self,
-        main: Callable,
-        costs: Mapping[str, Callable],
+        main: RewardFn,
+        costs: Mapping[str, RewardFn],
         thresholds: Mapping[str, float],
         *,
         learning_rate: float = 0.05,

@@ -20,6 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rewardlab._types import RewardFn
+
 Array = Any
 
 
@@ -91,7 +93,7 @@ class PotentialShapedRewardFn:
         [1.7999999523162842, 0.0]
     """
 
-    def __init__(self, reward_fn: Callable | None, potential: Callable[[Any], Any], discount: float) -> None:
+    def __init__(self, reward_fn: RewardFn | None, potential: Callable[[Any], Any], discount: float) -> None:
         if not callable(potential):
             raise ValueError(f"potential: expected a callable obs -> [N], got {type(potential).__name__}")
         if not 0.0 <= discount <= 1.0:

@@ -7,16 +7,15 @@ A :class:`RewardTransform` is a pair of pure functions
 
 over a batch of N rewards (one per parallel env stream, or any flat batch); ``dones`` [N]
 marks episode ends (for per-episode state) and ``reference`` [N] is a reference reward (for
-the Bradley–Terry transform). Ensemble aggregators take ``[E, N]`` member rewards and return
-``[N]``, so they go first in a chain. :func:`chain` composes transforms left to right;
+the Bradley–Terry transform). :func:`chain` composes transforms left to right;
 :func:`transformed_reward_fn` runs a (jitted) transform behind the host ``RewardFn`` contract
-so any reward can be transformed inside the wrappers.
+so any reward can be transformed inside the wrappers. Ensembles are combined before any
+transform, by the reward itself: ``as_reward_fn(model, params, aggregate=...)``
+(:func:`rewardlab.rewards.aggregate_ensemble`).
 
 References:
     Wang et al., "Transforming and Combining Rewards for Aligning Large Language Models",
     ICML 2024 (the log-sigmoid transform u = log σ(r − r_ref)).
-    Coste et al., "Reward Model Ensembles Help Mitigate Overoptimization", ICLR 2024
-    (mean, worst-case, uncertainty-weighted mean − λ·var).
     Brockman et al., OpenAI Baselines ``VecNormalize`` (running return/reward normalisation).
 """
 
@@ -28,6 +27,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from rewardlab._types import RewardFn
 
 Array = Any
 
@@ -63,12 +64,6 @@ class AccumulatedState(NamedTuple):
     """Reward accumulated so far in the current episode of every stream."""
 
     accumulated: jax.Array  # [num_streams] float32
-
-
-def _check_rewards(name: str, rewards: jax.Array, rank: int) -> None:
-    if jnp.ndim(rewards) != rank:
-        expected = "[N]" if rank == 1 else "[E, N]"
-        raise ValueError(f"{name}: expected rewards of shape {expected}, got {jnp.shape(rewards)}")
 
 
 # --------------------------------------------------------------------------- elementwise transforms
@@ -240,64 +235,6 @@ def cap_accumulated(cap: float, *, floor: float | None = None) -> RewardTransfor
     return RewardTransform(init, apply)
 
 
-# --------------------------------------------------------------------------- ensemble aggregation
-
-ENSEMBLE_AGGREGATES = ("mean", "min", "uncertainty_weighted", "mean_minus_std")
-
-
-def aggregate_ensemble(member_rewards: Array, method: str = "mean", coefficient: float = 1.0) -> jax.Array:
-    """Combine ``[E, N]`` ensemble rewards into ``[N]`` (Coste et al. 2024).
-
-    ``"mean"``: (1/E) Σ_e r_e; ``"min"``: min_e r_e (worst case); ``"uncertainty_weighted"``:
-    mean − λ·var (λ = ``coefficient``); ``"mean_minus_std"``: mean − α·std (α = ``coefficient``),
-    population variance/std over members.
-
-    Example:
-        >>> members = jnp.array([[1.0, 0.0], [3.0, 0.0]])
-        >>> [aggregate_ensemble(members, m, 0.5).tolist() for m in ENSEMBLE_AGGREGATES]
-        [[2.0, 0.0], [1.0, 0.0], [1.5, 0.0], [1.5, 0.0]]
-    """
-    if method not in ENSEMBLE_AGGREGATES:
-        raise ValueError(f"method: expected one of {ENSEMBLE_AGGREGATES}, got {method!r}")
-    member_rewards = jnp.asarray(member_rewards)
-    _check_rewards("member_rewards", member_rewards, 2)
-    if method == "min":
-        return jnp.min(member_rewards, axis=0)
-    mean = jnp.mean(member_rewards, axis=0)
-    if method == "uncertainty_weighted":
-        return mean - coefficient * jnp.var(member_rewards, axis=0)
-    if method == "mean_minus_std":
-        return mean - coefficient * jnp.std(member_rewards, axis=0)
-    return mean
-
-
-def ensemble_aggregate(method: str = "mean", coefficient: float = 1.0) -> RewardTransform:
-    """A transform from ``[E, N]`` member rewards to ``[N]`` (:func:`aggregate_ensemble`); chain it first.
-
-    Example:
-        >>> t = chain(ensemble_aggregate("min"), scale(2.0))
-        >>> t.apply(t.init(2), jnp.array([[1.0, 4.0], [2.0, 3.0]]))[0].tolist()
-        [2.0, 6.0]
-    """
-    if method not in ENSEMBLE_AGGREGATES:
-        raise ValueError(f"method: expected one of {ENSEMBLE_AGGREGATES}, got {method!r}")
-
-    def apply(state, rewards, **_):
-        return aggregate_ensemble(rewards, method, coefficient), state
-
-    return RewardTransform(lambda num_streams=1: EmptyState(), _mark_ensemble(apply))
-
-
-def _mark_ensemble(fn: Callable) -> Callable:
-    fn.takes_ensemble = True  # the host adapter feeds [E, N] member rewards to such a chain
-    return fn
-
-
-def takes_ensemble(transform: RewardTransform) -> bool:
-    """True when the transform expects ``[E, N]`` member rewards (it starts with an aggregator)."""
-    return bool(getattr(transform.apply, "takes_ensemble", False))
-
-
 # --------------------------------------------------------------------------- composition
 
 
@@ -314,8 +251,6 @@ def chain(*transforms: RewardTransform) -> RewardTransform:
     for index, transform in enumerate(transforms):
         if not isinstance(transform, RewardTransform):
             raise ValueError(f"transforms[{index}]: expected a RewardTransform, got {type(transform).__name__}")
-        if index > 0 and takes_ensemble(transform):
-            raise ValueError(f"transforms[{index}]: an ensemble aggregator ([E, N] -> [N]) must come first in the chain")
 
     def init(num_streams=1):
         return tuple(transform.init(num_streams) for transform in transforms)
@@ -327,8 +262,6 @@ def chain(*transforms: RewardTransform) -> RewardTransform:
             new_states.append(transform_state)
         return rewards, tuple(new_states)
 
-    if takes_ensemble(transforms[0]):
-        apply = _mark_ensemble(apply)
     return RewardTransform(init, apply)
 
 
@@ -348,34 +281,24 @@ class TransformedRewardFn:
     """A ``RewardFn`` that runs a jitted :class:`RewardTransform` on another reward's output.
 
     Keeps the transform state between calls (created on the first call with one stream per
-    transition of the batch, i.e. per env). A chain that starts with an ensemble aggregator
-    needs member rewards: pass a ``(RewardModel, RewardParams)`` pair as ``reward``.
+    transition of the batch, i.e. per env). An ensemble is aggregated by the reward itself
+    (``as_reward_fn(model, params, aggregate="mean_minus_std", coefficient=1.0)``).
 
     Attributes:
         state: the transform's current state (``None`` before the first call).
     """
 
-    def __init__(self, reward: Any, transform: RewardTransform) -> None:
+    def __init__(self, reward: RewardFn, transform: RewardTransform) -> None:
         if not isinstance(transform, RewardTransform):
             raise ValueError(f"transform: expected a RewardTransform, got {type(transform).__name__}")
+        if not callable(reward):
+            raise ValueError(f"reward: expected a RewardFn (e.g. rewardlab.rewards.as_reward_fn(model, params)), got {type(reward).__name__}")
         self.transform = transform
-        self._members = takes_ensemble(transform)
-        if self._members:
-            from rewardlab.rewards import RewardModel
-
-            if not (isinstance(reward, tuple) and len(reward) == 2 and isinstance(reward[0], RewardModel)):
-                raise ValueError("reward: a transform that aggregates an ensemble needs a (RewardModel, RewardParams) pair, "
-                                 f"got {type(reward).__name__}")
-            model, params = reward
-            self._score = lambda obs, acts, next_obs, dones: np.asarray(model.apply(params, obs, acts, next_obs, dones))
-        elif callable(reward):
-            self._score = reward
-        else:
-            raise ValueError(f"reward: expected a RewardFn or a (RewardModel, RewardParams) pair, got {type(reward).__name__}")
+        self.reward = reward
         self._apply = jax.jit(transform.apply)
         self._frozen = False
         self.state: Any = None
-        self.reference_fn: Callable | None = None
+        self.reference_fn: RewardFn | None = None
 
     def freeze(self, frozen: bool = True) -> None:
         """Stop (or restart) updating every running normaliser in the chain."""
@@ -384,7 +307,7 @@ class TransformedRewardFn:
         self._frozen = frozen
 
     def __call__(self, obs: Any, acts: Any, next_obs: Any, dones: Any) -> np.ndarray:
-        rewards = np.asarray(self._score(obs, acts, next_obs, dones), np.float32)
+        rewards = np.asarray(self.reward(obs, acts, next_obs, dones), np.float32)
         dones = np.asarray(dones, bool)
         if self.state is None:
             self.state = self.transform.init(dones.shape[0])
@@ -395,11 +318,11 @@ class TransformedRewardFn:
         return np.asarray(out, np.float32)
 
 
-def transformed_reward_fn(reward: Any, transform: RewardTransform, *, reference_fn: Callable | None = None) -> TransformedRewardFn:
-    """Wrap ``reward`` (a ``RewardFn``, or a ``(RewardModel, RewardParams)`` pair) with ``transform``.
+def transformed_reward_fn(reward: RewardFn, transform: RewardTransform, *, reference_fn: RewardFn | None = None) -> TransformedRewardFn:
+    """Wrap ``reward`` (any ``RewardFn``) with ``transform``.
 
     Args:
-        reward: the reward to transform.
+        reward: the reward to transform (an ensemble aggregated by ``as_reward_fn(..., aggregate=...)``).
         transform: e.g. ``chain(running_normalize(), clip(-5, 5))``.
         reference_fn: a ``RewardFn`` giving the reference reward of
             :func:`bradley_terry_transform` for each transition.

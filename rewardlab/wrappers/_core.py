@@ -20,6 +20,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from rewardlab._types import RewardFn
+
 REWARD_MODES = ("replace", "add", "weighted")
 
 
@@ -99,7 +101,7 @@ def _check_finite_float(argument: str, value: Any) -> None:
         raise ValueError(f"{argument}: expected a finite float, got {value!r}")
 
 
-def describe_reward_fn(reward_fn: Any) -> str:
+def describe_reward_fn(reward_fn: RewardFn) -> str:
     """A short name of a reward function for error messages."""
     name = getattr(reward_fn, "__qualname__", None) or getattr(reward_fn, "__name__", None)
     return repr(name) if isinstance(name, str) else type(reward_fn).__name__
@@ -141,7 +143,7 @@ def spaces_compatible(env_space: gym.Space, model_space: gym.Space) -> bool:
     return env_space == model_space
 
 
-def check_reward_fn(reward_fn: Any, observation_space: gym.Space, action_space: gym.Space) -> None:
+def check_reward_fn(reward_fn: RewardFn, observation_space: gym.Space, action_space: gym.Space) -> None:
     """Validate a ``RewardFn`` against an env's single-env spaces.
 
     Raises:
@@ -167,7 +169,7 @@ class CheckedRewardFn:
 
     __slots__ = ("fn", "name")
 
-    def __init__(self, reward_fn: Any) -> None:
+    def __init__(self, reward_fn: RewardFn | None) -> None:
         self.fn = reward_fn
         self.name = describe_reward_fn(reward_fn) if reward_fn is not None else "None"
 
@@ -184,7 +186,7 @@ class CheckedRewardFn:
             rows = "" if env_indices is None else f" (batch rows are envs {env_indices.tolist()})"
             raise NonFiniteRewardError(f"reward_fn {self.name} failed on non-finite values{rows}: {error}") from error
         if getattr(self.fn, "returns_checked_rewards", False):
-            # The fn already guarantees a fresh finite float32 [N] array (ModelRewardFn does).
+            # The fn already guarantees a fresh finite float32 [N] array (as_reward_fn's adapter does).
             return rewards
         rewards = np.asarray(rewards)
         if rewards.shape != (n,) or rewards.dtype.kind != "f":
@@ -248,11 +250,11 @@ class RewardFnSlot:
     _reward_fn: CheckedRewardFn
 
     @property
-    def reward_fn(self) -> Any:
+    def reward_fn(self) -> RewardFn | None:
         """The current ``RewardFn`` (None until set)."""
         return self._reward_fn.fn
 
-    def set_reward_fn(self, reward_fn: Any) -> None:
+    def set_reward_fn(self, reward_fn: RewardFn) -> None:
         """Swap in a new ``RewardFn``; the next step uses it.
 
         Raises:

@@ -7,6 +7,7 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 
+from rewardlab._types import RewardFn
 from rewardlab.wrappers._core import CheckedRewardFn, RewardFnSlot, RewardMix, add_batch_axis
 
 
@@ -59,7 +60,7 @@ class RewardWrapper(RewardFnSlot, gym.Wrapper):
     def __init__(
         self,
         env: gym.Env,
-        reward_fn: Any = None,
+        reward_fn: RewardFn | None = None,
         *,
         mode: str = "replace",
         weight: float = 1.0,

@@ -8,7 +8,7 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
-from rewardlab._types import Transitions
+from rewardlab._types import RewardFn, Transitions
 from rewardlab.wrappers._core import CheckedRewardFn, RewardFnSlot, RewardMix, replace_rows
 
 
@@ -67,7 +67,7 @@ class RewardVecEnvWrapper(RewardFnSlot, VecEnvWrapper):
     def __init__(
         self,
         venv: VecEnv,
-        reward_fn: Any = None,
+        reward_fn: RewardFn | None = None,
         *,
         mode: str = "replace",
         weight: float = 1.0,

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
+from rewardlab._types import RewardFn
 from rewardlab.wrappers._core import CheckedRewardFn, RewardFnSlot, RewardMix, copy_batch, replace_rows, take_rows
 
 
@@ -70,7 +71,7 @@ class VectorRewardWrapper(RewardFnSlot, VectorWrapper):
     def __init__(
         self,
         env: VectorEnv,
-        reward_fn: Any = None,
+        reward_fn: RewardFn | None = None,
         *,
         mode: str = "replace",
         weight: float = 1.0,
