@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Literal
 
 from rewardlab._io import atomic_write_json
-from rewardlab.irl import AdversarialConfig, BaseRewardFn, load_demonstrations, save_demonstrations, train_adversarial, train_expert
+from rewardlab.irl import AdversarialConfig, load_demonstrations, save_demonstrations, train_adversarial, train_expert
+from rewardlab.rewards import as_reward_fn
 from rewardlab.rl import DEFAULT_HORIZONS, Policy, default_num_envs, evaluate_policy, make_agent, make_env, make_task_env, rollout
 from rewardlab.sweeps import Logger, check_choices, parse_args
 from rewardlab.wrappers import RewardVecEnvWrapper
@@ -143,7 +144,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
     if args.method == "airl" and args.transfer_timesteps > 0:
         venv = RewardVecEnvWrapper(make_task_env(args.env_id, default_num_envs("ppo", args.env_id), args.seed + 7,
                                                  fixed_horizon=DEFAULT_HORIZONS[args.env_id]),
-                                   BaseRewardFn(result.model, result.params))
+                                   as_reward_fn(result.model, result.params, use="base_reward"))
         agent = make_agent("ppo", venv, args.env_id, seed=args.seed + 7)
         agent.learn(args.transfer_timesteps)
         transfer_return = _true_return(agent, args)

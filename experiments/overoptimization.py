@@ -123,7 +123,7 @@ def learn_proxy(args: Args, design: str, noise: float, episodes: list[Trajectory
         optimizer=default_optimizer(1e-3), bootstrap=design == "ensemble",
     )
     aggregate = "mean_minus_std" if design == "ensemble" else "mean"
-    raw = as_reward_fn(model, params, aggregate=aggregate, alpha=args.alpha)
+    raw = as_reward_fn(model, params, aggregate=aggregate, coefficient=args.alpha)
     values = raw(*reference)
     true = np.asarray(pairs.rews).reshape(-1)
     scored = raw(*(np.asarray(x).reshape((-1,) + np.shape(x)[3:]) for x in (pairs.obs, pairs.acts, pairs.next_obs, pairs.dones)))

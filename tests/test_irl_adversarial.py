@@ -9,7 +9,6 @@ import pytest
 from rewardlab import Transitions
 from rewardlab.irl import (
     AdversarialConfig,
-    BaseRewardFn,
     DiscriminatorBatch,
     discriminator_logits,
     discriminator_loss,
@@ -19,7 +18,7 @@ from rewardlab.irl import (
     train_adversarial,
     train_expert,
 )
-from rewardlab.rewards import CheckpointError
+from rewardlab.rewards import CheckpointError, as_reward_fn
 from rewardlab.rl import EpisodeReturns, evaluate_policy, make_agent, make_env, make_task_env, rollout
 from rewardlab.wrappers import RewardVecEnvWrapper
 
@@ -125,7 +124,7 @@ def test_tiny_adversarial_run_end_to_end(method, algo):
     assert agent.num_timesteps == 64 and seen.timesteps  # the caller's callbacks run alongside
     assert len(result.history) >= 1
     assert np.isfinite(result.history[-1]["loss"])
-    reward = BaseRewardFn(result.model, result.params)(demos.obs, demos.acts, demos.next_obs, demos.dones)
+    reward = as_reward_fn(result.model, result.params, use="base_reward")(demos.obs, demos.acts, demos.next_obs, demos.dones)
     assert reward.shape == (20,) and reward.dtype == np.float32
     assert np.isfinite(evaluate_policy(agent, make_env("Pendulum-v1", fixed_horizon=20), 1).true_return)
     with pytest.raises(ValueError, match="expert"):

@@ -112,7 +112,7 @@ def make_discriminator(observation_space: gym.Space, action_space: gym.Space, co
 
 def discriminator_logits(model: RewardModel, params: RewardParams, batch: DiscriminatorBatch, method: str) -> jax.Array:
     """logit D ``[N]``: f − log π(a|s) (AIRL) or g (GAIL); ensemble members are averaged (pure)."""
-    reward = jnp.mean(model._reward_core(params, batch.obs, batch.acts, batch.next_obs, batch.dones), axis=0)
+    reward = jnp.mean(model.apply(params, batch.obs, batch.acts, batch.next_obs, batch.dones), axis=0)
     return reward - batch.log_policy if method == "airl" else reward
 
 
@@ -335,15 +335,3 @@ def train_adversarial(
     callback = AdversarialCallback(venv, model, model.init(seed), expert, config, seed=seed)
     agent.learn(total_timesteps, callback=[callback, *(callbacks or [])], progress_bar=progress_bar)
     return AdversarialResult(model, callback.params, callback.history)
-
-
-class BaseRewardFn:
-    """The transferable AIRL reward g (``RewardModel.base_reward``, ensemble mean) as a ``RewardFn``."""
-
-    def __init__(self, model: RewardModel, params: RewardParams) -> None:
-        self.model = model
-        self.params = params
-
-    def __call__(self, obs: Any, acts: Any, next_obs: Any, dones: Any) -> np.ndarray:
-        reward = self.model.base_reward(self.params, obs, acts, next_obs, np.asarray(dones, np.float32))
-        return np.asarray(jnp.mean(reward, axis=0), np.float32)

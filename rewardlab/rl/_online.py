@@ -26,9 +26,8 @@ import optax
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 
-from rewardlab._types import Preferences
+from rewardlab._types import Preferences, RewardFn
 from rewardlab.preferences import (
-    JaxRewardFn,
     PairScorer,
     RewardTrainer,
     Teacher,
@@ -104,7 +103,7 @@ class PbRLConfig:
 class StandardizedRewardFn:
     """``(r − shift) / scale`` of a wrapped ``RewardFn``; the statistics are set explicitly."""
 
-    def __init__(self, reward_fn: Any, shift: float = 0.0, scale: float = 1.0) -> None:
+    def __init__(self, reward_fn: RewardFn, shift: float = 0.0, scale: float = 1.0) -> None:
         self.reward_fn = reward_fn
         self.shift = float(shift)
         self.scale = float(scale)
@@ -142,11 +141,6 @@ def _concat_preferences(a: Preferences | None, b: Preferences) -> Preferences:
     if a is None:
         return b
     return jax.tree.map(lambda x, y: np.concatenate([np.asarray(x), np.asarray(y)], axis=0), a, b)
-
-
-def _host_reward_fn(model: Any, params: Any) -> Any:
-    """``as_reward_fn`` for ``RewardModel``s; a jitted ``JaxRewardFn`` for other models (e.g. ``ContinuousRegretModel``)."""
-    return as_reward_fn(model, params) if isinstance(model, RewardModel) else JaxRewardFn(model, params)
 
 
 def _reward_factors(infos: Any) -> np.ndarray | None:
@@ -210,7 +204,7 @@ class PreferenceFeedbackCallback(BaseCallback):
         self._episodes: dict[str, list[float]] = {"timestep": [], "learned_return": [], "true_return": []}
         # One host reward function for the whole run; each update swaps its parameters
         # (set_params), so its jitted path compiles once per batch-size bucket, not per round.
-        self._base_fn = _host_reward_fn(model, params)
+        self._base_fn = as_reward_fn(model, params)
         self._reward_fn = StandardizedRewardFn(self._base_fn)
         reward_wrapper.set_reward_fn(self._reward_fn)
 
@@ -298,7 +292,7 @@ class PreferenceFeedbackCallback(BaseCallback):
         return PbRLResult(self.params, self.preferences, list(self.feedback), episodes)
 
 
-def relabel_replay_buffer(replay: ReplayBuffer, reward_fn: Any, agent: Any, chunk: int = 4096) -> None:
+def relabel_replay_buffer(replay: ReplayBuffer, reward_fn: RewardFn, agent: Any, chunk: int = 4096) -> None:
     """Rewrite an SB3 replay buffer's rewards with ``reward_fn`` (PEBBLE relabelling).
 
     SB3 stores actions squashed to [-1, 1] for Box action spaces; they are unscaled back
