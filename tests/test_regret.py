@@ -183,6 +183,18 @@ def test_regret_rejects_bad_arguments():
         make_teacher("regret", advantage_fn=tabular_advantage_fn(mdp, num_sweeps=10), gamma=0.9)
 
 
+def test_tabular_models_are_reward_models_for_as_reward_fn():
+    from rewardlab.rewards import as_reward_fn
+
+    mdp = chain_mdp()
+    model = regret_model(mdp, num_sweeps=10)
+    params = TabularRewardParams(jnp.asarray(mdp.true_weights))
+    obs, acts, next_obs, dones = np.array([0, 1, 1]), np.array([STAY, STAY, ADVANCE]), np.array([0, 1, 2]), np.zeros(3, bool)
+    np.testing.assert_allclose(as_reward_fn(model.reward, params)(obs, acts, next_obs, dones), [-1.0, -1.0, 10.0])
+    # the learned advantage, A = Q − V: staying loses 1 in states 0 and 1 (hand values of the chain)
+    np.testing.assert_allclose(as_reward_fn(model, params, use="advantage")(obs, acts, next_obs, dones), [-1.0, -1.0, 0.0])
+
+
 def test_regret_gradients_finite_and_jit_agrees():
     mdp = chain_mdp()
     pairs = chain_pairs([([0, 0], [0, 1]), ([0, 1], [1, 1])], [([1, 1], [0, 0]), ([0, 0], [0, 0])])
