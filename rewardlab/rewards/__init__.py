@@ -8,6 +8,18 @@ jitted pure functions) over an ensemble of Flax nnx networks whose parameters li
 the host boundary, combining members with ``aggregate_ensemble``, and exposes the pure function
 (``pure_fn()``) for distances and shaping; ``save_reward_model``/``load_reward_model`` write and
 read one self-describing file.
+
+A new pure JAX reward source is a model, never a new adapter (docs/concepts.md)::
+
+    >>> import jax.numpy as jnp, numpy as np
+    >>> class GoalReward:  # member e rewards closeness to its goal g_e: r_e(s, a, s') = −‖s' − g_e‖
+    ...     ensemble_size = 2
+    ...
+    ...     def apply(self, params, obs, acts, next_obs, dones):  # params: goals [E, obs_dim]
+    ...         return -jnp.linalg.norm(next_obs[None] - params[:, None], axis=-1)  # [E, N]
+    >>> fn = as_reward_fn(GoalReward(), jnp.array([[0.0, 0.0], [1.0, 0.0]]), aggregate="min")
+    >>> fn(np.zeros((2, 2)), np.zeros((2, 1)), np.array([[0.0, 0.0], [1.0, 0.0]]), np.zeros(2, bool)).tolist()
+    [-1.0, -1.0]
 """
 
 from rewardlab._types import RewardModelLike
