@@ -29,18 +29,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from rewardlab.preferences import bradley_terry_probability, evaluate_tabular_reward, fit_tabular_reward, pair_regrets, sample_tabular_pairs
-from rewardlab.sweeps import Logger, parse_args, vmap_sweep
+from rewardlab.sweeps import Logger, check_choices, parse_args, vmap_sweep
 from rewardlab.tabular import linear_reward, successor_table, value_iteration
-
-TEACHER_MODELS = ("partial_return", "regret")
-
 
 @dataclasses.dataclass(frozen=True)
 class Args:
@@ -65,7 +62,7 @@ class Args:
         seed: seed of the segments, the teacher and nothing else (the board is fixed).
     """
 
-    teacher_model: str = "partial_return"
+    teacher_model: Literal["partial_return", "regret"] = "partial_return"
     teacher_temperature: float = 1.0
     mistake_rate: float = 0.0
     labels: int = 100
@@ -79,8 +76,7 @@ class Args:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.teacher_model not in TEACHER_MODELS:
-            raise ValueError(f"teacher_model: expected one of {TEACHER_MODELS}, got {self.teacher_model!r}")
+        check_choices(self)
         for name in ("max_labels", "segment_length", "newton_steps", "planning_sweeps", "log_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:

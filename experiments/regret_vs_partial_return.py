@@ -31,14 +31,13 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from rewardlab.preferences import (
-    VALUE_MODELS,
     TabularRegretModel,
     evaluate_tabular_reward,
     fit_tabular_reward,
@@ -47,14 +46,9 @@ from rewardlab.preferences import (
     successor_feature_library,
     tabular_advantage_fn,
 )
-from rewardlab.sweeps import Logger, parse_args
+from rewardlab.sweeps import Logger, check_choices, parse_args
 from rewardlab.tabular import linear_reward, tabular_reward
 from rewardlab_envs import TabularMDP, delivery_mdp, random_delivery_mdp
-
-DOMAINS = ("delivery", "random")
-MODELS = ("regret", "partial_return")
-PARAMETERIZATIONS = ("linear", "table")
-
 
 @dataclasses.dataclass(frozen=True)
 class Args:
@@ -83,17 +77,17 @@ class Args:
         seed: base seed of the MDPs (random domain) and the segment pairs.
     """
 
-    domain: str = "delivery"
-    teacher: str = "regret"
-    learner: str = "regret"
+    domain: Literal["delivery", "random"] = "delivery"
+    teacher: Literal["regret", "partial_return"] = "regret"
+    learner: Literal["regret", "partial_return"] = "regret"
     num_preferences: int = 300
     num_mdps: int = 30
     num_seeds: int = 10
     segment_length: int = 3
     teacher_beta: float = 1.0
-    parameterization: str = "linear"
+    parameterization: Literal["linear", "table"] = "linear"
     temperature: float = 0.0
-    value_model: str = "exact"
+    value_model: Literal["exact", "successor_features"] = "exact"
     library_size: int = 64
     num_sweeps: int = 80
     eval_sweeps: int = 1000
@@ -104,19 +98,11 @@ class Args:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.domain not in DOMAINS:
-            raise ValueError(f"domain: expected one of {DOMAINS}, got {self.domain!r}")
-        for name in ("teacher", "learner"):
-            if getattr(self, name) not in MODELS:
-                raise ValueError(f"{name}: expected one of {MODELS}, got {getattr(self, name)!r}")
+        check_choices(self)
         for name in ("num_preferences", "num_mdps", "num_seeds", "segment_length", "num_sweeps", "eval_sweeps", "num_steps", "log_every", "board_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
-        if self.parameterization not in PARAMETERIZATIONS:
-            raise ValueError(f"parameterization: expected one of {PARAMETERIZATIONS}, got {self.parameterization!r}")
-        if self.value_model not in VALUE_MODELS:
-            raise ValueError(f"value_model: expected one of {VALUE_MODELS}, got {self.value_model!r}")
         if self.teacher_beta < 0:
             raise ValueError(f"teacher_beta: expected >= 0 (0: noiseless), got {self.teacher_beta!r}")
         if self.learning_rate <= 0:
