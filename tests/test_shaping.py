@@ -12,7 +12,6 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 import rewardlab_envs
 from rewardlab.shaping import (
     ConstrainedRewardFn,
-    LagrangeMultiplierCallback,
     PotentialShapedRewardFn,
     bradley_terry_transform,
     cap_accumulated,
@@ -91,8 +90,7 @@ def test_learned_potential_of_a_reward_model():
 def test_critic_potential_is_the_agents_value_head():
     import torch
 
-    from rewardlab.rl import make_agent
-    from rewardlab.shaping import critic_potential
+    from rewardlab.rl import critic_potential, make_agent
 
     agent = make_agent("ppo", DummyVecEnv([lambda: gym.make("Pendulum-v1")]), "Pendulum-v1", n_steps=16, batch_size=16)
     obs = np.random.default_rng(0).uniform(-1, 1, (5, 3)).astype(np.float32)
@@ -234,7 +232,7 @@ def test_constrained_reward_fn_raises_the_multiplier_of_a_violated_constraint():
 
 
 def test_lagrange_multiplier_callback_updates_after_each_rollout():
-    from rewardlab.rl import make_agent
+    from rewardlab.rl import LagrangeMultiplierCallback, make_agent
 
     def effort(obs, acts, next_obs, dones):
         return np.sum(np.asarray(acts, np.float64) ** 2, axis=-1)

@@ -31,6 +31,7 @@ from rewardlab.rl._rollouts import (
     reward_returns,
     rollout,
 )
+from rewardlab.rl._shaping import LagrangeMultiplierCallback, critic_potential
 from rewardlab.rl._schedule import QUERY_SCHEDULES, labels_per_round
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "EpisodeReturns",
     "Evaluation",
     "FeedbackRecord",
+    "LagrangeMultiplierCallback",
     "OveroptimizationCallback",
     "OveroptimizationResult",
     "PbRLConfig",
@@ -48,6 +50,7 @@ __all__ = [
     "RandomPolicy",
     "Rollout",
     "StandardizedRewardFn",
+    "critic_potential",
     "default_num_envs",
     "evaluate_policy",
     "labels_per_round",

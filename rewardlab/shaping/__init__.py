@@ -1,26 +1,24 @@
 """Reward shaping, chainable reward transforms and constrained composition.
 
 * Potential-based shaping r' = r + γ(1 − d)Φ(s') − Φ(s) with Φ(terminal) = 0, as a pure
-  function and as a ``RewardFn``; learned potentials from an SB3 critic or a reward model.
+  function and as a ``RewardFn``; learned potentials from a reward model (an SB3 critic's: ``rewardlab.rl.critic_potential``).
 * ``optax``-style transforms (``init``/``apply`` with explicit state) that :func:`chain`:
   running normalisation (freezable), clipping, the Bradley–Terry log-sigmoid transform,
   moving-average centring, caps on the accumulated reward; and :func:`transformed_reward_fn`
   to run any chain behind the ``RewardFn`` contract (ensembles are aggregated before, by
   ``rewardlab.rewards.as_reward_fn(model, params, aggregate=...)``).
 * Constrained composition r = r_main − Σ λ_k c_k with multipliers updated by dual ascent
-  from an SB3 callback.
+  (from an SB3 callback, ``rewardlab.rl.LagrangeMultiplierCallback``).
 """
 
 from rewardlab.shaping._constrained import (
     ConstrainedRewardFn,
-    LagrangeMultiplierCallback,
     LagrangeState,
     composite_reward,
     dual_ascent,
 )
 from rewardlab.shaping._potential import (
     PotentialShapedRewardFn,
-    critic_potential,
     discounted_return,
     model_potential,
     potential_shaping,
@@ -49,7 +47,6 @@ __all__ = [
     "AccumulatedState",
     "ConstrainedRewardFn",
     "EmptyState",
-    "LagrangeMultiplierCallback",
     "LagrangeState",
     "MovingAverageState",
     "PotentialShapedRewardFn",
@@ -61,7 +58,6 @@ __all__ = [
     "chain",
     "clip",
     "composite_reward",
-    "critic_potential",
     "discounted_return",
     "dual_ascent",
     "freeze",

@@ -23,7 +23,6 @@ from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
-from stable_baselines3.common.callbacks import BaseCallback
 
 from rewardlab._types import RewardFn
 
@@ -60,7 +59,7 @@ class ConstrainedRewardFn:
     """A ``RewardFn`` r = r_main − Σ_k λ_k c_k whose multipliers follow :func:`dual_ascent`.
 
     Every call accumulates the mean of each cost; :meth:`update_multipliers` (called by
-    :class:`LagrangeMultiplierCallback` at the end of each rollout) takes one ascent step and
+    :class:`rewardlab.rl.LagrangeMultiplierCallback` at the end of each rollout) takes one ascent step and
     resets the statistics.
 
     Args:
@@ -125,32 +124,3 @@ class ConstrainedRewardFn:
         self.last_mean_costs = dict(zip(self.names, map(float, mean_costs)))
         self.state = LagrangeState(multipliers, np.zeros_like(self.state.cost_sums), 0)
         return self.multipliers
-
-
-class LagrangeMultiplierCallback(BaseCallback):
-    """Updates a :class:`ConstrainedRewardFn`'s multipliers at the end of every SB3 rollout.
-
-    Pass the same ``ConstrainedRewardFn`` to a reward wrapper (e.g.
-    :class:`rewardlab.wrappers.RewardVecEnvWrapper`) and this callback to ``agent.learn``.
-    ``history`` holds (timestep, multipliers, mean costs) per update; the values also go to
-    the SB3 logger under ``constraint/``.
-    """
-
-    def __init__(self, reward_fn: ConstrainedRewardFn, verbose: int = 0) -> None:
-        super().__init__(verbose)
-        if not isinstance(reward_fn, ConstrainedRewardFn):
-            raise ValueError(f"reward_fn: expected a ConstrainedRewardFn, got {type(reward_fn).__name__}")
-        self.reward_fn = reward_fn
-        self.history: list[dict[str, Any]] = []
-
-    def _on_step(self) -> bool:
-        return True
-
-    def _on_rollout_end(self) -> None:
-        multipliers = self.reward_fn.update_multipliers()
-        costs = getattr(self.reward_fn, "last_mean_costs", {})
-        self.history.append({"timestep": int(self.num_timesteps), "multipliers": multipliers, "mean_costs": dict(costs)})
-        for name, value in multipliers.items():
-            self.logger.record(f"constraint/lambda_{name}", value)
-        for name, value in costs.items():
-            self.logger.record(f"constraint/cost_{name}", value)

@@ -79,7 +79,7 @@ class PotentialShapedRewardFn:
 
     Args:
         reward_fn: the base ``RewardFn`` (None for the shaping term F alone).
-        potential: ``Φ(obs [N, ...]) -> [N]`` (NumPy or JAX), e.g. :func:`critic_potential`.
+        potential: ``Φ(obs [N, ...]) -> [N]`` (NumPy or JAX), e.g. :func:`rewardlab.rl.critic_potential`.
         discount: γ.
 
     The ``dones`` of the ``RewardFn`` contract include time-limit truncations, where Φ(s')
@@ -110,26 +110,6 @@ class PotentialShapedRewardFn:
             raise ValueError(f"potential: expected [N]={dones.shape} values, got {phi.shape} and {phi_next.shape}")
         base = 0.0 if self.reward_fn is None else np.asarray(self.reward_fn(obs, acts, next_obs, dones), np.float32)
         return (base + np.float32(self.discount) * np.where(dones, 0.0, phi_next) - phi).astype(np.float32)
-
-
-def critic_potential(agent: Any) -> Callable[[Any], np.ndarray]:
-    """Φ(s) = V(s), the value head of a Stable-Baselines3 actor-critic (PPO, A2C) as a learned potential.
-
-    Shaping with an approximately optimal value function is the classic choice
-    (Ng et al. 1999): the shaped reward is then close to the advantage.
-    """
-    import torch
-
-    policy = getattr(agent, "policy", None)
-    if policy is None or not hasattr(policy, "predict_values"):
-        raise ValueError(f"agent: expected an SB3 on-policy agent with policy.predict_values, got {type(agent).__name__}")
-
-    def potential(obs: Any) -> np.ndarray:
-        with torch.no_grad():
-            tensor, _ = policy.obs_to_tensor(np.asarray(obs))
-            return policy.predict_values(tensor).cpu().numpy().reshape(-1)
-
-    return potential
 
 
 def model_potential(model: Any, params: Any) -> Callable[[Any], np.ndarray]:

@@ -1,0 +1,64 @@
+"""The agent side of reward shaping: an SB3 critic as a potential, and the constrained-reward callback.
+
+The shaping maths (:mod:`rewardlab.shaping`) knows nothing of agents; these two pieces bind it
+to Stable-Baselines3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
+from rewardlab.shaping import ConstrainedRewardFn
+
+
+def critic_potential(agent: Any) -> Callable[[Any], np.ndarray]:
+    """Φ(s) = V(s), the value head of a Stable-Baselines3 actor-critic (PPO, A2C) as a learned potential.
+
+    Shaping with an approximately optimal value function is the classic choice
+    (Ng et al. 1999): the shaped reward is then close to the advantage.
+    """
+    import torch
+
+    policy = getattr(agent, "policy", None)
+    if policy is None or not hasattr(policy, "predict_values"):
+        raise ValueError(f"agent: expected an SB3 on-policy agent with policy.predict_values, got {type(agent).__name__}")
+
+    def potential(obs: Any) -> np.ndarray:
+        with torch.no_grad():
+            tensor, _ = policy.obs_to_tensor(np.asarray(obs))
+            return policy.predict_values(tensor).cpu().numpy().reshape(-1)
+
+    return potential
+
+
+class LagrangeMultiplierCallback(BaseCallback):
+    """Updates a :class:`ConstrainedRewardFn`'s multipliers at the end of every SB3 rollout.
+
+    Pass the same ``ConstrainedRewardFn`` to a reward wrapper (e.g.
+    :class:`rewardlab.wrappers.RewardVecEnvWrapper`) and this callback to ``agent.learn``.
+    ``history`` holds (timestep, multipliers, mean costs) per update; the values also go to
+    the SB3 logger under ``constraint/``.
+    """
+
+    def __init__(self, reward_fn: ConstrainedRewardFn, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        if not isinstance(reward_fn, ConstrainedRewardFn):
+            raise ValueError(f"reward_fn: expected a ConstrainedRewardFn, got {type(reward_fn).__name__}")
+        self.reward_fn = reward_fn
+        self.history: list[dict[str, Any]] = []
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        multipliers = self.reward_fn.update_multipliers()
+        costs = getattr(self.reward_fn, "last_mean_costs", {})
+        self.history.append({"timestep": int(self.num_timesteps), "multipliers": multipliers, "mean_costs": dict(costs)})
+        for name, value in multipliers.items():
+            self.logger.record(f"constraint/lambda_{name}", value)
+        for name, value in costs.items():
+            self.logger.record(f"constraint/cost_{name}", value)
