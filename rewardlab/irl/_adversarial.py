@@ -42,7 +42,7 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 
 from rewardlab._types import Transitions
-from rewardlab.rewards import RewardModel, RewardNetConfig, RewardParams, as_reward_fn
+from rewardlab.rewards import RewardModel, RewardNetConfig, RewardParams, aggregate_ensemble, as_reward_fn
 from rewardlab.wrappers import RewardVecEnvWrapper
 
 ADVERSARIAL_METHODS = ("airl", "gail")
@@ -112,7 +112,7 @@ def make_discriminator(observation_space: gym.Space, action_space: gym.Space, co
 
 def discriminator_logits(model: RewardModel, params: RewardParams, batch: DiscriminatorBatch, method: str) -> jax.Array:
     """logit D ``[N]``: f − log π(a|s) (AIRL) or g (GAIL); ensemble members are averaged (pure)."""
-    reward = jnp.mean(model.apply(params, batch.obs, batch.acts, batch.next_obs, batch.dones), axis=0)
+    reward = aggregate_ensemble(model.apply(params, batch.obs, batch.acts, batch.next_obs, batch.dones), "mean")
     return reward - batch.log_policy if method == "airl" else reward
 
 
