@@ -1,4 +1,4 @@
-"""as_reward_fn: agreement with RewardModel.apply, bucketing without recompiles, validation, NaN guard."""
+"""as_reward_fn: agreement with RewardModel.apply, any reward model, aggregation, bucketing without recompiles, validation, NaN guard."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 
 from rewardlab import RewardFn
-from rewardlab.rewards import RewardModel, RewardNetConfig, as_reward_fn, bucket_size
+from rewardlab.rewards import (
+    FunctionReward,
+    RewardModel,
+    RewardModelLike,
+    RewardNetConfig,
+    aggregate_ensemble,
+    as_reward_fn,
+    bucket_size,
+)
+from rewardlab.rewards._aggregate import aggregate_ensemble_host
 from rewardlab.rewards._host_forward import host_forward
 
 OBS_SPACE = gym.spaces.Box(-np.inf, np.inf, (17,), np.float64)  # HalfCheetah shapes
@@ -269,3 +278,147 @@ def test_flat_fast_path_reuses_its_buffer_without_aliasing_threads_or_results():
 
     restored = cloudpickle.loads(cloudpickle.dumps(host))  # per-thread buffers are not pickled
     np.testing.assert_allclose(restored(*batches[2]), expected[2], rtol=1e-5, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- any reward model
+
+
+class TableEnsemble:
+    """Three members r_e(s) = table[e, s] over integer states; advantage A_e(s) = r_e(s) − max_s' r_e(s')."""
+
+    ensemble_size = 3
+
+    def apply(self, params, obs, acts, next_obs, dones):
+        return params["table"][:, obs]
+
+    def advantage(self, params, obs, acts, next_obs, dones):
+        return params["table"][:, obs] - jnp.max(params["table"], axis=1, keepdims=True)
+
+
+TABLE = {"table": jnp.array([[1.0, -2.0], [3.0, 2.0], [2.0, 0.0]])}  # members × states
+STATES = np.array([0, 1])
+
+
+def _call(fn, states):
+    n = len(states)
+    return fn(states, np.zeros((n, 1), np.float32), states, np.zeros(n, bool))
+
+
+@pytest.mark.parametrize(
+    "aggregate, expected",
+    [
+        ("mean", [2.0, 0.0]),
+        ("min", [1.0, -2.0]),
+        ("mean_minus_std", [2.0 - 0.5 * np.sqrt(2.0 / 3.0), 0.0 - 0.5 * np.sqrt(8.0 / 3.0)]),  # population std
+        ("uncertainty_weighted", [2.0 - 0.5 * 2.0 / 3.0, 0.0 - 0.5 * 8.0 / 3.0]),  # population var
+    ],
+)
+def test_any_model_aggregates_its_members_as_hand_computed(aggregate, expected):
+    members = TABLE["table"]
+    np.testing.assert_allclose(aggregate_ensemble(members, aggregate, 0.5), expected, rtol=1e-6)
+    np.testing.assert_allclose(aggregate_ensemble_host(np.asarray(members), aggregate, 0.5), expected, rtol=1e-6)
+    fn = as_reward_fn(TableEnsemble(), TABLE, aggregate=aggregate, coefficient=0.5)
+    assert isinstance(fn, RewardFn) and fn.aggregate == aggregate and fn.coefficient == 0.5 and fn.host_batch_limit == 0
+    rewards = _call(fn, STATES)
+    assert rewards.shape == (2,) and rewards.dtype == np.float32
+    np.testing.assert_allclose(rewards, expected, rtol=1e-6)
+    pure = fn.pure_fn()
+    np.testing.assert_allclose(jax.jit(pure)(STATES, jnp.zeros((2, 1)), STATES, jnp.zeros(2, bool)), rewards, rtol=1e-6)
+
+
+def test_aggregate_ensemble_names_its_arguments():
+    with pytest.raises(ValueError, match="member_rewards: expected shape \\[E, N\\]"):
+        aggregate_ensemble(jnp.zeros(3))
+    with pytest.raises(ValueError, match="aggregate: expected one of"):
+        aggregate_ensemble(jnp.zeros((2, 3)), "max")
+
+
+def test_use_picks_the_member_reward_method():
+    advantage = as_reward_fn(TableEnsemble(), TABLE, use="advantage")
+    np.testing.assert_allclose(_call(advantage, STATES), [0.0, -2.0])  # members [0, −3], [0, −1], [0, −2]
+    with pytest.raises(ValueError, match=r"use: expected one of \('apply', 'advantage'\).*got 'base_reward'"):
+        as_reward_fn(TableEnsemble(), TABLE, use="base_reward")
+    with pytest.raises(ValueError, match=r"use: expected one of \('apply',\)"):
+        as_reward_fn(FunctionReward(lambda s, a, t, d: s[:, 0]), use="advantage")
+
+
+def test_base_reward_of_a_shaped_model_is_g_alone(cheetah):
+    model, params = cheetah
+    data = transitions(5)
+    g = as_reward_fn(model, params, use="base_reward")
+    assert g.host_batch_limit == 0  # the NumPy pass mirrors apply only
+    expected = np.asarray(model.base_reward(params, *data)).mean(0)
+    np.testing.assert_allclose(g(*data), expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(g(*data), as_reward_fn(model, params)(*data), atol=1e-3)  # apply adds γh(s') − h(s)
+
+
+def test_bad_options_name_the_argument(cheetah):
+    model, params = cheetah
+    with pytest.raises(ValueError, match="aggregate: expected one of"):
+        as_reward_fn(TableEnsemble(), TABLE, aggregate="median")
+    for bad in (float("nan"), "1.0", True):
+        with pytest.raises(ValueError, match="coefficient: expected a finite float"):
+            as_reward_fn(model, params, aggregate="mean_minus_std", coefficient=bad)
+    with pytest.raises(ValueError, match="host_batch_limit"):
+        as_reward_fn(model, params, host_batch_limit=-1)
+    with pytest.raises(ValueError, match="params: expected RewardParams.*got None"):
+        as_reward_fn(model)
+    with pytest.raises(ValueError, match="model: expected a reward model"):
+        as_reward_fn(lambda o, a, n, d: o)
+
+
+def test_pure_fn_equals_the_host_call_and_traces_under_jit_and_vmap(cheetah):
+    model, params = cheetah
+    data = transitions(6)
+    for aggregate in ("mean", "min", "mean_minus_std"):
+        fn = as_reward_fn(model, params, aggregate=aggregate)
+        pure = fn.pure_fn()
+        np.testing.assert_allclose(pure(*data), fn(*data), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(jax.jit(pure)(*data), fn(*data), rtol=1e-5, atol=1e-5)
+        batched = jax.vmap(pure)(*(np.stack([x, x]) for x in data))  # two copies of the batch
+        np.testing.assert_allclose(batched, np.stack([fn(*data)] * 2), rtol=1e-5, atol=1e-5)
+    other = model.init(jax.random.key(7))
+    np.testing.assert_allclose(fn.pure_fn(other)(*data), np.asarray(model.apply(other, *data)).mean(0) - np.asarray(model.apply(other, *data)).std(0), rtol=1e-5, atol=1e-5)
+
+
+def test_function_reward_is_a_model_without_parameters():
+    single = FunctionReward(lambda s, a, t, d: -jnp.abs(t[:, 0]))
+    assert isinstance(single, RewardModelLike) and single.init() == ()
+    fn = as_reward_fn(single)
+    next_obs = np.array([[0.5], [-2.0], [1.0]], np.float32)
+    np.testing.assert_allclose(fn(np.zeros((3, 1)), None, next_obs, np.zeros(3, bool)), [-0.5, -2.0, -1.0])
+    members = FunctionReward(lambda s, a, t, d: jnp.stack([t[:, 0], 3.0 * t[:, 0]]), ensemble_size=2)
+    np.testing.assert_allclose(as_reward_fn(members, aggregate="min")(next_obs, None, next_obs, np.zeros(3, bool)), [0.5, -6.0, 1.0])
+    with pytest.raises(ValueError, match=r"fn: expected rewards of shape \[N\], got \(2, \d+\)"):
+        as_reward_fn(FunctionReward(members.fn))(next_obs, None, next_obs, np.zeros(3, bool))
+    with pytest.raises(ValueError, match=r"fn: expected member rewards of shape \[ensemble_size, N\] = \[3, N\]"):
+        as_reward_fn(FunctionReward(members.fn, ensemble_size=3))(next_obs, None, next_obs, np.zeros(3, bool))
+    with pytest.raises(ValueError, match="fn: expected a pure JAX function"):
+        FunctionReward("reward")
+    with pytest.raises(ValueError, match="ensemble_size: expected an integer >= 1"):
+        FunctionReward(single.fn, ensemble_size=0)
+    assert isinstance(RewardModel(RewardNetConfig(hidden_sizes=(4,)), OBS_SPACE, ACT_SPACE), RewardModelLike)
+
+
+def test_any_model_pads_to_buckets_validates_and_swaps_params():
+    fn = as_reward_fn(TableEnsemble(), TABLE)
+    rng = np.random.default_rng(0)
+    for n in range(1, 21):  # buckets 8, 16, 32
+        states = rng.integers(0, 2, n)
+        np.testing.assert_allclose(_call(fn, states), np.asarray(TABLE["table"]).mean(0)[states], rtol=1e-6)
+    assert fn.num_traces == 3
+    fn.set_params({"table": -TABLE["table"]})
+    np.testing.assert_allclose(_call(fn, STATES), [-2.0, 0.0])
+    assert fn.num_traces == 3
+    with pytest.raises(ValueError, match="params: shapes/dtypes differ"):
+        fn.set_params({"table": jnp.zeros((3, 4))})
+    with pytest.raises(ValueError, match="params: expected the structure"):
+        fn.set_params(TABLE["table"])
+    with pytest.raises(ValueError, match=r"obs: expected arrays with a leading batch axis of N=2 \(from dones\), got shape \(3,\)"):
+        fn(np.zeros(3, int), np.zeros((2, 1)), STATES, np.zeros(2, bool))
+    with pytest.raises(ValueError, match=r"dones: expected shape \[N\]"):
+        fn(STATES, np.zeros((2, 1)), STATES, np.zeros((2, 1), bool))
+    nan_table = {"table": TABLE["table"].at[1, 1].set(jnp.nan)}
+    fn.set_params(nan_table)
+    with pytest.raises(FloatingPointError, match="1 non-finite reward.*index 1"):
+        _call(fn, STATES)
