@@ -2,8 +2,8 @@
 
 Default MuJoCo offscreen rendering draws shadows (a 4096² shadow map per light),
 planar reflections (the scene drawn twice) and 4× multisample anti-aliasing. On a
-software OpenGL (EGL on a machine without GPU, as here) that costs ~10× the frame
-time; reward models that look at frames (VLM rewards) do not need any of it.
+software OpenGL (EGL on a machine without GPU) that is most of the frame time
+(docs/benchmarks.md has the frame rates); reward models that look at frames (VLM rewards) do not need any of it.
 :func:`configure_fast_rendering` turns the three off: ``model.vis.quality.offsamples
 = 0`` (no multisampling of the offscreen buffer, read when the ``MjrContext`` is
 built), ``shadowsize = 0`` (no shadow map) and the scene flags ``mjRND_SHADOW`` and

@@ -1,7 +1,7 @@
 """rewardlab: learning and shaping rewards for classical RL agents, in JAX."""
 
-from rewardlab._types import FragmentPairs, Preferences, RewardFn, Trajectory, Transitions
+from rewardlab._types import FragmentPairs, Preferences, RewardFn, RewardModelLike, Trajectory, Transitions
 
 __version__ = "0.1.0"
 
-__all__ = ["FragmentPairs", "Preferences", "RewardFn", "Trajectory", "Transitions", "__version__"]
+__all__ = ["FragmentPairs", "Preferences", "RewardFn", "RewardModelLike", "Trajectory", "Transitions", "__version__"]
