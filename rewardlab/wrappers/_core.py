@@ -249,6 +249,29 @@ class RewardFnSlot:
 
     _reward_fn: CheckedRewardFn
 
+    @staticmethod
+    def check_name(name: Any, *, no_leading_underscore: bool = False) -> str:
+        """The component name of the wrapped reward in ``info["reward_components"]``.
+
+        Raises:
+            ValueError: ``name`` is empty, not a string, ``"env"`` (the environment's own
+                component) or, with ``no_leading_underscore``, starts with ``_`` (gymnasium's
+                vector infos use such keys as masks).
+        """
+        if not isinstance(name, str) or not name or name == "env" or (no_leading_underscore and name.startswith("_")):
+            rule = ", not starting with '_'" if no_leading_underscore else ""
+            raise ValueError(f"name: expected a non-empty string other than 'env'{rule}, got {name!r}")
+        return name
+
+    def init_slot(self, reward_fn: RewardFn | None, mode: str, weight: float, env_weight: float | None, name: str) -> None:
+        """Set up the mix of env and wrapped reward and an empty slot; then ``set_reward_fn`` if given."""
+        self.mix = RewardMix(mode, weight, env_weight)
+        self.name = name
+        self._reward_fn = CheckedRewardFn(None)
+        self._obs: Any = None  # s of the next step, with a batch axis
+        if reward_fn is not None:
+            self.set_reward_fn(reward_fn)
+
     @property
     def reward_fn(self) -> RewardFn | None:
         """The current ``RewardFn`` (None until set)."""

@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 
 from rewardlab._types import RewardFn
-from rewardlab.wrappers._core import CheckedRewardFn, RewardFnSlot, RewardMix, add_batch_axis
+from rewardlab.wrappers._core import RewardFnSlot, add_batch_axis
 
 
 class RewardWrapper(RewardFnSlot, gym.Wrapper):
@@ -69,15 +69,9 @@ class RewardWrapper(RewardFnSlot, gym.Wrapper):
     ) -> None:
         if not isinstance(env, gym.Env):
             raise ValueError(f"env: expected a gymnasium.Env, got {type(env).__name__}")
-        if not isinstance(name, str) or not name or name == "env":
-            raise ValueError(f"name: expected a non-empty string other than 'env', got {name!r}")
+        name = self.check_name(name)
         super().__init__(env)
-        self.mix = RewardMix(mode, weight, env_weight)
-        self.name = name
-        self._reward_fn = CheckedRewardFn(None)
-        self._obs: Any = None  # s as a batch of one
-        if reward_fn is not None:
-            self.set_reward_fn(reward_fn)
+        self.init_slot(reward_fn, mode, weight, env_weight, name)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)

@@ -9,7 +9,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from rewardlab._types import RewardFn, Transitions
-from rewardlab.wrappers._core import CheckedRewardFn, RewardFnSlot, RewardMix, replace_rows
+from rewardlab.wrappers._core import RewardFnSlot, replace_rows
 
 
 class RewardVecEnvWrapper(RewardFnSlot, VecEnvWrapper):
@@ -76,17 +76,11 @@ class RewardVecEnvWrapper(RewardFnSlot, VecEnvWrapper):
     ) -> None:
         if not isinstance(venv, VecEnv):
             raise ValueError(f"venv: expected a stable_baselines3 VecEnv, got {type(venv).__name__}")
-        if not isinstance(name, str) or not name or name == "env":
-            raise ValueError(f"name: expected a non-empty string other than 'env', got {name!r}")
+        name = self.check_name(name)
         super().__init__(venv)
-        self.mix = RewardMix(mode, weight, env_weight)
-        self.name = name
-        self._reward_fn = CheckedRewardFn(None)
-        self._obs: Any = None  # s of the next step
         self._actions: Any = None
         self.last_transitions: Transitions | None = None
-        if reward_fn is not None:
-            self.set_reward_fn(reward_fn)
+        self.init_slot(reward_fn, mode, weight, env_weight, name)
 
     def reset(self) -> VecEnvObs:
         obs = self.venv.reset()

@@ -8,7 +8,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
 from rewardlab._types import RewardFn
-from rewardlab.wrappers._core import CheckedRewardFn, RewardFnSlot, RewardMix, copy_batch, replace_rows, take_rows
+from rewardlab.wrappers._core import RewardFnSlot, copy_batch, replace_rows, take_rows
 
 
 def _autoreset_mode(env: VectorEnv) -> AutoresetMode:
@@ -80,17 +80,11 @@ class VectorRewardWrapper(RewardFnSlot, VectorWrapper):
     ) -> None:
         if not isinstance(env, VectorEnv):
             raise ValueError(f"env: expected a gymnasium.vector.VectorEnv, got {type(env).__name__}")
-        if not isinstance(name, str) or not name or name == "env" or name.startswith("_"):
-            raise ValueError(f"name: expected a non-empty string other than 'env', not starting with '_', got {name!r}")
+        name = self.check_name(name, no_leading_underscore=True)
         super().__init__(env)
-        self.mix = RewardMix(mode, weight, env_weight)
-        self.name = name
         self.autoreset_mode = _autoreset_mode(env)
-        self._reward_fn = CheckedRewardFn(None)
-        self._obs: Any = None  # s of the next step, [num_envs, ...]
         self._resetting = np.zeros(self.num_envs, bool)  # NEXT_STEP: envs whose next step is a reset step
-        if reward_fn is not None:
-            self.set_reward_fn(reward_fn)
+        self.init_slot(reward_fn, mode, weight, env_weight, name)
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         # Read the mask first: SyncVectorEnv pops it from ``options``.
