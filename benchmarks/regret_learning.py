@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
         figures[f"optimal_action_fraction_{short}"] = result["optimal_action_fraction"]
         figures[f"wall_s_{short}"] = result["wall_s"]
         print(f"{learner} learner: scaled return {result['scaled_return']:.3f}, near-optimal {result['near_optimal_fraction']:.2f}, {result['wall_s']:.1f} s")
-    figures.update(preferences=args.preferences, seeds=args.seeds, teacher="regret (beta 1)", domain="delivery")
+    figures.update(preferences=args.preferences, seeds=args.seeds, teacher="regret (rationality 1)", domain="delivery")
     if args.mujoco:
         figures.update(_continuous_cost())
     print_figures(figures)

@@ -8,8 +8,8 @@ divided by ``reward_scale``) a demonstrator acts in the true MDP (γ = ``discoun
 the causal-entropy behaviour model with β_d = ``demo_rationality``; an MCE IRL learner with a
 tabular state-action reward sees its exact γ_L-weighted occupancy and assumes
 
-* ``beta``: rationality β_L ∈ ``learner_rationalities`` (everything else right);
-* ``gamma``: discount γ_L ∈ ``learner_discounts``;
+* ``rationality``: rationality β_L ∈ ``learner_rationalities`` (everything else right);
+* ``discount``: discount γ_L ∈ ``learner_discounts``;
 * ``noise``: transitions T_ε = (1 − ε)T + εN, N ~ Dirichlet rows, ε ∈ ``transition_noises``;
 * ``behaviour``: the demonstrator itself follows ``optimal``, ``boltzmann`` or
   ``causal_entropy`` (β_d) while the learner assumes causal entropy.
@@ -40,7 +40,7 @@ from rewardlab._io import atomic_write_figure, atomic_write_json
 from rewardlab.irl import BEHAVIOUR_MODELS, MCEIRLConfig, misspecified_irl, perturb_transitions
 from rewardlab.sweeps import Logger, check_choices, parse_args
 
-AXES = ("beta", "gamma", "noise", "behaviour")
+AXES = ("rationality", "discount", "noise", "behaviour")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,8 +52,8 @@ class Args:
         discount: true γ of the MDP and the demonstrator.
         reward_scale: the true reward is the delivery reward divided by this.
         demo_rationality: the demonstrator's β_d.
-        learner_rationalities: β_L values the learner assumes (axis ``beta``).
-        learner_discounts: γ_L values the learner assumes (axis ``gamma``).
+        learner_rationalities: β_L values the learner assumes (axis ``rationality``).
+        learner_discounts: γ_L values the learner assumes (axis ``discount``).
         transition_noises: ε of the learner's transition model (axis ``noise``).
         behaviours: demonstrator behaviour models (axis ``behaviour``).
         num_steps: MCE IRL Adam steps.
@@ -114,14 +114,14 @@ def run_axis(args: Args, axis: str, values: tuple, transitions: jax.Array, rewar
     key = jax.random.key(args.seed)
     noise_key = jax.random.fold_in(key, 1)
 
-    def one(T, r, d0, behaviour, beta_l, gamma_l, noise):
+    def one(T, r, d0, behaviour, rationality, discount, noise):
         return misspecified_irl(
             key, T, r, d0, args.discount, behaviour=behaviour, demo_rationality=args.demo_rationality,
-            learner_transitions=perturb_transitions(T, noise, noise_key), learner_discount=gamma_l,
-            learner_rationality=beta_l, config=config,
+            learner_transitions=perturb_transitions(T, noise, noise_key), learner_discount=discount,
+            learner_rationality=rationality, config=config,
         )
 
-    defaults = {"beta": 1.0, "gamma": args.discount, "noise": 0.0}
+    defaults = {"rationality": 1.0, "discount": args.discount, "noise": 0.0}
     if axis == "behaviour":
         columns = []
         for behaviour in values:  # static: one compiled program per behaviour model
@@ -132,7 +132,7 @@ def run_axis(args: Args, axis: str, values: tuple, transitions: jax.Array, rewar
 
     def per_value(T, r, d0, value):
         settings = dict(defaults, **{axis: value})
-        return one(T, r, d0, "causal_entropy", settings["beta"], settings["gamma"], settings["noise"])
+        return one(T, r, d0, "causal_entropy", settings["rationality"], settings["discount"], settings["noise"])
 
     fn = jax.jit(jax.vmap(jax.vmap(per_value, in_axes=(None, None, None, 0)), in_axes=(0, 0, 0, None)))
     errors = jax.tree.map(np.asarray, fn(transitions, reward, d0, swept))
@@ -146,7 +146,7 @@ def plot(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    titles = {"beta": "learner's β_L (true β_d = 1)", "gamma": "learner's γ_L", "noise": "transition noise ε", "behaviour": "demonstrator model"}
+    titles = {"rationality": "learner's β_L (true β_d = 1)", "discount": "learner's γ_L", "noise": "transition noise ε", "behaviour": "demonstrator model"}
     fig, axes = plt.subplots(1, len(AXES), figsize=(4 * len(AXES), 3.4), sharey=True)
     for ax, axis in zip(axes, AXES):
         values = results[axis]["values"]
@@ -169,8 +169,8 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
     start = time.perf_counter()
     transitions, reward, d0 = _boards(args)
     axis_values = {
-        "beta": args.learner_rationalities,
-        "gamma": args.learner_discounts,
+        "rationality": args.learner_rationalities,
+        "discount": args.learner_discounts,
         "noise": args.transition_noises,
         "behaviour": args.behaviours,
     }

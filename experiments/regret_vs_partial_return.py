@@ -10,7 +10,7 @@ an equivalent reward at all. This study repeats the synthetic-preference experim
   delivery MDPs (random boards and feature weights, one seed each);
 * segment pairs: random start state, uniformly random actions, ``segment_length`` = 3 steps;
 * teacher: labels from the ``regret`` or the ``partial_return`` model of the true reward,
-  Boltzmann-rational with ``teacher_beta`` (P = logistic(β Δ));
+  Boltzmann-rational with ``teacher_rationality`` β (P = logistic(β Δ));
 * learner: the linear reward r = w·φ over the six cell features, trained by Bradley–Terry
   under the ``regret`` model (exact value iteration of the candidate reward, differentiated
   end to end) or the ``partial_return`` model, full batch with Adam;
@@ -62,7 +62,7 @@ class Args:
         num_mdps: random MDPs (``domain = random``).
         num_seeds: seeds per MDP (segments, labels, initialisation).
         segment_length: steps per segment (Knox et al.: 3).
-        teacher_beta: rationality β of the teacher, P = logistic(β Δ); 0 means a noiseless teacher.
+        teacher_rationality: rationality β of the teacher, P = logistic(β Δ); 0 means a noiseless teacher.
         parameterization: ``linear`` (r = w·φ) or ``table`` (free r(s, a, s')).
         temperature: τ of the regret learner's soft value iteration (0: hard max).
         value_model: the regret learner's V*/Q* of the candidate reward: ``exact`` (value iteration) or
@@ -84,7 +84,7 @@ class Args:
     num_mdps: int = 30
     num_seeds: int = 10
     segment_length: int = 3
-    teacher_beta: float = 1.0
+    teacher_rationality: float = 1.0
     parameterization: Literal["linear", "table"] = "linear"
     temperature: float = 0.0
     value_model: Literal["exact", "successor_features"] = "exact"
@@ -103,8 +103,8 @@ class Args:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
-        if self.teacher_beta < 0:
-            raise ValueError(f"teacher_beta: expected >= 0 (0: noiseless), got {self.teacher_beta!r}")
+        if self.teacher_rationality < 0:
+            raise ValueError(f"teacher_rationality: expected >= 0 (0: noiseless), got {self.teacher_rationality!r}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate: expected > 0, got {self.learning_rate!r}")
 
@@ -116,10 +116,10 @@ def _mdps(args: Args) -> list[TabularMDP]:
 
 
 def _teacher(args: Args, mdp: TabularMDP) -> Any:
-    beta = float("inf") if args.teacher_beta == 0 else float(args.teacher_beta)
+    rationality = float("inf") if args.teacher_rationality == 0 else float(args.teacher_rationality)
     if args.teacher == "regret":
-        return make_teacher("regret", advantage_fn=tabular_advantage_fn(mdp, num_sweeps=args.eval_sweeps), beta=beta)
-    return make_teacher("oracle", beta=beta)
+        return make_teacher("regret", advantage_fn=tabular_advantage_fn(mdp, num_sweeps=args.eval_sweeps), rationality=rationality)
+    return make_teacher("oracle", rationality=rationality)
 
 
 def _stack(trees: list[Any]) -> Any:

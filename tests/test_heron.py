@@ -130,7 +130,7 @@ def test_heron_teacher_rejects_bad_input():
     with pytest.raises(ValueError, match="factors"):
         HeronTeacher(signs=(1, 1, 1), importance=(0, 1, 2))(factor_pairs(np.zeros((1, 2, 2))), np.random.default_rng(0))
     with pytest.raises(ValueError, match="unknown HeronTeacher"):
-        make_teacher("heron", spec=factor_spec("Pendulum-v1"), beta=1.0)
+        make_teacher("heron", spec=factor_spec("Pendulum-v1"), rationality=1.0)
 
 
 def test_factor_combination_baselines():

@@ -45,17 +45,17 @@ def test_tolerant_to_rationality_fragile_to_transition_model():
     config = MCEIRLConfig(num_steps=800, learning_rate=0.1, num_sweeps=200)
     key = jax.random.key(0)
 
-    def run(beta_l, learner_T):
+    def run(rationality, learner_T):
         return misspecified_irl(key, T, r, d0, 0.9, behaviour="causal_entropy", demo_rationality=1.0,
-                                learner_transitions=learner_T, learner_discount=0.9, learner_rationality=beta_l, config=config)
+                                learner_transitions=learner_T, learner_discount=0.9, learner_rationality=rationality, config=config)
 
     batched = jax.jit(jax.vmap(run))
     noisy = perturb_transitions(T, 0.2, jax.random.key(1))
     errors = batched(jnp.array([1.0, 4.0, 1.0]), jnp.stack([T, T, noisy]))
-    correct, wrong_beta, wrong_T = (float(x) for x in errors.starc)
+    correct, wrong_rationality, wrong_T = (float(x) for x in errors.starc)
     assert correct < 0.02 and float(errors.occupancy_error[0]) < 1e-3
-    assert wrong_beta < 0.02  # β only rescales the learned reward
-    assert wrong_T > 10 * max(correct, wrong_beta, 0.005)
+    assert wrong_rationality < 0.02  # β only rescales the learned reward
+    assert wrong_T > 10 * max(correct, wrong_rationality, 0.005)
 
 
 def test_experiment_smoke(tmp_path):
@@ -64,10 +64,10 @@ def test_experiment_smoke(tmp_path):
     args = Args(num_boards=1, learner_rationalities=(1.0, 2.0), learner_discounts=(0.95, 0.99), transition_noises=(0.0, 0.1),
                 behaviours=("optimal",), num_steps=5, num_sweeps=10, out_dir=str(tmp_path))
     summary = main(args)
-    assert {"starc/beta=2.0", "regret/noise=0.1", "epic/behaviour=optimal"} <= set(summary)
+    assert {"starc/rationality=2.0", "regret/noise=0.1", "epic/behaviour=optimal"} <= set(summary)
     assert all(np.isfinite(v) for v in summary.values())
     results = json.loads((tmp_path / "results.json").read_text())
-    assert np.shape(results["gamma"]["starc"]) == (1, 2)
+    assert np.shape(results["discount"]["starc"]) == (1, 2)
     assert (tmp_path / "misspecification.png").stat().st_size > 0
     with pytest.raises(ValueError, match="behaviours"):
         Args(behaviours=("lazy",))

@@ -240,7 +240,7 @@ def delivery_regret_data():
     mdp = delivery_mdp()
     pairs = sample_tabular_pairs(mdp.transitions, mdp.reward, mdp.initial_state_dist, jax.random.key(0), 200, 3, mdp.features, mdp.terminal)
     pairs = jax.tree.map(np.asarray, pairs)
-    labels = make_teacher("regret", advantage_fn=tabular_advantage_fn(mdp), beta=1.0)(pairs, np.random.default_rng(0))
+    labels = make_teacher("regret", advantage_fn=tabular_advantage_fn(mdp), rationality=1.0)(pairs, np.random.default_rng(0))
     return mdp, pairs, labels
 
 

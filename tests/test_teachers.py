@@ -100,18 +100,18 @@ def test_stochastic_matches_bradley_terry_frequencies():
     # B-Pref: P(σ¹ ≻ σ²) = exp(βR¹) / (exp(βR¹) + exp(βR²)).
     gaps = np.array([0.0, 0.5, 1.0, -2.0])
     returns = np.stack([np.repeat(gaps, 5000), np.zeros(4 * 5000)], axis=1)
-    labels = stochastic(beta=2.0)(synthetic_pairs(returns), _rng(3)).reshape(4, 5000)
+    labels = stochastic(rationality=2.0)(synthetic_pairs(returns), _rng(3)).reshape(4, 5000)
     expected = 1 / (1 + np.exp(-2.0 * gaps))
     np.testing.assert_allclose(labels.mean(axis=1), expected, atol=4 * 0.5 / math.sqrt(5000))
     assert set(np.unique(labels)) <= {0.0, 1.0}
     huge = synthetic_pairs(np.array([[1e6, -1e6], [-1e6, 1e6]]))
-    np.testing.assert_array_equal(stochastic(beta=1.0)(huge, _rng()), [1.0, 0.0])
+    np.testing.assert_array_equal(stochastic(rationality=1.0)(huge, _rng()), [1.0, 0.0])
 
 
 def test_simulated_teacher_matches_composition_and_bpref_order():
     rng = _rng(5)
     pairs = synthetic_pairs(rng.normal(size=(500, 2, 6)))
-    teacher = SimulatedTeacher(beta=1.0, gamma=0.9, eps_mistake=0.2, skip_threshold=-1.0, equal_margin=0.1)
+    teacher = SimulatedTeacher(rationality=1.0, gamma=0.9, eps_mistake=0.2, skip_threshold=-1.0, equal_margin=0.1)
     composed = compose(skip(-1.0), equal(0.1), myopic(0.9), stochastic(1.0), mistake(0.2))
     np.testing.assert_array_equal(teacher(pairs, _rng(7)), composed(pairs, _rng(7)))
     labels = teacher(pairs, _rng(7))
@@ -124,7 +124,7 @@ def test_simulated_teacher_matches_composition_and_bpref_order():
 
 def test_make_teacher_presets_and_errors():
     assert set(TEACHER_PRESETS) == {"oracle", "stochastic", "myopic", "skip", "equal", "mistake"}
-    assert make_teacher("myopic").gamma == 0.9 and make_teacher("stochastic").beta == 1.0
+    assert make_teacher("myopic").gamma == 0.9 and make_teacher("stochastic").rationality == 1.0
     assert make_teacher("oracle", eps_mistake=0.3).eps_mistake == 0.3
     pairs = synthetic_pairs(_rng(0).normal(size=(100, 2)))
     assert np.isnan(make_teacher("skip")(pairs, _rng())).sum() > 0
@@ -133,12 +133,12 @@ def test_make_teacher_presets_and_errors():
         make_teacher("genius")
     with pytest.raises(ValueError, match=r"overrides: unknown SimulatedTeacher fields \['temperature'\]"):
         make_teacher("oracle", temperature=2.0)
-    with pytest.raises(ValueError, match=r"overrides: unknown HeronTeacher fields \['beta'\]"):
-        make_teacher("heron", signs=(1,), importance=(0,), beta=1.0)
+    with pytest.raises(ValueError, match=r"overrides: unknown HeronTeacher fields \['rationality'\]"):
+        make_teacher("heron", signs=(1,), importance=(0,), rationality=1.0)
     assert isinstance(make_teacher("heron", signs=(1, -1), importance=(1, 0)), HeronTeacher)
     assert make_teacher("regret", advantage_fn=lambda *a: None).preference_model == "regret"
-    with pytest.raises(ValueError, match="beta"):
-        stochastic(beta=0.0)
+    with pytest.raises(ValueError, match="rationality: expected a rationality constant > 0, got 0.0"):
+        stochastic(rationality=0.0)
     with pytest.raises(ValueError, match="gamma"):
         myopic(1.5)
     with pytest.raises(ValueError, match="eps"):

@@ -16,7 +16,7 @@ from rewardlab.preferences._teachers import SimulatedTeacher
 
 TEACHER_PRESETS: dict[str, dict[str, float]] = {
     "oracle": {},
-    "stochastic": {"beta": 1.0},
+    "stochastic": {"rationality": 1.0},
     "myopic": {"gamma": 0.9},
     "skip": {"skip_quantile": 0.1},
     "equal": {"equal_quantile": 0.1},
@@ -40,7 +40,7 @@ def make_teacher(name: str, **overrides: Any) -> Any:
     ``skip`` (pairs with both returns below the batch's 10% return quantile); ``equal`` (0.5 when
     |R¹ − R²| is below the batch's 10% quantile); ``mistake`` (ε = 0.1). Preference models:
     ``regret`` (a ``SimulatedTeacher`` deciding on the true reward's regret; pass
-    ``advantage_fn=``, and ``beta=`` for a Boltzmann-rational one) and ``heron`` (a
+    ``advantage_fn=``, and ``rationality=`` for a Boltzmann-rational one) and ``heron`` (a
     ``HeronTeacher`` over reward factors; pass ``spec=`` a ``FactorSpec`` and optionally
     ``sigmas=``).
 

@@ -5,7 +5,7 @@ A teacher is any callable ``(pairs, rng) -> labels [B] float32`` with
 NaN: skipped). The B-Pref behaviours are small stages that compose like ``optax.chain``:
 
 * ``oracle()``: label 1[R¹ > R²] (0.5 on an exact tie).
-* ``stochastic(beta)``: label ~ Bernoulli(exp(βR¹) / (exp(βR¹) + exp(βR²))).
+* ``stochastic(rationality)``: label ~ Bernoulli(exp(βR¹) / (exp(βR¹) + exp(βR²))), β the rationality.
 * ``myopic(gamma)``: the decision uses R = Σ_t γ^{L−1−t} r_t (recent steps weigh more).
 * ``skip(threshold)``: no label (NaN) when max(R¹, R²) < threshold (undiscounted returns).
 * ``equal(margin)``: label 0.5 when |R¹ − R²| < margin (undiscounted returns).
@@ -13,7 +13,7 @@ NaN: skipped). The B-Pref behaviours are small stages that compose like ``optax.
 * ``regret(advantage_fn)``: the decision uses −regret(σ) = Σ_t A*(s_t, a_t) of the true reward
   (Knox et al.'s regret preference model) instead of the partial return.
 
-``compose(myopic(0.9), stochastic(beta=1.0), mistake(0.1))`` applies the stages in order
+``compose(myopic(0.9), stochastic(rationality=1.0), mistake(0.1))`` applies the stages in order
 to a ``TeacherState``; whatever the order, skipped pairs end as NaN and equal pairs as 0.5
 (B-Pref applies the equal rule after mistakes, and 1 − 0.5 = 0.5 anyway). Return
 transforms (``myopic``) must come before deciders (``oracle``, ``stochastic``); when no
@@ -21,9 +21,9 @@ decider is given the oracle decides. ``SimulatedTeacher`` bundles the B-Pref set
 ``make_teacher`` (in the teacher registry) builds a teacher by name.
 
 Conventions that differ from B-Pref's code: B-Pref's label 1 means σ² preferred; here
-1 means σ¹ preferred. B-Pref's ``beta`` is a rationality constant (P = logistic(β ΔR)),
-the inverse of the temperature of ``preference_loss`` (P = logistic(ΔR / β)); the two
-agree at β = 1. B-Pref sets the skip and equal thresholds to ε_skip/ε_equal times the mean
+1 means σ¹ preferred. B-Pref's rationality constant β is the teachers' ``rationality`` (P = logistic(β ΔR)),
+the inverse of the ``temperature`` τ of ``preference_loss`` (P = logistic(ΔR / τ)); the two
+agree at 1. B-Pref sets the skip and equal thresholds to ε_skip/ε_equal times the mean
 true return of a segment-length window, which breaks for negative rewards; here they are
 either absolute (``threshold``/``margin``) or, when omitted, a quantile of the queried
 batch (``quantile``): the q-quantile of all 2B segment returns for skip, of |R¹ − R²| for
@@ -120,19 +120,19 @@ class stochastic(TeacherStage):  # noqa: N801
     """Boltzmann-rational decision: label ~ Bernoulli(logistic(β (R¹ − R²))).
 
     Attributes:
-        beta: rationality β > 0 (B-Pref's convention; β → ∞ is the oracle).
+        rationality: β > 0 (B-Pref's convention; β → ∞ is the oracle).
     """
 
-    beta: float = 1.0
+    rationality: float = 1.0
 
     def __post_init__(self) -> None:
-        if not float(self.beta) > 0:
-            raise ValueError(f"beta: expected a rationality constant > 0, got {self.beta!r}")
+        if not float(self.rationality) > 0:
+            raise ValueError(f"rationality: expected a rationality constant > 0, got {self.rationality!r}")
 
     def update(self, pairs: FragmentPairs, state: TeacherState, rng: np.random.Generator) -> TeacherState:
-        if math.isinf(self.beta):
+        if math.isinf(self.rationality):
             return state._replace(labels=_oracle_labels(state.returns))
-        difference = self.beta * (state.returns[:, 0] - state.returns[:, 1])
+        difference = self.rationality * (state.returns[:, 0] - state.returns[:, 1])
         probability = 0.5 * (1.0 + np.tanh(0.5 * difference))  # logistic, overflow-free
         return state._replace(labels=(rng.random(len(probability)) < probability).astype(np.float64))
 
@@ -141,7 +141,7 @@ class stochastic(TeacherStage):  # noqa: N801
 class regret(TeacherStage):  # noqa: N801
     """Decide on −regret(σ) = Σ_t A*(s_t, a_t) of the true reward instead of the partial return.
 
-    With ``stochastic(beta)`` after it, P(σ¹ ≻ σ²) = logistic(β (regret(σ²) − regret(σ¹))):
+    With ``stochastic(rationality)`` after it, P(σ¹ ≻ σ²) = logistic(β (regret(σ²) − regret(σ¹))):
     the regret preference model of Knox et al., "Models of human preference for learning
     reward functions", TMLR 2024. Skip and equal stages still look at the partial return.
 
@@ -312,11 +312,11 @@ class SimulatedTeacher:
     """The B-Pref simulated teacher with all its knobs.
 
     Order (as in B-Pref's ``get_label``): skip on undiscounted returns, equal margin on
-    undiscounted returns, decision on myopic returns (oracle when ``beta`` is inf, else
+    undiscounted returns, decision on myopic returns (oracle when ``rationality`` is inf, else
     stochastic), mistakes, and equal pairs set to 0.5.
 
     Attributes:
-        beta: rationality β of the stochastic decision; ``math.inf`` = oracle.
+        rationality: β of the stochastic decision; ``math.inf`` = oracle.
         gamma: myopic in-segment discount (1 = not myopic).
         eps_mistake: probability of flipping a label.
         skip_threshold: absolute skip threshold; None with ``skip_quantile`` > 0: batch quantile; both off: no skipping.
@@ -335,7 +335,7 @@ class SimulatedTeacher:
         array([0.5, 1. ], dtype=float32)
     """
 
-    beta: float = math.inf
+    rationality: float = math.inf
     gamma: float = 1.0
     eps_mistake: float = 0.0
     skip_threshold: float | None = None
@@ -364,7 +364,7 @@ class SimulatedTeacher:
             stages.append(myopic(self.gamma))
         if self.preference_model == "regret":
             stages.append(regret(self.advantage_fn))
-        stages.append(oracle() if math.isinf(self.beta) and self.beta > 0 else stochastic(self.beta))
+        stages.append(oracle() if math.isinf(self.rationality) and self.rationality > 0 else stochastic(self.rationality))
         if self.eps_mistake > 0:
             stages.append(mistake(self.eps_mistake))
         return compose(*stages)
