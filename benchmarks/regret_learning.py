@@ -61,7 +61,7 @@ def _continuous_cost(num_pairs: int = 128, length: int = 50, epochs: int = 10) -
     import optax
 
     from rewardlab._types import FragmentPairs
-    from rewardlab.preferences import RewardTrainer, label, make_teacher
+    from rewardlab.preferences import PreferenceModel, RewardTrainer, label, make_teacher
     from rewardlab.rewards import ContinuousRegretModel
 
     env = gym.make("HalfCheetah-v5")
@@ -79,15 +79,15 @@ def _continuous_cost(num_pairs: int = 128, length: int = 50, epochs: int = 10) -
     pairs = FragmentPairs(data["obs"], data["acts"], data["next_obs"], np.zeros((num_pairs, 2, length), bool), data["rews"])
     prefs = label(pairs, make_teacher("oracle"), rng)
     figures = {}
-    for preference_model in ("regret", "partial_return"):
+    for name in ("regret", "partial_return"):
         model = ContinuousRegretModel(17, env.action_space.low, env.action_space.high, hidden_sizes=(64, 64), num_probe_actions=16)
-        trainer = RewardTrainer(model, optax.adam(1e-3), batch_size=32, preference_model=preference_model)
+        trainer = RewardTrainer(model, optax.adam(1e-3), batch_size=32, preference_model=PreferenceModel(name))
         train = lambda params, state, n: trainer.train(params, state, prefs, jax.random.key(1), epochs=n)  # noqa: E731
         params = model.init(jax.random.key(0))
         params, state, _ = train(params, trainer.init(params), 1)  # compile; the held trainer reuses it
         start = time.perf_counter()
         params, state, metrics = train(params, state, epochs)
-        short = "regret" if preference_model == "regret" else "partial"
+        short = "regret" if name == "regret" else "partial"
         figures[f"continuous_epoch_s_{short}"] = (time.perf_counter() - start) / epochs
         figures[f"continuous_accuracy_{short}"] = float(metrics["accuracy"][-1])
     figures["continuous_cost_ratio"] = figures["continuous_epoch_s_regret"] / figures["continuous_epoch_s_partial"]

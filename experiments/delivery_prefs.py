@@ -35,7 +35,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rewardlab.preferences import bradley_terry_probability, evaluate_tabular_reward, fit_tabular_reward, pair_regrets, sample_tabular_pairs
+from rewardlab.preferences import (
+    PreferenceModel,
+    bradley_terry_probability,
+    evaluate_tabular_reward,
+    fit_tabular_reward,
+    pair_regrets,
+    sample_tabular_pairs,
+)
 from rewardlab.sweeps import Logger, check_choices, parse_args, vmap_sweep
 from rewardlab.tabular import linear_reward, successor_table, value_iteration
 
@@ -154,7 +161,7 @@ def run_design(design: dict[str, jax.Array], key: jax.Array, mdp: StudyMDP, stat
     used = (jnp.arange(static.max_labels) < design["labels"]).astype(jnp.float32)
 
     reward = linear_reward(mdp.expected_features)
-    params, metrics = fit_tabular_reward(reward, pairs, labels, preference_model="partial_return", weights=used, solver="newton",
+    params, metrics = fit_tabular_reward(reward, pairs, labels, preference_model=PreferenceModel("partial_return"), weights=used, solver="newton",
                                          num_steps=static.newton_steps, l2=static.l2)
     evaluation = evaluate_tabular_reward(mdp.successors, mdp.true_reward, reward.table(params), mdp.discount, mdp.initial_state_dist,
                                          mdp.terminal, num_sweeps=static.planning_sweeps, evaluation_sweeps=2 * static.planning_sweeps,

@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rewardlab.preferences import (
+    PreferenceModel,
     TabularRegretModel,
     evaluate_tabular_reward,
     fit_tabular_reward,
@@ -162,7 +163,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
             library=library,
         )
         params, metrics = fit_tabular_reward(
-            model, pairs, labels, key, preference_model=args.learner, num_steps=args.num_steps, learning_rate=args.learning_rate
+            model, pairs, labels, key, preference_model=PreferenceModel(args.learner), num_steps=args.num_steps, learning_rate=args.learning_rate
         )
         evaluation = evaluate_tabular_reward(
             mdp.transitions, mdp.reward, reward.table(params), discount, mdp.initial_state_dist, mdp.terminal, num_sweeps=args.eval_sweeps

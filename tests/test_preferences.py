@@ -16,6 +16,7 @@ from rewardlab._types import FragmentPairs, Preferences, Trajectory
 from rewardlab.preferences import (
     PREFERENCE_MODELS,
     PairScorer,
+    PreferenceModel,
     TransitionBuffer,
     accuracy_from_probabilities,
     bradley_terry_loss,
@@ -35,7 +36,7 @@ from rewardlab.preferences import (
     select_queries,
     synthetic_pairs,
 )
-from rewardlab.testing._numpy_bt import numpy_bradley_terry_probability, numpy_preference_loss
+from rewardlab.testing import numpy_bradley_terry_probability, numpy_preference_loss
 
 
 class StandInParams(NamedTuple):
@@ -70,8 +71,8 @@ def _random_pairs(rng: np.random.Generator, num_pairs: int, length: int, obs_dim
 
 def test_probability_hand_computed():
     assert float(bradley_terry_probability(2.0, 0.0)) == pytest.approx(1 / (1 + math.exp(-2)), rel=1e-6)
-    assert float(bradley_terry_probability(2.0, 0.0, beta=2.0)) == pytest.approx(0.7310586, rel=1e-6)
-    assert float(bradley_terry_probability(0.0, 2.0, beta=0.5)) == pytest.approx(1 / (1 + math.exp(4)), rel=1e-5)
+    assert float(bradley_terry_probability(2.0, 0.0, temperature=2.0)) == pytest.approx(0.7310586, rel=1e-6)
+    assert float(bradley_terry_probability(0.0, 2.0, temperature=0.5)) == pytest.approx(1 / (1 + math.exp(4)), rel=1e-5)
     assert float(bradley_terry_probability(3.0, 3.0)) == 0.5
 
 
@@ -83,7 +84,7 @@ def test_label_noise_formula():
     assert float(bradley_terry_probability(1e4, 0.0, label_noise=eps)) == pytest.approx(1 - eps / 2, rel=1e-6)
     assert float(bradley_terry_probability(-1e4, 0.0, label_noise=eps)) == pytest.approx(eps / 2, rel=1e-5)
     assert float(bradley_terry_loss(-1e4, 0.0, 1.0, label_noise=eps)) == pytest.approx(-math.log(eps / 2), rel=1e-5)
-    assert float(bradley_terry_loss(0.7, -0.3, 0.25, beta=0.5, label_noise=eps)) == pytest.approx(
+    assert float(bradley_terry_loss(0.7, -0.3, 0.25, temperature=0.5, label_noise=eps)) == pytest.approx(
         -(0.25 * math.log(numpy_bradley_terry_probability(0.7, -0.3, 0.5, eps)) + 0.75 * math.log(1 - numpy_bradley_terry_probability(0.7, -0.3, 0.5, eps))),
         rel=1e-5,
     )
@@ -102,21 +103,21 @@ def test_segment_return_discount():
     st.floats(0.1, 10.0),
     st.floats(0.0, 0.5),
 )
-def test_swapping_pair_flips_probability_and_label(return_1, return_2, y, beta, eps):
-    p = float(bradley_terry_probability(return_1, return_2, beta, eps))
-    q = float(bradley_terry_probability(return_2, return_1, beta, eps))
+def test_swapping_pair_flips_probability_and_label(return_1, return_2, y, temperature, eps):
+    p = float(bradley_terry_probability(return_1, return_2, temperature, eps))
+    q = float(bradley_terry_probability(return_2, return_1, temperature, eps))
     assert p + q == pytest.approx(1.0, abs=1e-6)
-    loss = float(bradley_terry_loss(return_1, return_2, y, beta, eps))
-    swapped = float(bradley_terry_loss(return_2, return_1, 1 - y, beta, eps))
+    loss = float(bradley_terry_loss(return_1, return_2, y, temperature, eps))
+    swapped = float(bradley_terry_loss(return_2, return_1, 1 - y, temperature, eps))
     assert loss == pytest.approx(swapped, rel=1e-4, abs=1e-5)
     assert math.isfinite(loss)
 
 
 @pytest.mark.parametrize(
-    "preference_model,discount,beta,eps",
+    "name,discount,temperature,eps",
     [("partial_return", None, 1.0, 0.0), ("partial_return", 1.0, 2.5, 0.1), ("discounted_return", 0.9, 0.7, 0.05)],
 )
-def test_preference_loss_matches_numpy_reference(preference_model, discount, beta, eps):
+def test_preference_loss_matches_numpy_reference(name, discount, temperature, eps):
     rng = np.random.default_rng(0)
     model = LinearEnsemble(3, 2, ensemble_size=3)
     params = model.init(jax.random.key(1))
@@ -125,13 +126,20 @@ def test_preference_loss_matches_numpy_reference(preference_model, discount, bet
     weights = rng.integers(0, 3, size=(3, 6)).astype(np.float32)
     prefs = Preferences(pairs, labels)
     rewards = np.asarray(model.apply(params, pairs.obs.reshape(-1, 3), pairs.acts.reshape(-1, 2), None, None)).reshape(3, 6, 2, 4)
-    expected = numpy_preference_loss(rewards, labels, beta=beta, discount=1.0 if discount is None else discount, label_noise=eps, weights=weights)
-    got = preference_loss(model, params, prefs, preference_model=preference_model, beta=beta, discount=discount, label_noise=eps, weights=weights)
+    preference_model = PreferenceModel(name, temperature=temperature, discount=discount, label_noise=eps)
+    reference = dict(temperature=temperature, discount=1.0 if discount is None else discount, label_noise=eps)
+    expected = numpy_preference_loss(rewards, labels, **reference, weights=weights)
+    got = preference_loss(model, params, prefs, preference_model=preference_model, weights=weights)
     assert float(got) == pytest.approx(expected, rel=1e-5)
-    unweighted = numpy_preference_loss(rewards, labels, beta=beta, discount=1.0 if discount is None else discount, label_noise=eps)
-    assert float(preference_loss(model, params, prefs, preference_model=preference_model, beta=beta, discount=discount, label_noise=eps)) == pytest.approx(unweighted, rel=1e-5)
-    jitted = jax.jit(lambda p: preference_loss(model, p, prefs, preference_model=preference_model, beta=beta, discount=discount, label_noise=eps, weights=weights))
+    unweighted = numpy_preference_loss(rewards, labels, **reference)
+    assert float(preference_loss(model, params, prefs, preference_model=preference_model)) == pytest.approx(unweighted, rel=1e-5)
+    jitted = jax.jit(lambda p: preference_loss(model, p, prefs, preference_model=preference_model, weights=weights))
     assert float(jitted(params)) == pytest.approx(expected, rel=1e-5)
+    # Hashable and compared by value: a static argument of jax.jit compiles once for equal models.
+    static = jax.jit(lambda p, pm: preference_loss(model, p, prefs, preference_model=pm), static_argnums=1)
+    assert float(static(params, preference_model)) == pytest.approx(unweighted, rel=1e-5)
+    static(params, PreferenceModel(name, temperature=temperature, discount=discount, label_noise=eps))
+    assert static._cache_size() == 1
 
 
 def test_preference_loss_gradients_finite_for_extreme_and_masked_pairs():
@@ -151,16 +159,36 @@ def test_preference_model_dispatch_errors():
     params = model.init(jax.random.key(0))
     prefs = Preferences(_random_pairs(np.random.default_rng(0), 2, 3), np.ones(2, np.float32))
     assert PREFERENCE_MODELS == ("partial_return", "discounted_return", "regret")
-    with pytest.raises(ValueError, match="preference_model.*cubic"):
-        preference_loss(model, params, prefs, preference_model="cubic")
-    with pytest.raises(ValueError, match="regret.*advantage"):  # the regret model needs the candidate reward's advantage
+    with pytest.raises(ValueError, match=r"preference_model: expected a PreferenceModel, e.g. PreferenceModel\('regret'\), got 'regret' \(str\)"):
         preference_loss(model, params, prefs, preference_model="regret")
-    with pytest.raises(ValueError, match="discount"):
-        preference_loss(model, params, prefs, preference_model="partial_return", discount=0.9)
-    with pytest.raises(ValueError, match="beta"):
-        preference_loss(model, params, prefs, beta=0.0)
-    with pytest.raises(ValueError, match="label_noise"):
-        preference_loss(model, params, prefs, label_noise=1.0)
+    with pytest.raises(ValueError, match="regret.*advantage"):  # the regret model needs the candidate reward's advantage
+        preference_loss(model, params, prefs, preference_model=PreferenceModel("regret"))
+
+
+def test_preference_model_fields_are_checked_and_discount_resolved():
+    assert PreferenceModel() == PreferenceModel("partial_return", 1.0, 1.0, 0.0)
+    assert PreferenceModel("discounted_return").discount == 0.99
+    assert PreferenceModel("discounted_return", discount=0.9).discount == 0.9
+    assert PreferenceModel("regret").discount == 1.0
+    assert hash(PreferenceModel(temperature=2)) == hash(PreferenceModel(temperature=2.0))
+    with pytest.raises(ValueError, match=r"name: expected one of \('partial_return', 'discounted_return', 'regret'\), got 'cubic'"):
+        PreferenceModel("cubic")
+    with pytest.raises(ValueError, match="discount: the partial_return model sums undiscounted terms"):
+        PreferenceModel("partial_return", discount=0.9)
+    with pytest.raises(ValueError, match="discount: the regret model sums undiscounted terms"):
+        PreferenceModel("regret", discount=0.5)
+    with pytest.raises(ValueError, match=r"discount: expected a value in \(0, 1\], got 1.5"):
+        PreferenceModel("discounted_return", discount=1.5)
+    with pytest.raises(ValueError, match="temperature: expected a temperature > 0, got 0.0"):
+        PreferenceModel(temperature=0.0)
+    with pytest.raises(ValueError, match=r"label_noise: expected a value in \[0, 1\), got 1.0"):
+        PreferenceModel(label_noise=1.0)
+
+
+def test_preference_loss_rejects_malformed_inputs():
+    model = LinearEnsemble(3, 2)
+    params = model.init(jax.random.key(0))
+    prefs = Preferences(_random_pairs(np.random.default_rng(0), 2, 3), np.ones(2, np.float32))
     with pytest.raises(ValueError, match="labels"):
         preference_loss(model, params, Preferences(prefs.pairs, np.array([1.0, 2.0], np.float32)))
     with pytest.raises(ValueError, match=r"weights.*\(2,\)"):
@@ -337,13 +365,19 @@ def test_a_held_scorer_compiles_once_for_any_number_of_pairs_and_agrees_with_the
     assert PairScorer(ScaledEnsemble()).chunk_probabilities._cache_size() == 0  # a new scorer owns new functions
 
 
+def test_pair_scorer_applies_the_temperature_of_its_preference_model():
+    candidates = _gap_candidates(np.array([1.0, -2.0]))
+    warm = PreferenceModel(temperature=2.0)
+    got = PairScorer(ScaledEnsemble(), preference_model=warm).probabilities(None, candidates)
+    np.testing.assert_allclose(got, preference_probabilities(ScaledEnsemble(), None, candidates, preference_model=warm), rtol=1e-6)
+    logistic = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    # Members c = 0, 1, 3 on gaps 1 and −2: P = logistic(c · gap / 2).
+    np.testing.assert_allclose(got, [[0.5, 0.5], [logistic(0.5), logistic(-1.0)], [logistic(1.5), logistic(-3.0)]], rtol=1e-5)
+
+
 def test_pair_scorer_rejects_bad_settings():
-    with pytest.raises(ValueError, match="preference_model: expected one of"):
+    with pytest.raises(ValueError, match=r"preference_model: expected a PreferenceModel, e.g. PreferenceModel\(\), got 'return'"):
         PairScorer(ScaledEnsemble(), preference_model="return")
-    with pytest.raises(ValueError, match="discount: the partial_return model sums undiscounted terms"):
-        PairScorer(ScaledEnsemble(), discount=0.9)
-    with pytest.raises(ValueError, match="beta: expected a temperature > 0, got 0.0"):
-        PairScorer(ScaledEnsemble(), beta=0.0)
     with pytest.raises(ValueError, match="chunk_pairs: expected an integer >= 1, got 0"):
         PairScorer(ScaledEnsemble(), chunk_pairs=0)
 

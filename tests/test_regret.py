@@ -10,6 +10,7 @@ import pytest
 
 from rewardlab._types import FragmentPairs, Preferences
 from rewardlab.preferences import (
+    PreferenceModel,
     SuccessorFeatures,
     TabularRegretModel,
     compose,
@@ -112,7 +113,7 @@ def test_optimal_advantages_and_regret_probability():
     advantages = optimal_advantages(mdp.transitions, mdp.reward, mdp.discount, num_sweeps=10)
     np.testing.assert_allclose(advantages, [[-1.0, 0.0], [-1.0, 0.0], [0.0, 0.0]])
     assert float(regret_probability(1.0, 3.0)) == pytest.approx(1 / (1 + np.exp(-2.0)))
-    assert float(regret_probability(1.0, 3.0, beta=2.0)) == pytest.approx(1 / (1 + np.exp(-1.0)))
+    assert float(regret_probability(1.0, 3.0, temperature=2.0)) == pytest.approx(1 / (1 + np.exp(-1.0)))
 
 
 def test_regret_scores_through_preference_loss_match_hand_values():
@@ -121,17 +122,17 @@ def test_regret_scores_through_preference_loss_match_hand_values():
     params = TabularRewardParams(jnp.asarray(mdp.true_weights))
     # σ¹ = (0 stay, 0 advance): regret 1, partial return −1; σ² = (1 stay, 1 stay): regret 2, partial return −2
     pairs = chain_pairs([([0, 0], [STAY, ADVANCE])], [([1, 1], [STAY, STAY])])
-    scores = segment_scores(model, params, pairs, preference_model="regret")
+    scores = segment_scores(model, params, pairs, preference_model=PreferenceModel("regret"))
     np.testing.assert_allclose(scores, [[[-1.0, -2.0]]])
-    partial = segment_scores(model, params, pairs, preference_model="partial_return")
+    partial = segment_scores(model, params, pairs, preference_model=PreferenceModel("partial_return"))
     np.testing.assert_allclose(partial, [[[-1.0, -2.0]]])
     # P(σ¹ ≻ σ²) = logistic(regret² − regret¹) = logistic(1); loss of label 1 = −log logistic(1)
-    loss = preference_loss(model, params, Preferences(pairs, np.ones(1, np.float32)), preference_model="regret")
+    loss = preference_loss(model, params, Preferences(pairs, np.ones(1, np.float32)), preference_model=PreferenceModel("regret"))
     assert float(loss) == pytest.approx(-np.log(1 / (1 + np.exp(-1.0))), rel=1e-5)
     # σ¹ = (1 stay, 1 advance): return 9, regret 1; σ² = (0 advance, 1 advance): return 10, regret 0.
     pairs = chain_pairs([([1, 1], [STAY, ADVANCE])], [([0, 1], [ADVANCE, ADVANCE])])
-    np.testing.assert_allclose(segment_scores(model, params, pairs, preference_model="regret"), [[[-1.0, 0.0]]])
-    np.testing.assert_allclose(segment_scores(model, params, pairs, preference_model="partial_return"), [[[9.0, 10.0]]])
+    np.testing.assert_allclose(segment_scores(model, params, pairs, preference_model=PreferenceModel("regret")), [[[-1.0, 0.0]]])
+    np.testing.assert_allclose(segment_scores(model, params, pairs, preference_model=PreferenceModel("partial_return")), [[[9.0, 10.0]]])
 
 
 def test_regret_teacher_prefers_lower_regret_where_partial_return_disagrees():
@@ -161,10 +162,10 @@ def test_regret_rejects_bad_arguments():
             return jnp.zeros((1, jnp.shape(obs)[0]))
 
     with pytest.raises(ValueError, match="advantage"):
-        segment_scores(RewardOnly(), None, pairs, preference_model="regret")
+        segment_scores(RewardOnly(), None, pairs, preference_model=PreferenceModel("regret"))
     model = regret_model(mdp)
     with pytest.raises(ValueError, match="discount"):
-        segment_scores(model, model.init(), pairs, preference_model="regret", discount=0.9)
+        segment_scores(model, model.init(), pairs, preference_model=PreferenceModel("regret", discount=0.9))
     with pytest.raises(ValueError, match="value_model"):
         regret_model(mdp, value_model="monte_carlo")
     with pytest.raises(ValueError, match="library"):
@@ -203,7 +204,7 @@ def test_regret_gradients_finite_and_jit_agrees():
         model = regret_model(mdp, num_sweeps=10, temperature=temperature)
 
         def loss(net):
-            return preference_loss(model, TabularRewardParams(net), prefs, preference_model="regret")
+            return preference_loss(model, TabularRewardParams(net), prefs, preference_model=PreferenceModel("regret"))
 
         net = jnp.array([-0.5, 2.0])
         value, grads = jax.value_and_grad(loss)(net)
@@ -286,17 +287,17 @@ def test_pair_regrets_equal_segment_regret_on_the_chain_by_hand():
 def test_newton_and_adam_fit_the_same_linear_partial_return_reward(delivery_regret_data):
     mdp, pairs, labels = delivery_regret_data
     reward = linear_reward(mdp.features)
-    newton, metrics = fit_tabular_reward(reward, pairs, labels, preference_model="partial_return", solver="newton", num_steps=20, l2=1e-2)
+    newton, metrics = fit_tabular_reward(reward, pairs, labels, preference_model=PreferenceModel("partial_return"), solver="newton", num_steps=20, l2=1e-2)
     assert metrics["loss"].shape == (20,) and float(metrics["final_loss"]) <= float(metrics["loss"][-1]) + 1e-6
-    adam, adam_metrics = fit_tabular_reward(reward, pairs, labels, preference_model="partial_return", num_steps=1500, learning_rate=0.05, l2=1e-2)
+    adam, adam_metrics = fit_tabular_reward(reward, pairs, labels, preference_model=PreferenceModel("partial_return"), num_steps=1500, learning_rate=0.05, l2=1e-2)
     np.testing.assert_allclose(newton.net, adam.net, atol=5e-3)  # one strictly convex objective, one minimiser
     assert float(metrics["final_loss"]) == pytest.approx(float(adam_metrics["final_loss"]), abs=1e-5)
     # masked pairs do not count: weights 0 on the second half equal fitting the first half alone
     half = len(labels) // 2
     mask = (np.arange(len(labels)) < half).astype(np.float32)
-    masked, _ = fit_tabular_reward(reward, pairs, labels, preference_model="partial_return", solver="newton", weights=mask, num_steps=20, l2=1e-2)
+    masked, _ = fit_tabular_reward(reward, pairs, labels, preference_model=PreferenceModel("partial_return"), solver="newton", weights=mask, num_steps=20, l2=1e-2)
     first = jax.tree.map(lambda x: x[:half], pairs)
-    alone, _ = fit_tabular_reward(reward, first, labels[:half], preference_model="partial_return", solver="newton", num_steps=20, l2=1e-2)
+    alone, _ = fit_tabular_reward(reward, first, labels[:half], preference_model=PreferenceModel("partial_return"), solver="newton", num_steps=20, l2=1e-2)
     np.testing.assert_allclose(masked.net, alone.net, rtol=1e-4, atol=1e-5)
 
 
@@ -305,9 +306,13 @@ def test_fit_rejects_bad_solvers(delivery_regret_data):
     with pytest.raises(ValueError, match="solver"):
         fit_tabular_reward(linear_reward(mdp.features), pairs, labels, solver="lbfgs")
     with pytest.raises(ValueError, match="solver: 'newton'"):
-        fit_tabular_reward(regret_model(mdp), pairs, labels, preference_model="regret", solver="newton")
+        fit_tabular_reward(regret_model(mdp), pairs, labels, preference_model=PreferenceModel("regret"), solver="newton")
     with pytest.raises(ValueError, match="solver: 'newton'"):
-        fit_tabular_reward(tabular_reward(mdp.reward.shape), pairs, labels, preference_model="partial_return", solver="newton")
+        fit_tabular_reward(tabular_reward(mdp.reward.shape), pairs, labels, preference_model=PreferenceModel("partial_return"), solver="newton")
+    with pytest.raises(ValueError, match="solver: 'newton'.*temperature 1, no label noise"):  # Newton fits τ = 1, ε = 0 only
+        fit_tabular_reward(linear_reward(mdp.features), pairs, labels, preference_model=PreferenceModel("partial_return", temperature=2.0), solver="newton")
+    with pytest.raises(ValueError, match="preference_model: expected a PreferenceModel"):
+        fit_tabular_reward(linear_reward(mdp.features), pairs, labels, preference_model="partial_return")
     with pytest.raises(ValueError, match="l2"):
         fit_tabular_reward(linear_reward(mdp.features), pairs, labels, l2=-1.0)
 
@@ -344,7 +349,7 @@ def test_train_reward_accepts_the_regret_model(delivery_regret_data):
     model = regret_model(mdp, num_sweeps=50)
     prefs = label(pairs, lambda p, rng: labels, np.random.default_rng(0))
     params, _, metrics = train_reward(
-        model, model.init(), None, prefs, jax.random.key(0), epochs=5, batch_size=64, preference_model="regret"
+        model, model.init(), None, prefs, jax.random.key(0), epochs=5, batch_size=64, preference_model=PreferenceModel("regret")
     )
     assert metrics["loss"][-1] < metrics["loss"][0]
     assert np.isfinite(np.asarray(params.net)).all()
@@ -368,7 +373,7 @@ def test_continuous_regret_model_trains_jointly_on_pendulum():
     prefs = label(pairs, make_teacher("oracle"), rng)
     model = ContinuousRegretModel(3, env.action_space.low, env.action_space.high, hidden_sizes=(32,), num_probe_actions=8)
     params, _, metrics = train_reward(
-        model, model.init(jax.random.key(0)), None, prefs, jax.random.key(1), epochs=30, batch_size=32, preference_model="regret",
+        model, model.init(jax.random.key(0)), None, prefs, jax.random.key(1), epochs=30, batch_size=32, preference_model=PreferenceModel("regret"),
         optimizer=__import__("optax").adam(3e-3),
     )
     assert np.all(np.isfinite(metrics["loss"])) and metrics["loss"][-1] < metrics["loss"][0]
@@ -424,7 +429,7 @@ def test_continuous_regret_model_in_the_online_loop():
     model = ContinuousRegretModel(3, venv.action_space.low, venv.action_space.high, hidden_sizes=(32,), num_probe_actions=8)
     agent = make_agent("ppo", venv, "Pendulum-v1", seed=0, n_steps=128, batch_size=64, n_epochs=1)
     config = PbRLConfig(total_labels=20, num_rounds=2, first_feedback_step=256, fragment_length=10, reward_epochs=2,
-                        query_method="uniform", preference_model="regret")
+                        query_method="uniform", preference_model=PreferenceModel("regret"))
     result = train_pbrl(agent, model, model.init(jax.random.key(0)), make_teacher("oracle"), 512, config, seed=0)
     assert len(result.feedback) == 2 and result.preferences is not None and np.isfinite(result.feedback[-1].loss)
 

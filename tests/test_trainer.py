@@ -13,6 +13,7 @@ import pytest
 from rewardlab._types import FragmentPairs, Preferences
 from rewardlab.preferences import (
     PairScorer,
+    PreferenceModel,
     RewardTrainer,
     TransitionBuffer,
     dataset_bucket,
@@ -95,6 +96,11 @@ def test_epoch_loss_equals_full_dataset_loss_and_padding_is_skipped():
     frozen = RewardTrainer(model, optax.sgd(0.0), batch_size=2)
     _, _, metrics = frozen.train(params, frozen.init(params), prefs, jax.random.key(0))
     assert metrics["loss"][0] == pytest.approx(float(preference_loss(model, params, prefs)), rel=1e-5)
+    noisy = PreferenceModel(temperature=0.5, label_noise=0.1)  # the trainer's loss is preference_loss under its model
+    frozen_noisy = RewardTrainer(model, optax.sgd(0.0), batch_size=2, preference_model=noisy)
+    _, _, noisy_metrics = frozen_noisy.train(params, frozen_noisy.init(params), prefs, jax.random.key(0))
+    assert noisy_metrics["loss"][0] == pytest.approx(float(preference_loss(model, params, prefs, preference_model=noisy)), rel=1e-5)
+    assert noisy_metrics["loss"][0] != pytest.approx(metrics["loss"][0], rel=1e-3)
     expected_accuracy = preference_accuracy(PairScorer(model), params, prefs)
     assert metrics["accuracy"][0] == pytest.approx(expected_accuracy)
     adam = RewardTrainer(model, optax.adam(1e-2), batch_size=2)
@@ -156,8 +162,10 @@ def test_train_reward_continues_from_its_state_as_a_held_trainer_does_and_valida
         train_reward(model, params, opt_state, prefs, jax.random.key(0), epochs=0)
     with pytest.raises(ValueError, match="batch_size"):
         train_reward(model, params, opt_state, prefs, jax.random.key(0), batch_size=0)
-    with pytest.raises(ValueError, match="preference_model"):
-        train_reward(model, params, opt_state, prefs, jax.random.key(0), preference_model="regret")
+    with pytest.raises(ValueError, match=r"PreferenceModel\('regret'\) needs a model with advantage"):
+        train_reward(model, params, opt_state, prefs, jax.random.key(0), preference_model=PreferenceModel("regret"))
+    with pytest.raises(ValueError, match="preference_model: expected a PreferenceModel"):
+        RewardTrainer(model, preference_model="regret")
     empty = Preferences(FragmentPairs(*(np.asarray(f)[:0] for f in prefs.pairs[:5])), prefs.labels[:0])
     with pytest.raises(ValueError, match="prefs"):
         train_reward(model, params, opt_state, empty, jax.random.key(0))

@@ -3,7 +3,9 @@
 Typical loop (Christiano et al. 2017; B-Pref, Lee et al. 2021)::
 
     buffer = TransitionBuffer(capacity_steps, num_envs)       # buffer.add(...) every vec-env step
-    scorer, trainer = PairScorer(model), RewardTrainer(model)  # kept: each compiles once
+    preference_model = PreferenceModel("partial_return", temperature=1.0)  # score, τ, γ and ε in one value
+    scorer = PairScorer(model, preference_model=preference_model)          # kept: each compiles once
+    trainer = RewardTrainer(model, preference_model=preference_model)
     opt_state = trainer.init(params)
     # every round:
     candidates = buffer.sample_pairs(8 * n, fragment_length, rng)
@@ -13,7 +15,6 @@ Typical loop (Christiano et al. 2017; B-Pref, Lee et al. 2021)::
 """
 
 from rewardlab.preferences._bradley_terry import (
-    PREFERENCE_MODELS,
     bradley_terry_logit,
     bradley_terry_loss,
     bradley_terry_probability,
@@ -44,6 +45,7 @@ from rewardlab.preferences._metrics import (
     preference_calibration,
     reward_correlation,
 )
+from rewardlab.preferences._preference_model import PREFERENCE_MODELS, PreferenceModel, check_preference_model
 from rewardlab.preferences._queries import (
     QUERY_METHODS,
     disagreement_score,
@@ -103,6 +105,7 @@ __all__ = [
     "HeronDecision",
     "HeronTeacher",
     "PairScorer",
+    "PreferenceModel",
     "RewardTrainer",
     "SimulatedTeacher",
     "SuccessorFeatures",
@@ -117,6 +120,7 @@ __all__ = [
     "bradley_terry_loss",
     "bradley_terry_probability",
     "check_fragment_pairs",
+    "check_preference_model",
     "check_preferences",
     "compose",
     "dataset_bucket",

@@ -4,9 +4,9 @@ A segment σ = (s_0, a_0, …, s_{L-1}, a_{L-1}) scored by a reward r has the re
 
     R(σ) = Σ_{t=0}^{L-1} γ^t r(s_t, a_t, s_{t+1})      (γ = 1: "partial return")
 
-and the Bradley–Terry model with temperature β and label noise ε says
+and the Bradley–Terry model with temperature τ and label noise ε says
 
-    P(σ¹ ≻ σ²) = logistic((R(σ¹) − R(σ²)) / β),        P' = ε/2 + (1 − ε) P.
+    P(σ¹ ≻ σ²) = logistic((R(σ¹) − R(σ²)) / τ),        P' = ε/2 + (1 − ε) P.
 
 The loss of a (soft) label y = P(σ¹ ≻ σ²) from the teacher (0.5 for ties) is the binary
 cross-entropy −[y log P' + (1 − y) log(1 − P')].
@@ -14,7 +14,8 @@ cross-entropy −[y log P' + (1 − y) log(1 − P')].
 The single-pair functions (``segment_return``, ``bradley_terry_probability``,
 ``bradley_terry_loss``) take unbatched inputs and are batched with ``jax.vmap``;
 ``preference_loss`` scores every transition of a batch of pairs with one call of the
-reward model and averages the per-member losses of the ensemble.
+reward model and averages the per-member losses of the ensemble. The functions over a batch
+take the preference model (score, τ, γ, ε) as one :class:`PreferenceModel`.
 
 References:
     Christiano et al., "Deep reinforcement learning from human preferences", NeurIPS 2017.
@@ -30,9 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rewardlab._types import FragmentPairs, Preferences
-
-PREFERENCE_MODELS = ("partial_return", "discounted_return", "regret")
-_DEFAULT_DISCOUNT = {"partial_return": 1.0, "discounted_return": 0.99, "regret": 1.0}
+from rewardlab.preferences._preference_model import PreferenceModel, check_preference_model
 
 
 def segment_return(r_t: jax.Array, discount: float | jax.Array = 1.0) -> jax.Array:
@@ -55,23 +54,23 @@ def segment_return(r_t: jax.Array, discount: float | jax.Array = 1.0) -> jax.Arr
     return jnp.sum(weights * r_t)
 
 
-def bradley_terry_logit(return_1: jax.Array, return_2: jax.Array, beta: float | jax.Array = 1.0) -> jax.Array:
-    """Logit of P(σ¹ ≻ σ²) under Bradley–Terry: (R¹ − R²) / β."""
-    return (return_1 - return_2) / beta
+def bradley_terry_logit(return_1: jax.Array, return_2: jax.Array, temperature: float | jax.Array = 1.0) -> jax.Array:
+    """Logit of P(σ¹ ≻ σ²) under Bradley–Terry: (R¹ − R²) / τ."""
+    return (return_1 - return_2) / temperature
 
 
 def bradley_terry_probability(
     return_1: jax.Array,
     return_2: jax.Array,
-    beta: float | jax.Array = 1.0,
+    temperature: float | jax.Array = 1.0,
     label_noise: float | jax.Array = 0.0,
 ) -> jax.Array:
-    """P'(σ¹ ≻ σ²) = ε/2 + (1 − ε)·logistic((R¹ − R²)/β) for one pair.
+    """P'(σ¹ ≻ σ²) = ε/2 + (1 − ε)·logistic((R¹ − R²)/τ) for one pair.
 
     Args:
         return_1: return R¹ of the first segment (scalar).
         return_2: return R² of the second segment (scalar).
-        beta: temperature β > 0; small β makes the model nearly deterministic.
+        temperature: τ > 0; small τ makes the model nearly deterministic.
         label_noise: ε in [0, 1): probability that the label is replaced by a coin flip.
 
     Returns:
@@ -83,7 +82,7 @@ def bradley_terry_probability(
         >>> round(float(bradley_terry_probability(1.0, 0.0, label_noise=0.1)), 4)
         0.708
     """
-    probability = jax.nn.sigmoid(bradley_terry_logit(return_1, return_2, beta))
+    probability = jax.nn.sigmoid(bradley_terry_logit(return_1, return_2, temperature))
     return label_noise / 2 + (1 - label_noise) * probability
 
 
@@ -102,19 +101,19 @@ def bradley_terry_loss(
     return_1: jax.Array,
     return_2: jax.Array,
     label: jax.Array,
-    beta: float | jax.Array = 1.0,
+    temperature: float | jax.Array = 1.0,
     label_noise: float | jax.Array = 0.0,
 ) -> jax.Array:
     """Cross-entropy of a soft label under the Bradley–Terry model, for one pair.
 
-    loss = −[y log P' + (1 − y) log(1 − P')], P' = ε/2 + (1 − ε)·logistic((R¹ − R²)/β),
+    loss = −[y log P' + (1 − y) log(1 − P')], P' = ε/2 + (1 − ε)·logistic((R¹ − R²)/τ),
     computed in log space (``log_sigmoid``), finite for any returns.
 
     Args:
         return_1: return R¹ of σ¹ (scalar).
         return_2: return R² of σ² (scalar).
         label: y = P(σ¹ ≻ σ²) from the teacher, in [0, 1]; 0.5 for a tie.
-        beta: temperature β > 0.
+        temperature: τ > 0.
         label_noise: ε in [0, 1).
 
     Returns:
@@ -126,45 +125,11 @@ def bradley_terry_loss(
         >>> round(float(bradley_terry_loss(3.0, 1.0, 1.0)), 4)  # −log logistic(2)
         0.1269
     """
-    log_p, log_q = _log_probabilities(bradley_terry_logit(return_1, return_2, beta), label_noise)
+    log_p, log_q = _log_probabilities(bradley_terry_logit(return_1, return_2, temperature), label_noise)
     return -(label * log_p + (1 - label) * log_q)
 
 
-# --- Preference models: per-segment scores s with P(σ¹ ≻ σ²) = logistic((s¹ − s²)/β) ------------------------
-
-
-def resolve_discount(preference_model: str, discount: float | None) -> float:
-    """The in-segment discount γ of ``preference_model``: ``discount``, or the model's default when None.
-
-    Raises:
-        ValueError: unknown ``preference_model``; a discount other than 1 for the models that sum
-            undiscounted terms (``partial_return``, ``regret``); a discount outside (0, 1].
-
-    Example:
-        >>> resolve_discount("partial_return", None), resolve_discount("discounted_return", 0.9)
-        (1.0, 0.9)
-    """
-    if preference_model not in PREFERENCE_MODELS:
-        raise ValueError(f"preference_model: expected one of {PREFERENCE_MODELS}, got {preference_model!r}")
-    if discount is None:
-        return _DEFAULT_DISCOUNT[preference_model]
-    discount = float(discount)
-    if preference_model in ("partial_return", "regret") and discount != 1.0:
-        raise ValueError(
-            f"discount: the {preference_model} model sums undiscounted terms (discount 1.0), got {discount!r}; "
-            "use preference_model='discounted_return' for an in-segment discount"
-        )
-    if not 0.0 < discount <= 1.0:
-        raise ValueError(f"discount: expected a value in (0, 1], got {discount!r}")
-    return discount
-
-
-def check_beta_noise(beta: float, label_noise: float) -> None:
-    """Check the Bradley–Terry temperature β > 0 and the label noise ε ∈ [0, 1); ValueError naming the bad one."""
-    if not float(beta) > 0:
-        raise ValueError(f"beta: expected a temperature > 0, got {beta!r}")
-    if not 0.0 <= float(label_noise) < 1.0:
-        raise ValueError(f"label_noise: expected a value in [0, 1), got {label_noise!r}")
+# --- Preference models: per-segment scores s with P(σ¹ ≻ σ²) = logistic((s¹ − s²)/τ) ------------------------
 
 
 def _flatten_pairs(pairs: FragmentPairs) -> tuple[Any, Any, Any, Any, tuple[int, int]]:
@@ -197,8 +162,8 @@ def _regret_scores(model: Any, params: Any, pairs: FragmentPairs, discount: floa
     del discount
     if not callable(getattr(model, "advantage", None)):
         raise ValueError(
-            f"model: preference_model='regret' needs a model with advantage(params, obs, acts, next_obs, dones) -> [E, N] "
-            f"(TabularRewardModel, ContinuousRegretModel), got {type(model).__name__}"
+            f"model: PreferenceModel('regret') needs a model with advantage(params, obs, acts, next_obs, dones) -> [E, N] "
+            f"(TabularRegretModel, ContinuousRegretModel), got {type(model).__name__}"
         )
     obs, acts, next_obs, dones, (num_pairs, length) = _flatten_pairs(pairs)
     advantages = model.advantage(params, obs, acts, next_obs, dones)  # [E, B*2*L]
@@ -259,8 +224,7 @@ def segment_scores(
     params: Any,
     pairs: FragmentPairs,
     *,
-    preference_model: str = "partial_return",
-    discount: float | None = None,
+    preference_model: PreferenceModel = PreferenceModel(),
 ) -> jax.Array:
     """Per-segment scores of every ensemble member: ``[E, B, 2]`` (returns for the return models).
 
@@ -270,19 +234,20 @@ def segment_scores(
         model: a reward model with ``apply(params, obs, acts, next_obs, dones) -> [E, N]``.
         params: its parameters.
         pairs: B fragment pairs.
-        preference_model: ``"partial_return"`` (R = Σ r_t), ``"discounted_return"`` (R = Σ γ^t r_t) or
-            ``"regret"`` (score −regret(σ) = Σ_t A(s_t, a_t) from ``model.advantage``; Knox et al. 2024).
-        discount: γ of ``discounted_return`` (default 0.99); must be 1 (or None) for ``partial_return``.
+        preference_model: its ``name`` picks the score: ``"partial_return"`` (R = Σ r_t),
+            ``"discounted_return"`` (R = Σ γ^t r_t, γ its ``discount``) or ``"regret"`` (score
+            −regret(σ) = Σ_t A(s_t, a_t) from ``model.advantage``; Knox et al. 2024). Its
+            temperature and label noise do not enter the scores.
 
     Returns:
         ``[E, B, 2]`` float32 scores.
 
     Raises:
-        ValueError: unknown ``preference_model``, bad ``discount`` or malformed ``pairs``.
+        ValueError: ``preference_model`` is not a ``PreferenceModel``, or malformed ``pairs``.
     """
-    discount = resolve_discount(preference_model, discount)
+    check_preference_model(preference_model)
     check_fragment_pairs(pairs)
-    return _SCORE_FNS[preference_model](model, params, pairs, discount)
+    return _SCORE_FNS[preference_model.name](model, params, pairs, preference_model.discount)
 
 
 def preference_probabilities(
@@ -290,15 +255,15 @@ def preference_probabilities(
     params: Any,
     pairs: FragmentPairs,
     *,
-    preference_model: str = "partial_return",
-    beta: float = 1.0,
-    discount: float | None = None,
+    preference_model: PreferenceModel = PreferenceModel(),
 ) -> jax.Array:
-    """P(σ¹ ≻ σ²) of every ensemble member for every pair: ``[E, B]`` (no label noise)."""
-    check_beta_noise(beta, 0.0)
-    scores = segment_scores(model, params, pairs, preference_model=preference_model, discount=discount)
+    """P(σ¹ ≻ σ²) = logistic((s¹ − s²)/τ) of every ensemble member for every pair: ``[E, B]``.
+
+    The model's probabilities without label noise (``preference_model.label_noise`` is not applied).
+    """
+    scores = segment_scores(model, params, pairs, preference_model=preference_model)
     return jax.vmap(jax.vmap(bradley_terry_probability, in_axes=(0, 0, None)), in_axes=(0, 0, None))(
-        scores[..., 0], scores[..., 1], beta
+        scores[..., 0], scores[..., 1], preference_model.temperature
     )
 
 
@@ -314,19 +279,16 @@ def pair_losses(
     params: Any,
     prefs: Preferences,
     *,
-    preference_model: str = "partial_return",
-    beta: float = 1.0,
-    discount: float | None = None,
-    label_noise: float = 0.0,
+    preference_model: PreferenceModel = PreferenceModel(),
 ) -> tuple[jax.Array, jax.Array]:
-    """Bradley–Terry losses and probabilities of every member on every pair: two ``[E, B]`` arrays."""
-    check_beta_noise(beta, label_noise)
+    """Bradley–Terry losses and probabilities (without label noise) of every member on every pair: two ``[E, B]`` arrays."""
     check_preferences(prefs)
-    scores = segment_scores(model, params, prefs.pairs, preference_model=preference_model, discount=discount)
+    scores = segment_scores(model, params, prefs.pairs, preference_model=preference_model)
+    temperature, label_noise = preference_model.temperature, preference_model.label_noise
     labels = jnp.asarray(prefs.labels, scores.dtype)
     per_pair = jax.vmap(bradley_terry_loss, in_axes=(0, 0, 0, None, None))
-    losses = jax.vmap(per_pair, in_axes=(0, 0, None, None, None))(scores[..., 0], scores[..., 1], labels, beta, label_noise)
-    probabilities = jax.nn.sigmoid(bradley_terry_logit(scores[..., 0], scores[..., 1], beta))
+    losses = jax.vmap(per_pair, in_axes=(0, 0, None, None, None))(scores[..., 0], scores[..., 1], labels, temperature, label_noise)
+    probabilities = jax.nn.sigmoid(bradley_terry_logit(scores[..., 0], scores[..., 1], temperature))
     return losses, probabilities
 
 
@@ -335,35 +297,31 @@ def preference_loss(
     params: Any,
     prefs: Preferences,
     *,
-    preference_model: str = "partial_return",
-    beta: float = 1.0,
-    discount: float | None = None,
-    label_noise: float = 0.0,
+    preference_model: PreferenceModel = PreferenceModel(),
     weights: jax.Array | None = None,
 ) -> jax.Array:
     """Mean Bradley–Terry cross-entropy of a reward model (ensemble) on labelled pairs.
 
     Each ensemble member e has its own loss L_e = Σ_b w_eb ℓ_eb / Σ_b w_eb with
-    ℓ_eb = −[y_b log P'_eb + (1 − y_b) log(1 − P'_eb)]; the result is (1/E) Σ_e L_e, so
+    ℓ_eb = −[y_b log P'_eb + (1 − y_b) log(1 − P'_eb)] and
+    P'_eb = ε/2 + (1 − ε)·logistic((s¹_eb − s²_eb)/τ); the result is (1/E) Σ_e L_e, so
     the gradient trains every member on its own predictions (no averaging of rewards).
 
     Args:
         model: reward model with ``apply(params, obs, acts, next_obs, dones) -> [E, N]``.
         params: its parameters (differentiate w.r.t. them, e.g. ``params.net``).
         prefs: B labelled pairs, labels in [0, 1].
-        preference_model: ``"partial_return"``, ``"discounted_return"`` or ``"regret"`` (P = logistic((regret(σ²) −
-            regret(σ¹))/β), needs ``model.advantage``; see ``rewardlab.preferences.TabularRewardModel``).
-        beta: Bradley–Terry temperature β > 0.
-        discount: in-segment γ for ``discounted_return`` (default 0.99).
-        label_noise: ε of P' = ε/2 + (1 − ε)P.
+        preference_model: the score s (``PreferenceModel("regret")`` needs ``model.advantage``;
+            see ``rewardlab.preferences.TabularRegretModel``), temperature τ, in-segment
+            discount γ and label noise ε.
         weights: optional ``[B]`` (padding mask) or ``[E, B]`` (bootstrap counts per member) weights.
 
     Returns:
         Scalar loss.
 
     Raises:
-        ValueError: unknown ``preference_model``, bad ``beta``/``label_noise``/``discount``, malformed
-            ``prefs`` or ``weights`` of the wrong shape.
+        ValueError: ``preference_model`` is not a ``PreferenceModel``, malformed ``prefs`` or
+            ``weights`` of the wrong shape.
 
     Example:
         >>> import jax.numpy as jnp, numpy as np
@@ -373,12 +331,13 @@ def preference_loss(
         ...         return obs[None, :, 0]
         >>> obs = np.array([[[[1.0], [1.0]], [[0.0], [0.0]]]], np.float32)  # B=1, L=2: R¹=2, R²=0
         >>> pairs = FragmentPairs(obs, np.zeros((1, 2, 2, 1)), obs, np.zeros((1, 2, 2), bool), np.zeros((1, 2, 2)))
-        >>> round(float(preference_loss(TrueReward(), None, Preferences(pairs, np.ones(1)))), 4)  # −log σ(2)
+        >>> prefs = Preferences(pairs, np.ones(1))
+        >>> round(float(preference_loss(TrueReward(), None, prefs)), 4)  # −log σ(2)
         0.1269
+        >>> round(float(preference_loss(TrueReward(), None, prefs, preference_model=PreferenceModel(temperature=2.0))), 4)  # −log σ(1)
+        0.3133
     """
-    losses, _ = pair_losses(
-        model, params, prefs, preference_model=preference_model, beta=beta, discount=discount, label_noise=label_noise
-    )
+    losses, _ = pair_losses(model, params, prefs, preference_model=preference_model)
     if weights is None:
         weights = jnp.ones(losses.shape[1], losses.dtype)
     if tuple(jnp.shape(weights)) not in ((losses.shape[1],), tuple(losses.shape)):

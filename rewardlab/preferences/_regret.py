@@ -5,9 +5,9 @@ A segment σ = (s_0, a_0, …, s_L) has regret under a reward r
     regret(σ) = Σ_t [V*_r(s_t) − Q*_r(s_t, a_t)] = −Σ_t A*_r(s_t, a_t),
 
 which with deterministic transitions and γ = 1 telescopes to V*(s_0) − (Σ_t r_t + V*(s_L)).
-The regret preference model says P(σ¹ ≻ σ²) = logistic((regret(σ²) − regret(σ¹)) / β); in
+The regret preference model says P(σ¹ ≻ σ²) = logistic((regret(σ²) − regret(σ¹)) / τ); in
 the Bradley–Terry machinery of ``preference_loss`` the score of a segment is
-−regret(σ) = Σ_t A(s_t, a_t), so ``preference_model="regret"`` needs a model with an
+−regret(σ) = Σ_t A(s_t, a_t), so ``PreferenceModel("regret")`` needs a model with an
 ``advantage(params, obs, acts, next_obs, dones) -> [E, N]`` method besides ``apply``.
 
 Learning needs A* of the *candidate* reward. Two ways for tabular MDPs, one for continuous control:
@@ -85,14 +85,14 @@ def segment_regret(q_values: jax.Array, state_values: jax.Array, states: jax.Arr
     return jnp.sum(state_values[states] - q_values[states, actions])
 
 
-def regret_probability(regret_1: jax.Array, regret_2: jax.Array, beta: float | jax.Array = 1.0) -> jax.Array:
-    """P(σ¹ ≻ σ²) = logistic((regret(σ²) − regret(σ¹)) / β) for one pair.
+def regret_probability(regret_1: jax.Array, regret_2: jax.Array, temperature: float | jax.Array = 1.0) -> jax.Array:
+    """P(σ¹ ≻ σ²) = logistic((regret(σ²) − regret(σ¹)) / τ) for one pair, τ the temperature.
 
     Example:
         >>> round(float(regret_probability(0.0, 1.0)), 4)
         0.7311
     """
-    return jax.nn.sigmoid((regret_2 - regret_1) / beta)
+    return jax.nn.sigmoid((regret_2 - regret_1) / temperature)
 
 
 def optimal_advantages(
@@ -252,7 +252,7 @@ class TabularRegretModel:
 
     ``apply`` is the reward's own (r_θ at state/action index arrays, ``[1, N]``), so the
     partial-return model trains it as any reward model; ``advantage`` plans with r_θ and
-    returns A(s, a) = Q(s, a) − V(s), so ``preference_model="regret"`` trains it through
+    returns A(s, a) = Q(s, a) − V(s), so ``PreferenceModel("regret")`` trains it through
     the planner. Works with ``train_reward``/``RewardTrainer`` and with
     :func:`fit_tabular_reward` (full batch, vmappable over seeds).
 

@@ -17,12 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from rewardlab._types import FragmentPairs
-from rewardlab.preferences._bradley_terry import (
-    check_beta_noise,
-    check_fragment_pairs,
-    preference_probabilities,
-    resolve_discount,
-)
+from rewardlab.preferences._bradley_terry import check_fragment_pairs, preference_probabilities
+from rewardlab.preferences._preference_model import PreferenceModel, check_preference_model
 
 
 def _pad_take(tree: Any, start: int, size: int, total: int) -> Any:
@@ -40,14 +36,12 @@ class PairScorer:
 
     Args:
         model: reward model (ensemble) with ``apply(params, obs, acts, next_obs, dones) -> [E, N]``.
-        preference_model: ``"partial_return"``, ``"discounted_return"`` or ``"regret"`` (see
-            ``preference_probabilities``).
-        beta: Bradley–Terry temperature β of P = logistic((s¹ − s²)/β).
-        discount: γ of ``discounted_return`` (None: the model's default).
+        preference_model: the score s and temperature τ of P = logistic((s¹ − s²)/τ) (see
+            ``preference_probabilities``; its label noise does not enter the probabilities).
         chunk_pairs: pairs per jitted call (bounds memory; every call has this many pairs).
 
     Raises:
-        ValueError: unknown ``preference_model``, bad ``discount``, ``beta`` ≤ 0 or ``chunk_pairs`` < 1.
+        ValueError: ``preference_model`` is not a ``PreferenceModel`` or ``chunk_pairs`` < 1.
 
     Example:
         >>> import numpy as np
@@ -68,28 +62,21 @@ class PairScorer:
         self,
         model: Any,
         *,
-        preference_model: str = "partial_return",
-        beta: float = 1.0,
-        discount: float | None = None,
+        preference_model: PreferenceModel = PreferenceModel(),
         chunk_pairs: int = 128,
     ) -> None:
-        resolve_discount(preference_model, discount)
-        check_beta_noise(beta, 0.0)
+        check_preference_model(preference_model)
         if isinstance(chunk_pairs, bool) or not isinstance(chunk_pairs, (int, np.integer)) or chunk_pairs < 1:
             raise ValueError(f"chunk_pairs: expected an integer >= 1, got {chunk_pairs!r}")
         self.model = model
         self.preference_model = preference_model
-        self.beta = float(beta)
-        self.discount = discount
         self.chunk_pairs = int(chunk_pairs)
         self.chunk_probabilities = jax.jit(self._chunk_probabilities)
         self.chunk_mean_rewards = jax.jit(self._chunk_mean_rewards)
 
     # Pure cores ------------------------------------------------------------------------------
     def _chunk_probabilities(self, params: Any, pairs: FragmentPairs) -> jax.Array:
-        return preference_probabilities(
-            self.model, params, pairs, preference_model=self.preference_model, beta=self.beta, discount=self.discount
-        )
+        return preference_probabilities(self.model, params, pairs, preference_model=self.preference_model)
 
     def _chunk_mean_rewards(self, params: Any, obs: Any, acts: Any, next_obs: Any, dones: Any) -> jax.Array:
         num_pairs, _, length = jnp.shape(dones)

@@ -37,6 +37,7 @@ import optax
 from rewardlab._types import FragmentPairs, Preferences
 from rewardlab.linalg import solve
 from rewardlab.preferences._bradley_terry import bradley_terry_loss, preference_loss
+from rewardlab.preferences._preference_model import PreferenceModel, check_preference_model
 from rewardlab.tabular import (
     TabularReward,
     TabularRewardParams,
@@ -184,7 +185,7 @@ def fit_tabular_reward(
     labels: jax.Array,
     key: jax.Array | None = None,
     *,
-    preference_model: str = "regret",
+    preference_model: PreferenceModel = PreferenceModel("regret"),
     weights: jax.Array | None = None,
     solver: str = "adam",
     num_steps: int = 500,
@@ -196,9 +197,10 @@ def fit_tabular_reward(
     ``solver="adam"`` minimises ``preference_loss(model, params, Preferences(pairs, labels),
     preference_model, weights) + λ/2 ‖θ‖²`` with Adam for ``num_steps`` steps; ``model`` is a
     :class:`rewardlab.tabular.TabularReward` or a :class:`TabularRegretModel` (needed for
-    ``preference_model="regret"``).
+    ``PreferenceModel("regret")``).
 
-    ``solver="newton"`` fits a linear reward r = φ·w under the partial-return model:
+    ``solver="newton"`` fits a linear reward r = φ·w under ``PreferenceModel("partial_return")``
+    (temperature 1, no label noise):
     with Φ = Σ_t φ(s_t, a_t, s_{t+1}) per segment and x = Φ¹ − Φ², it minimises the ridge
     logistic loss Σ_b c_b BT(w·Φ¹_b, w·Φ²_b, y_b) + λ/2 ‖w‖² (c = weights / max(Σ weights, 1))
     by ``num_steps`` Newton steps w ← w − (Σ c p(1 − p) x xᵀ + λI)⁻¹ (Σ c (p − y) x + λw),
@@ -213,7 +215,7 @@ def fit_tabular_reward(
         pairs: ``FragmentPairs`` of state/action indices ``[B, 2, L]``.
         labels: ``[B]`` P(σ¹ ≻ σ²) labels in [0, 1].
         key: PRNG key of the initial parameters (used by ``mlp`` rewards only).
-        preference_model: ``preference_loss``'s model (``"partial_return"`` for Newton).
+        preference_model: ``preference_loss``'s model (``PreferenceModel("partial_return")`` for Newton).
         weights: ``[B]`` pair weights (default all 1).
         solver: ``"adam"`` or ``"newton"``.
         num_steps: optimiser steps (static).
@@ -224,13 +226,14 @@ def fit_tabular_reward(
         ``(params, {"loss": [num_steps] (before each step), "final_loss": scalar (after the last)})``.
 
     Raises:
-        ValueError: an unknown solver, Newton on anything but a linear reward under the
-            partial-return model, or a negative ``l2``.
+        ValueError: an unknown solver, Newton on anything but a linear reward under
+            ``PreferenceModel("partial_return")``, ``preference_model`` not a ``PreferenceModel``,
+            or a negative ``l2``.
 
     Example:
         >>> import jax, numpy as np
         >>> from rewardlab_envs import random_mdp
-        >>> from rewardlab.preferences import TabularRegretModel, make_teacher, tabular_advantage_fn
+        >>> from rewardlab.preferences import PreferenceModel, TabularRegretModel, make_teacher, tabular_advantage_fn
         >>> from rewardlab.tabular import linear_reward
         >>> mdp = random_mdp(6, 2, seed=0, branching=2, num_features=3, discount=0.9)
         >>> pairs = sample_tabular_pairs(mdp.transitions, mdp.reward, mdp.initial_state_dist, jax.random.key(0), 64)
@@ -239,8 +242,8 @@ def fit_tabular_reward(
         >>> params, metrics = fit_tabular_reward(model, pairs, labels, jax.random.key(1), num_steps=20)
         >>> bool(metrics["loss"][-1] < metrics["loss"][0])
         True
-        >>> params, metrics = fit_tabular_reward(linear_reward(mdp.features), pairs, labels, preference_model="partial_return",
-        ...                                      solver="newton", num_steps=5, l2=1e-3)
+        >>> params, metrics = fit_tabular_reward(linear_reward(mdp.features), pairs, labels,
+        ...                                      preference_model=PreferenceModel("partial_return"), solver="newton", num_steps=5, l2=1e-3)
         >>> bool(metrics["final_loss"] < metrics["loss"][0])
         True
     """
@@ -248,14 +251,15 @@ def fit_tabular_reward(
         raise ValueError(f"solver: expected one of {TABULAR_SOLVERS}, got {solver!r}")
     if not float(l2) >= 0:
         raise ValueError(f"l2: expected >= 0, got {l2!r}")
+    check_preference_model(preference_model)
     labels = jnp.asarray(labels, jnp.float32)
     mask = jnp.ones(jnp.shape(labels), jnp.float32) if weights is None else jnp.asarray(weights, jnp.float32)
     params = model.init(key)
     if solver == "newton":
-        if not isinstance(model, TabularReward) or model.name != "linear" or preference_model != "partial_return":
+        if not isinstance(model, TabularReward) or model.name != "linear" or preference_model != PreferenceModel("partial_return"):
             raise ValueError(
-                "solver: 'newton' fits a linear TabularReward (linear_reward(features)) under preference_model='partial_return', "
-                f"got {model!r} under {preference_model!r}"
+                "solver: 'newton' fits a linear TabularReward (linear_reward(features)) under PreferenceModel('partial_return') "
+                f"(temperature 1, no label noise), got {model!r} under {preference_model!r}"
             )
         pair_weights = mask / jnp.maximum(mask.sum(), 1.0)
         net, losses, final_loss = _newton_fit(model, pairs, labels, pair_weights, params.net, float(l2), num_steps)

@@ -23,13 +23,8 @@ import numpy as np
 import optax
 
 from rewardlab._types import FragmentPairs, Preferences
-from rewardlab.preferences._bradley_terry import (
-    check_beta_noise,
-    check_preferences,
-    pair_losses,
-    resolve_discount,
-    weighted_member_losses,
-)
+from rewardlab.preferences._bradley_terry import check_preferences, pair_losses, weighted_member_losses
+from rewardlab.preferences._preference_model import PreferenceModel, check_preference_model
 
 
 def default_optimizer(learning_rate: float = 3e-4, weight_decay: float = 0.0) -> optax.GradientTransformation:
@@ -84,11 +79,9 @@ class RewardTrainer:
         model: reward model with ``apply``/``ensemble_size`` (and ``update_normalizer``).
         optimizer: Optax transformation of ``params.net``; default Adam(3e-4).
         batch_size: pairs per optimiser step.
-        preference_model: ``"partial_return"``, ``"discounted_return"`` or ``"regret"`` (the model needs
-            ``advantage``; a model's ``regret_auxiliary_loss(params, pairs, pair_weights)`` is added).
-        beta: Bradley–Terry temperature.
-        discount: γ of ``discounted_return``.
-        label_noise: ε of P' = ε/2 + (1 − ε)P.
+        preference_model: score, temperature τ, in-segment discount γ and label noise ε of the loss
+            (under ``PreferenceModel("regret")`` the model needs ``advantage``, and a model's
+            ``regret_auxiliary_loss(params, pairs, pair_weights)`` is added).
         bootstrap: weight every pair by an independent Poisson(1) count per member (drawn once
             per ``train`` call), an online bootstrap that decorrelates ensemble members.
         update_normalizer: merge the observations of the labelled pairs into the model's running
@@ -115,24 +108,17 @@ class RewardTrainer:
         optimizer: optax.GradientTransformation | None = None,
         *,
         batch_size: int = 64,
-        preference_model: str = "partial_return",
-        beta: float = 1.0,
-        discount: float | None = None,
-        label_noise: float = 0.0,
+        preference_model: PreferenceModel = PreferenceModel(),
         bootstrap: bool = False,
         update_normalizer: bool = True,
     ) -> None:
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
-        resolve_discount(preference_model, discount)
-        check_beta_noise(beta, label_noise)
+        check_preference_model(preference_model)
         self.model = model
         self.optimizer = default_optimizer() if optimizer is None else optimizer
         self.batch_size = int(batch_size)
         self.preference_model = preference_model
-        self.beta = float(beta)
-        self.discount = discount
-        self.label_noise = float(label_noise)
         self.bootstrap = bool(bootstrap)
         self.update_normalizer = bool(update_normalizer)
         self.epoch = jax.jit(self._epoch)
@@ -143,18 +129,10 @@ class RewardTrainer:
 
     # Pure core ---------------------------------------------------------------------------
     def _loss(self, net: Any, params: Any, batch: Preferences, weights: jax.Array) -> tuple[jax.Array, jax.Array]:
-        losses, probabilities = pair_losses(
-            self.model,
-            params._replace(net=net),
-            batch,
-            preference_model=self.preference_model,
-            beta=self.beta,
-            discount=self.discount,
-            label_noise=self.label_noise,
-        )
+        losses, probabilities = pair_losses(self.model, params._replace(net=net), batch, preference_model=self.preference_model)
         loss = jnp.mean(weighted_member_losses(losses, weights))
         auxiliary = getattr(self.model, "regret_auxiliary_loss", None)
-        if self.preference_model == "regret" and auxiliary is not None:
+        if self.preference_model.name == "regret" and auxiliary is not None:
             # Models that learn the candidate reward's Q alongside it (ContinuousRegretModel) add their TD loss.
             loss = loss + auxiliary(params._replace(net=net), batch.pairs, jnp.mean(weights, axis=0))
         return loss, probabilities
@@ -257,10 +235,7 @@ def train_reward(
     epochs: int = 1,
     batch_size: int = 64,
     optimizer: optax.GradientTransformation | None = None,
-    preference_model: str = "partial_return",
-    beta: float = 1.0,
-    discount: float | None = None,
-    label_noise: float = 0.0,
+    preference_model: PreferenceModel = PreferenceModel(),
     bootstrap: bool = False,
     update_normalizer: bool = True,
     min_dataset_size: int = 0,
@@ -280,7 +255,7 @@ def train_reward(
         epochs: passes over the data.
         batch_size: pairs per optimiser step.
         optimizer: Optax transformation of ``params.net``.
-        preference_model, beta, discount, label_noise: the preference model (see ``preference_loss``).
+        preference_model: score, temperature, in-segment discount and label noise (see ``preference_loss``).
         bootstrap: Poisson(1) weights per member and pair.
         update_normalizer: merge the pairs' observations into the input statistics first.
         min_dataset_size: pad the dataset to the size bucket of this many pairs (see ``RewardTrainer.train``).
@@ -316,9 +291,6 @@ def train_reward(
         optimizer,
         batch_size=batch_size,
         preference_model=preference_model,
-        beta=beta,
-        discount=discount,
-        label_noise=label_noise,
         bootstrap=bootstrap,
         update_normalizer=update_normalizer,
     )

@@ -29,9 +29,11 @@ from stable_baselines3.common.callbacks import BaseCallback
 from rewardlab._types import Preferences, RewardFn
 from rewardlab.preferences import (
     PairScorer,
+    PreferenceModel,
     RewardTrainer,
     Teacher,
     TransitionBuffer,
+    check_preference_model,
     label,
     preference_accuracy,
     select_queries,
@@ -63,8 +65,9 @@ class PbRLConfig:
         standardize_reward: rescale the learned reward to zero mean, unit variance over
             the buffer after each update (Bradley–Terry fixes the reward only up to a shift
             and, with saturated labels, up to scale; RL agents prefer unit scale).
-        preference_model: passed to the reward trainer: ``partial_return``, ``discounted_return`` or
-            ``regret`` (the reward model must then have ``advantage``, e.g. ``ContinuousRegretModel``).
+        preference_model: the preference model of query scoring and reward training (score,
+            temperature, in-segment discount, label noise); under ``PreferenceModel("regret")`` the
+            reward model must have ``advantage``, e.g. ``ContinuousRegretModel``.
     """
 
     total_labels: int = 200
@@ -80,7 +83,7 @@ class PbRLConfig:
     reward_learning_rate: float = 3e-4
     buffer_capacity_steps: int = 100_000
     standardize_reward: bool = True
-    preference_model: str = "partial_return"
+    preference_model: PreferenceModel = PreferenceModel()
 
     def __post_init__(self) -> None:
         positive = ("num_rounds", "fragment_length", "candidate_multiplier", "reward_epochs", "reward_batch_size", "buffer_capacity_steps")
@@ -98,6 +101,7 @@ class PbRLConfig:
             raise ValueError(f"query_schedule: expected one of {QUERY_SCHEDULES}, got {self.query_schedule!r}")
         if not self.reward_learning_rate > 0:
             raise ValueError(f"reward_learning_rate: expected > 0, got {self.reward_learning_rate!r}")
+        check_preference_model(self.preference_model)
 
 
 class StandardizedRewardFn:

@@ -31,9 +31,9 @@ def grid_designs(grid: Mapping[str, Sequence[Any]]) -> tuple[dict[str, np.ndarra
     """The Cartesian product of ``grid`` as arrays ``{field: [D]}`` and the designs' labels.
 
     Example:
-        >>> arrays, labels = grid_designs({"beta": [0.1, 1.0], "labels": [10, 20]})
+        >>> arrays, labels = grid_designs({"teacher_temperature": [0.1, 1.0], "labels": [10, 20]})
         >>> arrays["labels"].tolist(), labels[1]
-        ([10, 20, 10, 20], 'beta=0.1__labels=20')
+        ([10, 20, 10, 20], 'teacher_temperature=0.1__labels=20')
     """
     if not grid:
         raise ValueError("grid: expected at least one field to vary")

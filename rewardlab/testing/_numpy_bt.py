@@ -19,9 +19,9 @@ def numpy_segment_return(rewards: np.ndarray, discount: float = 1.0) -> float:
     return total
 
 
-def numpy_bradley_terry_probability(return_1: float, return_2: float, beta: float = 1.0, label_noise: float = 0.0) -> float:
-    """P' = ε/2 + (1 − ε) / (1 + exp(−(R¹ − R²)/β))."""
-    probability = 1.0 / (1.0 + math.exp(-(return_1 - return_2) / beta))
+def numpy_bradley_terry_probability(return_1: float, return_2: float, temperature: float = 1.0, label_noise: float = 0.0) -> float:
+    """P' = ε/2 + (1 − ε) / (1 + exp(−(R¹ − R²)/τ)), τ the temperature."""
+    probability = 1.0 / (1.0 + math.exp(-(return_1 - return_2) / temperature))
     return label_noise / 2 + (1 - label_noise) * probability
 
 
@@ -29,7 +29,7 @@ def numpy_preference_loss(
     rewards: np.ndarray,
     labels: np.ndarray,
     *,
-    beta: float = 1.0,
+    temperature: float = 1.0,
     discount: float = 1.0,
     label_noise: float = 0.0,
     weights: np.ndarray | None = None,
@@ -39,7 +39,7 @@ def numpy_preference_loss(
     Args:
         rewards: ``[E, B, 2, L]`` predicted rewards of every member on every step.
         labels: ``[B]`` labels P(σ¹ ≻ σ²).
-        beta, discount, label_noise: as in ``rewardlab.preferences.preference_loss``.
+        temperature, discount, label_noise: the fields of ``rewardlab.preferences.PreferenceModel``.
         weights: ``[B]`` or ``[E, B]`` pair weights (default 1).
     """
     rewards = np.asarray(rewards, np.float64)
@@ -51,7 +51,7 @@ def numpy_preference_loss(
         for b in range(num_pairs):
             return_1 = numpy_segment_return(rewards[e, b, 0], discount)
             return_2 = numpy_segment_return(rewards[e, b, 1], discount)
-            p = numpy_bradley_terry_probability(return_1, return_2, beta, label_noise)
+            p = numpy_bradley_terry_probability(return_1, return_2, temperature, label_noise)
             y = float(labels[b])
             loss = -(y * math.log(p) + (1 - y) * math.log(1 - p))
             weighted += weights[e, b] * loss
