@@ -1,12 +1,12 @@
 """Benchmark: AIRL on Pendulum-v1 (fixed 200-step episodes) with a SAC generator, 3 seeds.
 
-One SAC expert is trained on the true reward (``--expert-timesteps``) and 10 of its
-deterministic episodes are the demonstrations; AIRL then runs ``--timesteps`` env steps per
+One SAC expert is trained on the true reward (``--expert-total-timesteps``) and 10 of its
+deterministic episodes are the demonstrations; AIRL then runs ``--total-timesteps`` env steps per
 seed (two seeds at a time on two cores). ``normalized_return`` = mean over seeds of
 (R_AIRL − R_random)/(R_expert − R_random), each R the mean true return of 10 deterministic
 evaluation episodes. Goal ≥ 0.8.
 
-    python -m benchmarks.airl_pendulum [--seeds 3] [--expert-timesteps 8000] [--timesteps 12000] [--workers 2]
+    python -m benchmarks.airl_pendulum [--seeds 3] [--expert-total-timesteps 8000] [--total-timesteps 12000] [--workers 2]
 """
 
 from __future__ import annotations
@@ -40,20 +40,20 @@ def _true_return(policy) -> float:
     return evaluate_policy(policy, _task(), 10, seed=10_000).true_return
 
 
-def _expert(timesteps: int, path: str) -> dict:
+def _expert(total_timesteps: int, path: str) -> dict:
     import torch
 
     torch.set_num_threads(1)
     from rewardlab.irl import save_demonstrations, train_expert
     from rewardlab.rl import rollout
 
-    expert = train_expert(ENV_ID, "sac", timesteps, seed=0)
+    expert = train_expert(ENV_ID, "sac", total_timesteps, seed=0)
     demos = rollout(expert, _task(), 10, seed=1)
-    save_demonstrations(path, demos.transitions, {"env_id": ENV_ID, "expert_timesteps": timesteps})
+    save_demonstrations(path, demos.transitions, {"env_id": ENV_ID, "expert_total_timesteps": total_timesteps})
     return {"expert_return": _true_return(expert), "demo_return": float(demos.returns.mean()), "random_return": _true_return(None)}
 
 
-def _airl(seed: int, timesteps: int, path: str) -> dict:
+def _airl(seed: int, total_timesteps: int, path: str) -> dict:
     import torch
 
     torch.set_num_threads(1)
@@ -66,7 +66,7 @@ def _airl(seed: int, timesteps: int, path: str) -> dict:
     config = AdversarialConfig()
     venv = RewardVecEnvWrapper(make_task_env(ENV_ID, default_num_envs("sac", ENV_ID), seed, fixed_horizon=DEFAULT_HORIZONS[ENV_ID]))
     generator = make_agent("sac", venv, ENV_ID, seed=seed, gamma=config.discount)
-    result = train_adversarial(generator, demos, timesteps, config, seed=seed)
+    result = train_adversarial(generator, demos, total_timesteps, config, seed=seed)
     return {"seed": seed, "return": _true_return(generator), "train_s": time.perf_counter() - start,
             "discriminator_loss": result.history[-1]["loss"]}
 
@@ -74,16 +74,16 @@ def _airl(seed: int, timesteps: int, path: str) -> dict:
 def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--expert-timesteps", type=int, default=8000)
-    parser.add_argument("--timesteps", type=int, default=12_000)
+    parser.add_argument("--expert-total-timesteps", type=int, default=8000)
+    parser.add_argument("--total-timesteps", type=int, default=12_000)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder, ProcessPoolExecutor(args.workers) as pool:
         path = str(Path(folder) / "demos.rlab")
-        expert = pool.submit(_expert, args.expert_timesteps, path).result()
+        expert = pool.submit(_expert, args.expert_total_timesteps, path).result()
         expert_s = time.perf_counter() - start
-        runs = [future.result() for future in [pool.submit(_airl, seed, args.timesteps, path) for seed in range(args.seeds)]]
+        runs = [future.result() for future in [pool.submit(_airl, seed, args.total_timesteps, path) for seed in range(args.seeds)]]
     span = expert["expert_return"] - expert["random_return"]
     per_seed = [(run["return"] - expert["random_return"]) / span for run in runs]
     figures = {
@@ -92,8 +92,8 @@ def main() -> dict:
         "normalized_return_per_seed": per_seed,
         "airl_return": [run["return"] for run in runs],
         **expert,
-        "expert_timesteps": args.expert_timesteps,
-        "timesteps": args.timesteps,
+        "expert_total_timesteps": args.expert_total_timesteps,
+        "total_timesteps": args.total_timesteps,
         "expert_s": expert_s,
         "airl_train_s": [run["train_s"] for run in runs],
         "wall_s": time.perf_counter() - start,

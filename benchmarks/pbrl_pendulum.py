@@ -7,7 +7,7 @@ quickstart study (``rewardlab quickstart --seed N``).
 ``normalized_return`` = mean over seeds of (R_learned − R_random) / (R_true − R_random),
 each return the mean true return over 10 evaluation episodes. Goal ≥ 0.9.
 
-    python -m benchmarks.pbrl_pendulum [--seeds 3] [--timesteps 100000] [--labels 200]
+    python -m benchmarks.pbrl_pendulum [--seeds 3] [--total-timesteps 100000] [--labels 200]
 """
 
 from __future__ import annotations
@@ -24,24 +24,24 @@ import time
 from pathlib import Path
 
 
-def _one_seed(seed: int, timesteps: int, labels: int, out_dir: str) -> dict:
+def _one_seed(seed: int, total_timesteps: int, labels: int, out_dir: str) -> dict:
     import torch
 
     torch.set_num_threads(1)
     from experiments import quickstart
 
-    return quickstart.main(quickstart.Args(total_timesteps=timesteps, labels=labels, seed=seed, out_dir=Path(out_dir)))
+    return quickstart.main(quickstart.Args(total_timesteps=total_timesteps, labels=labels, seed=seed, out_dir=Path(out_dir)))
 
 
 def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--timesteps", type=int, default=100_000)
+    parser.add_argument("--total-timesteps", type=int, default=100_000)
     parser.add_argument("--labels", type=int, default=200)
     args = parser.parse_args()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as out_dir:
-        summaries = [_one_seed(seed, args.timesteps, args.labels, out_dir) for seed in range(args.seeds)]
+        summaries = [_one_seed(seed, args.total_timesteps, args.labels, out_dir) for seed in range(args.seeds)]
     per_seed = [s["normalized_return"] for s in summaries]
     figures = {
         "benchmark": "pbrl_pendulum",
@@ -53,7 +53,7 @@ def main() -> dict:
         "pearson_transition": [s["pearson_transition"] for s in summaries],
         "pearson_segment": [s["pearson_segment"] for s in summaries],
         "labels_used": [s["labels_used"] for s in summaries],
-        "timesteps": args.timesteps,
+        "total_timesteps": args.total_timesteps,
         "wall_s": time.perf_counter() - start,
         "wall_s_per_seed": [s["wall_s"] for s in summaries],
         "goal": ">= 0.9",

@@ -15,7 +15,7 @@ model with the same reward network, on HalfCheetah-v5 random-policy fragments (1
 50 steps, oracle labels, Adam): seconds per training epoch of each (``continuous_epoch_s_*``),
 their ratio (``continuous_cost_ratio``) and the final training accuracy.
 
-    python -m benchmarks.regret_learning [--seeds 10] [--preferences 300]
+    python -m benchmarks.regret_learning [--seeds 10] [--labels 300]
 
 The last line printed is one JSON object with the figures.
 """
@@ -30,7 +30,7 @@ from benchmarks._common import print_figures, single_threaded
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--preferences", type=int, default=300)
+    parser.add_argument("--labels", type=int, default=300)
     parser.add_argument("--mujoco", type=int, default=1, help="also measure the continuous regret model's cost (1) or not (0)")
     args = parser.parse_args(argv)
     single_threaded()
@@ -39,13 +39,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     figures: dict = {}
     for learner, short in (("regret", "regret"), ("partial_return", "partial")):
-        result = run(Args(domain="delivery", teacher="regret", learner=learner, num_preferences=args.preferences, num_seeds=args.seeds))
+        result = run(Args(domain="delivery", teacher="regret", learner=learner, labels=args.labels, num_seeds=args.seeds))
         figures[f"scaled_return_{short}"] = result["scaled_return"]
         figures[f"near_optimal_fraction_{short}"] = result["near_optimal_fraction"]
         figures[f"optimal_action_fraction_{short}"] = result["optimal_action_fraction"]
         figures[f"wall_s_{short}"] = result["wall_s"]
         print(f"{learner} learner: scaled return {result['scaled_return']:.3f}, near-optimal {result['near_optimal_fraction']:.2f}, {result['wall_s']:.1f} s")
-    figures.update(preferences=args.preferences, seeds=args.seeds, teacher="regret (rationality 1)", domain="delivery")
+    figures.update(labels=args.labels, seeds=args.seeds, teacher="regret (rationality 1)", domain="delivery")
     if args.mujoco:
         figures.update(_continuous_cost())
     print_figures(figures)

@@ -5,10 +5,10 @@
    deterministic behaviour are saved as demonstrations (``demos.rlab``), or loaded from
    ``demos_path``.
 2. AIRL (or GAIL) trains a JAX discriminator against an SB3 generator (``algo``) for
-   ``timesteps`` env steps.
+   ``total_timesteps`` env steps.
 3. The generator's true return is normalised by the expert's and a uniform-random policy's:
    (R − R_random)/(R_expert − R_random).
-4. AIRL only, with ``transfer_timesteps`` > 0: a fresh PPO agent is trained from scratch on
+4. AIRL only, with ``transfer_total_timesteps`` > 0: a fresh PPO agent is trained from scratch on
    the learned reward g alone (no potential term, no discriminator updates) and its true
    return normalised the same way.
 
@@ -40,16 +40,16 @@ class Args:
         method: airl or gail.
         algo: SB3 generator, sac or ppo.
         expert_algo: SB3 expert trained on the true reward, sac or ppo.
-        expert_timesteps: env steps of expert training.
+        expert_total_timesteps: env steps of expert training.
         demo_episodes: expert episodes kept as demonstrations.
         demos_path: load demonstrations from this file instead of training an expert ("" = train).
-        timesteps: env steps of adversarial training.
+        total_timesteps: env steps of adversarial training.
         reward_inputs: inputs of g ("obs" = state-only, the transferable AIRL reward).
         hidden_sizes: widths of the discriminator MLPs.
         round_steps: env steps between discriminator rounds.
         updates_per_round: discriminator Adam steps per round.
         discount: γ of the generator and of AIRL's potential term.
-        transfer_timesteps: PPO env steps on the learned g alone (0 = skip; AIRL only).
+        transfer_total_timesteps: PPO env steps on the learned g alone (0 = skip; AIRL only).
         eval_episodes: episodes per evaluated policy.
         seed: seed of everything.
         out_dir: run folder for results.json and demos.rlab ("" writes nothing).
@@ -59,28 +59,28 @@ class Args:
     method: Literal["airl", "gail"] = "airl"
     algo: Literal["sac", "ppo"] = "sac"
     expert_algo: Literal["sac", "ppo"] = "sac"
-    expert_timesteps: int = 10_000
+    expert_total_timesteps: int = 10_000
     demo_episodes: int = 10
     demos_path: str = ""
-    timesteps: int = 15_000
+    total_timesteps: int = 15_000
     reward_inputs: tuple[str, ...] = ("obs", "act")
     hidden_sizes: tuple[int, ...] = (64, 64)
     round_steps: int = 1000
     updates_per_round: int = 16
     discount: float = 0.99
-    transfer_timesteps: int = 0
+    transfer_total_timesteps: int = 0
     eval_episodes: int = 10
     seed: int = 0
     out_dir: str = "runs/adversarial_irl"
 
     def __post_init__(self) -> None:
         check_choices(self)
-        for name in ("expert_timesteps", "demo_episodes", "timesteps", "eval_episodes", "round_steps", "updates_per_round"):
+        for name in ("expert_total_timesteps", "demo_episodes", "total_timesteps", "eval_episodes", "round_steps", "updates_per_round"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
-        if not isinstance(self.transfer_timesteps, int) or self.transfer_timesteps < 0:
-            raise ValueError(f"transfer_timesteps: expected an integer >= 0, got {self.transfer_timesteps!r}")
+        if not isinstance(self.transfer_total_timesteps, int) or self.transfer_total_timesteps < 0:
+            raise ValueError(f"transfer_total_timesteps: expected an integer >= 0, got {self.transfer_total_timesteps!r}")
 
     @property
     def run_name(self) -> str:
@@ -109,10 +109,10 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         if metadata.get("env_id") != args.env_id:
             raise ValueError(f"demos_path: demonstrations are for {metadata.get('env_id')!r}, expected {args.env_id!r}")
     else:
-        expert = train_expert(args.env_id, args.expert_algo, args.expert_timesteps, seed=args.seed)
+        expert = train_expert(args.env_id, args.expert_algo, args.expert_total_timesteps, seed=args.seed)
         demo_episodes = rollout(expert, make_env(args.env_id, fixed_horizon=DEFAULT_HORIZONS[args.env_id]), args.demo_episodes, seed=args.seed + 1)
         demos = demo_episodes.transitions
-        metadata = {"env_id": args.env_id, "expert_algo": args.expert_algo, "expert_timesteps": args.expert_timesteps,
+        metadata = {"env_id": args.env_id, "expert_algo": args.expert_algo, "expert_total_timesteps": args.expert_total_timesteps,
                     "seed": args.seed, "demo_return": float(demo_episodes.returns.mean())}
         if out is not None:
             save_demonstrations(out / "demos.rlab", demos, metadata)
@@ -128,7 +128,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
     generator_env = RewardVecEnvWrapper(make_task_env(args.env_id, default_num_envs(args.algo, args.env_id), args.seed,
                                                       fixed_horizon=DEFAULT_HORIZONS[args.env_id]))
     generator = make_agent(args.algo, generator_env, args.env_id, seed=args.seed, gamma=config.discount)
-    result = train_adversarial(generator, demos, args.timesteps, config, seed=args.seed)
+    result = train_adversarial(generator, demos, args.total_timesteps, config, seed=args.seed)
     if logger is not None:
         for record in result.history:
             logger.log(int(record["timestep"]), **{k: v for k, v in record.items() if k != "timestep"})
@@ -141,12 +141,12 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         "discriminator_loss": result.history[-1]["loss"] if result.history else float("nan"),
         "expert_seconds": expert_seconds,
     }
-    if args.method == "airl" and args.transfer_timesteps > 0:
+    if args.method == "airl" and args.transfer_total_timesteps > 0:
         venv = RewardVecEnvWrapper(make_task_env(args.env_id, default_num_envs("ppo", args.env_id), args.seed + 7,
                                                  fixed_horizon=DEFAULT_HORIZONS[args.env_id]),
                                    as_reward_fn(result.model, result.params, use="base_reward"))
         agent = make_agent("ppo", venv, args.env_id, seed=args.seed + 7)
-        agent.learn(args.transfer_timesteps)
+        agent.learn(args.transfer_total_timesteps)
         transfer_return = _true_return(agent, args)
         summary["transfer_return"] = transfer_return
         summary["transfer_normalized_return"] = _normalised(transfer_return, expert_return, random_return)

@@ -33,8 +33,8 @@ class Args:
         labels: preference labels (pairs of distinct arms) the teacher gives.
         teacher: ``oracle``, ``stochastic`` (β = 1) or ``mistake`` (ε = 0.1).
         learning_rate: gradient-descent step size on the Bradley–Terry loss.
-        steps: gradient steps.
-        log_every: steps between logged points of the learning curve.
+        num_steps: gradient steps.
+        log_every: gradient steps between logged points of the learning curve.
         seed: seed of the bandit, the queries and the teacher.
     """
 
@@ -42,13 +42,13 @@ class Args:
     labels: int = 100
     teacher: Literal["oracle", "stochastic", "mistake"] = "oracle"
     learning_rate: float = 1.0
-    steps: int = 200
+    num_steps: int = 200
     log_every: int = 10
     seed: int = 0
 
     def __post_init__(self) -> None:
         check_choices(self)
-        for name in ("num_arms", "labels", "steps", "log_every"):
+        for name in ("num_arms", "labels", "num_steps", "log_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < (2 if name == "num_arms" else 1):
                 raise ValueError(f"{name}: expected an integer >= {2 if name == 'num_arms' else 1}, got {value!r}")
@@ -74,14 +74,14 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
 
     reward = np.zeros(args.num_arms)
     loss = float("nan")
-    for step in range(args.steps + 1):
+    for step in range(args.num_steps + 1):
         logits = reward[first] - reward[second]
         loss = float(np.mean(np.logaddexp(0.0, -logits) * y + np.logaddexp(0.0, logits) * (1 - y)))
         if not np.isfinite(loss) or np.abs(reward).max() > 1e6:
             raise FloatingPointError(f"Bradley-Terry training diverged at step {step} (learning_rate={args.learning_rate})")
         if logger is not None and step % args.log_every == 0:
             logger.log(step, loss=loss, correlation=float(np.corrcoef(reward, true_reward)[0, 1]) if step else 0.0)
-        if step == args.steps:
+        if step == args.num_steps:
             break
         grad_logits = (_sigmoid(logits) - y) / args.labels
         grad = np.bincount(first, grad_logits, args.num_arms) - np.bincount(second, grad_logits, args.num_arms)

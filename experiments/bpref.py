@@ -22,7 +22,7 @@ from rewardlab.sweeps import Logger, check_choices, parse_args
 
 # Per environment: agent, env steps and reward network when the arguments leave them unset.
 DEFAULT_ALGO = {"Pendulum-v1": "ppo", "HalfCheetah-v5": "sac"}
-DEFAULT_TIMESTEPS = {"Pendulum-v1": 100_000, "HalfCheetah-v5": 1_000_000}
+DEFAULT_TOTAL_TIMESTEPS = {"Pendulum-v1": 100_000, "HalfCheetah-v5": 1_000_000}
 DEFAULT_HIDDEN = {"Pendulum-v1": (64, 64), "HalfCheetah-v5": (256, 256)}
 
 
@@ -34,7 +34,7 @@ class Args:
         env_id: ``Pendulum-v1`` or ``HalfCheetah-v5`` (B-Pref's locomotion task).
         teacher: simulated teacher: oracle, stochastic, mistake, myopic, skip, equal.
         labels: label budget over the whole run.
-        timesteps: agent env steps; 0 for the environment's default (100k Pendulum, 1M HalfCheetah).
+        total_timesteps: agent env steps; 0 for the environment's default (100k Pendulum, 1M HalfCheetah).
         algo: ``ppo`` or ``sac``; empty for the environment's default (PPO Pendulum, SAC HalfCheetah).
         feedback_rounds: feedback rounds the labels are split over.
         first_feedback_step: env steps of experience before the first round.
@@ -46,7 +46,7 @@ class Args:
     env_id: Literal["Pendulum-v1", "HalfCheetah-v5"] = "Pendulum-v1"
     teacher: Literal["oracle", "stochastic", "myopic", "skip", "equal", "mistake"] = "oracle"
     labels: int = 200
-    timesteps: int = 0
+    total_timesteps: int = 0
     algo: Literal["", "ppo", "sac"] = ""
     feedback_rounds: int = 10
     first_feedback_step: int = 4096
@@ -56,7 +56,7 @@ class Args:
 
     def __post_init__(self) -> None:
         check_choices(self)
-        for name in ("labels", "timesteps", "first_feedback_step"):
+        for name in ("labels", "total_timesteps", "first_feedback_step"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ValueError(f"{name}: expected an integer >= 0, got {getattr(self, name)!r}")
         for name in ("feedback_rounds", "ensemble_size", "eval_episodes"):
@@ -76,7 +76,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
 
     start = time.perf_counter()
     algo = args.algo or DEFAULT_ALGO[args.env_id]
-    timesteps = args.timesteps or DEFAULT_TIMESTEPS[args.env_id]
+    total_timesteps = args.total_timesteps or DEFAULT_TOTAL_TIMESTEPS[args.env_id]
     venv = RewardVecEnvWrapper(make_task_env(args.env_id, default_num_envs(algo, args.env_id), args.seed), mode="replace")
     model = RewardModel(
         RewardNetConfig(inputs=("obs", "act"), hidden_sizes=DEFAULT_HIDDEN[args.env_id], ensemble_size=args.ensemble_size),
@@ -85,9 +85,9 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
     )
     tensorboard = getattr(logger, "tensorboard_dir", None)
     agent = make_agent(algo, venv, args.env_id, seed=args.seed, tensorboard_log=None if tensorboard is None else str(tensorboard))
-    config = PbRLConfig(total_labels=args.labels, num_rounds=args.feedback_rounds,
-                        first_feedback_step=min(args.first_feedback_step, timesteps // 2))
-    result = train_pbrl(agent, model, model.init(jax.random.key(args.seed)), make_teacher(args.teacher), timesteps, config, seed=args.seed)
+    config = PbRLConfig(labels=args.labels, num_rounds=args.feedback_rounds,
+                        first_feedback_step=min(args.first_feedback_step, total_timesteps // 2))
+    result = train_pbrl(agent, model, model.init(jax.random.key(args.seed)), make_teacher(args.teacher), total_timesteps, config, seed=args.seed)
     evaluation = evaluate_policy(agent, make_env(args.env_id), args.eval_episodes, seed=10_000 + args.seed)  # the true reward
 
     if logger is not None:
@@ -104,7 +104,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         "train_true_return_last10": float(np.mean(last)) if len(last) else float("nan"),
         "labels_used": 0 if result.preferences is None else int(len(result.preferences.labels)),
         "final_train_accuracy": float("nan") if final is None else final.train_accuracy,
-        "timesteps": timesteps,
+        "total_timesteps": total_timesteps,
         "wall_s": time.perf_counter() - start,
     }
 

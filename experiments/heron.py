@@ -47,7 +47,7 @@ class Args:
         method: ``heron``, ``factor_sum``, ``hand_tuned`` or ``ground_truth``.
         algo: SB3 algorithm, ``ppo`` or ``sac``.
         total_timesteps: agent env steps.
-        total_labels: preference labels (``heron``, ``factor_sum``).
+        labels: preference labels (``heron``, ``factor_sum``).
         num_rounds: feedback rounds.
         fragment_length: steps per segment.
         first_feedback_step: env steps before the first feedback round.
@@ -62,7 +62,7 @@ class Args:
     method: Literal["heron", "factor_sum", "hand_tuned", "ground_truth"] = "heron"
     algo: Literal["ppo", "sac"] = "ppo"
     total_timesteps: int = 100_000
-    total_labels: int = 200
+    labels: int = 200
     num_rounds: int = 10
     fragment_length: int = 50
     first_feedback_step: int = 4096
@@ -142,7 +142,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
             teacher = compose(factor_combination(tuple(float(s) for s in spec.signs)), oracle())
         agent = make_agent(args.algo, venv, args.env_id, seed=args.seed, **overrides)
         config = PbRLConfig(
-            total_labels=args.total_labels,
+            labels=args.labels,
             num_rounds=args.num_rounds,
             first_feedback_step=args.first_feedback_step,
             fragment_length=args.fragment_length,

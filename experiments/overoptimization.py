@@ -52,7 +52,7 @@ class Args:
         noise_levels: label-flip probabilities of the teacher (0 = oracle).
         designs: reward designs, ``single`` and/or ``ensemble``.
         ensemble_size: members of the ensemble design.
-        alpha: α of the ensemble's conservative reward mean − α·std.
+        coefficient: α of the ensemble's conservative reward mean − α·std (``as_reward_fn``'s ``coefficient``).
         reward_epochs: passes over the labels when training a reward model.
         ppo_n_steps: PPO rollout length per env (None: the tuned 1024; small for smoke tests).
         ppo_batch_size: PPO minibatch size (None: the tuned size, 256 on Pendulum; the figures in
@@ -71,7 +71,7 @@ class Args:
     noise_levels: tuple[float, ...] = (0.0, 0.25)
     designs: tuple[Literal["single", "ensemble"], ...] = DESIGNS
     ensemble_size: int = 5
-    alpha: float = 1.0
+    coefficient: float = 1.0
     reward_epochs: int = 100
     ppo_n_steps: int | None = None
     ppo_batch_size: int | None = None
@@ -123,7 +123,7 @@ def learn_proxy(args: Args, design: str, noise: float, episodes: list[Trajectory
         optimizer=default_optimizer(1e-3), bootstrap=design == "ensemble",
     )
     aggregate = "mean_minus_std" if design == "ensemble" else "mean"
-    raw = as_reward_fn(model, params, aggregate=aggregate, coefficient=args.alpha)
+    raw = as_reward_fn(model, params, aggregate=aggregate, coefficient=args.coefficient)
     values = raw(*reference)
     true = np.asarray(pairs.rews).reshape(-1)
     scored = raw(*(np.asarray(x).reshape((-1,) + np.shape(x)[3:]) for x in (pairs.obs, pairs.acts, pairs.next_obs, pairs.dones)))

@@ -189,7 +189,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
             params,
             make_teacher(args.teacher),
             args.total_timesteps,
-            PbRLConfig(total_labels=args.labels, last_feedback_fraction=float(args.feedback_until)),
+            PbRLConfig(labels=args.labels, last_feedback_fraction=float(args.feedback_until)),
             seed=args.seed,
             progress_bar=args.progress,
             callbacks=[learned_curve],

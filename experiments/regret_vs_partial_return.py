@@ -59,7 +59,7 @@ class Args:
         domain: ``delivery`` (Knox's board) or ``random`` (random delivery MDPs).
         teacher: preference model that generates the labels: ``regret`` or ``partial_return``.
         learner: preference model the learner assumes: ``regret`` or ``partial_return``.
-        num_preferences: labelled segment pairs per (MDP, seed).
+        labels: labelled segment pairs per (MDP, seed), the label budget.
         num_mdps: random MDPs (``domain = random``).
         num_seeds: seeds per MDP (segments, labels, initialisation).
         segment_length: steps per segment (Knox et al.: 3).
@@ -81,7 +81,7 @@ class Args:
     domain: Literal["delivery", "random"] = "delivery"
     teacher: Literal["regret", "partial_return"] = "regret"
     learner: Literal["regret", "partial_return"] = "regret"
-    num_preferences: int = 300
+    labels: int = 300
     num_mdps: int = 30
     num_seeds: int = 10
     segment_length: int = 3
@@ -100,7 +100,7 @@ class Args:
 
     def __post_init__(self) -> None:
         check_choices(self)
-        for name in ("num_preferences", "num_mdps", "num_seeds", "segment_length", "num_sweeps", "eval_sweeps", "num_steps", "log_every", "board_size"):
+        for name in ("labels", "num_mdps", "num_seeds", "segment_length", "num_sweeps", "eval_sweeps", "num_steps", "log_every", "board_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
@@ -137,7 +137,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         keys = jax.random.split(jax.random.key(args.seed * 7919 + index), seeds_per_mdp)
         sample = jax.vmap(
             lambda key, mdp=mdp: sample_tabular_pairs(
-                mdp.transitions, mdp.reward, mdp.initial_state_dist, key, args.num_preferences, args.segment_length, None, mdp.terminal
+                mdp.transitions, mdp.reward, mdp.initial_state_dist, key, args.labels, args.segment_length, None, mdp.terminal
             )
         )
         pairs = jax.tree.map(np.asarray, sample(keys))
@@ -215,7 +215,7 @@ def plot(sweep_dir: str, out_path: str | None = None) -> str:
 
 
 def plot_results(results: Any, out_path: str) -> str:
-    """The figure of :func:`plot` from a results table (columns domain, teacher, learner, num_preferences, metrics)."""
+    """The figure of :func:`plot` from a results table (columns domain, teacher, learner, labels, metrics)."""
 
     import matplotlib
 
@@ -231,10 +231,10 @@ def plot_results(results: Any, out_path: str) -> str:
     for column, domain in enumerate(domains):
         part = results[results["domain"] == domain]
         for (teacher, learner), group in part.groupby(["teacher", "learner"]):
-            group = group.sort_values("num_preferences")
+            group = group.sort_values("labels")
             for row, (metric, _) in enumerate(metrics):
                 axes[row][column].plot(
-                    group["num_preferences"], group[metric], marker="o", color=colors[teacher, learner], label=f"{teacher} labels, {learner} learner"
+                    group["labels"], group[metric], marker="o", color=colors[teacher, learner], label=f"{teacher} labels, {learner} learner"
                 )
         for row, (_, name) in enumerate(metrics):
             ax = axes[row][column]

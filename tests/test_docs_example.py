@@ -9,6 +9,6 @@ def test_own_pipeline_example_runs():
     spec = importlib.util.spec_from_file_location("own_pipeline", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    figures = module.main(timesteps=256, num_labels=40)
+    figures = module.main(total_timesteps=256, labels=40)
     assert figures["train_accuracy"] > 0.8
     assert float(figures["segment"]) > 0.5

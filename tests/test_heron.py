@@ -156,7 +156,7 @@ def test_heron_teacher_in_the_online_loop_with_env_factors():
     venv = RewardVecEnvWrapper(DummyVecEnv([lambda: make("Pendulum-v1")] * 2))
     model = RewardModel(RewardNetConfig(hidden_sizes=(16,), ensemble_size=1), venv.observation_space, venv.action_space)
     agent = make_agent("ppo", venv, "Pendulum-v1", seed=0, n_steps=128, batch_size=64, n_epochs=1)
-    config = PbRLConfig(total_labels=20, num_rounds=2, first_feedback_step=256, fragment_length=10, reward_epochs=2, query_method="uniform")
+    config = PbRLConfig(labels=20, num_rounds=2, first_feedback_step=256, fragment_length=10, reward_epochs=2, query_method="uniform")
     teacher = make_teacher("heron", spec=factor_spec("Pendulum-v1"), sigmas=HERON_SIGMAS["Pendulum-v1"])
     result = train_pbrl(agent, model, model.init(jax.random.key(0)), teacher, 512, config, seed=0)
     assert result.preferences is not None and result.preferences.pairs.factors.shape[1:] == (2, 10, 3)
@@ -171,7 +171,7 @@ def test_heron_experiment_smoke():
     with pytest.raises(ValueError, match="sigmas"):
         Args(sigmas=(0.1,))
     for method in ("heron", "hand_tuned"):
-        result = main(Args(method=method, total_timesteps=600, total_labels=10, num_rounds=2, first_feedback_step=300, fragment_length=20, eval_episodes=1))
+        result = main(Args(method=method, total_timesteps=600, labels=10, num_rounds=2, first_feedback_step=300, fragment_length=20, eval_episodes=1))
         assert np.isfinite(result["final_return"]) and result["episodes"] >= 1
 
 

@@ -142,7 +142,7 @@ def test_cli_irl_expert_writes_loadable_demonstrations(tmp_path):
 
     runner = CliRunner()
     path = tmp_path / "demos.rlab"
-    result = runner.invoke(app, ["irl-expert", "--timesteps", "30", "--episodes", "2", "--horizon", "10", "--out", str(path)])
+    result = runner.invoke(app, ["irl-expert", "--total-timesteps", "30", "--episodes", "2", "--horizon", "10", "--out", str(path)])
     assert result.exit_code == 0, result.output
     demos, metadata = load_demonstrations(path)
     assert demos.obs.shape == (20, 3) and metadata["env_id"] == "Pendulum-v1" and metadata["fixed_horizon"] == 10
@@ -166,8 +166,8 @@ def test_airl_pendulum_imitates_expert():
 def test_adversarial_experiment_smoke(tmp_path):
     from experiments.adversarial_irl import Args, main
 
-    args = Args(expert_timesteps=50, timesteps=120, demo_episodes=1, eval_episodes=1, round_steps=50, updates_per_round=1,
-                hidden_sizes=(8,), transfer_timesteps=16, out_dir=str(tmp_path))
+    args = Args(expert_total_timesteps=50, total_timesteps=120, demo_episodes=1, eval_episodes=1, round_steps=50, updates_per_round=1,
+                hidden_sizes=(8,), transfer_total_timesteps=16, out_dir=str(tmp_path))
     summary = main(args)
     assert {"normalized_return", "transfer_normalized_return", "expert_return", "random_return"} <= set(summary)
     run = tmp_path / args.run_name

@@ -56,7 +56,7 @@ def test_config_names_bad_field():
 def test_ppo_loop_collects_labels_and_changes_reward():
     venv, model, params = _setup(num_envs=2)
     agent = PPO("MlpPolicy", venv, n_steps=64, batch_size=64, n_epochs=1, seed=0, device="cpu")
-    config = PbRLConfig(total_labels=12, num_rounds=3, first_feedback_step=200, fragment_length=10,
+    config = PbRLConfig(labels=12, num_rounds=3, first_feedback_step=200, fragment_length=10,
                         reward_epochs=3, candidate_multiplier=2)
     result = train_pbrl(agent, model, params, make_teacher("oracle"), 1024, config, seed=0)
     assert [r.queries_asked for r in result.feedback] == [4, 4, 4]
@@ -76,7 +76,7 @@ def test_feedback_rounds_compile_query_scoring_and_reward_training_once():
 
     venv, model, params = _setup(num_envs=2)
     agent = PPO("MlpPolicy", venv, n_steps=64, batch_size=64, n_epochs=1, seed=0, device="cpu")
-    config = PbRLConfig(total_labels=12, num_rounds=3, first_feedback_step=200, fragment_length=10,
+    config = PbRLConfig(labels=12, num_rounds=3, first_feedback_step=200, fragment_length=10,
                         reward_epochs=2, candidate_multiplier=2)
     feedback = PreferenceFeedbackCallback(venv, model, params, make_teacher("oracle"), config, 1024, seed=0)
     agent.learn(1024, callback=feedback)
@@ -90,7 +90,7 @@ def test_feedback_rounds_compile_query_scoring_and_reward_training_once():
 def test_sac_replay_buffer_is_relabelled_with_the_learned_reward():
     venv, model, params = _setup(num_envs=1)
     agent = SAC("MlpPolicy", venv, learning_starts=100, buffer_size=2000, batch_size=32, seed=0, device="cpu")
-    config = PbRLConfig(total_labels=6, num_rounds=2, first_feedback_step=150, fragment_length=10, reward_epochs=2,
+    config = PbRLConfig(labels=6, num_rounds=2, first_feedback_step=150, fragment_length=10, reward_epochs=2,
                         candidate_multiplier=2, last_feedback_fraction=1.0)
     train_pbrl(agent, model, params, make_teacher("oracle"), 400, config, seed=0)
     replay = agent.replay_buffer

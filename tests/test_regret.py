@@ -412,7 +412,7 @@ def test_regret_experiment_smoke():
 
     with pytest.raises(ValueError, match="learner"):
         Args(learner="advantage")
-    result = main(Args(domain="random", num_mdps=2, board_size=5, num_preferences=16, num_steps=3, num_sweeps=5, eval_sweeps=20,
+    result = main(Args(domain="random", num_mdps=2, board_size=5, labels=16, num_steps=3, num_sweeps=5, eval_sweeps=20,
                        log_every=1))
     assert result["lanes"] == 2 and set(result) >= {"scaled_return", "near_optimal_fraction", "equivalent_fraction", "scaled_return_as_advantage"}
     assert 0.0 <= result["near_optimal_fraction"] <= 1.0
@@ -428,7 +428,7 @@ def test_continuous_regret_model_in_the_online_loop():
     venv = RewardVecEnvWrapper(DummyVecEnv([lambda: gym.make("Pendulum-v1")] * 2))
     model = ContinuousRegretModel(3, venv.action_space.low, venv.action_space.high, hidden_sizes=(32,), num_probe_actions=8)
     agent = make_agent("ppo", venv, "Pendulum-v1", seed=0, n_steps=128, batch_size=64, n_epochs=1)
-    config = PbRLConfig(total_labels=20, num_rounds=2, first_feedback_step=256, fragment_length=10, reward_epochs=2,
+    config = PbRLConfig(labels=20, num_rounds=2, first_feedback_step=256, fragment_length=10, reward_epochs=2,
                         query_method="uniform", preference_model=PreferenceModel("regret"))
     result = train_pbrl(agent, model, model.init(jax.random.key(0)), make_teacher("oracle"), 512, config, seed=0)
     assert len(result.feedback) == 2 and result.preferences is not None and np.isfinite(result.feedback[-1].loss)

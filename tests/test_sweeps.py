@@ -43,7 +43,7 @@ GRID = {"teacher": ["oracle", "stochastic", "mistake"], "seed": [0, 1, 2, 3]}
 
 
 def _sweep(**base) -> Sweep:
-    return Sweep(main, Args(steps=30, log_every=10, **base), grid=GRID)
+    return Sweep(main, Args(num_steps=30, log_every=10, **base), grid=GRID)
 
 
 # Specs ------------------------------------------------------------------------------------------
@@ -56,7 +56,7 @@ def test_grid_names_designs_and_seeds():
     assert runs[0].name == "teacher=oracle__seed0"
     assert [run.design for run in runs[:4]] == ["teacher=oracle"] * 4
     assert [run.seed for run in runs[:4]] == [0, 1, 2, 3]
-    assert runs[5].args == dataclasses.replace(Args(steps=30, log_every=10), teacher="stochastic", seed=1)
+    assert runs[5].args == dataclasses.replace(Args(num_steps=30, log_every=10), teacher="stochastic", seed=1)
 
 
 def test_run_names_encode_the_environment_when_the_args_have_one():
@@ -211,11 +211,11 @@ def _write(tmp_path: Path, text: str, name: str = "s.toml") -> Path:
 
 
 def test_toml_and_yaml_files_give_the_same_sweep(tmp_path):
-    toml = _write(tmp_path, 'target = "experiments.bandit:main"\n[base]\nsteps = 30\n[grid]\nteacher = ["oracle", "mistake"]\nseed = [0, 1]\n')
-    yaml = _write(tmp_path, "target: experiments.bandit:main\nbase: {steps: 30}\ngrid:\n  teacher: [oracle, mistake]\n  seed: [0, 1]\n", "s.yaml")
+    toml = _write(tmp_path, 'target = "experiments.bandit:main"\n[base]\nnum_steps = 30\n[grid]\nteacher = ["oracle", "mistake"]\nseed = [0, 1]\n')
+    yaml = _write(tmp_path, "target: experiments.bandit:main\nbase: {num_steps: 30}\ngrid:\n  teacher: [oracle, mistake]\n  seed: [0, 1]\n", "s.yaml")
     a, b = load_sweep(toml), load_sweep(yaml)
     assert [r.name for r in a.runs()] == [r.name for r in b.runs()]
-    assert a.runs()[0].args.steps == 30
+    assert a.runs()[0].args.num_steps == 30
     assert a.name == "s"
 
 
@@ -232,8 +232,8 @@ def test_sweep_file_random_search(tmp_path):
     ("text", "message"),
     [
         ('target = "experiments.bandit:main"\n[grid]\nteachr = ["oracle"]\n', "grid.teachr: not a field of Args"),
-        ('target = "experiments.bandit:main"\n[base]\nsteps = "many"\n', "base.steps: expected int, got 'many'"),
-        ('target = "experiments.bandit:main"\n[base]\nsteps = -1\n', "base: steps: expected an integer >= 1"),
+        ('target = "experiments.bandit:main"\n[base]\nnum_steps = "many"\n', "base.num_steps: expected int, got 'many'"),
+        ('target = "experiments.bandit:main"\n[base]\nnum_steps = -1\n', "base: num_steps: expected an integer >= 1"),
         ('target = "experiments.nope:main"\n', "target: cannot import module 'experiments.nope'"),
         ('target = "experiments.bandit:mian"\n', "target: module 'experiments.bandit' has no attribute 'mian'"),
         ('[grid]\nseed = [0]\n', "target: missing"),
@@ -271,7 +271,7 @@ def test_local_sweep_of_12_runs_writes_runs_results_and_resumes(tmp_path):
     assert set(results["teacher"]) == {"oracle", "stochastic", "mistake"}
     # a run's result equals calling the target directly: each run has its own seed
     row = results.set_index("run").loc["teacher=mistake__seed2"]
-    direct = main(Args(steps=30, log_every=10, teacher="mistake", seed=2))
+    direct = main(Args(num_steps=30, log_every=10, teacher="mistake", seed=2))
     assert row["correlation"] == pytest.approx(direct["correlation"])
     assert row["seed"] == 2
     run_dir = tmp_path / "runs" / "teacher=mistake__seed2"
@@ -298,7 +298,7 @@ def test_local_sweep_of_12_runs_writes_runs_results_and_resumes(tmp_path):
 
 
 def test_a_crashing_run_is_recorded_with_its_traceback_and_the_sweep_goes_on(tmp_path):
-    sweep = Sweep(main, Args(steps=20), grid={"learning_rate": [0.1, 1e9], "seed": [0, 1]})
+    sweep = Sweep(main, Args(num_steps=20), grid={"learning_rate": [0.1, 1e9], "seed": [0, 1]})
     results = run_sweep(sweep, tmp_path, workers=2, log=None).set_index("run")
     assert list(results["status"]) == ["ok", "ok", "failed", "failed"]
     assert results.loc["learning_rate=1e+09__seed0", "error"].startswith("FloatingPointError: Bradley-Terry training diverged")
@@ -347,7 +347,7 @@ def test_ray_backend_without_ray_says_how_to_install_it(tmp_path, monkeypatch):
 
 def test_killed_sweep_is_finished_by_the_same_command_without_losing_or_duplicating_runs(tmp_path):
     sweep_file = tmp_path / "kill.toml"
-    sweep_file.write_text('target = "experiments.bandit:main"\n[base]\nsteps = 20000\nlog_every = 5000\n'
+    sweep_file.write_text('target = "experiments.bandit:main"\n[base]\nnum_steps = 20000\nlog_every = 5000\n'
                           '[grid]\nteacher = ["oracle", "stochastic", "mistake"]\nseed = [0, 1, 2, 3]\n')
     out = tmp_path / "sweep"
     command = [sys.executable, "-m", "rewardlab.cli._main", "sweep", str(sweep_file), "--out", str(out), "--workers", "2", "--quiet"]
@@ -386,7 +386,7 @@ def test_a_script_without_a_main_guard_runs_its_sweep_once(tmp_path):
     script.write_text(
         "from rewardlab.sweeps import Sweep\n"
         "from experiments.bandit import Args, main\n"
-        f"results = Sweep(main, Args(steps=50), grid={{'seed': range(3)}}).run({str(tmp_path / 'sweep')!r}, workers=2, log=None)\n"
+        f"results = Sweep(main, Args(num_steps=50), grid={{'seed': range(3)}}).run({str(tmp_path / 'sweep')!r}, workers=2, log=None)\n"
         "print('RUNS', len(results), (results.status == 'ok').sum())\n"
     )
     done = subprocess.run([sys.executable, str(script)], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -429,7 +429,7 @@ def test_mean_band_contains_the_mean_and_collapses_for_identical_seeds():
 
 def test_report_and_cli(tmp_path):
     sweep_file = tmp_path / "bandit.toml"
-    sweep_file.write_text('target = "experiments.bandit:main"\n[base]\nsteps = 30\nlog_every = 10\n'
+    sweep_file.write_text('target = "experiments.bandit:main"\n[base]\nnum_steps = 30\nlog_every = 10\n'
                           '[grid]\nteacher = ["oracle", "stochastic", "mistake"]\nlearning_rate = [1.0]\nseed = [0, 1, 2, 3]\n')
     runner = CliRunner()
     out = tmp_path / "sweep"
@@ -481,7 +481,7 @@ def test_cli_errors_are_one_line_and_name_the_field(tmp_path):
 
 def test_dry_run_lists_runs_and_their_state(tmp_path):
     good = tmp_path / "good.toml"
-    good.write_text('target = "experiments.bandit:main"\n[base]\nsteps = 5\n[grid]\nseed = [0, 1]\n')
+    good.write_text('target = "experiments.bandit:main"\n[base]\nnum_steps = 5\n[grid]\nseed = [0, 1]\n')
     result = CliRunner().invoke(app, ["sweep", str(good), "--out", str(tmp_path / "o"), "--dry-run"])
     assert result.exit_code == 0
     assert "seed0\tto run" in result.output and "2 runs" in result.output

@@ -36,7 +36,7 @@ def test_bpref_rejects_bad_arguments():
 
 @pytest.mark.slow
 def test_bpref_sweep_on_both_environments_with_tiny_budgets(tmp_path):
-    tiny = bpref.Args(labels=20, timesteps=2048, feedback_rounds=2, first_feedback_step=512, eval_episodes=1, ensemble_size=2)
+    tiny = bpref.Args(labels=20, total_timesteps=2048, feedback_rounds=2, first_feedback_step=512, eval_episodes=1, ensemble_size=2)
     sweep = Sweep(bpref.main, tiny, grid={"env_id": ["Pendulum-v1", "HalfCheetah-v5"], "teacher": ["mistake"], "seed": [0]})
     results = sweep.run(tmp_path, workers=2, log=None)
     assert (results["status"] == "ok").all(), results["error"].tolist()

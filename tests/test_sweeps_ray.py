@@ -14,10 +14,10 @@ ray = pytest.importorskip("ray")
 
 
 def test_ray_sweep_of_12_runs_matches_the_local_backend_and_resumes(tmp_path):
-    sweep = Sweep(main, Args(steps=30, log_every=10), grid={"teacher": ["oracle", "stochastic", "mistake"], "seed": [0, 1, 2, 3]})
+    sweep = Sweep(main, Args(num_steps=30, log_every=10), grid={"teacher": ["oracle", "stochastic", "mistake"], "seed": [0, 1, 2, 3]})
     # one run finished earlier and one half-written: the Ray sweep skips the first and redoes the second
     done = sweep.runs()[0]
-    run_sweep(Sweep(main, Args(steps=30, log_every=10), grid={"teacher": ["oracle"], "seed": [0]}), tmp_path, workers=1, log=None)
+    run_sweep(Sweep(main, Args(num_steps=30, log_every=10), grid={"teacher": ["oracle"], "seed": [0]}), tmp_path, workers=1, log=None)
     marker = (tmp_path / "runs" / done.name / "result.json").read_text()
     half = tmp_path / "runs" / sweep.runs()[1].name
     half.mkdir()
@@ -44,7 +44,7 @@ def test_ray_sweep_of_12_runs_matches_the_local_backend_and_resumes(tmp_path):
 
 @pytest.mark.slow
 def test_ray_initialised_by_the_user_is_kept_and_crashes_are_recorded(tmp_path):
-    sweep = Sweep(main, Args(steps=20), grid={"learning_rate": [0.5, 1e9], "seed": [0]})
+    sweep = Sweep(main, Args(num_steps=20), grid={"learning_rate": [0.5, 1e9], "seed": [0]})
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         results = run_sweep(sweep, tmp_path, backend="ray", log=None).set_index("run")

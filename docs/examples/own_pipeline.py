@@ -20,7 +20,7 @@ from rewardlab.rewards import RewardModel, RewardNetConfig, as_reward_fn
 from rewardlab.wrappers import RewardVecEnvWrapper
 
 
-def main(timesteps: int = 2048, num_labels: int = 40, seed: int = 0) -> dict:
+def main(total_timesteps: int = 2048, labels: int = 40, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     venv = make_vec_env("Pendulum-v1", n_envs=2, seed=seed)
 
@@ -38,13 +38,13 @@ def main(timesteps: int = 2048, num_labels: int = 40, seed: int = 0) -> dict:
         obs = next_obs
 
     # 2. Preferences from a simulated teacher, and a reward model trained on them.
-    prefs = label(buffer.sample_pairs(num_labels, 25, rng), make_teacher("oracle"), rng)
+    prefs = label(buffer.sample_pairs(labels, 25, rng), make_teacher("oracle"), rng)
     model = RewardModel(RewardNetConfig(inputs=("obs", "act"), hidden_sizes=(64, 64)), venv.observation_space, venv.action_space)
     params, _, metrics = train_reward(model, model.init(jax.random.key(seed)), None, prefs, jax.random.key(seed), epochs=100, batch_size=32)
 
     # 3. The learned reward replaces the env's; the true reward stays in infos[i]["true_reward"].
     wrapped = RewardVecEnvWrapper(venv, as_reward_fn(model, params), mode="replace")
-    PPO("MlpPolicy", wrapped, n_steps=256, seed=seed, device="cpu").learn(timesteps)
+    PPO("MlpPolicy", wrapped, n_steps=256, seed=seed, device="cpu").learn(total_timesteps)
     heldout = buffer.sample_pairs(64, 25, rng)
     return {"train_accuracy": float(metrics["accuracy"][-1]), **reward_correlation(PairScorer(model), params, heldout)}
 

@@ -27,7 +27,7 @@ def _root() -> None:
 @app.command()
 def quickstart(
     env_id: str = typer.Option("Pendulum-v1", "--env", help="gymnasium environment id."),
-    timesteps: int = typer.Option(100_000, min=1, help="PPO env steps for each agent."),
+    total_timesteps: int = typer.Option(100_000, min=1, help="PPO env steps for each agent."),
     labels: int = typer.Option(200, min=0, help="Preference labels the simulated teacher gives."),
     teacher: str = typer.Option("oracle", help="Simulated teacher: oracle, stochastic, myopic, skip, equal, mistake."),
     seed: int = typer.Option(0, help="Seed of agents, envs, queries and teacher noise."),
@@ -48,7 +48,7 @@ def quickstart(
 
     console = Console()
     try:
-        args = Args(env_id=env_id, total_timesteps=timesteps, labels=labels, teacher=teacher, seed=seed,
+        args = Args(env_id=env_id, total_timesteps=total_timesteps, labels=labels, teacher=teacher, seed=seed,
                     eval_episodes=eval_episodes, feedback_until=feedback_until, out_dir=out, parallel=parallel,
                     progress=progress)
         summary = main(args)

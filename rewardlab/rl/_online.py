@@ -48,7 +48,7 @@ class PbRLConfig:
     """Settings of the online preference-learning loop.
 
     Attributes:
-        total_labels: label budget over the whole run.
+        labels: label budget over the whole run.
         num_rounds: number of feedback rounds; labels are split by ``query_schedule``.
         first_feedback_step: env steps (summed over envs) of experience collected before the
             first round; later rounds are spread evenly up to ``last_feedback_fraction`` of
@@ -70,7 +70,7 @@ class PbRLConfig:
             reward model must have ``advantage``, e.g. ``ContinuousRegretModel``.
     """
 
-    total_labels: int = 200
+    labels: int = 200
     num_rounds: int = 10
     first_feedback_step: int = 4096
     last_feedback_fraction: float = 0.6
@@ -91,8 +91,8 @@ class PbRLConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
-        if not isinstance(self.total_labels, int) or self.total_labels < 0:
-            raise ValueError(f"total_labels: expected an integer >= 0, got {self.total_labels!r}")
+        if not isinstance(self.labels, int) or self.labels < 0:
+            raise ValueError(f"labels: expected an integer >= 0, got {self.labels!r}")
         if self.first_feedback_step < 0:
             raise ValueError(f"first_feedback_step: expected >= 0, got {self.first_feedback_step!r}")
         if not 0.0 < self.last_feedback_fraction <= 1.0:
@@ -199,7 +199,7 @@ class PreferenceFeedbackCallback(BaseCallback):
             observation_space=reward_wrapper.observation_space,
             action_space=reward_wrapper.action_space,
         )
-        self.labels_schedule = labels_per_round(config.total_labels, config.num_rounds, config.query_schedule)
+        self.labels_schedule = labels_per_round(config.labels, config.num_rounds, config.query_schedule)
         last = max(config.first_feedback_step, int(config.last_feedback_fraction * total_timesteps))
         self.round_steps = np.linspace(config.first_feedback_step, last, config.num_rounds).astype(np.int64)
         self.next_round = 0
@@ -269,7 +269,7 @@ class PreferenceFeedbackCallback(BaseCallback):
             self.preferences,
             train_key,
             epochs=self.config.reward_epochs,
-            min_dataset_size=self.config.total_labels,  # one compilation for the whole run
+            min_dataset_size=self.config.labels,  # one compilation for the whole run
         )
         self._last_train = (float(np.asarray(metrics["loss"])[-1]), float(np.asarray(metrics["accuracy"])[-1]))
         base = self._base_fn

@@ -7,16 +7,16 @@ import numpy as np
 QUERY_SCHEDULES = ("constant", "decaying", "front_loaded")
 
 
-def labels_per_round(total_labels: int, num_rounds: int, schedule: str = "constant") -> np.ndarray:
+def labels_per_round(labels: int, num_rounds: int, schedule: str = "constant") -> np.ndarray:
     """Split a label budget over feedback rounds.
 
     ``constant`` spreads labels evenly; ``decaying`` asks for more early, with weights
     ∝ 1/√(k+1) (Christiano et al. 2017 decay the query rate as ≈ 1/T); ``front_loaded``
     asks for half the budget in the first round and spreads the rest evenly. The
-    counts are integers summing to exactly ``total_labels``.
+    counts are integers summing to exactly ``labels``.
 
     Args:
-        total_labels: label budget, ≥ 0.
+        labels: label budget, ≥ 0.
         num_rounds: number of feedback rounds, ≥ 1.
         schedule: one of ``QUERY_SCHEDULES``.
 
@@ -32,8 +32,8 @@ def labels_per_round(total_labels: int, num_rounds: int, schedule: str = "consta
         >>> int(labels_per_round(200, 7, "decaying").sum())
         200
     """
-    if int(total_labels) != total_labels or total_labels < 0:
-        raise ValueError(f"total_labels: expected an integer >= 0, got {total_labels!r}")
+    if int(labels) != labels or labels < 0:
+        raise ValueError(f"labels: expected an integer >= 0, got {labels!r}")
     if int(num_rounds) != num_rounds or num_rounds < 1:
         raise ValueError(f"num_rounds: expected an integer >= 1, got {num_rounds!r}")
     if schedule == "constant":
@@ -45,10 +45,10 @@ def labels_per_round(total_labels: int, num_rounds: int, schedule: str = "consta
         weights[0] = 1.0 if num_rounds > 1 else 1.0
     else:
         raise ValueError(f"schedule: expected one of {QUERY_SCHEDULES}, got {schedule!r}")
-    ideal = total_labels * weights / weights.sum()
+    ideal = labels * weights / weights.sum()
     counts = np.floor(ideal).astype(np.int64)
     # Largest-remainder rounding keeps the exact total; ties go to earlier rounds.
-    remainder = int(total_labels - counts.sum())
+    remainder = int(labels - counts.sum())
     order = np.argsort(-(ideal - counts), kind="stable")
     counts[order[:remainder]] += 1
     return counts

@@ -51,11 +51,11 @@ def parse_args(cls: type, argv: Sequence[str] | None = None) -> Any:
         >>> @dataclasses.dataclass(frozen=True)
         ... class Args:
         ...     '''Attributes:
-        ...         steps: gradient steps.
+        ...         num_steps: gradient steps.
         ...     '''
-        ...     steps: int = 10
-        >>> parse_args(Args, ["--steps", "3"])
-        Args(steps=3)
+        ...     num_steps: int = 10
+        >>> parse_args(Args, ["--num-steps", "3"])
+        Args(num_steps=3)
     """
     if not dataclasses.is_dataclass(cls):
         raise ValueError(f"cls: expected a dataclass of arguments, got {cls!r}")

@@ -41,7 +41,7 @@ class Sweep:
 
     Example:
         >>> from experiments.bandit import Args, main
-        >>> sweep = Sweep(main, Args(steps=20), grid={"teacher": ["oracle", "mistake"], "seed": range(2)})
+        >>> sweep = Sweep(main, Args(num_steps=20), grid={"teacher": ["oracle", "mistake"], "seed": range(2)})
         >>> [run.name for run in sweep.runs()]  # doctest: +NORMALIZE_WHITESPACE
         ['teacher=oracle__seed0', 'teacher=oracle__seed1', 'teacher=mistake__seed0', 'teacher=mistake__seed1']
         >>> sweep.name
