@@ -53,7 +53,7 @@ class ContinuousRegretModel:
     M probe actions fixed at construction (a grid for 1-D actions, uniform draws otherwise),
     so A ≤ 0 and regret ≥ 0. ``regret_auxiliary_loss`` is the temporal-difference loss
     mean (Q(s,a) − [r(s,a,s') + γ (1 − done) sg(V(s'))])² on the labelled transitions, which
-    ``RewardTrainer`` adds (times ``td_weight``) under ``preference_model="regret"``: the
+    ``RewardTrainer`` adds (times ``td_weight``) under ``PreferenceModel("regret")``: the
     preference loss shapes Q, the TD loss makes r its Bellman residual. Observations are
     flat ``[N, obs_dim]``; actions ``[N, act_dim]``. Every method returns one row per
     ensemble member.
