@@ -42,7 +42,8 @@ def main() -> dict:
 
     import numpy as np
 
-    from rewardlab.distances import canonicalizer, rollout_transitions, sample_epic_distance
+    from rewardlab.distances import canonicalizer, sample_epic_distance
+    from rewardlab.rl import rollout_transitions
     from rewardlab.rewards import RewardModel, RewardNetConfig, as_reward_fn
 
     env = gym.make("HalfCheetah-v5")

@@ -39,7 +39,8 @@ def distance(
     """Compare two saved reward models with sample-based EPIC (mean and 95% interval over seeds)."""
     from rich.console import Console
 
-    from rewardlab.distances import rollout_transitions, sample_epic_distance
+    from rewardlab.distances import sample_epic_distance
+    from rewardlab.rl import rollout_transitions
     from rewardlab.rewards import as_reward_fn, load_reward_model, space_to_dict
 
     console = Console()

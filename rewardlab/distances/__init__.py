@@ -12,7 +12,6 @@ from rewardlab.distances._sample import (
     canonicalizer,
     confidence_interval,
     pure_reward,
-    rollout_transitions,
     sample_epic_canonicalize,
     sample_epic_distance,
 )
@@ -42,7 +41,6 @@ __all__ = [
     "pure_reward",
     "lstd_values",
     "random_fourier_features",
-    "rollout_transitions",
     "sample_dard_distance",
     "sample_epic_canonicalize",
     "sample_epic_distance",

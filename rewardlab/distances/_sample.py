@@ -231,7 +231,7 @@ def sample_epic_distance(
         reward_a: a ``RewardFn``; one with ``pure_fn`` (``as_reward_fn(model, params)``,
             ``as_reward_fn(FunctionReward(fn))``) runs as one jitted program, others on the host.
         reward_b: same.
-        transitions: coverage data (e.g. :func:`rollout_transitions` of a random policy).
+        transitions: coverage data (e.g. :func:`rewardlab.rl.rollout_transitions` of a random policy).
         discount: γ.
         num_transitions: N coverage transitions per seed.
         num_samples: M canonicalisation samples per seed.
@@ -298,47 +298,3 @@ def sample_epic_distance(
     mean, low, high = confidence_interval(per_seed, confidence)
     return SampleDistance(mean, low, high, per_seed)
 
-
-def rollout_transitions(env: Any, num_steps: int, *, seed: int = 0, policy: Callable[[Any], Any] | None = None) -> Transitions:
-    """Coverage data: ``num_steps`` transitions of ``policy`` (uniform random by default) in ``env``.
-
-    Args:
-        env: a gymnasium env or env id.
-        num_steps: transitions to collect.
-        seed: seeds the env reset and the action space.
-        policy: ``obs -> action``; the action space's ``sample`` when None.
-
-    Returns:
-        :class:`rewardlab.Transitions` with ``next_obs`` the terminal observation at episode ends.
-
-    Example:
-        >>> data = rollout_transitions("Pendulum-v1", 10)
-        >>> data.obs.shape, data.acts.shape
-        ((10, 3), (10, 1))
-    """
-    import gymnasium as gym
-
-    if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or num_steps < 1:
-        raise ValueError(f"num_steps: expected a positive integer, got {num_steps!r}")
-    owned = isinstance(env, str)
-    if owned:
-        env = gym.make(env)
-    env.action_space.seed(seed)
-    obs, _ = env.reset(seed=seed)
-    records: dict[str, list] = {"obs": [], "acts": [], "next_obs": [], "dones": [], "rews": []}
-    for _ in range(int(num_steps)):
-        action = env.action_space.sample() if policy is None else policy(obs)
-        next_obs, reward, terminated, truncated, _ = env.step(action)
-        done = terminated or truncated
-        for name, value in zip(records, (obs, action, next_obs, done, reward)):
-            records[name].append(value)
-        obs = env.reset()[0] if done else next_obs
-    if owned:
-        env.close()
-    return Transitions(
-        np.asarray(records["obs"], np.float32),
-        np.asarray(records["acts"]),
-        np.asarray(records["next_obs"], np.float32),
-        np.asarray(records["dones"], bool),
-        np.asarray(records["rews"], np.float32),
-    )

@@ -85,7 +85,7 @@ def sample_starc_distance(
         reward_a: any ``RewardFn`` (only evaluated on the coverage transitions).
         reward_b: same.
         transitions: coverage data collected by the policy π whose V^π canonicalises
-            (e.g. :func:`rollout_transitions` of a random policy).
+            (e.g. :func:`rewardlab.rl.rollout_transitions` of a random policy).
         discount: γ < 1.
         features: ``obs [N, ...] -> [N, F]`` basis of V^π; default
             :func:`random_fourier_features` of the coverage states with ``num_features``.

@@ -30,6 +30,7 @@ from rewardlab.rl._rollouts import (
     make_task_env,
     reward_returns,
     rollout,
+    rollout_transitions,
 )
 from rewardlab.rl._shaping import LagrangeMultiplierCallback, critic_potential
 from rewardlab.rl._schedule import QUERY_SCHEDULES, labels_per_round
@@ -63,6 +64,7 @@ __all__ = [
     "relabel_replay_buffer",
     "reward_returns",
     "rollout",
+    "rollout_transitions",
     "train_pbrl",
     "tuned_hyperparameters",
     "visitation_mmd",

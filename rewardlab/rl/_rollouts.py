@@ -153,6 +153,42 @@ def _stack(values: list[Any]) -> np.ndarray:
     return array.astype(np.float32) if array.dtype.kind == "f" else array
 
 
+class _Step(NamedTuple):
+    episode: int
+    obs: Any
+    action: Any
+    next_obs: Any
+    done: bool
+    reward: Any
+    terminated: bool
+
+
+def _steps(policy: Policy, env: gym.Env, *, seed: int, seed_every_episode: bool, deterministic: bool):
+    """Endless steps of ``policy`` in ``env``: the one stepping loop behind the rollouts."""
+    obs, _ = env.reset(seed=seed)
+    episode = 0
+    while True:
+        action, _ = policy.predict(obs, deterministic=deterministic)
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        done = bool(terminated or truncated)
+        yield _Step(episode, obs, action, next_obs, done, reward, bool(terminated))
+        if done:
+            episode += 1
+            obs, _ = env.reset(seed=seed + episode) if seed_every_episode else env.reset()
+        else:
+            obs = next_obs
+
+
+def _transitions(steps: list[_Step]) -> Transitions:
+    return Transitions(
+        _stack([step.obs for step in steps]),
+        np.stack([np.asarray(step.action) for step in steps]),
+        _stack([step.next_obs for step in steps]),
+        np.asarray([step.done for step in steps], bool),
+        np.asarray([step.reward for step in steps], np.float32),
+    )
+
+
 def rollout(
     policy: Policy | None,
     env: gym.Env,
@@ -191,33 +227,56 @@ def rollout(
         raise ValueError(f"num_episodes: expected an integer >= 1, got {num_episodes!r}")
     if policy is None:
         policy = RandomPolicy(env.action_space, seed)
-    columns: dict[str, list] = {"obs": [], "acts": [], "next_obs": [], "dones": [], "rews": []}
-    episode_of: list[int] = []
-    returns, terminals = [], []
-    obs, _ = env.reset(seed=seed)
-    for episode in range(int(num_episodes)):
-        if episode:
-            obs, _ = env.reset(seed=seed + episode) if seed_every_episode else env.reset()
-        total, terminated, done = 0.0, False, False
-        while not done:
-            action, _ = policy.predict(obs, deterministic=deterministic)
-            next_obs, reward, terminated, truncated, _ = env.step(action)
-            done = bool(terminated or truncated)
-            for name, value in zip(columns, (obs, action, next_obs, done, reward)):
-                columns[name].append(value)
-            episode_of.append(episode)
-            total += float(reward)
-            obs = next_obs
-        returns.append(total)
-        terminals.append(bool(terminated))
-    transitions = Transitions(
-        _stack(columns["obs"]),
-        np.stack([np.asarray(action) for action in columns["acts"]]),
-        _stack(columns["next_obs"]),
-        np.asarray(columns["dones"], bool),
-        np.asarray(columns["rews"], np.float32),
-    )
-    return Rollout(transitions, np.asarray(episode_of, np.int64), np.asarray(returns, np.float64), np.asarray(terminals, bool))
+    steps: list[_Step] = []
+    returns, terminals, total = [], [], 0.0
+    for step in _steps(policy, env, seed=seed, seed_every_episode=seed_every_episode, deterministic=deterministic):
+        steps.append(step)
+        total += float(step.reward)  # in step order, in float64
+        if step.done:
+            returns.append(total)
+            terminals.append(step.terminated)
+            total = 0.0
+            if step.episode + 1 == num_episodes:
+                break
+    episode_of = np.asarray([step.episode for step in steps], np.int64)
+    return Rollout(_transitions(steps), episode_of, np.asarray(returns, np.float64), np.asarray(terminals, bool))
+
+
+def rollout_transitions(env: gym.Env | str, num_steps: int, *, seed: int = 0, policy: Policy | None = None) -> Transitions:
+    """Coverage data: ``num_steps`` transitions of ``policy`` (uniform random by default) in ``env``.
+
+    The sample-based distances (``rewardlab.distances``) take such data as their coverage
+    distribution. Episodes continue across ends (the env is reset, unseeded, after each).
+
+    Args:
+        env: a gymnasium env or env id.
+        num_steps: transitions to collect.
+        seed: seeds the first reset and the random policy.
+        policy: anything with SB3's ``predict`` (actions sampled, not the mode); None for
+            :class:`RandomPolicy`.
+
+    Returns:
+        :class:`rewardlab.Transitions` with ``next_obs`` the terminal observation at episode ends.
+
+    Raises:
+        ValueError: ``num_steps`` is not a positive integer.
+
+    Example:
+        >>> data = rollout_transitions("Pendulum-v1", 10)
+        >>> data.obs.shape, data.acts.shape
+        ((10, 3), (10, 1))
+    """
+    if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or num_steps < 1:
+        raise ValueError(f"num_steps: expected a positive integer, got {num_steps!r}")
+    owned = isinstance(env, str)
+    if owned:
+        env = gym.make(env)
+    try:
+        steps = _steps(policy or RandomPolicy(env.action_space, seed), env, seed=seed, seed_every_episode=False, deterministic=False)
+        return _transitions([next(steps) for _ in range(int(num_steps))])
+    finally:
+        if owned:
+            env.close()
 
 
 def reward_returns(reward_fn: RewardFn, data: Rollout) -> np.ndarray:
