@@ -39,12 +39,11 @@ def main() -> dict:
     single_threaded()
 
     import gymnasium as gym
-
     import numpy as np
 
     from rewardlab.distances import canonicalizer, sample_epic_distance
-    from rewardlab.rl import rollout_transitions
     from rewardlab.rewards import RewardModel, RewardNetConfig, as_reward_fn
+    from rewardlab.rl import rollout_transitions
 
     env = gym.make("HalfCheetah-v5")
     model = RewardModel(RewardNetConfig(hidden_sizes=(256, 256)), env.observation_space, env.action_space)

@@ -34,7 +34,6 @@ from rewardlab._types import FragmentPairs, Preferences
 from rewardlab.preferences import RewardTrainer
 from rewardlab.rewards import RewardModel, RewardNetConfig
 
-
 MATMUL_SIZE = 2048
 
 

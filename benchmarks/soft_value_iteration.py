@@ -24,7 +24,6 @@ The last line printed is one JSON object with the figures.
 from __future__ import annotations
 
 import argparse
-
 import time
 
 from benchmarks._common import median, print_figures, single_threaded, time_call

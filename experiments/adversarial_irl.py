@@ -26,7 +26,16 @@ from typing import Literal
 from rewardlab._io import atomic_write_json
 from rewardlab.irl import AdversarialConfig, load_demonstrations, save_demonstrations, train_adversarial, train_expert
 from rewardlab.rewards import as_reward_fn
-from rewardlab.rl import DEFAULT_HORIZONS, Policy, default_num_envs, evaluate_policy, make_agent, make_env, make_task_env, rollout
+from rewardlab.rl import (
+    DEFAULT_HORIZONS,
+    Policy,
+    default_num_envs,
+    evaluate_policy,
+    make_agent,
+    make_env,
+    make_task_env,
+    rollout,
+)
 from rewardlab.sweeps import Logger, check_choices, parse_args
 from rewardlab.wrappers import RewardVecEnvWrapper
 

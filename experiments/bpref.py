@@ -71,7 +71,15 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
 
     from rewardlab.preferences import make_teacher
     from rewardlab.rewards import RewardModel, RewardNetConfig
-    from rewardlab.rl import PbRLConfig, default_num_envs, evaluate_policy, make_agent, make_env, make_task_env, train_pbrl
+    from rewardlab.rl import (
+        PbRLConfig,
+        default_num_envs,
+        evaluate_policy,
+        make_agent,
+        make_env,
+        make_task_env,
+        train_pbrl,
+    )
     from rewardlab.wrappers import RewardVecEnvWrapper
 
     start = time.perf_counter()
@@ -102,7 +110,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         "true_return": evaluation.true_return,
         "true_return_std": evaluation.true_return_std,
         "train_true_return_last10": float(np.mean(last)) if len(last) else float("nan"),
-        "labels_used": 0 if result.preferences is None else int(len(result.preferences.labels)),
+        "labels_used": 0 if result.preferences is None else len(result.preferences.labels),
         "final_train_accuracy": float("nan") if final is None else final.train_accuracy,
         "total_timesteps": total_timesteps,
         "wall_s": time.perf_counter() - start,

@@ -46,6 +46,7 @@ from rewardlab.preferences import (
 from rewardlab.sweeps import Logger, check_choices, parse_args, vmap_sweep
 from rewardlab.tabular import linear_reward, successor_table, value_iteration
 
+
 @dataclasses.dataclass(frozen=True)
 class Args:
     """Arguments of the delivery preference study (one design, one seed).

@@ -32,7 +32,16 @@ import numpy as np
 
 from rewardlab.preferences import HERON_SIGMAS, compose, factor_combination, make_teacher, oracle
 from rewardlab.rewards import RewardModel, RewardNetConfig
-from rewardlab.rl import EpisodeReturns, PbRLConfig, default_num_envs, evaluate_policy, make_agent, make_env, make_task_env, train_pbrl
+from rewardlab.rl import (
+    EpisodeReturns,
+    PbRLConfig,
+    default_num_envs,
+    evaluate_policy,
+    make_agent,
+    make_env,
+    make_task_env,
+    train_pbrl,
+)
 from rewardlab.sweeps import Logger, check_choices, parse_args
 from rewardlab.wrappers import RewardVecEnvWrapper
 from rewardlab_envs import factor_spec

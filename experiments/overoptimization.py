@@ -31,7 +31,14 @@ from rewardlab._io import atomic_write_json
 from rewardlab._types import Trajectory
 from rewardlab.preferences import default_optimizer, fragment_trajectories, label, make_teacher, train_reward
 from rewardlab.rewards import RewardModel, RewardNetConfig, as_reward_fn
-from rewardlab.rl import OveroptimizationResult, StandardizedRewardFn, make_env, measure_overoptimization, plot_overoptimization, rollout
+from rewardlab.rl import (
+    OveroptimizationResult,
+    StandardizedRewardFn,
+    make_env,
+    measure_overoptimization,
+    plot_overoptimization,
+    rollout,
+)
 from rewardlab.sweeps import Logger, check_choices, parse_args
 
 DESIGNS = ("single", "ensemble")

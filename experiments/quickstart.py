@@ -37,7 +37,17 @@ from stable_baselines3 import PPO
 from rewardlab._io import atomic_write_bytes, atomic_write_figure, atomic_write_json
 from rewardlab.preferences import make_teacher, pearson_correlation
 from rewardlab.rewards import RewardModel, RewardNetConfig, as_reward_fn, save_reward_model
-from rewardlab.rl import EpisodeReturns, PbRLConfig, RandomPolicy, default_num_envs, make_agent, make_env, make_task_env, rollout, train_pbrl
+from rewardlab.rl import (
+    EpisodeReturns,
+    PbRLConfig,
+    RandomPolicy,
+    default_num_envs,
+    make_agent,
+    make_env,
+    make_task_env,
+    rollout,
+    train_pbrl,
+)
 from rewardlab.sweeps import Logger, RunLogger, check_choices, parse_args
 from rewardlab.wrappers import RewardVecEnvWrapper
 
@@ -236,7 +246,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
         "return_random": float(episodes["random"].returns.mean()),
         "pearson_transition": pearson_correlation(np.concatenate(learned_r), np.concatenate(true_r)),
         "pearson_segment": pearson_correlation(np.concatenate(segments_learned), np.concatenate(segments_true)),
-        "labels_used": 0 if result.preferences is None else int(len(result.preferences.labels)),
+        "labels_used": 0 if result.preferences is None else len(result.preferences.labels),
         "wall_s": 0.0,
     }
     span = summary["return_true"] - summary["return_random"]

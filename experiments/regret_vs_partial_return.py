@@ -51,6 +51,7 @@ from rewardlab.sweeps import Logger, check_choices, parse_args
 from rewardlab.tabular import linear_reward, tabular_reward
 from rewardlab_envs import TabularMDP, delivery_mdp, random_delivery_mdp
 
+
 @dataclasses.dataclass(frozen=True)
 class Args:
     """Arguments of the regret-vs-partial-return study.

@@ -7,12 +7,12 @@ import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-import gymnasium as gym  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import gymnasium as gym
+import numpy as np
+import pytest
 
-import rewardlab_envs as envs  # noqa: E402
-from rewardlab_envs import _factors, _render, _spec  # noqa: E402
+import rewardlab_envs as envs
+from rewardlab_envs import _factors, _render, _spec
 
 CONTROL_ENVS = ("Pendulum-v1", "MountainCarContinuous-v0", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5")
 

@@ -238,11 +238,10 @@ def test_flat_fast_path_normalises_explicitly_when_folding_would_lose_digits():
 
 def test_flat_fast_path_reuses_its_buffer_without_aliasing_threads_or_results():
     """The features buffer is per thread and per batch size: results stay right across calls and threads."""
+    import sys
     import threading
 
     import cloudpickle
-
-    import sys
 
     model = RewardModel(RewardNetConfig(inputs=("obs", "act", "next_obs"), hidden_sizes=(256, 256)), OBS_SPACE, ACT_SPACE)
     params = model.update_normalizer(model.init(jax.random.key(4)), np.random.default_rng(3).normal(1.0, 2.0, (64, 17)))

@@ -494,7 +494,8 @@ def test_dry_run_lists_runs_and_their_state(tmp_path):
 def test_vmap_sweep_matches_single_runs_and_reports(tmp_path):
     import jax
 
-    from experiments.delivery_prefs import Args, main as delivery_main, study
+    from experiments.delivery_prefs import Args, study
+    from experiments.delivery_prefs import main as delivery_main
 
     args = Args(max_labels=40, labels=40, newton_steps=5, planning_sweeps=40)
     grid = {"regret_teacher": [0.0, 1.0], "labels": [0, 40]}

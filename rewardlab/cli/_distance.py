@@ -40,8 +40,8 @@ def distance(
     from rich.console import Console
 
     from rewardlab.distances import sample_epic_distance
-    from rewardlab.rl import rollout_transitions
     from rewardlab.rewards import as_reward_fn, load_reward_model, space_to_dict
+    from rewardlab.rl import rollout_transitions
 
     console = Console()
     try:

@@ -70,7 +70,8 @@ def quickstart(
     console.print(f"run folder: {summary['run_dir']} (summary.json, learning_curve.png, reward_model.rlab, tensorboard/)")
 
 
-from rewardlab.cli._sweep import report as _report_command, sweep as _sweep_command  # noqa: E402
+from rewardlab.cli._sweep import report as _report_command  # noqa: E402
+from rewardlab.cli._sweep import sweep as _sweep_command  # noqa: E402
 
 app.command("sweep")(_sweep_command)
 app.command("report")(_report_command)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -19,13 +18,13 @@ def _fail(message: str) -> None:
 
 def sweep(
     file: Path = typer.Argument(..., help="Sweep file (.toml, .yaml): target = 'module:function', then tables base, grid and optionally random."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Sweep folder; default runs/sweeps/<sweep name>. Rerunning into it resumes."),
+    out: Path | None = typer.Option(None, "--out", help="Sweep folder; default runs/sweeps/<sweep name>. Rerunning into it resumes."),
     backend: str = typer.Option("local", help="local (a process per run on this machine) or ray."),
-    workers: Optional[int] = typer.Option(None, help="Runs at a time; default the CPU cores (local) or the local Ray's CPUs."),
-    address: Optional[str] = typer.Option(None, help="Address of a running Ray cluster (with --backend ray); default starts a local Ray."),
+    workers: int | None = typer.Option(None, help="Runs at a time; default the CPU cores (local) or the local Ray's CPUs."),
+    address: str | None = typer.Option(None, help="Address of a running Ray cluster (with --backend ray); default starts a local Ray."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Redo runs recorded as failed (finished runs are always skipped)."),
-    threads_per_run: Optional[int] = typer.Option(None, help="BLAS/XLA/torch threads per run; default cores ÷ workers."),
-    run_timeout: Optional[float] = typer.Option(None, help="Seconds a run may take; one still going then is killed and recorded as failed."),
+    threads_per_run: int | None = typer.Option(None, help="BLAS/XLA/torch threads per run; default cores ÷ workers."),
+    run_timeout: float | None = typer.Option(None, help="Seconds a run may take; one still going then is killed and recorded as failed."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and their state, run nothing."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
 ) -> None:
@@ -70,9 +69,9 @@ def sweep(
 
 def report(
     sweep_dir: Path = typer.Argument(..., help="A sweep folder (holding results.parquet)."),
-    metric: Optional[list[str]] = typer.Option(None, "--metric", help="Final metric to tabulate (repeatable); default all."),
-    curve: Optional[list[str]] = typer.Option(None, "--curve", help="Logged metric to plot against step (repeatable); default all."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Report folder; default SWEEP_DIR/report."),
+    metric: list[str] | None = typer.Option(None, "--metric", help="Final metric to tabulate (repeatable); default all."),
+    curve: list[str] | None = typer.Option(None, "--curve", help="Logged metric to plot against step (repeatable); default all."),
+    out: Path | None = typer.Option(None, "--out", help="Report folder; default SWEEP_DIR/report."),
 ) -> None:
     """Learning curves per design with bands over seeds, and a final-performance table (IQM, bootstrap CIs), as PNG and Markdown."""
     from rewardlab.sweeps import make_report

@@ -32,6 +32,7 @@ from rewardlab.irl._adversarial import (
     train_adversarial,
 )
 from rewardlab.irl._behaviour import BEHAVIOUR_MODELS, behaviour_policy, finite_horizon_optimal_q
+from rewardlab.irl._demo_io import load_demonstrations, save_demonstrations
 from rewardlab.irl._demos import (
     TabularDemonstrations,
     demonstration_occupancy,
@@ -39,7 +40,6 @@ from rewardlab.irl._demos import (
     empirical_occupancy,
     sample_trajectories,
 )
-from rewardlab.irl._demo_io import load_demonstrations, save_demonstrations
 from rewardlab.irl._experts import train_expert
 from rewardlab.irl._mce import (
     MCEIRLConfig,
@@ -52,7 +52,11 @@ from rewardlab.irl._mce import (
     soft_plan,
 )
 from rewardlab.irl._misspecification import RewardError, misspecified_irl, perturb_transitions, reward_error
-from rewardlab.tabular import linear_reward, mlp_reward, tabular_reward  # the tabular reward family MCE IRL fits, re-exported
+from rewardlab.tabular import (  # the tabular reward family MCE IRL fits, re-exported
+    linear_reward,
+    mlp_reward,
+    tabular_reward,
+)
 
 __all__ = [
     "ADVERSARIAL_METHODS",

@@ -46,7 +46,13 @@ import jax.numpy as jnp
 import optax
 
 from rewardlab.irl._demos import discounted_occupancy
-from rewardlab.tabular import TabularReward, expected_reward, finite_horizon_soft_value_iteration, occupancy_measure, value_iteration
+from rewardlab.tabular import (
+    TabularReward,
+    expected_reward,
+    finite_horizon_soft_value_iteration,
+    occupancy_measure,
+    value_iteration,
+)
 
 Array = Any
 

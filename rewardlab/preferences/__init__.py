@@ -27,6 +27,7 @@ from rewardlab.preferences._bradley_terry import (
     segment_scores,
     weighted_member_losses,
 )
+from rewardlab.preferences._fragments import Fragmenter, TransitionBuffer, fragment_trajectories, random_fragmenter
 from rewardlab.preferences._heron import (
     HERON_SIGMAS,
     HeronDecision,
@@ -36,7 +37,6 @@ from rewardlab.preferences._heron import (
     heron_decisions,
     heron_margins,
 )
-from rewardlab.preferences._fragments import Fragmenter, TransitionBuffer, fragment_trajectories, random_fragmenter
 from rewardlab.preferences._metrics import (
     accuracy_from_probabilities,
     expected_calibration_error,

@@ -32,8 +32,8 @@ from rewardlab.rl._rollouts import (
     rollout,
     rollout_transitions,
 )
-from rewardlab.rl._shaping import LagrangeMultiplierCallback, critic_potential
 from rewardlab.rl._schedule import QUERY_SCHEDULES, labels_per_round
+from rewardlab.rl._shaping import LagrangeMultiplierCallback, critic_potential
 
 __all__ = [
     "DEFAULT_HORIZONS",

@@ -247,7 +247,7 @@ class PreferenceFeedbackCallback(BaseCallback):
             loss, train_accuracy = self._last_train
             record = FeedbackRecord(
                 timestep=int(self.num_timesteps),
-                labels_used=0 if self.preferences is None else int(len(self.preferences.labels)),
+                labels_used=0 if self.preferences is None else len(self.preferences.labels),
                 queries_asked=num_queries,
                 loss=loss,
                 train_accuracy=train_accuracy,

@@ -58,7 +58,7 @@ def final_table(results: Any, metrics: Sequence[str], confidence: float = 0.95, 
         for metric in metrics:
             values = pd.to_numeric(ok[metric], errors="coerce").to_numpy(dtype=np.float64)
             values = values[np.isfinite(values)]
-            row = {"design": design, "metric": metric, "runs": int(len(values)), "failed": int((group["status"] != "ok").sum())}
+            row = {"design": design, "metric": metric, "runs": len(values), "failed": int((group["status"] != "ok").sum())}
             if len(values):
                 interval = stratified_bootstrap_ci(values, num_resamples=num_resamples, confidence=confidence)
                 row.update(mean=float(values.mean()), iqm=interval.estimate, iqm_low=interval.low, iqm_high=interval.high)

@@ -168,7 +168,7 @@ def format_value(value: Any) -> str:
         ('0.1', '0.0001', '0.3333', '64-64')
     """
     if isinstance(value, float):
-        return f"{value:.4g}" if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5) or len(repr(value)) > 8 else repr(value)
+        return f"{value:.4g}" if (value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5)) or len(repr(value)) > 8 else repr(value)
     if isinstance(value, (list, tuple)):
         return "-".join(format_value(v) for v in value)
     return str(value)

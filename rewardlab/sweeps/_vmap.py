@@ -126,7 +126,7 @@ def vmap_sweep(
         write_parquet(out / RESULTS_FILE, frame)
         atomic_write_json(out / MANIFEST_FILE, {
             "name": name, "target": f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', '?')}",
-            "backend": "vmap", "base": {field: None for field in [*arrays, *(fixed or {})]},
+            "backend": "vmap", "base": dict.fromkeys([*arrays, *(fixed or {})]),
             "grid": {field: list(values) for field, values in grid.items()}, "seeds": seeds,
             "runs": [{"name": r["run"], "design": r["design"], "seed": r["seed"]} for r in rows],
         })
