@@ -69,14 +69,14 @@ class RewardFn(Protocol):
     traceable under ``jit``/``vmap``), which distances and shaping use in place of the host
     call. A ``RewardFn`` without ``pure_fn`` is called on the host.
 
-    Args:
-        obs: ``[N, *obs_shape]`` s_t (or a dict of such arrays).
-        acts: ``[N, *act_shape]`` a_t.
-        next_obs: ``[N, *obs_shape]`` s_{t+1}.
-        dones: ``[N]`` bool.
+    Called as ``fn(obs, acts, next_obs, dones)`` with
 
-    Returns:
-        ``np.ndarray`` of shape ``[N]``, dtype float32.
+    * ``obs``: ``[N, *obs_shape]`` s_t (or a dict of such arrays),
+    * ``acts``: ``[N, *act_shape]`` a_t,
+    * ``next_obs``: ``[N, *obs_shape]`` s_{t+1},
+    * ``dones``: ``[N]`` bool,
+
+    it returns an ``np.ndarray`` of shape ``[N]``, dtype float32.
     """
 
     def __call__(self, obs: Obs, acts: Array, next_obs: Obs, dones: Array) -> np.ndarray: ...

@@ -35,6 +35,7 @@ from rewardlab.tabular import expand_reward
 Array = Any
 
 DISTANCES = ("epic", "dard", "starc")
+"""The distances of ``distance_matrix``."""
 _EXACT_PAIR_LIMIT = 1 << 27  # K²·F elements: beyond this, L2 pairs come from the Gram matrix
 
 
@@ -133,8 +134,13 @@ def distance_matrix(
         discount: γ.
         distance: ``"epic"``, ``"dard"`` or ``"starc"``.
         transitions: ``[S, A, S']``; required for DARD, STARC and ``[K, S]`` rewards.
-        state_dist, action_dist, coverage: as in :func:`epic_distance` (EPIC, DARD).
-        canonicalization, norm, metric, policy: as in :func:`starc_distance` (STARC).
+        state_dist: as in :func:`epic_distance` (EPIC, DARD).
+        action_dist: as in :func:`epic_distance` (EPIC, DARD).
+        coverage: as in :func:`epic_distance` (EPIC, DARD).
+        canonicalization: as in :func:`starc_distance` (STARC).
+        norm: as in :func:`starc_distance` (STARC).
+        metric: as in :func:`starc_distance` (STARC).
+        policy: as in :func:`starc_distance` (STARC).
 
     Returns:
         ``[K, K]`` symmetric matrix with a zero diagonal.

@@ -161,7 +161,10 @@ def sample_epic_canonicalize(
 
     Args:
         reward: a ``RewardFn``; one with ``pure_fn`` (``as_reward_fn``) runs jitted.
-        obs, acts, next_obs, dones: ``[N, ...]`` the transitions to canonicalise.
+        obs: ``[N, *obs_shape]`` s of the transitions to canonicalise.
+        acts: ``[N, *act_shape]`` a.
+        next_obs: ``[N, *obs_shape]`` s'.
+        dones: ``[N]`` done flags.
         sample_acts: ``[M, *act_shape]`` actions a_j ~ D_A.
         sample_next_obs: ``[M, *obs_shape]`` states s'_j ~ D_S.
         discount: γ.

@@ -98,7 +98,11 @@ def sample_dard_distance(
         transitions: coverage data whose (s, a, s') follow the dynamics.
         discount: γ.
         dynamics: pure JAX ``(key, obs [K], acts [K]) -> next_obs [K]`` sampler of T.
-        num_transitions, num_samples, num_seeds, seed, confidence: as in :func:`sample_epic_distance`.
+        num_transitions: as in :func:`sample_epic_distance`.
+        num_samples: as in :func:`sample_epic_distance`.
+        num_seeds: as in :func:`sample_epic_distance`.
+        seed: as in :func:`sample_epic_distance`.
+        confidence: as in :func:`sample_epic_distance`.
 
     Returns:
         :class:`SampleDistance`.

@@ -42,6 +42,7 @@ from rewardlab.tabular import expand_reward, policy_evaluation
 Array = Any
 
 CANONICALIZATIONS = ("value", "epic", "minimal")
+"""STARC's canonicalisations (``starc_distance``; the module docstring defines each)."""
 
 
 def as_transition_reward(reward: Array, *, transitions: Array | None = None, num_actions: int | None = None) -> jax.Array:

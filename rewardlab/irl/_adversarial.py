@@ -46,6 +46,7 @@ from rewardlab.rewards import RewardModel, RewardNetConfig, RewardParams, aggreg
 from rewardlab.wrappers import RewardVecEnvWrapper
 
 ADVERSARIAL_METHODS = ("airl", "gail")
+"""``AdversarialConfig.method``: AIRL or GAIL."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -37,6 +37,7 @@ from rewardlab.tabular import (
 Array = Any
 
 BEHAVIOUR_MODELS = ("optimal", "boltzmann", "causal_entropy")
+"""Demonstrator models of ``behaviour_policy``: optimal, Boltzmann-rational, causal entropy."""
 
 
 def _check_model(behaviour: str) -> None:

@@ -120,7 +120,7 @@ def empirical_occupancy(demos: TabularDemonstrations, num_states: int, num_actio
 
 
 def discounted_occupancy(transitions: Array, policy: Array, initial_state_dist: Array, discount: Array) -> jax.Array:
-    """Infinite-horizon occupancy D(s, a) = [d0ᵀ (I − γP_π)⁻¹](s) π(a|s), exactly (γ < 1).
+    """Infinite-horizon occupancy ``D(s, a) = [d0ᵀ (I − γP_π)⁻¹](s) π(a|s)``, exactly (γ < 1).
 
     Entries sum to 1/(1 − γ).
 

@@ -38,12 +38,12 @@ from rewardlab._types import FragmentPairs
 from rewardlab.preferences._bradley_terry import check_fragment_pairs
 from rewardlab.preferences._teachers import TeacherStage, TeacherState
 
-# σ_i of HERON's margins per environment, in the env's FactorSpec order (HalfCheetah from the paper's settings).
 HERON_SIGMAS: dict[str, tuple[float, ...]] = {
     "Pendulum-v1": (0.1, 0.1, 0.1),
     "MountainCarContinuous-v0": (0.1, 0.1),
     "HalfCheetah-v5": (0.5, 0.1),
 }
+"""σ_i of HERON's margins per environment, in the env's FactorSpec order (HalfCheetah from the paper's settings)."""
 
 
 class HeronDecision(NamedTuple):

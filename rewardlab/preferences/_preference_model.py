@@ -30,6 +30,7 @@ import dataclasses
 from typing import Any, Literal
 
 PREFERENCE_MODELS = ("partial_return", "discounted_return", "regret")
+"""The scores a ``PreferenceModel`` may use: partial return, discounted return, regret."""
 _DEFAULT_DISCOUNT = {"partial_return": 1.0, "discounted_return": 0.99, "regret": 1.0}
 
 

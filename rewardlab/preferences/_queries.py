@@ -28,6 +28,7 @@ from rewardlab.preferences._bradley_terry import check_fragment_pairs
 from rewardlab.preferences._scoring import PairScorer
 
 QUERY_METHODS = ("uniform", "disagreement", "entropy")
+"""The selection rules of ``select_queries``."""
 
 
 def disagreement_score(probabilities: jax.Array) -> jax.Array:

@@ -57,6 +57,7 @@ from rewardlab.tabular import (
 )
 
 VALUE_MODELS = ("exact", "successor_features")
+"""How the regret model gets values: exact (soft) value iteration or Knox et al.'s successor features."""
 
 
 # --- Single-segment regret ------------------------------------------------------------------------------------

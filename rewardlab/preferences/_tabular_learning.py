@@ -49,6 +49,7 @@ from rewardlab.tabular import (
 )
 
 TABULAR_SOLVERS = ("adam", "newton")
+"""The solvers of ``fit_tabular_reward``."""
 
 
 # --- Segment pairs ------------------------------------------------------------------------------------------------

@@ -22,8 +22,9 @@ TEACHER_PRESETS: dict[str, dict[str, float]] = {
     "equal": {"equal_quantile": 0.1},
     "mistake": {"eps_mistake": 0.1},
 }
-# Teachers beyond B-Pref's partial-return presets; they need extra arguments (see ``make_teacher``).
+"""B-Pref's simulated teachers by name: the ``SimulatedTeacher`` arguments each sets."""
 TEACHER_MODELS = ("regret", "heron")
+"""Teachers beyond B-Pref's partial-return presets; they need extra arguments (see ``make_teacher``)."""
 
 
 def _check_overrides(cls: type, overrides: dict[str, Any]) -> None:

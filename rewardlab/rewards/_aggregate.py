@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 ENSEMBLE_AGGREGATES = ("mean", "min", "mean_minus_std", "uncertainty_weighted")
+"""How ``aggregate_ensemble`` combines members: mean, min, mean − c·std, mean − c·variance."""
 
 
 def check_aggregate(aggregate: Any, coefficient: Any) -> float:

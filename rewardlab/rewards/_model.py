@@ -239,13 +239,14 @@ class RewardModel:
     def apply(self, params: RewardParams, obs: Any, acts: Any, next_obs: Any, dones: Any) -> jax.Array:
         """Rewards of every member on N transitions (pure; jitted; differentiable in ``params.net``).
 
+        Arguments the model does not use may be None.
+
         Args:
             params: from ``init`` (or training).
             obs: ``[N, *obs_shape]`` s (a dict of arrays for Dict spaces).
             acts: ``[N, *act_shape]`` a (int ``[N]`` for Discrete, one-hot inside).
             next_obs: ``[N, *obs_shape]`` s'.
             dones: ``[N]`` bool or float.
-            Arguments the model does not use may be None.
 
         Returns:
             ``[E, N]`` float32: r = g + γ(1 − done)h(s') − h(s) with shaping, else g.

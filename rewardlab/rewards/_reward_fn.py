@@ -22,6 +22,7 @@ from rewardlab.rewards._model import RewardModel
 from rewardlab.rewards._spaces import Leaf, expected_shape, leaf_shape_ok
 
 REWARD_METHODS = ("apply", "advantage", "base_reward")  # methods that give member rewards [E, N]
+"""The model methods ``as_reward_fn(..., use=)`` may name: each gives member rewards ``[E, N]``."""
 MIN_BUCKET = 8
 DEFAULT_HOST_BATCH_LIMIT = 128
 

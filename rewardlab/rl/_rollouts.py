@@ -34,8 +34,8 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from rewardlab._types import RewardFn, Trajectory, Transitions
 
-# Fixed episode lengths of the tasks the IRL studies use (AIRL needs fixed-horizon episodes).
 DEFAULT_HORIZONS: dict[str, int] = {"Pendulum-v1": 200, "HalfCheetah-v5": 1000}
+"""Fixed episode lengths of the tasks the IRL studies use (AIRL needs fixed-horizon episodes)."""
 
 
 def make_env(env_id: str, *, fixed_horizon: int | None = None, factors: bool = False) -> gym.Env:

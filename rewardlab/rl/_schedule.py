@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 QUERY_SCHEDULES = ("constant", "decaying", "front_loaded")
+"""How ``labels_per_round`` spreads a label budget over the feedback rounds."""
 
 
 def labels_per_round(labels: int, num_rounds: int, schedule: str = "constant") -> np.ndarray:

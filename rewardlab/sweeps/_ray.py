@@ -24,6 +24,7 @@ from rewardlab.sweeps._process import limit_threads, timeout_message
 from rewardlab.sweeps._run import RESULT_FILE, RunSpec, execute_run, failure_record, read_result
 
 INSTALL_HINT = "the ray backend needs Ray: pip install 'rewardlab[ray]'"
+"""What to install when ``backend="ray"`` finds no Ray."""
 
 
 def import_ray() -> Any:

@@ -17,6 +17,7 @@ from rewardlab.sweeps._results import MANIFEST_FILE, RUNS_DIR, write_results
 from rewardlab.sweeps._run import RunSpec, read_result
 
 BACKENDS = ("local", "ray")
+"""Where a sweep runs: local processes or a Ray cluster."""
 
 
 class SweepPlan(Protocol):

@@ -23,6 +23,7 @@ import numpy as np
 from rewardlab._types import RewardFn
 
 REWARD_MODES = ("replace", "add", "weighted")
+"""A wrapper's ``mode``: r = r_learned, r_env + weight·r_learned or env_weight·r_env + weight·r_learned."""
 
 
 class NonFiniteRewardError(ValueError, FloatingPointError):
