@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 export MUJOCO_GL ?= egl
 
-.PHONY: install quickstart test test-slow bench clean
+.PHONY: install quickstart test test-slow bench docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,5 +35,17 @@ BENCHMARKS ?= wrapper_overhead reward_training pbrl_pendulum sweep_overhead vmap
 bench: $(STAMP)
 	@for name in $(BENCHMARKS); do echo "== $$name"; $(PY) -m benchmarks.$$name || exit 1; done
 
+# The site: docs/ and an API reference generated from the docstrings (mkdocs.yml), built into site/.
+# --strict: any warning (a broken link, anchor or cross-reference, a docstring griffe cannot read)
+# fails the build. NO_MKDOCS_2_WARNING silences Material's end-of-life banner (May 2027).
+DOCS_STAMP := $(VENV)/.installed-docs
+
+$(DOCS_STAMP): $(STAMP)
+	$(PIP) install -c constraints.txt -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d site
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache site
