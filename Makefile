@@ -47,5 +47,18 @@ $(DOCS_STAMP): $(STAMP)
 docs: $(DOCS_STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d site
 
+# Lint, formatting and type checks, as CI runs them; .pre-commit-config.yaml runs the same per commit.
+.PHONY: lint
+LINT_STAMP := $(VENV)/.installed-lint
+
+$(LINT_STAMP): $(STAMP)
+	$(PIP) install -c constraints.txt -e ".[lint]"
+	touch $(LINT_STAMP)
+
+lint: $(LINT_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache site
