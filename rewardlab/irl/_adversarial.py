@@ -200,6 +200,7 @@ class AdversarialCallback(BaseCallback):
         self._pos = 0
         self._last_round = 0
         self.history: list[dict[str, float]] = []
+        """One record per discriminator round: its last update's metrics and the ``timestep``."""
         self.reward_fn = as_reward_fn(model, self.params)
         reward_wrapper.set_reward_fn(self.reward_fn)
         method = config.method

@@ -116,6 +116,7 @@ class RunLogger:
         self._dirty = False
 
     def close(self) -> None:
+        """Flush (metrics table and TensorBoard) and close the TensorBoard writer."""
         self.flush()
         if self._writer is not None:
             self._writer.close()
