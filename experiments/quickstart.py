@@ -40,6 +40,7 @@ from rewardlab.rewards import RewardModel, RewardNetConfig, as_reward_fn, save_r
 from rewardlab.rl import (
     EpisodeReturns,
     PbRLConfig,
+    Policy,
     RandomPolicy,
     default_num_envs,
     make_agent,
@@ -217,7 +218,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
     true_agent = PPO.load(run_dir / "ppo_true_reward.zip", device="cpu")
 
     say(f"[3/3] Evaluating each policy on the true reward ({args.eval_episodes} episodes)")
-    policies = {"learned": learned_agent, "true": true_agent, "random": RandomPolicy(venv.action_space, args.seed)}
+    policies: dict[str, Policy] = {"learned": learned_agent, "true": true_agent, "random": RandomPolicy(venv.action_space, args.seed)}
     episodes = {}
     for name, policy in policies.items():
         env = make_env(args.env_id)
@@ -252,9 +253,9 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
     span = summary["return_true"] - summary["return_random"]
     summary["normalized_return"] = float((summary["return_learned"] - summary["return_random"]) / span) if span else float("nan")
 
-    for step, value in zip(learned_curve.timesteps, learned_curve.returns):
+    for step, value in zip(learned_curve.timesteps, learned_curve.returns, strict=True):
         run_logger.log(step, true_return=value)
-    for step, value in zip(true_timesteps, true_returns):
+    for step, value in zip(true_timesteps, true_returns, strict=True):
         run_logger.log(step, true_reward_agent_return=value)
     for record in result.feedback:
         run_logger.log(record.timestep, labels_used=record.labels_used, loss=record.loss, train_accuracy=record.train_accuracy,
@@ -279,6 +280,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
     summary["run_dir"] = str(run_dir)
     atomic_write_json(run_dir / "summary.json", summary)
     if logger is None:
+        assert isinstance(run_logger, RunLogger)  # made above for a run without a sweep's logger
         run_logger.close()
     return summary
 

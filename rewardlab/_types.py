@@ -122,4 +122,6 @@ def batch_size(tree: Any) -> int:
     sizes = {np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in leaves}
     if len(sizes) != 1 or None in sizes:
         raise ValueError(f"batch_size: leaves disagree on the leading axis, got sizes {sorted(map(str, sizes))}")
-    return sizes.pop()
+    size = sizes.pop()
+    assert size is not None  # excluded above
+    return size

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
+if TYPE_CHECKING:
+    import gymnasium as gym
 
-def coverage_from_spaces(observation_space, action_space, num_steps: int, seed: int):
+    from rewardlab._types import Transitions
+
+
+def coverage_from_spaces(observation_space: gym.Space, action_space: gym.Space, num_steps: int, seed: int) -> Transitions:
     """Coverage transitions with s, a, s' drawn independently from the spaces (no env at hand)."""
     import numpy as np
 

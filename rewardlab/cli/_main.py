@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, cast
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -48,7 +49,8 @@ def quickstart(
 
     console = Console()
     try:
-        args = Args(env_id=env_id, total_timesteps=total_timesteps, labels=labels, teacher=teacher, seed=seed,
+        # typer gives the teacher as a str; Args checks it is one of its choices (check_choices).
+        args = Args(env_id=env_id, total_timesteps=total_timesteps, labels=labels, teacher=cast(Any, teacher), seed=seed,
                     eval_episodes=eval_episodes, feedback_until=feedback_until, out_dir=out, parallel=parallel,
                     progress=progress)
         summary = main(args)

@@ -41,7 +41,7 @@ import optax
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 
-from rewardlab._types import Transitions
+from rewardlab._types import Array, Transitions
 from rewardlab.rewards import RewardModel, RewardNetConfig, RewardParams, aggregate_ensemble, as_reward_fn
 from rewardlab.wrappers import RewardVecEnvWrapper
 
@@ -93,11 +93,11 @@ class AdversarialConfig:
 class DiscriminatorBatch(NamedTuple):
     """N transitions with the generator's log-probability of their actions."""
 
-    obs: jax.Array  # [N, *obs_shape] s
-    acts: jax.Array  # [N, *act_shape] a
-    next_obs: jax.Array  # [N, *obs_shape] s'
-    dones: jax.Array  # [N] float32 episode ended after this step
-    log_policy: jax.Array  # [N] float32 log π(a|s) under the current generator (0 for GAIL)
+    obs: Array  # [N, *obs_shape] s
+    acts: Array  # [N, *act_shape] a
+    next_obs: Array  # [N, *obs_shape] s'
+    dones: Array  # [N] float32 episode ended after this step
+    log_policy: Array  # [N] float32 log π(a|s) under the current generator (0 for GAIL)
 
 
 def make_discriminator(observation_space: gym.Space, action_space: gym.Space, config: AdversarialConfig) -> RewardModel:
@@ -205,7 +205,9 @@ class AdversarialCallback(BaseCallback):
         reward_wrapper.set_reward_fn(self.reward_fn)
         method = config.method
 
-        def update(params, opt_state, expert_batch, generator_batch):
+        def update(
+            params: RewardParams, opt_state: Any, expert_batch: DiscriminatorBatch, generator_batch: DiscriminatorBatch
+        ) -> tuple[RewardParams, Any, dict[str, jax.Array]]:
             (_, metrics), grads = jax.value_and_grad(
                 lambda net: discriminator_loss(model, net, params, expert_batch, generator_batch, method), has_aux=True
             )(params.net)
@@ -235,7 +237,9 @@ class AdversarialCallback(BaseCallback):
 
     # SB3 hooks ----------------------------------------------------------------------------
     def _on_step(self) -> bool:
-        self._store(self.reward_wrapper.last_transitions)
+        batch = self.reward_wrapper.last_transitions
+        assert batch is not None  # SB3 calls _on_step after a step of the wrapper
+        self._store(batch)
         return True
 
     def _on_rollout_end(self) -> None:
@@ -247,6 +251,7 @@ class AdversarialCallback(BaseCallback):
     def train_round(self) -> dict[str, float]:
         """``updates_per_round`` discriminator steps; swap the reward; relabel an off-policy replay buffer."""
         cfg = self.config
+        assert self._buffer is not None, "train_round: no generator transitions stored yet"
         generator = {name: array[: self._size] for name, array in self._buffer.items()}
         expert = {"obs": self.expert.obs, "acts": self.expert.acts, "next_obs": self.expert.next_obs, "dones": self.expert.dones}
         metrics = {}
@@ -331,9 +336,9 @@ def train_adversarial(
     model = make_discriminator(venv.observation_space, venv.action_space, config)
     obs_shape, act_shape = venv.observation_space.shape, venv.action_space.shape
     if np.shape(expert.obs)[1:] != obs_shape or np.shape(expert.next_obs)[1:] != obs_shape:
-        raise ValueError(f"expert: expected observations [N, {', '.join(map(str, obs_shape))}], got {np.shape(expert.obs)}")
+        raise ValueError(f"expert: expected observations [N, {', '.join(map(str, obs_shape or ()))}], got {np.shape(expert.obs)}")
     if act_shape and np.shape(expert.acts)[1:] != act_shape:
-        raise ValueError(f"expert: expected actions [N, {', '.join(map(str, act_shape))}], got {np.shape(expert.acts)}")
+        raise ValueError(f"expert: expected actions [N, {', '.join(map(str, act_shape or ()))}], got {np.shape(expert.acts)}")
     callback = AdversarialCallback(venv, model, model.init(seed), expert, config, seed=seed)
     agent.learn(total_timesteps, callback=[callback, *(callbacks or [])], progress_bar=progress_bar)
     return AdversarialResult(model, callback.params, callback.history)

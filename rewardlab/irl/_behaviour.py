@@ -64,7 +64,7 @@ def finite_horizon_optimal_q(transitions: Array, reward: Array, discount: Array,
     transitions = jnp.asarray(transitions)
     reward = expand_reward(reward, transitions)
 
-    def step(next_values, _):
+    def step(next_values: jax.Array, _: None) -> tuple[jax.Array, jax.Array]:
         q_values = bellman_backup(transitions, reward, discount, next_values)
         return jnp.max(q_values, axis=-1), q_values
 

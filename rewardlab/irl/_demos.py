@@ -79,11 +79,11 @@ def sample_trajectories(
     log_policy = jnp.log(policy)
     log_transitions = jnp.log(transitions)
 
-    def one(key):
+    def one(key: jax.Array) -> tuple[jax.Array, jax.Array]:
         start_key, step_key = jax.random.split(key)
         state = jax.random.categorical(start_key, jnp.log(d0))
 
-        def step(state, inputs):
+        def step(state: jax.Array, inputs: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
             key, log_pi = inputs
             action_key, next_key = jax.random.split(key)
             action = jax.random.categorical(action_key, log_pi[state])

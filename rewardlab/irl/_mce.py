@@ -129,13 +129,14 @@ def soft_plan(
         plan = value_iteration(transitions, reward, discount, num_sweeps=config.num_sweeps, temperature=temperature)
         occupancy = discounted_occupancy(transitions, plan.policy, d0, discount)
         return SoftPlan(plan.policy, occupancy, jnp.dot(d0, plan.state_values))
-    plan = finite_horizon_soft_value_iteration(transitions, reward, discount, config.horizon, temperature=temperature)
-    occupancy = occupancy_measure(transitions, plan.policy, d0, config.horizon, discount=discount)
-    return SoftPlan(plan.policy, occupancy, jnp.dot(d0, plan.state_values[0]))
+    horizon_plan = finite_horizon_soft_value_iteration(transitions, reward, discount, config.horizon, temperature=temperature)
+    occupancy = occupancy_measure(transitions, horizon_plan.policy, d0, config.horizon, discount=discount)
+    return SoftPlan(horizon_plan.policy, occupancy, jnp.dot(d0, horizon_plan.state_values[0]))
 
 
 def _l2(params: Any) -> jax.Array:
-    return sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree.leaves(params))
+    # sum() starts from int 0; params always have leaves, so the result is an array.
+    return sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree.leaves(params))  # type: ignore[return-value]
 
 
 def mce_irl_loss(
@@ -197,10 +198,17 @@ def make_mce_irl(reward_model: TabularReward, config: MCEIRLConfig = MCEIRLConfi
     schedule = optax.cosine_decay_schedule(config.learning_rate, config.num_steps, alpha=config.final_learning_rate_fraction)
     optimizer = optax.adam(schedule)
 
-    def train(key, transitions, initial_state_dist, discount, demo_occupancy, rationality=None):
+    def train(
+        key: jax.Array,
+        transitions: Array,
+        initial_state_dist: Array,
+        discount: Array,
+        demo_occupancy: Array,
+        rationality: Array | None = None,
+    ) -> MCEIRLResult:
         params = reward_model.init(key)
 
-        def step(carry, _):
+        def step(carry: tuple[Any, Any], _: Any) -> tuple[tuple[Any, Any], Any]:
             params, opt_state = carry
             grads, metrics, _ = mce_irl_gradient(
                 reward_model, params, transitions, initial_state_dist, discount, demo_occupancy, config, rationality

@@ -101,4 +101,5 @@ class RewardNetConfig:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"data: unknown RewardNetConfig fields {unknown}, expected a subset of {sorted(names)}")
-        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in data.items()})
+        kwargs: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value for key, value in data.items()}
+        return cls(**kwargs)

@@ -82,7 +82,7 @@ class HostForward:
         self.g_layers = _host_layers(net["g"], self.ensemble_size)
         self.h_layers = _host_layers(net["h"], self.ensemble_size) if self.shaping else None
         # Per observation leaf: (mean, 1/sqrt(var + eps)) flattened, or None when not normalised.
-        self.obs_norm = []
+        self.obs_norm: list[tuple[np.ndarray, np.ndarray] | None] = []
         for leaf in self.obs_leaves:
             if leaf.normalize and config.normalize_inputs:
                 mean = np.asarray(stats_get(params.obs_stats.mean, leaf), np.float32).reshape(1, -1)
@@ -98,7 +98,7 @@ class HostForward:
         codes = np.asarray(x).reshape(rows, len(leaf.sizes))
         blocks = [
             (codes[:, i : i + 1] - start == np.arange(size)).astype(np.float32)  # zeros when out of range, like one_hot
-            for i, (size, start) in enumerate(zip(leaf.sizes, leaf.starts))
+            for i, (size, start) in enumerate(zip(leaf.sizes, leaf.starts, strict=True))
         ]
         return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
 
@@ -106,7 +106,7 @@ class HostForward:
         """Features of one or more observation batches stacked on the row axis: [len(batches) * n, F]."""
         rows = len(batches) * n
         parts = []
-        for leaf, norm in zip(self.obs_leaves, self.obs_norm):
+        for leaf, norm in zip(self.obs_leaves, self.obs_norm, strict=True):
             arrays = []
             for batch in batches:
                 for key in leaf.path:
@@ -155,10 +155,12 @@ class HostForward:
             parts = [self._leaf_features(leaf, _get(acts, leaf.path), n) for leaf in self.act_leaves]
             features["act"] = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
         if "done" in self.inputs:
+            assert done is not None  # uses["done"] holds when the inputs name it
             features["done"] = done[:, None]
         parts = [features[name] for name in self.inputs]
         rewards = self._mlp(self.g_layers, parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1, dtype=np.float32))
         if self.shaping:
+            assert self.h_layers is not None and done is not None  # shaping builds h and reads dones
             potentials = self._mlp(self.h_layers, both)  # h(s), h(s') in one product
             rewards = rewards + self.discount * (1.0 - done) * potentials[:, n:] - potentials[:, :n]
         return rewards
@@ -200,7 +202,9 @@ class FlatHostForward:
                 if obs_leaf.normalize and config.normalize_inputs:
                     mean = np.asarray(params.obs_stats.mean, np.float64).reshape(-1)
                     std = np.sqrt(np.asarray(params.obs_stats.var, np.float32).reshape(-1) + np.float32(NORMALIZE_EPSILON)).astype(np.float64)
-                    columns_mean.append(mean), columns_std.append(std), columns_clip.append(np.full(width, NORMALIZE_CLIP))
+                    columns_mean.append(mean)
+                    columns_std.append(std)
+                    columns_clip.append(np.full(width, NORMALIZE_CLIP))
                     continue
             elif name == "act":
                 width = model.act_leaves[0].features
@@ -324,7 +328,7 @@ class FlatHostForward:
             np.minimum(x, high, out=x)
         x = x.T  # a view: BLAS reads it transposed
         if self.relu:
-            for kernel, zero in zip(self.hidden_kernels, zeros):
+            for kernel, zero in zip(self.hidden_kernels, zeros, strict=True):
                 x = kernel @ x
                 np.maximum(x, zero, out=x)
         else:
@@ -340,7 +344,7 @@ def supports_flat_host_forward(model: Any) -> bool:
     obs_leaves, act_leaves = model.obs_leaves, model.act_leaves
     if len(obs_leaves) != 1 or obs_leaves[0].path != () or obs_leaves[0].kind != "box" or model.config.potential_shaping:
         return False
-    if "act" in model.config.inputs and (len(act_leaves) != 1 or act_leaves[0].path != () or act_leaves[0].kind != "box"):
+    if "act" in model.config.inputs and (len(act_leaves) != 1 or act_leaves[0].path != () or act_leaves[0].kind != "box"):  # noqa: SIM103 - one guard per condition
         return False
     return True
 

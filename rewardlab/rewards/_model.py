@@ -59,6 +59,7 @@ def check_leaves(argument: str, tree: Any, leaves: tuple[Leaf, ...], n: int | No
             n = shape[0]
         elif shape[0] != n:
             raise ValueError(f"{leaf.describe(argument)}: expected a leading batch axis of N={n} (as the other inputs), got shape {shape}")
+    assert n is not None  # leaves is never empty, so the loop set it
     return n
 
 
@@ -179,8 +180,8 @@ class RewardModel:
     def _reward_core(self, params: RewardParams, obs: Any, acts: Any, next_obs: Any, dones: Any, part: str = "reward") -> jax.Array:
         stats = params.obs_stats
         if part == "potential":
-            obs_blocks = self.preprocess_obs(stats, obs)
-            return jax.vmap(lambda state: nnx.merge(self._graphdef, state).potential(obs_blocks))(params.net)
+            potential_blocks = self.preprocess_obs(stats, obs)
+            return jax.vmap(lambda state: nnx.merge(self._graphdef, state).potential(potential_blocks))(params.net)
         uses = self.uses if part == "reward" else self._base_uses
         obs_blocks = self.preprocess_obs(stats, obs) if uses["obs"] else None
         next_blocks = self.preprocess_obs(stats, next_obs) if uses["next_obs"] else None
@@ -194,6 +195,7 @@ class RewardModel:
             g = net.base_reward(obs_blocks, act_features, next_blocks, None if done is None else done[:, None])
             if not shaped:
                 return g
+            assert obs_blocks is not None and next_blocks is not None and done is not None  # shaping reads s, s', dones
             h, h_next = net.potential_pair(obs_blocks, next_blocks)
             return g + discount * (1.0 - done) * h_next - h
 

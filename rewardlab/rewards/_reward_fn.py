@@ -71,12 +71,12 @@ class _SpaceInputs:
 
     def check(self, obs: Any, acts: Any, next_obs: Any, n: int) -> list[Any]:
         """Validated arrays (or dicts of arrays) of obs, acts, next_obs."""
-        return [self._check(argument, value, leaves, is_dict, n) for (argument, leaves, _, _, is_dict), value in zip(self.plan, (obs, acts, next_obs))]
+        return [self._check(argument, value, leaves, is_dict, n) for (argument, leaves, _, _, is_dict), value in zip(self.plan, (obs, acts, next_obs), strict=True)]
 
     def _check(self, argument: str, value: Any, leaves: tuple[Leaf, ...], is_dict: bool, n: int) -> Any:
         if not is_dict:
             leaf = leaves[0]
-            x = np.asarray(value)
+            x: Any = np.asarray(value)
             shape = x.shape
             if not shape or shape[0] != n or not leaf_shape_ok(leaf, shape[1:]):
                 self._shape_error(argument, leaf, shape, n)
@@ -100,7 +100,7 @@ class _SpaceInputs:
 
     def pad(self, values: list[Any], dones: np.ndarray, n: int, bucket: int) -> list[Any]:
         """The jitted program's obs, acts, next_obs, dones: [bucket, ...], None where the model does not read them."""
-        args = [self._pad(value, leaves, dtypes, is_dict, n, bucket) if use else None for (_, leaves, dtypes, use, is_dict), value in zip(self.plan, values)]
+        args = [self._pad(value, leaves, dtypes, is_dict, n, bucket) if use else None for (_, leaves, dtypes, use, is_dict), value in zip(self.plan, values, strict=True)]
         if self.use_dones:
             padded_dones = np.zeros(bucket, np.float32)
             padded_dones[:n] = dones
@@ -117,7 +117,7 @@ class _SpaceInputs:
             padded[:n] = value
             return padded
         out: dict = {}
-        for leaf, dtype in zip(leaves, dtypes):
+        for leaf, dtype in zip(leaves, dtypes, strict=True):
             x = value
             for key in leaf.path:
                 x = x[key]
@@ -199,7 +199,7 @@ class ModelRewardFn:
         self.use = use
         self.aggregate = aggregate
         self._method = getattr(model, use)
-        self._inputs = _SpaceInputs(model) if is_reward_model else _ArrayInputs()
+        self._inputs = _SpaceInputs(model) if isinstance(model, RewardModel) else _ArrayInputs()
         # The NumPy forward pass mirrors ``apply`` only.
         self._host_limit = int(host_batch_limit) if use == "apply" else 0
         self.host_batch_limit = 0
@@ -263,7 +263,7 @@ class ModelRewardFn:
             if treedef != self._treedef:
                 raise ValueError(f"params: expected the structure {self._treedef}, got {treedef}")
             if specs != self._leaf_specs:
-                diffs = [f"leaf {i}: expected {a}, got {b}" for i, (a, b) in enumerate(zip(self._leaf_specs, specs)) if a != b]
+                diffs = [f"leaf {i}: expected {a}, got {b}" for i, (a, b) in enumerate(zip(self._leaf_specs, specs, strict=True)) if a != b]
                 raise ValueError(f"params: shapes/dtypes differ from the current params: {'; '.join(diffs)}")
         self._treedef, self._leaf_specs = treedef, specs
         self._leaves = device_leaves

@@ -215,6 +215,7 @@ class PreferenceFeedbackCallback(BaseCallback):
     # SB3 hooks -----------------------------------------------------------------------
     def _on_step(self) -> bool:
         batch = self.reward_wrapper.last_transitions
+        assert batch is not None  # SB3 calls _on_step after a step of the wrapper
         self.buffer.add(batch.obs, batch.acts, batch.next_obs, batch.dones, batch.rews, _reward_factors(self.locals.get("infos")))
         self._learned_sum += np.asarray(self.locals["rewards"], dtype=np.float64)
         self._true_sum += np.asarray(batch.rews, dtype=np.float64)
@@ -286,6 +287,7 @@ class PreferenceFeedbackCallback(BaseCallback):
             relabel_replay_buffer(replay, self._reward_fn, self.model)
             # SB3 stores the current step's transition after this callback returns: rescore it too.
             batch = self.reward_wrapper.last_transitions
+            assert batch is not None  # set by the step that filled the rollout
             rewards = self.locals.get("rewards")
             if rewards is not None:
                 rewards[...] = self._reward_fn(batch.obs, batch.acts, batch.next_obs, batch.dones)

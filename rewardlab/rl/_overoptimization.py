@@ -20,7 +20,7 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import gymnasium as gym
@@ -73,7 +73,7 @@ def visitation_mmd(visited: Any, reference: Any, bandwidth: Any) -> jax.Array:
         (0.0, 2.0)
     """
 
-    def kernel_mean(a, b):
+    def kernel_mean(a: jax.Array, b: jax.Array) -> jax.Array:
         squared = jnp.sum(a * a, 1)[:, None] + jnp.sum(b * b, 1)[None] - 2.0 * a @ b.T
         return jnp.mean(jnp.exp(-jnp.maximum(squared, 0.0) / (2.0 * bandwidth**2)))
 
@@ -153,7 +153,7 @@ class OveroptimizationCallback(BaseCallback):
             self.checkpoint()
 
     def result(self) -> OveroptimizationResult:
-        columns = list(zip(*self.records)) if self.records else [[], [], [], []]
+        columns: list[Sequence[Any]] = list(zip(*self.records, strict=True)) if self.records else [[], [], [], []]
         return OveroptimizationResult(*(np.asarray(column) for column in columns))
 
 

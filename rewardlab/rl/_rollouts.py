@@ -24,7 +24,7 @@ factors, fixed horizon) when asked and plain ``gym.make`` dynamics otherwise.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import gymnasium as gym
@@ -163,7 +163,7 @@ class _Step(NamedTuple):
     terminated: bool
 
 
-def _steps(policy: Policy, env: gym.Env, *, seed: int, seed_every_episode: bool, deterministic: bool):
+def _steps(policy: Policy, env: gym.Env, *, seed: int, seed_every_episode: bool, deterministic: bool) -> Iterator[_Step]:
     """Endless steps of ``policy`` in ``env``: the one stepping loop behind the rollouts."""
     obs, _ = env.reset(seed=seed)
     episode = 0
@@ -269,14 +269,13 @@ def rollout_transitions(env: gym.Env | str, num_steps: int, *, seed: int = 0, po
     if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or num_steps < 1:
         raise ValueError(f"num_steps: expected a positive integer, got {num_steps!r}")
     owned = isinstance(env, str)
-    if owned:
-        env = gym.make(env)
+    instance = gym.make(env) if isinstance(env, str) else env
     try:
-        steps = _steps(policy or RandomPolicy(env.action_space, seed), env, seed=seed, seed_every_episode=False, deterministic=False)
+        steps = _steps(policy or RandomPolicy(instance.action_space, seed), instance, seed=seed, seed_every_episode=False, deterministic=False)
         return _transitions([next(steps) for _ in range(int(num_steps))])
     finally:
         if owned:
-            env.close()
+            instance.close()
 
 
 def reward_returns(reward_fn: RewardFn, data: Rollout) -> np.ndarray:

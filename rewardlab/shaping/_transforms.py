@@ -47,7 +47,7 @@ class EmptyState(NamedTuple):
 class RunningNormState(NamedTuple):
     """Running moments of the rewards seen so far (Chan et al. parallel update)."""
 
-    count: jax.Array  # [] float32 number of rewards merged
+    count: jax.Array  # type: ignore[assignment]  # [] float32 number of rewards merged; the field shadows tuple.count
     mean: jax.Array  # [] float32
     var: jax.Array  # [] float32 population variance
     frozen: jax.Array  # [] bool: statistics no longer updated
@@ -69,14 +69,26 @@ class AccumulatedState(NamedTuple):
 # --------------------------------------------------------------------------- elementwise transforms
 
 
+def _empty_init(num_streams: int = 1) -> EmptyState:
+    return EmptyState()
+
+
 def identity() -> RewardTransform:
     """Rewards unchanged."""
-    return RewardTransform(lambda num_streams=1: EmptyState(), lambda state, rewards, **_: (jnp.asarray(rewards), state))
+
+    def apply(state: EmptyState, rewards: Array, **_: Any) -> tuple[jax.Array, EmptyState]:
+        return jnp.asarray(rewards), state
+
+    return RewardTransform(_empty_init, apply)
 
 
 def scale(factor: float) -> RewardTransform:
     """r ← factor · r."""
-    return RewardTransform(lambda num_streams=1: EmptyState(), lambda state, rewards, **_: (factor * jnp.asarray(rewards), state))
+
+    def apply(state: EmptyState, rewards: Array, **_: Any) -> tuple[jax.Array, EmptyState]:
+        return factor * jnp.asarray(rewards), state
+
+    return RewardTransform(_empty_init, apply)
 
 
 def clip(low: float | None = None, high: float | None = None) -> RewardTransform:
@@ -90,10 +102,10 @@ def clip(low: float | None = None, high: float | None = None) -> RewardTransform
     if low is not None and high is not None and low > high:
         raise ValueError(f"low: expected low <= high, got low={low}, high={high}")
 
-    def apply(state, rewards, **_):
+    def apply(state: EmptyState, rewards: Array, **_: Any) -> tuple[jax.Array, EmptyState]:
         return jnp.clip(jnp.asarray(rewards), low, high), state
 
-    return RewardTransform(lambda num_streams=1: EmptyState(), apply)
+    return RewardTransform(_empty_init, apply)
 
 
 def bradley_terry_transform(reference: float | None = None) -> RewardTransform:
@@ -119,13 +131,13 @@ def bradley_terry_transform(reference: float | None = None) -> RewardTransform:
 
     constant = reference
 
-    def apply(state, rewards, *, reference=None, **_):
+    def apply(state: EmptyState, rewards: Array, *, reference: Array | None = None, **_: Any) -> tuple[jax.Array, EmptyState]:
         ref = reference if reference is not None else constant
         if ref is None:
             raise ValueError("reference: bradley_terry_transform needs a reference reward (argument or constant), got None")
         return jax.nn.log_sigmoid(jnp.asarray(rewards) - ref), state
 
-    return RewardTransform(lambda num_streams=1: EmptyState(), apply)
+    return RewardTransform(_empty_init, apply)
 
 
 # --------------------------------------------------------------------------- stateful transforms
@@ -150,10 +162,10 @@ def running_normalize(*, center: bool = False, epsilon: float = 1e-8, frozen: bo
         ([-1.342, -0.447, 0.447, 1.342], 4.0)
     """
 
-    def init(num_streams=1):
+    def init(num_streams: int = 1) -> RunningNormState:
         return RunningNormState(jnp.float32(0.0), jnp.float32(0.0), jnp.float32(1.0), jnp.asarray(frozen))
 
-    def apply(state, rewards, **_):
+    def apply(state: RunningNormState, rewards: Array, **_: Any) -> tuple[jax.Array, RunningNormState]:
         rewards = jnp.asarray(rewards, jnp.float32)
         n = jnp.float32(rewards.size)
         batch_mean = jnp.mean(rewards)
@@ -184,10 +196,10 @@ def moving_average_centering(decay: float = 0.99) -> RewardTransform:
     if not 0.0 <= decay < 1.0:
         raise ValueError(f"decay: expected a value in [0, 1), got {decay!r}")
 
-    def init(num_streams=1):
+    def init(num_streams: int = 1) -> MovingAverageState:
         return MovingAverageState(jnp.float32(0.0), jnp.float32(0.0))
 
-    def apply(state, rewards, **_):
+    def apply(state: MovingAverageState, rewards: Array, **_: Any) -> tuple[jax.Array, MovingAverageState]:
         rewards = jnp.asarray(rewards, jnp.float32)
         average = decay * state.average + (1.0 - decay) * jnp.mean(rewards)
         weight = decay * state.weight + (1.0 - decay)
@@ -218,10 +230,10 @@ def cap_accumulated(cap: float, *, floor: float | None = None) -> RewardTransfor
     if floor is not None and floor > cap:
         raise ValueError(f"floor: expected floor <= cap, got floor={floor}, cap={cap}")
 
-    def init(num_streams=1):
+    def init(num_streams: int = 1) -> AccumulatedState:
         return AccumulatedState(jnp.zeros(int(num_streams), jnp.float32))
 
-    def apply(state, rewards, *, dones=None, **_):
+    def apply(state: AccumulatedState, rewards: Array, *, dones: Array | None = None, **_: Any) -> tuple[jax.Array, AccumulatedState]:
         rewards = jnp.asarray(rewards, jnp.float32)
         if rewards.shape != state.accumulated.shape:
             raise ValueError(f"rewards: expected one reward per stream {state.accumulated.shape}, got {rewards.shape}")
@@ -252,12 +264,12 @@ def chain(*transforms: RewardTransform) -> RewardTransform:
         if not isinstance(transform, RewardTransform):
             raise ValueError(f"transforms[{index}]: expected a RewardTransform, got {type(transform).__name__}")
 
-    def init(num_streams=1):
+    def init(num_streams: int = 1) -> tuple[Any, ...]:
         return tuple(transform.init(num_streams) for transform in transforms)
 
-    def apply(state, rewards, **context):
+    def apply(state: tuple[Any, ...], rewards: Array, **context: Any) -> tuple[jax.Array, tuple[Any, ...]]:
         new_states = []
-        for transform, transform_state in zip(transforms, state):
+        for transform, transform_state in zip(transforms, state, strict=True):
             rewards, transform_state = transform.apply(transform_state, rewards, **context)
             new_states.append(transform_state)
         return rewards, tuple(new_states)

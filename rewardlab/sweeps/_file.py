@@ -27,28 +27,31 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from rewardlab.sweeps._coerce import args_class_of, coerce, field_types, import_target
-from rewardlab.sweeps._spaces import choice, loguniform, randint, random_search, uniform
+from rewardlab.sweeps._spaces import Distribution, choice, loguniform, randint, random_search, uniform
 from rewardlab.sweeps._spec import Sweep
 
 _TOP_LEVEL = ("target", "args", "name", "seed_field", "base", "grid", "random")
-_DISTRIBUTIONS = {"uniform": uniform, "loguniform": loguniform, "randint": randint}
+_DISTRIBUTIONS: dict[str, Callable[..., Distribution]] = {"uniform": uniform, "loguniform": loguniform, "randint": randint}
 
 
 def _parse(path: Path) -> dict[str, Any]:
     text = path.read_text()
     suffix = path.suffix.lower()
     if suffix == ".toml":
-        import tomllib
+        if sys.version_info >= (3, 11):
+            import tomllib
 
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as error:
-            raise ValueError(f"{path.name}: invalid TOML ({error})") from None
+            try:
+                return tomllib.loads(text)
+            except tomllib.TOMLDecodeError as error:
+                raise ValueError(f"{path.name}: invalid TOML ({error})") from None
+        raise ValueError(f"{path.name}: reading TOML needs Python >= 3.11 (tomllib)")
     if suffix in (".yaml", ".yml"):
         try:
             import yaml
@@ -138,7 +141,7 @@ def _random(table: Any) -> Any:
     space_table = table.get("space", {})
     if not isinstance(space_table, Mapping) or not space_table:
         raise ValueError("random.space: expected a table of field = { uniform | loguniform | randint = [low, high] } or { choice = [...] }")
-    space = {}
+    space: dict[str, Distribution] = {}
     for name, spec in space_table.items():
         where = f"random.space.{name}"
         if not isinstance(spec, Mapping) or len(spec) != 1:

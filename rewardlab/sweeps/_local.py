@@ -65,7 +65,7 @@ def _main_script_hidden(hide: bool) -> Iterator[None]:
     """
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
-    if not hide or path is None or getattr(main, "__spec__", None) is not None:
+    if not hide or main is None or path is None or getattr(main, "__spec__", None) is not None:
         yield
         return
     del main.__file__
@@ -128,6 +128,12 @@ class _Worker:
         receiver.close()
         self.run: RunSpec | None = None
         self.start = 0.0
+
+    @property
+    def assigned(self) -> RunSpec:
+        """The run given by ``assign`` (every worker in ``running`` has one)."""
+        assert self.run is not None
+        return self.run
 
     def assign(self, fn: Callable[..., Any], run: RunSpec, runs_dir: Path) -> None:
         self.run = run
@@ -195,12 +201,13 @@ def run_local(
                 worker = spares.pop() if spares else _Worker(context, threads_per_run, preload)
                 worker.assign(fn, pending.popleft(), runs_dir)
                 running[worker.process.sentinel] = worker
-                started.append(worker.run)
+                started.append(worker.assigned)
             while len(pending) > len(spares) and len(spares) < min(workers, _MAX_SPARES):
                 spares.append(_Worker(context, threads_per_run, preload))
             for run in started:
                 on_start(run)
-            finished = [running.pop(sentinel) for sentinel in multiprocessing.connection.wait(list(running), timeout=1.0)]
+            # wait() returns the sentinels it was given (ints); typeshed widens them to any waitable.
+            finished = [running.pop(sentinel) for sentinel in multiprocessing.connection.wait(list(running), timeout=1.0)]  # type: ignore[arg-type]
             expired = []
             if run_timeout is not None:
                 now = time.perf_counter()
@@ -212,23 +219,26 @@ def run_local(
                 worker = spares.pop()
                 worker.assign(fn, pending.popleft(), runs_dir)
                 running[worker.process.sentinel] = worker
-                on_start(worker.run)
+                on_start(worker.assigned)
             for worker in finished:
                 worker.process.join()
-                run_dir = runs_dir / worker.run.name
+                run_dir = runs_dir / worker.assigned.name
                 record = read_result(run_dir)
                 if record is None:  # died before writing its marker: a crash of the process itself
-                    record = failure_record(worker.run, _exit_reason(worker.process.exitcode), _tail(run_dir / OUTPUT_FILE),
+                    record = failure_record(worker.assigned, _exit_reason(worker.process.exitcode), _tail(run_dir / OUTPUT_FILE),
                                             time.perf_counter() - worker.start, "")
                     atomic_write_json(run_dir / "result.json", record)
-                on_finish(worker.run, record)
+                on_finish(worker.assigned, record)
             for worker in expired:
-                run_dir = runs_dir / worker.run.name
+                assert run_timeout is not None  # only runs past run_timeout expire
+                run_dir = runs_dir / worker.assigned.name
                 if read_result(run_dir) is None:  # it may have finished in the last moment
                     output = _tail(run_dir / OUTPUT_FILE)
-                    record = failure_record(worker.run, timeout_message(run_timeout), output, time.perf_counter() - worker.start, "")
+                    record = failure_record(worker.assigned, timeout_message(run_timeout), output, time.perf_counter() - worker.start, "")
                     atomic_write_json(run_dir / "result.json", record)
-                on_finish(worker.run, read_result(run_dir))
+                record = read_result(run_dir)
+                assert record is not None  # written by the run or just above
+                on_finish(worker.assigned, record)
     finally:
         for worker in [*running.values(), *spares]:
             worker.stop()

@@ -85,6 +85,7 @@ class RunLogger:
         if self._writer is None:
             from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
+            assert self.tensorboard_dir is not None  # scalars reach TensorBoard only when it is on
             self.tensorboard_dir.mkdir(parents=True, exist_ok=True)
             self._writer = EventFileWriter(str(self.tensorboard_dir), flush_secs=10)
         summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=name, simple_value=value)])
@@ -108,7 +109,7 @@ class RunLogger:
         import sqlite3
 
         new = self._flushed
-        rows = list(zip(self.steps[new:], self.names[new:], self.values[new:]))
+        rows = list(zip(self.steps[new:], self.names[new:], self.values[new:], strict=True))
         with contextlib.closing(sqlite3.connect(self.run_dir / METRICS_FILE)) as connection, connection:
             connection.execute("CREATE TABLE IF NOT EXISTS metrics (step INTEGER NOT NULL, name TEXT NOT NULL, value REAL)")
             connection.executemany("INSERT INTO metrics VALUES (?, ?, ?)", rows)

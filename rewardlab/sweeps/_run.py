@@ -18,7 +18,7 @@ import shutil
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -76,7 +76,7 @@ def seed_globals(seed: int) -> None:
     try:
         import numpy as np
 
-        np.random.seed(seed % 2**32)
+        np.random.seed(seed % 2**32)  # noqa: NPY002 - seeds the global RNG that run code may use
     except ImportError:  # pragma: no cover
         pass
     torch = sys.modules.get("torch")
@@ -97,7 +97,7 @@ def _builtin(overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _redirect_output(path: Path):
+def _redirect_output(path: Path) -> Iterator[None]:
     """Send file descriptors 1 and 2 (Python and C-level output) to ``path``."""
     sys.stdout.flush()
     sys.stderr.flush()

@@ -209,6 +209,7 @@ def run_sweep(
 
         if todo:
             if backend == "local":
+                assert workers is not None  # defaults to the core count for the local backend
                 run_local(sweep.fn, todo, runs_dir, workers, progress.started, finished, threads_per_run, run_timeout)
             else:
                 from rewardlab.sweeps._ray import run_ray

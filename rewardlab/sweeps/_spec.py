@@ -87,7 +87,9 @@ class Sweep:
     @property
     def target(self) -> str:
         """``"module:function"`` of the target."""
-        return f"{self.fn.__module__}:{self.fn.__qualname__}"
+        fn = self.fn
+        assert not isinstance(fn, str)  # __post_init__ imports a "module:function" target
+        return f"{fn.__module__}:{fn.__qualname__}"
 
     def run(self, out_dir: str | Path, **options: Any) -> Any:
         """Run the sweep into ``out_dir`` and return its results table; see :func:`run_sweep` for ``options``."""
@@ -115,7 +117,7 @@ class Sweep:
         points = []
         for sample in samples:
             for combo in itertools.product(*design_grid.values()):
-                design = dict(zip(design_grid, combo))
+                design = dict(zip(design_grid, combo, strict=True))
                 design.update({name: coerce(value, hints[name], f"random.{name}") for name, value in sample.items()})
                 for seed in seed_values if seed_values is not None else [None]:
                     overrides = dict(design)
@@ -132,17 +134,17 @@ class Sweep:
             design_items = {k: v for k, v in overrides.items() if k != self.seed_field}
             # the environment reads best bare and first: "HalfCheetah-v5__teacher=mistake"
             ordered = sorted(design_items.items(), key=lambda item: item[0] != env_field)
-            design = "__".join(format_value(v) if k == env_field else f"{k}={format_value(v)}" for k, v in ordered) or "base"
+            design_name = "__".join(format_value(v) if k == env_field else f"{k}={format_value(v)}" for k, v in ordered) or "base"
             seed = int(getattr(args, self.seed_field, 0) or 0)
             parts = []
             if env_field is not None and env_field not in design_items:
                 parts.append(str(getattr(args, env_field)))
-            parts += [design if design_items else "", f"seed{seed}"]
+            parts += [design_name if design_items else "", f"seed{seed}"]
             name = _safe_name("__".join(p for p in parts if p))
             if name in seen:
                 name = f"{name}__{_digest(overrides)}"
             seen.add(name)
-            runs.append(RunSpec(name, args, design, seed, overrides))
+            runs.append(RunSpec(name, args, design_name, seed, overrides))
         return runs
 
 

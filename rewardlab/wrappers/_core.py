@@ -86,6 +86,7 @@ class RewardMix:
         learned64 = learned_rewards.astype(np.float64)
         if self.mode == "add":
             return (env64 + self.weight * learned64).astype(dtype)
+        assert self.env_weight is not None  # mode='weighted' requires it (__post_init__)
         return (self.env_weight * env64 + self.weight * learned64).astype(dtype)
 
     def combine_scalar(self, env_reward: float, learned_reward: float) -> float:
@@ -94,6 +95,7 @@ class RewardMix:
             return float(learned_reward)
         if self.mode == "add":
             return float(env_reward) + self.weight * float(learned_reward)
+        assert self.env_weight is not None  # mode='weighted' requires it (__post_init__)
         return self.env_weight * float(env_reward) + self.weight * float(learned_reward)
 
 
@@ -125,22 +127,22 @@ def spaces_compatible(env_space: gym.Space, model_space: gym.Space) -> bool:
     """
     if type(env_space) is not type(model_space):
         return False
-    if isinstance(env_space, gym.spaces.Box):
+    if isinstance(env_space, gym.spaces.Box) and isinstance(model_space, gym.spaces.Box):
         same_dtype = env_space.dtype == model_space.dtype
         both_float = np.issubdtype(env_space.dtype, np.floating) and np.issubdtype(model_space.dtype, np.floating)
         return env_space.shape == model_space.shape and (same_dtype or both_float)
-    if isinstance(env_space, gym.spaces.Discrete):
+    if isinstance(env_space, gym.spaces.Discrete) and isinstance(model_space, gym.spaces.Discrete):
         return int(env_space.n) == int(model_space.n) and int(env_space.start) == int(model_space.start)
-    if isinstance(env_space, gym.spaces.MultiDiscrete):
+    if isinstance(env_space, gym.spaces.MultiDiscrete) and isinstance(model_space, gym.spaces.MultiDiscrete):
         return env_space.nvec.shape == model_space.nvec.shape and bool(np.all(env_space.nvec == model_space.nvec))
-    if isinstance(env_space, gym.spaces.MultiBinary):
+    if isinstance(env_space, gym.spaces.MultiBinary) and isinstance(model_space, gym.spaces.MultiBinary):
         return np.shape(env_space.n) == np.shape(model_space.n) and bool(np.all(np.asarray(env_space.n) == np.asarray(model_space.n)))
-    if isinstance(env_space, gym.spaces.Dict):
+    if isinstance(env_space, gym.spaces.Dict) and isinstance(model_space, gym.spaces.Dict):
         return env_space.spaces.keys() == model_space.spaces.keys() and all(
             spaces_compatible(env_space[key], model_space[key]) for key in env_space.spaces
         )
-    if isinstance(env_space, gym.spaces.Tuple):
-        return len(env_space) == len(model_space) and all(spaces_compatible(a, b) for a, b in zip(env_space, model_space))
+    if isinstance(env_space, gym.spaces.Tuple) and isinstance(model_space, gym.spaces.Tuple):
+        return len(env_space) == len(model_space) and all(spaces_compatible(a, b) for a, b in zip(env_space, model_space, strict=True))
     return env_space == model_space
 
 
@@ -240,7 +242,7 @@ def replace_rows(batch: Any, rows: np.ndarray, values: list[Any]) -> Any:
     if isinstance(batch, tuple):
         return tuple(replace_rows(item, rows, [value[i] for value in values]) for i, item in enumerate(batch))
     out = np.array(batch)
-    for row, value in zip(rows.tolist(), values):
+    for row, value in zip(rows.tolist(), values, strict=True):
         out[row] = value
     return out
 

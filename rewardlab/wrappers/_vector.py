@@ -91,7 +91,8 @@ class VectorRewardWrapper(RewardFnSlot, VectorWrapper):
         mask = None
         if options is not None and options.get("reset_mask") is not None:
             mask = np.array(options["reset_mask"], bool)
-        obs, info = self.env.reset(seed=seed, options=options)
+        # gymnasium types VectorEnv.reset's seed as an int only; its vector envs also take a list.
+        obs, info = self.env.reset(seed=seed, options=options)  # type: ignore[arg-type]
         self._obs = copy_batch(obs)
         if mask is None:
             self._resetting[:] = False
@@ -99,7 +100,8 @@ class VectorRewardWrapper(RewardFnSlot, VectorWrapper):
             self._resetting[mask] = False
         return obs, info
 
-    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    # VectorWrapper subclasses VectorEnv unparameterised, leaving free TypeVars in its step() signature.
+    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:  # type: ignore[override]
         if self._obs is None:
             raise RuntimeError("VectorRewardWrapper.step: call reset() before step()")
         obs, env_rewards, terminated, truncated, info = self.env.step(actions)
