@@ -323,7 +323,8 @@ def random_delivery_task(
         >>> len(task.board), len(task.board[0]), "".join(task.board).count("G")
         (3, 5, 1)
     """
-    height, width = (size, size) if np.ndim(size) == 0 else tuple(size)
+    pair: Any = (size, size) if np.ndim(size) == 0 else size  # an int, or (H, W) in any sequence
+    height, width = tuple(pair)
     if int(height) != height or int(width) != width or height < 1 or width < 1 or height * width < 2:
         raise ValueError(f"size: expected (H, W) positive integers with H·W >= 2, got {size!r}")
     height, width = int(height), int(width)
@@ -446,7 +447,7 @@ class DeliveryGridworld(gym.Env):
         (18, 50.0, True, [0.0, 1.0, 0.0, 0.0, 0.0, 0.0])
     """
 
-    metadata = {"render_modes": ["rgb_array", "ansi"], "render_fps": 4}
+    metadata = {"render_modes": ["rgb_array", "ansi"], "render_fps": 4}  # noqa: RUF012 - gymnasium's class-level metadata
     OBS_MODES = ("index", "onehot", "coords")
     CELL_PIXELS = 24
 
@@ -477,7 +478,7 @@ class DeliveryGridworld(gym.Env):
         self.start = None if start is None else _start_index(start, self.board, self.model)
         self._start_states = _start_states(self.model)
         self.num_states = self.height * self.width
-        self.action_space = gym.spaces.Discrete(len(ACTION_NAMES))
+        self.action_space: gym.spaces.Discrete = gym.spaces.Discrete(len(ACTION_NAMES))
         if obs_mode == "index":
             self.observation_space = gym.spaces.Discrete(self.num_states)
         elif obs_mode == "onehot":
@@ -509,7 +510,7 @@ class DeliveryGridworld(gym.Env):
             return onehot
         return np.array(divmod(state, self.width), dtype=np.float32)
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         """Start in ``options["start"]``, else the fixed start, else a uniform road/mud cell."""
         super().reset(seed=seed)
         if options and options.get("start") is not None:
@@ -520,7 +521,7 @@ class DeliveryGridworld(gym.Env):
             self._state = int(self.np_random.choice(self._start_states))
         return self.observation(self._state), {"state": self._state}
 
-    def step(self, action):
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         """Move; reward w·φ; terminated on goal and sheep cells."""
         if not self.action_space.contains(action):
             raise ValueError(f"action: expected an int in [0, {self.action_space.n}), got {action!r}")
@@ -533,7 +534,7 @@ class DeliveryGridworld(gym.Env):
         info = {"reward_factors": phi, "state": self._state}
         return self.observation(self._state), reward, terminated, False, info
 
-    def render(self):
+    def render(self) -> Any:
         """``"rgb_array"``: uint8 [H·24, W·24, 3] image; ``"ansi"``: the board with ``@`` for the agent."""
         if self.render_mode == "ansi":
             rows = [list(r) for r in self.board]

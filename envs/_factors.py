@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -40,16 +40,17 @@ from ._spec import FactorSpec
 class _FactorSource(NamedTuple):
     """How to read one env's factors: ``compute(env.unwrapped, pre_step_state, action, terminated, info)``."""
 
-    spec: Callable[[gym.Env], FactorSpec]  # unwrapped env -> spec
-    compute: Callable[[gym.Env, Any, Any, bool, dict], np.ndarray] | None  # None: the env reports them itself
-    pre_step: Callable[[gym.Env], Any] | None = None  # unwrapped env -> what compute needs from before the step
+    # The env arguments are the unwrapped env of that id (its own attributes are read), or None for spec by id.
+    spec: Callable[[Any], FactorSpec]  # unwrapped env -> spec
+    compute: Callable[[Any, Any, Any, bool, dict], np.ndarray] | None  # None: the env reports them itself
+    pre_step: Callable[[Any], Any] | None = None  # unwrapped env -> what compute needs from before the step
 
 
 def _angle_normalize(theta: float) -> float:
     return ((theta + np.pi) % (2 * np.pi)) - np.pi
 
 
-def _pendulum_factors(env: gym.Env, pre_state: np.ndarray, action: Any, terminated: bool, info: dict) -> np.ndarray:
+def _pendulum_factors(env: Any, pre_state: np.ndarray, action: Any, terminated: bool, info: dict) -> np.ndarray:
     del terminated, info
     theta, theta_dot = float(pre_state[0]), float(pre_state[1])
     torque = float(np.clip(action, -env.max_torque, env.max_torque)[0])  # as PendulumEnv.step clips it
@@ -195,7 +196,7 @@ class RewardFactors(gym.Wrapper):
         self._factor_source = _source(_env_id(env))
         self.factor_spec = self._factor_source.spec(env.unwrapped)
 
-    def step(self, action):
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         base = self.env.unwrapped
         source = self._factor_source
         pre_state = None if source.pre_step is None else source.pre_step(base)
@@ -240,11 +241,11 @@ class FixedHorizon(gym.Wrapper):
         self.horizon_steps = int(horizon_steps)
         self._elapsed_steps = 0
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         self._elapsed_steps = 0
         return self.env.reset(seed=seed, options=options)
 
-    def step(self, action):
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._elapsed_steps += 1
         at_horizon = self._elapsed_steps >= self.horizon_steps
@@ -259,7 +260,8 @@ class FixedHorizon(gym.Wrapper):
 
 
 def _accepts_kwarg(env_id: str, name: str) -> bool:
-    creator = gym.envs.registration.load_env_creator(gym.spec(env_id).entry_point)
+    entry_point = gym.spec(env_id).entry_point
+    creator = entry_point if callable(entry_point) else gym.envs.registration.load_env_creator(str(entry_point))
     return name in inspect.signature(creator).parameters
 
 

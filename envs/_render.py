@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import time
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -28,7 +29,7 @@ import numpy as np
 _OFFSCREEN_MODES = ("rgb_array", "depth_array", "rgbd_tuple")
 
 
-def _mujoco_parts(env: gym.Env):
+def _mujoco_parts(env: gym.Env) -> tuple[Any, Any, Any]:  # (MujocoEnv, its renderer, mujoco.MjModel)
     base = env.unwrapped
     renderer = getattr(base, "mujoco_renderer", None)
     model = getattr(base, "model", None)
@@ -38,7 +39,7 @@ def _mujoco_parts(env: gym.Env):
 
 
 @functools.cache
-def _fast_viewer_class():
+def _fast_viewer_class() -> type:
     from gymnasium.envs.mujoco.mujoco_rendering import OffScreenViewer
 
     class FastOffScreenViewer(OffScreenViewer):
@@ -49,7 +50,7 @@ def _fast_viewer_class():
         differ (as they do between fast and default settings).
         """
 
-        def render(self, render_mode, camera_id=None, segmentation=False):
+        def render(self, render_mode: str | None, camera_id: int | None = None, segmentation: bool = False) -> Any:
             self.make_context_current()
             return super().render(render_mode, camera_id=camera_id, segmentation=segmentation)
 
@@ -148,7 +149,7 @@ def measure_render_fps(env: gym.Env, num_frames: int = 50, *, seed: int = 0) -> 
         raise ValueError(f"num_frames: expected an integer >= 1, got {num_frames!r}")
     env.reset(seed=seed)
     env.action_space.seed(seed)
-    frame = env.render()
+    frame: Any = env.render()
     if not isinstance(frame, np.ndarray):
         raise ValueError(f"env.render_mode: expected an offscreen mode returning arrays, got {env.render_mode!r}")
     start = time.perf_counter()
