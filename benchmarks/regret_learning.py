@@ -71,7 +71,7 @@ def _continuous_cost(num_pairs: int = 128, length: int = 50, epochs: int = 10) -
     for _ in range(2000):
         action = env.action_space.sample()
         next_obs, reward, terminated, truncated, _ = env.step(action)
-        for key, value in zip(steps, (obs, action, next_obs, reward)):
+        for key, value in zip(steps, (obs, action, next_obs, reward), strict=True):
             steps[key].append(value)
         obs = next_obs if not (terminated or truncated) else env.reset()[0]
     window = rng.integers(0, 2000 - length, size=(num_pairs, 2))[..., None] + np.arange(length)
@@ -82,7 +82,7 @@ def _continuous_cost(num_pairs: int = 128, length: int = 50, epochs: int = 10) -
     for name in ("regret", "partial_return"):
         model = ContinuousRegretModel(17, env.action_space.low, env.action_space.high, hidden_sizes=(64, 64), num_probe_actions=16)
         trainer = RewardTrainer(model, optax.adam(1e-3), batch_size=32, preference_model=PreferenceModel(name))
-        train = lambda params, state, n: trainer.train(params, state, prefs, jax.random.key(1), epochs=n)  # noqa: E731
+        train = lambda params, state, n: trainer.train(params, state, prefs, jax.random.key(1), epochs=n)  # noqa: E731, B023 - used only in this iteration
         params = model.init(jax.random.key(0))
         params, state, _ = train(params, trainer.init(params), 1)  # compile; the held trainer reuses it
         start = time.perf_counter()

@@ -20,6 +20,7 @@ The last line printed is one JSON object with the figures.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 
@@ -39,7 +40,7 @@ MATMUL_SIZE = 2048
 
 def forward_matmul_flops(transitions: int, layer_sizes: list[int], ensemble_size: int) -> int:
     """2 · E · N · Σ_layers d_in·d_out for an MLP with the given layer sizes (input … output)."""
-    return 2 * ensemble_size * transitions * sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+    return 2 * ensemble_size * transitions * sum(a * b for a, b in itertools.pairwise(layer_sizes))
 
 
 def main() -> dict:
@@ -97,7 +98,7 @@ def main() -> dict:
     rates = interleaved_rates({"train": train, "matmul": peak_matmul}, args.repeats)  # FLOP/s
     achieved, peak = max(rates["train"]) / 1e9, max(rates["matmul"]) / 1e9
     step_s = 3 * forward / (achieved * 1e9)
-    ratios = [t / m for t, m in zip(rates["train"], rates["matmul"])]
+    ratios = [t / m for t, m in zip(rates["train"], rates["matmul"], strict=True)]
     figures = {
         "benchmark": "reward_training",
         "inputs": "obs+act",

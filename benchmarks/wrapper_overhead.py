@@ -29,6 +29,7 @@ from benchmarks._common import interleaved_rates, matmul_gflops, median, print_f
 single_threaded()
 
 import argparse  # noqa: E402
+import itertools  # noqa: E402
 import time  # noqa: E402
 
 import gymnasium as gym  # noqa: E402
@@ -148,11 +149,11 @@ def main() -> dict:
         venv.close()
     obs_dim, act_dim = observation_space.shape[0], action_space.shape[0]
     layer_sizes = [2 * obs_dim + act_dim, *HIDDEN_SIZES, 1]
-    forward_flops = 2 * args.num_envs * sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+    forward_flops = 2 * args.num_envs * sum(a * b for a, b in itertools.pairwise(layer_sizes))
     peak = matmul_gflops(size=1024, repeats=10)
 
     raw_rate, wrapped_rate = median(rates["raw"]), median(rates["wrapped"])
-    round_ratios = [w / r for w, r in zip(rates["wrapped"], rates["raw"])]
+    round_ratios = [w / r for w, r in zip(rates["wrapped"], rates["raw"], strict=True)]
     raw_step_us, wrapped_step_us = 1e6 * args.num_envs / raw_rate, 1e6 * args.num_envs / wrapped_rate
     figures = {
         "benchmark": "wrapper_overhead",

@@ -99,7 +99,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
     evaluation = evaluate_policy(agent, make_env(args.env_id), args.eval_episodes, seed=10_000 + args.seed)  # the true reward
 
     if logger is not None:
-        for step, learned, true in zip(*(result.episodes[k] for k in ("timestep", "learned_return", "true_return"))):
+        for step, learned, true in zip(*(result.episodes[k] for k in ("timestep", "learned_return", "true_return")), strict=True):
             logger.log(int(step), true_return=float(true), learned_return=float(learned))
         for record in result.feedback:
             logger.log(record.timestep, labels_used=record.labels_used, train_accuracy=record.train_accuracy,

@@ -166,7 +166,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         agent.learn(args.total_timesteps, callback=curve)
     returns = np.asarray(curve.returns)
     if logger is not None:
-        for step, value in zip(curve.timesteps, curve.returns):
+        for step, value in zip(curve.timesteps, curve.returns, strict=True):
             logger.log(int(step), true_return=float(value))
     figures.update(
         final_return=evaluate_policy(agent, make_env(args.env_id), args.eval_episodes, seed=10_000 + 100 * args.seed, seed_every_episode=True).true_return,

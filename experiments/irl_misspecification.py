@@ -125,7 +125,7 @@ def run_axis(args: Args, axis: str, values: tuple, transitions: jax.Array, rewar
     if axis == "behaviour":
         columns = []
         for behaviour in values:  # static: one compiled program per behaviour model
-            fn = jax.jit(jax.vmap(lambda T, r, d0: one(T, r, d0, behaviour, 1.0, args.discount, 0.0)))
+            fn = jax.jit(jax.vmap(lambda T, r, d0: one(T, r, d0, behaviour, 1.0, args.discount, 0.0)))  # noqa: B023 - traced on the next line
             columns.append(jax.tree.map(np.asarray, fn(transitions, reward, d0)))
         return {name: np.stack([getattr(c, name) for c in columns], axis=1) for name in columns[0]._fields}
     swept = jnp.asarray(values, jnp.float32)
@@ -148,7 +148,7 @@ def plot(results: dict, path: Path) -> None:
 
     titles = {"rationality": "learner's β_L (true β_d = 1)", "discount": "learner's γ_L", "noise": "transition noise ε", "behaviour": "demonstrator model"}
     fig, axes = plt.subplots(1, len(AXES), figsize=(4 * len(AXES), 3.4), sharey=True)
-    for ax, axis in zip(axes, AXES):
+    for ax, axis in zip(axes, AXES, strict=True):
         values = results[axis]["values"]
         xs = np.arange(len(values))
         for metric, color in (("starc", "C0"), ("epic", "C2"), ("regret", "C3")):
@@ -180,7 +180,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         errors = run_axis(args, axis, axis_values[axis], transitions, reward, d0)
         results[axis] = {"values": list(axis_values[axis]), **{name: value.tolist() for name, value in errors.items()}}
         for metric in ("starc", "epic", "regret", "occupancy_error"):
-            for value, mean in zip(axis_values[axis], errors[metric].mean(0)):
+            for value, mean in zip(axis_values[axis], errors[metric].mean(0), strict=True):
                 summary[f"{metric}/{axis}={value}"] = float(mean)
         if logger is not None:
             logger.log(index, **{f"{axis}_max_starc": float(errors["starc"].mean(0).max()), f"{axis}_max_regret": float(errors["regret"].mean(0).max())})

@@ -171,7 +171,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
             summary[f"{name}/final_visitation_mmd"] = float(result.visitation_mmd[-1])
             summary[f"{name}/reward_correlation"] = info["reward_correlation"]
             if logger is not None:
-                for step, proxy_return, true_return, mmd in zip(*result):
+                for step, proxy_return, true_return, mmd in zip(*result, strict=True):
                     logger.log(int(step), **{f"{name}/proxy_return": float(proxy_return), f"{name}/true_return": float(true_return), f"{name}/visitation_mmd": float(mmd)})
     run_dir = (logger.run_dir if logger is not None and logger.run_dir is not None else Path(args.out_dir) / args.name)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -68,7 +68,7 @@ def test_round_trip_gives_identical_outputs(saved, trained):
     loaded_model, loaded_params = load_reward_model(saved, observation_space=OBS_SPACE, action_space=ACT_SPACE)
     assert loaded_model.config == model.config
     assert loaded_model.observation_space == OBS_SPACE and loaded_model.action_space == ACT_SPACE
-    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(loaded_params)):
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(loaded_params), strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(model.apply(params, *data()), loaded_model.apply(loaded_params, *data()))
     # Loaded params have the model's pytree structure: a live reward fn accepts them.

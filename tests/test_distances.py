@@ -368,7 +368,7 @@ def test_dard_and_starc_matrices_match_pairwise_calls(mdp):
     for canonicalization, norm in (("value", 2), ("minimal", 1), ("epic", "inf")):
         kwargs = dict(canonicalization=canonicalization, norm=norm, metric=norm)
         starc = distance_matrix(rewards, 0.9, distance="starc", transitions=mdp.transitions, **kwargs)
-        expected = _all_pairs(lambda a, b: starc_distance(a, b, mdp.transitions, 0.9, **kwargs), rewards)
+        expected = _all_pairs(lambda a, b: starc_distance(a, b, mdp.transitions, 0.9, **kwargs), rewards)  # noqa: B023 - traced at once
         np.testing.assert_allclose(starc, expected, atol=2e-4)
 
 

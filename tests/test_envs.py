@@ -291,7 +291,7 @@ def test_random_delivery_task_is_seeded_and_follows_the_generator():
         assert len(task.board) == 6 and len(task.board[0]) == 5 and cells.count("G") == 1 and "H" not in cells
         assert cells.count("S") in {int(p * 30) for p in (0.0, 0.1, 0.3)}
         assert cells.count("c") + cells.count("C") in {int(p * 30) for p in (0.0, 0.1, 0.2)}
-        for name, weight in zip(envs.FEATURE_NAMES, task.weights):
+        for name, weight in zip(envs.FEATURE_NAMES, task.weights, strict=True):
             assert weight in envs.DEFAULT_WEIGHT_CHOICES[name]
     values = {float(w) for seed in range(200) for w in envs.random_delivery_task(seed, size=4).weights}
     assert values == {50.0, -50.0, 1.0, -1.0, -2.0, 0.0, -10.0, 10.0, 5.0}

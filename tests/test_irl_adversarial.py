@@ -80,7 +80,7 @@ def test_demonstrations_round_trip_and_corruption(tmp_path):
     )
     path = save_demonstrations(tmp_path / "demos.rlab", demos, {"env_id": "Pendulum-v1", "expert_return": -150.0})
     loaded, metadata = load_demonstrations(path)
-    for a, b in zip(loaded, demos):
+    for a, b in zip(loaded, demos, strict=True):
         np.testing.assert_array_equal(a, b)
         assert a.dtype == b.dtype
     assert metadata == {"env_id": "Pendulum-v1", "expert_return": -150.0}

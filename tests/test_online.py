@@ -65,7 +65,7 @@ def test_ppo_loop_collects_labels_and_changes_reward():
     # Reward training moved the parameters away from their initial values.
     before = jax.tree.leaves(params.net)
     after = jax.tree.leaves(result.params.net)
-    assert any(not np.allclose(np.asarray(a), np.asarray(b)) for a, b in zip(before, after))
+    assert any(not np.allclose(np.asarray(a), np.asarray(b)) for a, b in zip(before, after, strict=True))
     # Episodes of Pendulum last 200 steps; both returns are logged per episode.
     assert len(result.episodes["true_return"]) >= 4
     assert np.all(result.episodes["true_return"] <= 0)  # Pendulum's true reward is never positive

@@ -204,7 +204,7 @@ def test_regret_gradients_finite_and_jit_agrees():
         model = regret_model(mdp, num_sweeps=10, temperature=temperature)
 
         def loss(net):
-            return preference_loss(model, TabularRewardParams(net), prefs, preference_model=PreferenceModel("regret"))
+            return preference_loss(model, TabularRewardParams(net), prefs, preference_model=PreferenceModel("regret"))  # noqa: B023 - used only in this iteration
 
         net = jnp.array([-0.5, 2.0])
         value, grads = jax.value_and_grad(loss)(net)
@@ -326,7 +326,7 @@ def test_evaluation_on_the_successor_table_equals_the_dense_form():
     args = (0.9, mdp.initial_state_dist, mdp.terminal)
     dense = evaluate_tabular_reward(mdp.transitions, true_reward, dense_reward, *args, num_sweeps=200)
     table = evaluate_tabular_reward(successors, true_reward, dense_reward, *args, num_sweeps=200)
-    for a, b in zip(dense, table):
+    for a, b in zip(dense, table, strict=True):
         assert float(a) == pytest.approx(float(b), abs=1e-4)
     optimal = evaluate_tabular_reward(successors, true_reward, true_reward, *args, num_sweeps=200, evaluation_sweeps=400, atol=1e-6)
     assert float(optimal.scaled_return) == pytest.approx(1.0, abs=1e-4) and float(optimal.optimal_action_fraction) == 1.0

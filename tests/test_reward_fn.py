@@ -216,7 +216,7 @@ def test_flat_fast_path_folds_biases_for_every_depth_and_activation(hidden_sizes
     params = model.init(jax.random.key(0))
     leaves, treedef = jax.tree.flatten(params.net)
     keys = jax.random.split(jax.random.key(1), len(leaves))
-    params = params._replace(net=jax.tree.unflatten(treedef, [x + 0.5 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)]))
+    params = params._replace(net=jax.tree.unflatten(treedef, [x + 0.5 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys, strict=True)]))
     obs, acts, next_obs, dones = transitions(7, seed=5)
     host = as_reward_fn(model, params)
     assert type(host_forward(model, params)).__name__ == "FlatHostForward"

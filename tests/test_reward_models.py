@@ -183,8 +183,8 @@ def test_ensemble_members_differ_and_vmap_equals_loop():
 def test_init_is_deterministic_per_key():
     model = RewardModel(RewardNetConfig(hidden_sizes=(8,)), OBS_SPACE, ACT_SPACE)
     a, b, c = model.init(jax.random.key(7)), model.init(jax.random.key(7)), model.init(8)
-    assert all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
-    assert not all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a.net), jax.tree.leaves(c.net)))
+    assert all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+    assert not all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a.net), jax.tree.leaves(c.net), strict=True))
 
 
 # Potential shaping ----------------------------------------------------------------------------

@@ -173,7 +173,7 @@ def test_solve_gradients_match_lapack_solve():
     for b in (jax.random.normal(keys[1], (6,)), jax.random.normal(keys[2], (6, 2))):
         ours = jax.grad(lambda a, b: jnp.sum(jnp.sin(solve(a, b))), argnums=(0, 1))(a, b)
         reference = jax.grad(lambda a, b: jnp.sum(jnp.sin(jnp.linalg.solve(a, b))), argnums=(0, 1))(a, b)
-        for mine, theirs in zip(ours, reference):
+        for mine, theirs in zip(ours, reference, strict=True):
             np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5)
 
 

@@ -358,7 +358,7 @@ def test_sb3_pendulum_time_limit_uses_terminal_observation():
 def test_sb3_discrete_and_dict_observations():
     for kind in ("discrete", "dict"):
         fn = RecordingReward()
-        venv = RewardVecEnvWrapper(DummyVecEnv([lambda: CounterEnv(length=2, obs_kind=kind)] * 2), fn)
+        venv = RewardVecEnvWrapper(DummyVecEnv([lambda: CounterEnv(length=2, obs_kind=kind)] * 2), fn)  # noqa: B023 - DummyVecEnv calls it at once
         venv.reset()
         zeros = np.zeros((2, 1), np.float32)
         venv.step(zeros)

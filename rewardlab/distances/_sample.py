@@ -100,7 +100,7 @@ def _outgoing_means_host(reward_fn: RewardFn, states: Any, sample_acts: Any, sam
     chunk = max(1, _HOST_CHUNK_TRANSITIONS // num_samples)
     means = np.empty(num_states, np.float64)
     for start in range(0, num_states, chunk):
-        block = jax.tree.map(lambda x: np.asarray(x[start : start + chunk]), states)
+        block = jax.tree.map(lambda x: np.asarray(x[start : start + chunk]), states)  # noqa: B023 - tree.map calls it at once
         size = batch_size(block)
         grid = _repeat_grid(block, sample_acts, sample_next_obs, np)
         rewards = np.asarray(reward_fn(grid[0], grid[1], grid[2], np.zeros(size * num_samples, bool)), np.float64)
@@ -283,12 +283,12 @@ def sample_epic_distance(
         action_index = rng.integers(0, size, int(num_samples))
         state_index = rng.integers(0, 2 * size, int(num_samples))
         batch = (
-            jax.tree.map(lambda x: np.asarray(x)[index], transitions.obs),
+            jax.tree.map(lambda x: np.asarray(x)[index], transitions.obs),  # noqa: B023 - tree.map calls it at once
             acts[index],
-            jax.tree.map(lambda x: np.asarray(x)[index], transitions.next_obs),
+            jax.tree.map(lambda x: np.asarray(x)[index], transitions.next_obs),  # noqa: B023 - tree.map calls it at once
             dones[index],
             acts[action_index],
-            jax.tree.map(lambda x: x[state_index], obs_pool),
+            jax.tree.map(lambda x: x[state_index], obs_pool),  # noqa: B023 - tree.map calls it at once
             discount,
         )
         canonical_a = canonicalize_a(*batch)

@@ -148,9 +148,9 @@ def sample_dard_distance(
         rng = np.random.default_rng(seed + k)
         index = rng.choice(size, int(num_transitions), replace=num_transitions > size)
         batch = (
-            jax.tree.map(lambda x: jnp.asarray(np.asarray(x)[index]), transitions.obs),
+            jax.tree.map(lambda x: jnp.asarray(np.asarray(x)[index]), transitions.obs),  # noqa: B023 - tree.map calls it at once
             jnp.asarray(acts[index]),
-            jax.tree.map(lambda x: jnp.asarray(np.asarray(x)[index]), transitions.next_obs),
+            jax.tree.map(lambda x: jnp.asarray(np.asarray(x)[index]), transitions.next_obs),  # noqa: B023 - tree.map calls it at once
             jnp.asarray(np.asarray(transitions.dones, bool)[index]),
             jnp.asarray(acts[rng.integers(0, size, int(num_samples))]),
         )

@@ -129,7 +129,7 @@ def sample_starc_distance(
     for k in range(int(num_seeds)):
         rng = np.random.default_rng(seed + k)
         index = rng.choice(size, int(num_transitions), replace=num_transitions > size)
-        batch = (obs[index], jax.tree.map(lambda x: np.asarray(x)[index], transitions.acts), next_obs[index], dones[index])
+        batch = (obs[index], jax.tree.map(lambda x: np.asarray(x)[index], transitions.acts), next_obs[index], dones[index])  # noqa: B023 - tree.map calls it at once
         rewards = np.stack([np.asarray(fn(*batch), np.float64) for fn in (reward_a, reward_b)], axis=1)  # [N, 2]
         features_t = np.asarray(features(batch[0]), np.float64)
         features_tp1 = np.asarray(features(batch[2]), np.float64)
@@ -137,7 +137,7 @@ def sample_starc_distance(
         weights = lstd_values(features_t, features_tp1, rewards, discount_t, ridge)
         canonical = rewards + discount_t[:, None] * (features_tp1 @ weights) - features_t @ weights  # [N, 2]
         standardized = []
-        for column, reward in zip(canonical.T, rewards.T):
+        for column, reward in zip(canonical.T, rewards.T, strict=True):
             scale = _empirical_norm(column, norm_p)
             trivial = np.max(np.abs(column)) <= 1e-6 * max(np.max(np.abs(reward)), 1e-30)
             standardized.append(np.zeros_like(column) if trivial or scale == 0 else column / scale)

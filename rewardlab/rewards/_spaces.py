@@ -235,5 +235,5 @@ def encode_leaf(leaf: Leaf, x: jax.Array) -> jax.Array:
         return jnp.reshape(jnp.asarray(x, jnp.float32), (n, leaf.features))
     # Categorical leaves: one-hot every entry, then concatenate.
     codes = jnp.reshape(jnp.asarray(x), (n, len(leaf.sizes))).astype(jnp.int32)
-    blocks = [jax.nn.one_hot(codes[:, i] - start, size, dtype=jnp.float32) for i, (size, start) in enumerate(zip(leaf.sizes, leaf.starts))]
+    blocks = [jax.nn.one_hot(codes[:, i] - start, size, dtype=jnp.float32) for i, (size, start) in enumerate(zip(leaf.sizes, leaf.starts, strict=True))]
     return blocks[0] if len(blocks) == 1 else jnp.concatenate(blocks, axis=-1)

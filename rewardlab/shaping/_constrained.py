@@ -106,7 +106,7 @@ class ConstrainedRewardFn:
     @property
     def multipliers(self) -> dict[str, float]:
         """name → current λ_k."""
-        return {name: float(value) for name, value in zip(self.names, self.state.multipliers)}
+        return {name: float(value) for name, value in zip(self.names, self.state.multipliers, strict=True)}
 
     def __call__(self, obs: Any, acts: Any, next_obs: Any, dones: Any) -> np.ndarray:
         main = np.asarray(self.main(obs, acts, next_obs, dones), np.float64)
@@ -121,6 +121,6 @@ class ConstrainedRewardFn:
         mean_costs = self.state.cost_sums / self.state.count
         # host copy of dual_ascent, in float64
         multipliers = np.maximum(0.0, self.state.multipliers + self.learning_rate * (mean_costs - self.thresholds))
-        self.last_mean_costs = dict(zip(self.names, map(float, mean_costs)))
+        self.last_mean_costs = dict(zip(self.names, map(float, mean_costs), strict=True))
         self.state = LagrangeState(multipliers, np.zeros_like(self.state.cost_sums), 0)
         return self.multipliers

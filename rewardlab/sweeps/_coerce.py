@@ -113,7 +113,7 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
         if origin is tuple and inner and not (len(inner) == 2 and inner[1] is Ellipsis):
             if len(inner) != len(value):
                 raise error
-            items = [coerce(v, t, where) for v, t in zip(value, inner)]
+            items = [coerce(v, t, where) for v, t in zip(value, inner, strict=True)]
         else:
             item_type = inner[0] if inner else Any
             items = [coerce(v, item_type, where) for v in value]

@@ -130,7 +130,7 @@ def _plot_final(table: Any, metric: str, title: str, path: Path) -> Path:
     positions = np.arange(len(rows))[::-1]
     ax.errorbar(rows["iqm"], positions, xerr=[rows["iqm"] - rows["iqm_low"], rows["iqm_high"] - rows["iqm"]],
                 fmt="o", capsize=4)
-    ax.set_yticks(positions, [f"{d} (n={n})" for d, n in zip(rows["design"], rows["runs"])], fontsize=7)
+    ax.set_yticks(positions, [f"{d} (n={n})" for d, n in zip(rows["design"], rows["runs"], strict=True)], fontsize=7)
     ax.set_xlabel(f"{metric}: IQM and 95% stratified-bootstrap CI")
     ax.set_title(title)
     ax.grid(alpha=0.3, axis="x")

@@ -100,7 +100,7 @@ def load_metrics(sweep_dir: str | os.PathLike, status: str | None = "ok") -> Any
     if status is not None:
         results = results[results["status"] == status]
     parts = []
-    for run, design, seed in zip(results["run"], results["design"], results["seed"]):
+    for run, design, seed in zip(results["run"], results["design"], results["seed"], strict=True):
         run_dir = Path(sweep_dir) / RUNS_DIR / str(run)
         if (run_dir / METRICS_FILE).is_file():
             table = read_metrics(run_dir)

@@ -45,7 +45,7 @@ def grid_designs(grid: Mapping[str, Sequence[Any]]) -> tuple[dict[str, np.ndarra
             raise ValueError(f"grid.{name}: vmapped sweeps vary numbers only (map names to numbers inside fn), got {values!r}")
     combos = list(itertools.product(*[list(values) for values in grid.values()]))
     arrays = {name: np.asarray([combo[i] for combo in combos]) for i, name in enumerate(grid)}
-    labels = ["__".join(f"{name}={format_value(value)}" for name, value in zip(grid, combo)) for combo in combos]
+    labels = ["__".join(f"{name}={format_value(value)}" for name, value in zip(grid, combo, strict=True)) for combo in combos]
     return arrays, labels
 
 

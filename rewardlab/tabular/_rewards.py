@@ -212,7 +212,7 @@ def mlp_reward(features: Array, hidden_sizes: Sequence[int] = (32, 32), activati
     def init(key: jax.Array) -> tuple[tuple[jax.Array, jax.Array], ...]:
         keys = jax.random.split(key, len(sizes) - 1)
         return tuple(
-            (initializer(k, (n_in, n_out), jnp.float32), jnp.zeros(n_out, jnp.float32)) for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:])
+            (initializer(k, (n_in, n_out), jnp.float32), jnp.zeros(n_out, jnp.float32)) for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:], strict=True)
         )
 
     def table(net: tuple[tuple[jax.Array, jax.Array], ...]) -> jax.Array:

@@ -114,13 +114,13 @@ class RewardVecEnvWrapper(RewardFnSlot, VecEnvWrapper):
         name = self.name
         if not inner_true and "reward_components" not in infos[0]:
             # No inner reward wrapper: the common case, in one tight loop.
-            for info, env_reward, learned_reward in zip(infos, env_list, learned_list):
+            for info, env_reward, learned_reward in zip(infos, env_list, learned_list, strict=True):
                 info["true_reward"] = env_reward
                 info["reward_components"] = {"env": env_reward, name: learned_reward}
             self.last_transitions = Transitions(self._obs, self._actions, next_obs, dones, np.asarray(env_rewards, np.float32))
             self._obs = obs
             return obs, rewards, dones, infos
-        for info, env_reward, learned_reward in zip(infos, env_list, learned_list):
+        for info, env_reward, learned_reward in zip(infos, env_list, learned_list, strict=True):
             if not inner_true:
                 info["true_reward"] = env_reward
             components = info.get("reward_components")
