@@ -101,7 +101,7 @@ def test_header_records_versions_and_no_temp_files_remain(saved, trained):
 
 
 def test_overwrite_is_atomic(saved, trained, monkeypatch):
-    model, params = trained
+    model, _params = trained
     original = saved.read_bytes()
 
     def failing_replace(src, dst):
@@ -168,7 +168,7 @@ def test_params_structure_mismatch(saved):
         load_reward_model(saved)
     no_shaping = dict(header, config=dict(header["config"], potential_shaping=False))
     saved.write_bytes(assemble(version, no_shaping, payload))
-    with pytest.raises(CheckpointError, match="structure mismatch: missing .*unexpected .*'h'"):
+    with pytest.raises(CheckpointError, match=r"structure mismatch: missing .*unexpected .*'h'"):
         load_reward_model(saved)
 
 

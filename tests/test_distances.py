@@ -325,7 +325,7 @@ def test_sample_epic_rejects_bad_arguments():
     data = _continuous_coverage(64)
     with pytest.raises(ValueError, match="num_samples: expected a positive integer"):
         sample_epic_distance(_pure(_base_reward), _pure(_base_reward), data, 0.9, num_samples=0)
-    with pytest.raises(ValueError, match="transitions: expected rewardlab.Transitions"):
+    with pytest.raises(ValueError, match=r"transitions: expected rewardlab.Transitions"):
         sample_epic_distance(_pure(_base_reward), _pure(_base_reward), (1, 2), 0.9)
     with pytest.raises(ValueError, match="metric: expected 1, 2 or 'inf'"):
         sample_epic_distance(_pure(_base_reward), _pure(_base_reward), data, 0.9, metric="spearman")

@@ -139,7 +139,7 @@ def test_hopper_fixed_horizon_suppresses_termination():
     env.reset(seed=0)
     _make_hopper_unhealthy(env)
     for t in range(1, 26):
-        _, reward, terminated, truncated, info = env.step(np.zeros(3, np.float32))
+        _, _reward, terminated, truncated, info = env.step(np.zeros(3, np.float32))
         assert not terminated and not info["env_terminated"] and truncated == (t == 25)
         if t == 1:
             assert info["reward_factors"][1] == 0.0  # no healthy reward while unhealthy

@@ -111,7 +111,7 @@ def _generator(algo, config, **overrides):
     return make_agent(algo, venv, "Pendulum-v1", seed=0, gamma=config.discount, **overrides)
 
 
-@pytest.mark.parametrize("method,algo", [("airl", "sac"), ("gail", "ppo")])
+@pytest.mark.parametrize(("method", "algo"), [("airl", "sac"), ("gail", "ppo")])
 def test_tiny_adversarial_run_end_to_end(method, algo):
     recorded = rollout(None, make_env("Pendulum-v1", fixed_horizon=20), 1, seed=0)
     demos = recorded.transitions

@@ -35,7 +35,7 @@ def test_reward_error_zero_for_equivalent_and_large_for_opposite_reward():
     _, starc, regret = reward_error(shaped, r, T, 0.9, d0)
     assert float(starc) == pytest.approx(0.0, abs=1e-4)
     assert float(regret) == pytest.approx(0.0, abs=1e-5)
-    epic, starc, regret = reward_error(-r, r, T, 0.9, d0)
+    _epic, starc, regret = reward_error(-r, r, T, 0.9, d0)
     assert float(starc) == pytest.approx(2.0, abs=1e-4)
     assert float(regret) > 1.0  # worse than uniform
 

@@ -155,7 +155,7 @@ def test_gradient_of_tabular_reward_is_occupancy_difference():
     np.testing.assert_allclose(grads.net, plan.occupancy - demos, atol=1e-6)
 
 
-@pytest.mark.parametrize("horizon,discount", [(None, 0.9), (8, 1.0)])
+@pytest.mark.parametrize(("horizon", "discount"), [(None, 0.9), (8, 1.0)])
 def test_recovered_reward_induces_demonstrator_optimal_policy(horizon, discount):
     T, r, d0 = _small_mdp(seed=6, discount=discount)
     demos = demonstration_occupancy(T, r, d0, discount, horizon, "causal_entropy", rationality=3.0)

@@ -28,7 +28,7 @@ def _setup(num_envs: int):
 
 
 @pytest.mark.parametrize("schedule", ["constant", "decaying", "front_loaded"])
-@pytest.mark.parametrize("total,rounds", [(0, 1), (7, 3), (200, 10), (5, 9)])
+@pytest.mark.parametrize(("total", "rounds"), [(0, 1), (7, 3), (200, 10), (5, 9)])
 def test_labels_per_round_sums_to_budget(schedule, total, rounds):
     counts = labels_per_round(total, rounds, schedule)
     assert counts.shape == (rounds,)
@@ -105,7 +105,7 @@ def test_sac_replay_buffer_is_relabelled_with_the_learned_reward():
 
 
 def test_relabel_rejects_memory_optimized_buffer():
-    venv, model, params = _setup(num_envs=1)
+    venv, _model, _params = _setup(num_envs=1)
     agent = SAC("MlpPolicy", venv, buffer_size=100, optimize_memory_usage=True, replay_buffer_kwargs=dict(handle_timeout_termination=False), device="cpu")
     agent.replay_buffer.pos = 5
     with pytest.raises(ValueError, match="optimize_memory_usage"):

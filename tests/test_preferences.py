@@ -114,7 +114,7 @@ def test_swapping_pair_flips_probability_and_label(return_1, return_2, y, temper
 
 
 @pytest.mark.parametrize(
-    "name,discount,temperature,eps",
+    ("name", "discount", "temperature", "eps"),
     [("partial_return", None, 1.0, 0.0), ("partial_return", 1.0, 2.5, 0.1), ("discounted_return", 0.9, 0.7, 0.05)],
 )
 def test_preference_loss_matches_numpy_reference(name, discount, temperature, eps):
@@ -161,7 +161,7 @@ def test_preference_model_dispatch_errors():
     assert PREFERENCE_MODELS == ("partial_return", "discounted_return", "regret")
     with pytest.raises(ValueError, match=r"preference_model: expected a PreferenceModel, e.g. PreferenceModel\('regret'\), got 'regret' \(str\)"):
         preference_loss(model, params, prefs, preference_model="regret")
-    with pytest.raises(ValueError, match="regret.*advantage"):  # the regret model needs the candidate reward's advantage
+    with pytest.raises(ValueError, match=r"regret.*advantage"):  # the regret model needs the candidate reward's advantage
         preference_loss(model, params, prefs, preference_model=PreferenceModel("regret"))
 
 
@@ -179,7 +179,7 @@ def test_preference_model_fields_are_checked_and_discount_resolved():
         PreferenceModel("regret", discount=0.5)
     with pytest.raises(ValueError, match=r"discount: expected a value in \(0, 1\], got 1.5"):
         PreferenceModel("discounted_return", discount=1.5)
-    with pytest.raises(ValueError, match="temperature: expected a temperature > 0, got 0.0"):
+    with pytest.raises(ValueError, match=r"temperature: expected a temperature > 0, got 0.0"):
         PreferenceModel(temperature=0.0)
     with pytest.raises(ValueError, match=r"label_noise: expected a value in \[0, 1\), got 1.0"):
         PreferenceModel(label_noise=1.0)

@@ -176,7 +176,7 @@ def test_regret_rejects_bad_arguments():
         TabularRegretModel(tabular_reward((4, 2)), mdp.transitions, 1.0)
     with pytest.raises(ValueError, match="reward"):
         TabularRegretModel(mdp.features, mdp.transitions, 1.0)
-    with pytest.raises(ValueError, match="params.net"):
+    with pytest.raises(ValueError, match=r"params.net"):
         model.reward.table(TabularRewardParams(jnp.zeros(3)))
     with pytest.raises(ValueError, match="advantage_fn"):
         make_teacher("regret")
@@ -309,7 +309,7 @@ def test_fit_rejects_bad_solvers(delivery_regret_data):
         fit_tabular_reward(regret_model(mdp), pairs, labels, preference_model=PreferenceModel("regret"), solver="newton")
     with pytest.raises(ValueError, match="solver: 'newton'"):
         fit_tabular_reward(tabular_reward(mdp.reward.shape), pairs, labels, preference_model=PreferenceModel("partial_return"), solver="newton")
-    with pytest.raises(ValueError, match="solver: 'newton'.*temperature 1, no label noise"):  # Newton fits τ = 1, ε = 0 only
+    with pytest.raises(ValueError, match=r"solver: 'newton'.*temperature 1, no label noise"):  # Newton fits τ = 1, ε = 0 only
         fit_tabular_reward(linear_reward(mdp.features), pairs, labels, preference_model=PreferenceModel("partial_return", temperature=2.0), solver="newton")
     with pytest.raises(ValueError, match="preference_model: expected a PreferenceModel"):
         fit_tabular_reward(linear_reward(mdp.features), pairs, labels, preference_model="partial_return")
@@ -335,7 +335,7 @@ def test_evaluation_on_the_successor_table_equals_the_dense_form():
 def test_regret_learner_recovers_an_optimal_policy_on_delivery(delivery_regret_data):
     mdp, pairs, labels = delivery_regret_data
     model = regret_model(mdp, num_sweeps=100)
-    params, metrics = jax.jit(lambda p, l, k: fit_tabular_reward(model, p, l, k, num_steps=200))(pairs, labels, jax.random.key(1))
+    params, metrics = jax.jit(lambda p, y, k: fit_tabular_reward(model, p, y, k, num_steps=200))(pairs, labels, jax.random.key(1))
     assert metrics["loss"][-1] < metrics["loss"][0]
     evaluation = evaluate_tabular_reward(
         mdp.transitions, mdp.reward, model.reward.table(params), mdp.discount, mdp.initial_state_dist, mdp.terminal, num_sweeps=300

@@ -150,7 +150,7 @@ def test_non_finite_rewards_raise(cheetah, host_batch_limit):
     obs, acts, next_obs, dones = transitions(4)
     acts = acts.copy()
     acts[2, 0] = np.nan
-    with pytest.raises(FloatingPointError, match="non-finite reward.*index 2"):
+    with pytest.raises(FloatingPointError, match=r"non-finite reward.*index 2"):
         fn(obs, acts, next_obs, dones)
     poisoned = params._replace(net=jax.tree.map(lambda x: jnp.full_like(x, jnp.nan), params.net))
     fn.set_params(poisoned)
@@ -304,7 +304,7 @@ def _call(fn, states):
 
 
 @pytest.mark.parametrize(
-    "aggregate, expected",
+    ("aggregate", "expected"),
     [
         ("mean", [2.0, 0.0]),
         ("min", [1.0, -2.0]),
@@ -360,7 +360,7 @@ def test_bad_options_name_the_argument(cheetah):
             as_reward_fn(model, params, aggregate="mean_minus_std", coefficient=bad)
     with pytest.raises(ValueError, match="host_batch_limit"):
         as_reward_fn(model, params, host_batch_limit=-1)
-    with pytest.raises(ValueError, match="params: expected RewardParams.*got None"):
+    with pytest.raises(ValueError, match=r"params: expected RewardParams.*got None"):
         as_reward_fn(model)
     with pytest.raises(ValueError, match="model: expected a reward model"):
         as_reward_fn(lambda o, a, n, d: o)
@@ -419,5 +419,5 @@ def test_any_model_pads_to_buckets_validates_and_swaps_params():
         fn(STATES, np.zeros((2, 1)), STATES, np.zeros((2, 1), bool))
     nan_table = {"table": TABLE["table"].at[1, 1].set(jnp.nan)}
     fn.set_params(nan_table)
-    with pytest.raises(FloatingPointError, match="1 non-finite reward.*index 1"):
+    with pytest.raises(FloatingPointError, match=r"1 non-finite reward.*index 1"):
         _call(fn, STATES)

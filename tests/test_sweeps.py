@@ -102,7 +102,7 @@ def test_a_choice_outside_the_literal_is_caught_when_the_sweep_is_made():
 
 def test_invalid_argument_combinations_are_caught_before_running():
     sweep = Sweep(main, Args(), grid={"labels": [0]})  # an int, but Args.__post_init__ wants >= 1
-    with pytest.raises(ValueError, match="grid: the run .* labels: expected an integer >= 1"):
+    with pytest.raises(ValueError, match=r"grid: the run .* labels: expected an integer >= 1"):
         sweep.runs()
 
 
@@ -130,7 +130,7 @@ class ChoiceArgs:
 )
 def test_check_choices_names_the_field_the_choices_and_the_value(overrides, message):
     assert ChoiceArgs(teacher="mistake", designs=("ensemble", "single")).teacher == "mistake"
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError) as info:  # noqa: PT011 - the message is compared in full below
         ChoiceArgs(**overrides)
     assert str(info.value) == message
 
@@ -166,7 +166,7 @@ def test_every_study_checks_its_choices_through_the_literal(study, field, bad):
     if typing.get_origin(field_types(args_cls)[field]) is tuple:  # tuple[Literal[...], ...]
         choices = typing.get_args(choices[0])
     wrong = bad[-1] if isinstance(bad, tuple) else bad
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError) as info:  # noqa: PT011 - the message is compared in full below
         args_cls(**{field: bad})
     assert str(info.value) == f"{field}: expected one of {choices}, got {wrong!r}"
 
@@ -542,7 +542,7 @@ def test_newton_step_is_the_gradient_of_the_library_bradley_terry_loss():
 def test_vmap_sweep_rejects_non_numeric_grids():
     from rewardlab.sweeps import vmap_sweep
 
-    with pytest.raises(ValueError, match="grid.teacher: vmapped sweeps vary numbers only"):
+    with pytest.raises(ValueError, match=r"grid.teacher: vmapped sweeps vary numbers only"):
         vmap_sweep(lambda design, key: {}, {"teacher": ["oracle"]}, seeds=[0])
     with pytest.raises(ValueError, match="seeds: expected at least one seed"):
         vmap_sweep(lambda design, key: {}, {"a": [1.0]}, seeds=[])

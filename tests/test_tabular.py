@@ -267,7 +267,7 @@ def test_tabular_rewards_name_the_bad_argument():
     params = reward.init()
     with pytest.raises(ValueError, match="obs: expected integer state indices of shape"):
         reward.apply(params, np.zeros((2, 2), int), np.zeros(2, int), None, None)
-    with pytest.raises(ValueError, match="acts: .* got None"):
+    with pytest.raises(ValueError, match=r"acts: .* got None"):
         reward.apply(params, np.zeros(2, int), None, None, None)
     with pytest.raises(ValueError, match="acts: expected integer"):
         reward.apply(params, np.zeros(2, int), np.zeros(2, np.float32), None, None)

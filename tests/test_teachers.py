@@ -58,7 +58,7 @@ def test_myopic_weighting():
     assert SimulatedTeacher(gamma=0.9)(pairs, _rng())[0] == 0.0
     # Weights γ^(L−1−t): σ¹ scores 10·γ², σ² scores 9, so the label flips at γ² = 0.9.
     assert compose(myopic(0.95), oracle())(pairs, _rng())[0] == 1.0  # 10·0.9025 = 9.025 > 9
-    with pytest.raises(ValueError, match="myopic.*before"):
+    with pytest.raises(ValueError, match=r"myopic.*before"):
         compose(oracle(), myopic(0.9))(pairs, _rng())
 
 
@@ -129,7 +129,7 @@ def test_make_teacher_presets_and_errors():
     pairs = synthetic_pairs(_rng(0).normal(size=(100, 2)))
     assert np.isnan(make_teacher("skip")(pairs, _rng())).sum() > 0
     assert (make_teacher("equal")(pairs, _rng()) == 0.5).sum() == 10
-    with pytest.raises(ValueError, match="name.*oracle"):
+    with pytest.raises(ValueError, match=r"name.*oracle"):
         make_teacher("genius")
     with pytest.raises(ValueError, match=r"overrides: unknown SimulatedTeacher fields \['temperature'\]"):
         make_teacher("oracle", temperature=2.0)
@@ -137,7 +137,7 @@ def test_make_teacher_presets_and_errors():
         make_teacher("heron", signs=(1,), importance=(0,), rationality=1.0)
     assert isinstance(make_teacher("heron", signs=(1, -1), importance=(1, 0)), HeronTeacher)
     assert make_teacher("regret", advantage_fn=lambda *a: None).preference_model == "regret"
-    with pytest.raises(ValueError, match="rationality: expected a rationality constant > 0, got 0.0"):
+    with pytest.raises(ValueError, match=r"rationality: expected a rationality constant > 0, got 0.0"):
         stochastic(rationality=0.0)
     with pytest.raises(ValueError, match="gamma"):
         myopic(1.5)

@@ -75,7 +75,7 @@ def test_training_on_oracle_labels_reaches_high_heldout_accuracy():
     params = model.init(jax.random.key(0))
     scorer = PairScorer(model)
     before = preference_accuracy(scorer, params, heldout)
-    params, opt_state, metrics = train_reward(
+    params, _opt_state, metrics = train_reward(
         model, params, None, train, jax.random.key(1), epochs=30, batch_size=32, optimizer=default_optimizer(3e-3)
     )
     after = preference_accuracy(scorer, params, heldout)
@@ -117,7 +117,7 @@ def _growing_dataset_setup() -> tuple[TransitionBuffer, LinearEnsemble, RewardTr
 
 
 def test_no_recompile_within_a_dataset_bucket():
-    buffer, model, trainer, params, opt_state = _growing_dataset_setup()
+    buffer, _model, trainer, params, opt_state = _growing_dataset_setup()
     for num_pairs in (17, 20, 31, 32):  # all in the 32-pair bucket
         params, opt_state, _ = trainer.train(params, opt_state, _oracle_prefs(buffer, num_pairs, num_pairs), jax.random.key(num_pairs))
     assert trainer.epoch._cache_size() == 1

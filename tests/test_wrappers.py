@@ -179,7 +179,7 @@ def test_gym_requires_reset_and_reward_fn():
     unset.reset()
     with pytest.raises(RuntimeError, match="set_reward_fn"):
         unset.step(np.zeros(1, np.float32))
-    with pytest.raises(ValueError, match="env: expected a gymnasium.Env"):
+    with pytest.raises(ValueError, match=r"env: expected a gymnasium.Env"):
         RewardWrapper("CartPole-v1")
 
 
@@ -225,7 +225,7 @@ def _sb3(fn, num_envs=2, **kwargs):
 
 
 @pytest.mark.parametrize(
-    "bad_fn,got",
+    ("bad_fn", "got"),
     [
         (lambda o, a, n, d: np.zeros((len(d), 1), np.float32), "got shape (2, 1)"),
         (lambda o, a, n, d: np.zeros(1, np.float32), "got shape (1,)"),
@@ -235,7 +235,7 @@ def _sb3(fn, num_envs=2, **kwargs):
 )
 def test_wrong_shape_or_dtype_names_expected_and_actual(bad_fn, got):
     venv = _sb3(bad_fn)
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(ValueError) as error:  # noqa: PT011 - the message is checked below
         venv.step(np.zeros((2, 1), np.float32))
     message = str(error.value)
     assert "expected rewards of shape [num_envs] = (2,)" in message and got in message
@@ -362,7 +362,7 @@ def test_sb3_discrete_and_dict_observations():
         venv.reset()
         zeros = np.zeros((2, 1), np.float32)
         venv.step(zeros)
-        _, rewards, dones, infos = venv.step(zeros)
+        _, rewards, dones, _infos = venv.step(zeros)
         assert dones.all()
         s = 1.0
         np.testing.assert_array_equal(rewards, expected_reward(np.full(2, s), np.zeros(2), np.full(2, 2.0), dones))
@@ -419,16 +419,16 @@ def test_vector_next_step_autoreset_skips_reset_steps():
     envs.reset(seed=0)
     actions = np.array([[0.25], [-0.5]], np.float32)
     # env 0 (length 2): steps 1, 2 (end), reset step, 1, 2 (end), reset; env 1 (length 3): 1, 2, 3 (end), reset, 1, 2
-    obs, rewards, term, trunc, info = envs.step(actions)
+    obs, rewards, term, _trunc, info = envs.step(actions)
     np.testing.assert_array_equal(rewards, expected_reward(np.full(2, RESET_VALUE), actions[:, 0], np.ones(2), np.zeros(2)))
-    obs, rewards, term, trunc, info = envs.step(actions)
+    obs, rewards, term, _trunc, info = envs.step(actions)
     assert term.tolist() == [True, False]
     np.testing.assert_array_equal(obs[:, 0], [2, 2])  # NEXT_STEP returns the terminal observation
     np.testing.assert_array_equal(rewards, expected_reward(np.ones(2), actions[:, 0], np.full(2, 2.0), np.array([1.0, 0.0])))
     calls = len(fn.calls)
-    obs, rewards, term, trunc, info = envs.step(actions)  # env 0 resets; env 1 ends
+    obs, rewards, term, _trunc, info = envs.step(actions)  # env 0 resets; env 1 ends
     assert len(fn.calls) == calls + 1
-    scored_obs, scored_acts, scored_next, scored_dones = fn.calls[-1]
+    scored_obs, _scored_acts, scored_next, scored_dones = fn.calls[-1]
     np.testing.assert_array_equal(scored_obs, [[2.0]])  # only env 1 was scored
     np.testing.assert_array_equal(scored_next, [[3.0]])
     np.testing.assert_array_equal(scored_dones, [True])
@@ -438,7 +438,7 @@ def test_vector_next_step_autoreset_skips_reset_steps():
     assert info["reward_components"]["_learned"].tolist() == [False, True]
     listed = DictInfoToList(envs)._convert_info_to_list(info)  # gymnasium's masks are consistent
     assert "true_reward" not in listed[0] and listed[1]["reward_components"]["learned"] == rewards[1]
-    obs, rewards, term, trunc, info = envs.step(actions)  # env 0 steps from its reset obs; env 1 resets
+    obs, rewards, term, _trunc, info = envs.step(actions)  # env 0 steps from its reset obs; env 1 resets
     np.testing.assert_array_equal(rewards, [expected_reward(np.array([RESET_VALUE]), actions[:1, 0], np.ones(1), np.zeros(1))[0], 0.0])
     np.testing.assert_array_equal(fn.calls[-1][0], [[RESET_VALUE]])
 
@@ -458,7 +458,7 @@ def test_vector_same_step_uses_final_obs():
     envs.reset()
     actions = np.zeros((2, 1), np.float32)
     envs.step(actions)
-    obs, rewards, term, trunc, info = envs.step(actions)
+    obs, rewards, term, _trunc, _info = envs.step(actions)
     assert term.tolist() == [True, False] and obs[0, 0] == RESET_VALUE
     np.testing.assert_array_equal(fn.calls[-1][2][:, 0], [2.0, 2.0])
     learned = expected_reward(np.ones(2), np.zeros(2), np.full(2, 2.0), np.array([1.0, 0.0]))
@@ -474,7 +474,7 @@ def test_vector_disabled_autoreset_with_reset_mask():
     actions = np.zeros((2, 1), np.float32)
     _, _, term, _, _ = envs.step(actions)
     np.testing.assert_array_equal(fn.calls[-1][2][:, 0], [1.0, 1.0])
-    obs, _ = envs.reset(options={"reset_mask": term.copy()})
+    _obs, _ = envs.reset(options={"reset_mask": term.copy()})
     envs.step(actions)
     np.testing.assert_array_equal(fn.calls[-1][0][:, 0], [RESET_VALUE, 1.0])
     np.testing.assert_array_equal(fn.calls[-1][2][:, 0], [1.0, 2.0])

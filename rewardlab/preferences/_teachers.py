@@ -350,7 +350,7 @@ class SimulatedTeacher:
             raise ValueError(f"preference_model: expected 'partial_return' or 'regret', got {self.preference_model!r}")
         if self.preference_model == "regret" and (self.advantage_fn is None or self.gamma != 1.0):
             raise ValueError("advantage_fn: preference_model='regret' needs advantage_fn (the true reward's optimal advantage) and gamma=1")
-        self.teacher  # validates every setting
+        self.teacher  # noqa: B018 - building the teacher validates every setting
 
     @property
     def teacher(self) -> compose:

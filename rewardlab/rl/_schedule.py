@@ -43,7 +43,7 @@ def labels_per_round(labels: int, num_rounds: int, schedule: str = "constant") -
         weights = 1.0 / np.sqrt(np.arange(1, num_rounds + 1))
     elif schedule == "front_loaded":
         weights = np.full(num_rounds, 1.0 / max(num_rounds - 1, 1))
-        weights[0] = 1.0 if num_rounds > 1 else 1.0
+        weights[0] = 1.0
     else:
         raise ValueError(f"schedule: expected one of {QUERY_SCHEDULES}, got {schedule!r}")
     ideal = labels * weights / weights.sum()

@@ -202,12 +202,12 @@ def make_report(
     lines = [f"# Sweep report: {title}", ""]
     failed = results[results["status"] != "ok"]
     total = len(manifest.get("runs", [])) or len(results)
-    lines += [f"{len(results)} of {total} runs completed: {len(results) - len(failed)} ok, {len(failed)} failed. "
-              f"Target `{manifest.get('target', '?')}`.", ""]
+    lines += [(f"{len(results)} of {total} runs completed: {len(results) - len(failed)} ok, {len(failed)} failed. "
+               f"Target `{manifest.get('target', '?')}`."), ""]
     if len(metrics):
         lines += ["## Final performance", "",
-                  f"Per design: runs, mean, interquartile mean (IQM) and its {confidence:.0%} stratified-bootstrap "
-                  "confidence interval over seeds (Agarwal et al. 2021).", ""]
+                  (f"Per design: runs, mean, interquartile mean (IQM) and its {confidence:.0%} stratified-bootstrap "
+                   "confidence interval over seeds (Agarwal et al. 2021)."), ""]
         for metric in metrics:
             rows = table[table["metric"] == metric]
             lines += [f"### {metric}", ""]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +57,7 @@ class Choice:
         return self.values[int(rng.integers(len(self.values)))]
 
 
-Distribution = Union[Uniform, LogUniform, IntUniform, Choice]
+Distribution = Uniform | LogUniform | IntUniform | Choice
 
 
 def uniform(low: float, high: float) -> Uniform:
