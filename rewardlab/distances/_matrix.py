@@ -71,10 +71,12 @@ def _weighted_centred(values: jax.Array, weights: jax.Array) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnames=("split",))
-def _epic_matrix(rewards, discount, state_dist, action_dist, coverage, split: bool):
+def _epic_matrix(
+    rewards: jax.Array, discount: Array, state_dist: jax.Array, action_dist: jax.Array, coverage: jax.Array | None, split: bool
+) -> jax.Array:
     if split:
         # rewards [K, S, A]: C = f(s, a) + g(s') with f = R − m(s), g = γ m(s')
-        def features(reward):
+        def split_features(reward: jax.Array) -> jax.Array:
             mean_out = reward @ action_dist
             f = reward - mean_out[:, None]
             scale = jnp.max(jnp.abs(reward))
@@ -83,9 +85,11 @@ def _epic_matrix(rewards, discount, state_dist, action_dist, coverage, split: bo
             x = jnp.concatenate([f_part, g_part])
             return jnp.where(jnp.max(jnp.abs(x)) <= 1e-4 * scale + 1e-30, 0.0, x)
 
-        return _pearson_matrix(jax.vmap(features)(rewards))
+        return _pearson_matrix(jax.vmap(split_features)(rewards))
 
-    def features(reward):
+    assert coverage is not None  # only the split form runs without a coverage
+
+    def features(reward: jax.Array) -> jax.Array:
         canonical = snap_zero(epic_canonicalize(reward, discount, state_dist, action_dist), reward)
         return _weighted_centred(canonical, coverage)
 
@@ -93,8 +97,8 @@ def _epic_matrix(rewards, discount, state_dist, action_dist, coverage, split: bo
 
 
 @jax.jit
-def _dard_matrix(rewards, transitions, discount, action_dist, coverage):
-    def features(reward):
+def _dard_matrix(rewards: jax.Array, transitions: jax.Array, discount: Array, action_dist: jax.Array, coverage: jax.Array) -> jax.Array:
+    def features(reward: jax.Array) -> jax.Array:
         canonical = snap_zero(dard_canonicalize(reward, transitions, discount, action_dist), reward)
         return _weighted_centred(canonical, coverage)
 
@@ -102,8 +106,10 @@ def _dard_matrix(rewards, transitions, discount, action_dist, coverage):
 
 
 @functools.partial(jax.jit, static_argnames=("canonicalization", "norm_order", "metric_order"))
-def _starc_matrix(rewards, transitions, discount, policy, canonicalization: str, norm_order: float, metric_order: float):
-    def features(reward):
+def _starc_matrix(
+    rewards: jax.Array, transitions: jax.Array, discount: Array, policy: jax.Array, canonicalization: str, norm_order: float, metric_order: float
+) -> jax.Array:
+    def features(reward: jax.Array) -> jax.Array:
         canonical = starc_canonicalize(reward, transitions, discount, canonicalization=canonicalization, policy=policy)
         return jnp.ravel(standardize(canonical, norm_order, reward))
 
@@ -167,6 +173,7 @@ def distance_matrix(
     elif distance != "epic" or rewards.ndim == 2:
         raise ValueError(f"transitions: required for distance={distance!r} and for [K, S] rewards, got None")
     if rewards.ndim == 2:
+        assert transitions is not None  # required for [K, S] rewards (checked above)
         rewards = jnp.broadcast_to(rewards[:, :, None], rewards.shape + (transitions.shape[1],))
     num_states, num_actions = rewards.shape[1], rewards.shape[2]
     if transitions is not None and transitions.shape[:2] != (num_states, num_actions):
@@ -187,6 +194,7 @@ def distance_matrix(
     if coverage is not None and jnp.shape(coverage) != full_shape:
         raise ValueError(f"coverage: expected shape {full_shape}, got {jnp.shape(coverage)}")
     if distance == "dard":
+        assert transitions is not None  # required for distance="dard" (checked above)
         if coverage is None:
             coverage = action_dist[None, :, None] * transitions / num_states
         full = rewards if rewards.ndim == 4 else jax.vmap(lambda r: expand_reward(r, transitions))(rewards)

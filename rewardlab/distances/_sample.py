@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rewardlab._types import PureReward, RewardFn, Transitions, batch_size
+from rewardlab._types import Obs, PureReward, RewardFn, Transitions, batch_size
 from rewardlab.distances._common import check_transitions, norm_order
 from rewardlab.distances._tabular import pearson_distance
 
@@ -87,7 +87,7 @@ def _outgoing_means_device(apply: PureReward, states: Any, sample_acts: Any, sam
     chunks = jax.tree.map(lambda x: x.reshape((num_chunks, chunk_states) + x.shape[1:]), padded)
     dones = jnp.zeros(chunk_states * num_samples, bool)
 
-    def chunk_means(state_chunk):
+    def chunk_means(state_chunk: Obs) -> jax.Array:
         grid = _repeat_grid(state_chunk, sample_acts, sample_next_obs, jnp)
         return apply(grid[0], grid[1], grid[2], dones).reshape(chunk_states, num_samples).mean(axis=1)
 
@@ -108,7 +108,17 @@ def _outgoing_means_host(reward_fn: RewardFn, states: Any, sample_acts: Any, sam
     return means
 
 
-def _canonical_device(apply: PureReward, chunk_states: int, discount, obs, acts, next_obs, dones, sample_acts, sample_next_obs):
+def _canonical_device(
+    apply: PureReward,
+    chunk_states: int,
+    discount: Array,
+    obs: Obs,
+    acts: Array,
+    next_obs: Obs,
+    dones: Array,
+    sample_acts: Array,
+    sample_next_obs: Obs,
+) -> jax.Array:
     rewards = apply(obs, acts, next_obs, dones)
     num = batch_size(obs)
     states = jax.tree.map(lambda x, y: jnp.concatenate([x, y]), obs, next_obs)
@@ -124,7 +134,9 @@ def canonicalizer(reward: RewardFn) -> Callable[..., np.ndarray]:
     apply = pure_reward(reward)
     if apply is None:
 
-        def host(obs, acts, next_obs, dones, sample_acts, sample_next_obs, discount):
+        def host(
+            obs: Obs, acts: Array, next_obs: Obs, dones: Array, sample_acts: Array, sample_next_obs: Obs, discount: Array
+        ) -> np.ndarray:
             states = jax.tree.map(lambda x, y: np.concatenate([np.asarray(x), np.asarray(y)]), obs, next_obs)
             means = _outgoing_means_host(reward, states, sample_acts, sample_next_obs)
             rewards = np.asarray(reward(obs, acts, next_obs, dones), np.float64)
@@ -134,7 +146,7 @@ def canonicalizer(reward: RewardFn) -> Callable[..., np.ndarray]:
         return host
     jitted = jax.jit(_canonical_device, static_argnums=(0, 1))
 
-    def device(obs, acts, next_obs, dones, sample_acts, sample_next_obs, discount):
+    def device(obs: Obs, acts: Array, next_obs: Obs, dones: Array, sample_acts: Array, sample_next_obs: Obs, discount: Array) -> np.ndarray:
         num_samples = batch_size(sample_acts)
         chunk_states = max(1, min(batch_size(obs) * 2, _DEVICE_CHUNK_TRANSITIONS // num_samples))
         as_jax = functools.partial(jax.tree.map, jnp.asarray)
@@ -198,7 +210,7 @@ def confidence_interval(per_seed: np.ndarray, confidence: float = 0.95) -> tuple
 
 
 def _standardized_lp(x: np.ndarray, y: np.ndarray, order: float) -> float:
-    def unit(v):
+    def unit(v: np.ndarray) -> np.ndarray:
         v = v - v.mean()
         norm = np.linalg.norm(v, ord=order) / (v.size ** (1.0 / order) if order != np.inf else 1.0)
         return v / norm if norm > 0 else v
@@ -276,7 +288,7 @@ def sample_epic_distance(
     acts = np.asarray(transitions.acts)
     dones = np.asarray(transitions.dones, bool)
     canonicalize_a, canonicalize_b = canonicalizer(reward_a), canonicalizer(reward_b)
-    per_seed = []
+    per_seed_values: list[float] = []
     for k in range(int(num_seeds)):
         rng = np.random.default_rng(seed + k)
         index = rng.choice(size, int(num_transitions), replace=num_transitions > size)
@@ -294,10 +306,10 @@ def sample_epic_distance(
         canonical_a = canonicalize_a(*batch)
         canonical_b = canonicalize_b(*batch)
         if order is None:
-            per_seed.append(float(pearson_distance(jnp.asarray(canonical_a, jnp.float32), jnp.asarray(canonical_b, jnp.float32))))
+            per_seed_values.append(float(pearson_distance(jnp.asarray(canonical_a, jnp.float32), jnp.asarray(canonical_b, jnp.float32))))
         else:
-            per_seed.append(_standardized_lp(np.asarray(canonical_a, np.float64), np.asarray(canonical_b, np.float64), order))
-    per_seed = np.asarray(per_seed)
+            per_seed_values.append(_standardized_lp(np.asarray(canonical_a, np.float64), np.asarray(canonical_b, np.float64), order))
+    per_seed = np.asarray(per_seed_values)
     mean, low, high = confidence_interval(per_seed, confidence)
     return SampleDistance(mean, low, high, per_seed)
 

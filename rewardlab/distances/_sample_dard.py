@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rewardlab._types import RewardFn, Transitions, batch_size
+from rewardlab._types import Array, Obs, PureReward, RewardFn, Transitions, batch_size
 from rewardlab.distances._common import check_transitions
 from rewardlab.distances._sample import SampleDistance, confidence_interval, pure_reward
 from rewardlab.distances._tabular import pearson_distance
@@ -33,14 +33,25 @@ Dynamics = Callable[[jax.Array, Any, Any], Any]  # (key, obs [K], acts [K]) -> n
 _CHUNK_TRANSITIONS = 1 << 16
 
 
-def _dard_canonical(applies, dynamics, chunk, key, discount, obs, acts, next_obs, dones, sample_acts):
+def _dard_canonical(
+    applies: tuple[PureReward, ...],
+    dynamics: Dynamics,
+    chunk: int,
+    key: jax.Array,
+    discount: Array,
+    obs: Obs,
+    acts: Array,
+    next_obs: Obs,
+    dones: Array,
+    sample_acts: Array,
+) -> jax.Array:
     """Ĉ(R) of every reward in ``applies`` on the same dynamics draws, ``[len(applies), N]``."""
     num_samples = batch_size(sample_acts)
     num = batch_size(obs)
     num_chunks = -(-num // chunk)
     pad = num_chunks * chunk - num
 
-    def padded(x):
+    def padded(x: jax.Array) -> jax.Array:
         x = jnp.concatenate([x, jnp.repeat(x[:1], pad, axis=0)]) if pad else x
         return x.reshape((num_chunks, chunk) + x.shape[1:])
 
@@ -50,7 +61,7 @@ def _dard_canonical(applies, dynamics, chunk, key, discount, obs, acts, next_obs
     grid_acts = jax.tree.map(lambda x: jnp.tile(x, (chunk,) + (1,) * (x.ndim - 1)), sample_acts)
     size = chunk * num_samples
 
-    def chunk_terms(args):
+    def chunk_terms(args: tuple[jax.Array, Obs, Obs]) -> jax.Array:
         chunk_key, s, t = args
         grid_s = jax.tree.map(lambda x: jnp.repeat(x, num_samples, axis=0), s)
         grid_t = jax.tree.map(lambda x: jnp.repeat(x, num_samples, axis=0), t)
@@ -143,7 +154,7 @@ def sample_dard_distance(
     chunk = max(1, min(int(num_transitions), _CHUNK_TRANSITIONS // int(num_samples)))
     jitted = jax.jit(_dard_canonical, static_argnums=(0, 1, 2))
     acts = np.asarray(transitions.acts)
-    per_seed = []
+    per_seed_values: list[float] = []
     for k in range(int(num_seeds)):
         rng = np.random.default_rng(seed + k)
         index = rng.choice(size, int(num_transitions), replace=num_transitions > size)
@@ -158,7 +169,7 @@ def sample_dard_distance(
         # the partitionable threefry variant makes XLA CPU compile long for every random draw
         with jax.threefry_partitionable(False):
             canonical = jitted(tuple(applies), dynamics, chunk, key, jnp.float32(discount), *batch)
-        per_seed.append(float(pearson_distance(canonical[0], canonical[1])))
-    per_seed = np.asarray(per_seed)
+        per_seed_values.append(float(pearson_distance(canonical[0], canonical[1])))
+    per_seed = np.asarray(per_seed_values)
     mean, low, high = confidence_interval(per_seed, confidence)
     return SampleDistance(mean, low, high, per_seed)

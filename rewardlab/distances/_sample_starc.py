@@ -125,7 +125,7 @@ def sample_starc_distance(
     if features is None:
         features = random_fourier_features(np.concatenate([obs, next_obs]), num_features, seed=seed)
     dones = np.asarray(transitions.dones, bool)
-    per_seed = []
+    per_seed_values: list[float] = []
     for k in range(int(num_seeds)):
         rng = np.random.default_rng(seed + k)
         index = rng.choice(size, int(num_transitions), replace=num_transitions > size)
@@ -141,8 +141,8 @@ def sample_starc_distance(
             scale = _empirical_norm(column, norm_p)
             trivial = np.max(np.abs(column)) <= 1e-6 * max(np.max(np.abs(reward)), 1e-30)
             standardized.append(np.zeros_like(column) if trivial or scale == 0 else column / scale)
-        per_seed.append(_empirical_norm(standardized[0] - standardized[1], metric_p))
-    per_seed = np.asarray(per_seed)
+        per_seed_values.append(_empirical_norm(standardized[0] - standardized[1], metric_p))
+    per_seed = np.asarray(per_seed_values)
     mean, low, high = confidence_interval(per_seed, confidence)
     return SampleDistance(mean, low, high, per_seed)
 

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rewardlab._types import FragmentPairs, Preferences
+from rewardlab._types import FragmentPairs, Preferences, RewardModelLike
 from rewardlab.preferences._preference_model import PreferenceModel, check_preference_model
 
 
@@ -149,7 +149,7 @@ def _flatten_pairs(pairs: FragmentPairs) -> tuple[Any, Any, Any, Any, tuple[int,
     )
 
 
-def _partial_return_scores(model: Any, params: Any, pairs: FragmentPairs, discount: float) -> jax.Array:
+def _partial_return_scores(model: RewardModelLike, params: Any, pairs: FragmentPairs, discount: float) -> jax.Array:
     obs, acts, next_obs, dones, (num_pairs, length) = _flatten_pairs(pairs)
     rewards = model.apply(params, obs, acts, next_obs, dones)  # [E, B*2*L]
     rewards = jnp.reshape(rewards, (rewards.shape[0], num_pairs, 2, length))
@@ -221,7 +221,7 @@ def check_preferences(prefs: Any, name: str = "prefs") -> int:
 
 
 def segment_scores(
-    model: Any,
+    model: RewardModelLike,
     params: Any,
     pairs: FragmentPairs,
     *,
@@ -248,11 +248,12 @@ def segment_scores(
     """
     check_preference_model(preference_model)
     check_fragment_pairs(pairs)
+    assert preference_model.discount is not None  # __post_init__ fills the model's default
     return _SCORE_FNS[preference_model.name](model, params, pairs, preference_model.discount)
 
 
 def preference_probabilities(
-    model: Any,
+    model: RewardModelLike,
     params: Any,
     pairs: FragmentPairs,
     *,
@@ -276,7 +277,7 @@ def weighted_member_losses(losses: jax.Array, weights: jax.Array) -> jax.Array:
 
 
 def pair_losses(
-    model: Any,
+    model: RewardModelLike,
     params: Any,
     prefs: Preferences,
     *,
@@ -294,7 +295,7 @@ def pair_losses(
 
 
 def preference_loss(
-    model: Any,
+    model: RewardModelLike,
     params: Any,
     prefs: Preferences,
     *,

@@ -177,7 +177,8 @@ class TransitionBuffer:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         episode = self._storage["episode"][self._slots()]  # [steps, num_envs]
         same = episode[: self._steps - fragment_length + 1] == episode[fragment_length - 1 :]
-        return np.nonzero(same)
+        times, envs = np.nonzero(same)
+        return times, envs
 
     def can_sample(self, fragment_length: int) -> bool:
         """Whether at least two distinct segments of ``fragment_length`` steps exist."""

@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rewardlab._types import FragmentPairs
+from rewardlab._types import Array, FragmentPairs
 from rewardlab.preferences._bradley_terry import check_fragment_pairs
 from rewardlab.preferences._teachers import TeacherStage, TeacherState
 
@@ -49,9 +49,9 @@ HERON_SIGMAS: dict[str, tuple[float, ...]] = {
 class HeronDecision(NamedTuple):
     """HERON's answers on B pairs."""
 
-    labels: jax.Array  # [B] float32: 1 σ¹ preferred, 0 σ² preferred (0.5 where undecided)
-    decided: jax.Array  # [B] bool: some level decided the pair
-    level: jax.Array  # [B] int32 rank position of the deciding level (K where undecided)
+    labels: Array  # [B] float32: 1 σ¹ preferred, 0 σ² preferred (0.5 where undecided)
+    decided: Array  # [B] bool: some level decided the pair
+    level: Array  # [B] int32 rank position of the deciding level (K where undecided)
 
 
 def heron_compare(
@@ -202,6 +202,7 @@ class HeronTeacher:
         check_fragment_pairs(pairs)
         if pairs.factors is None:
             raise ValueError("pairs.factors: HERON needs reward factors [B, 2, L, K]; make the env with rewardlab_envs.make(..., factors=True)")
+        assert self.signs is not None  # __post_init__ fills it (from spec when not given)
         num_factors = np.shape(pairs.factors)[-1]
         if np.ndim(pairs.factors) != 4 or num_factors != len(self.signs):
             raise ValueError(f"pairs.factors: expected shape [B, 2, L, {len(self.signs)}], got {np.shape(pairs.factors)}")

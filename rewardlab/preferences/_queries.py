@@ -22,6 +22,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from rewardlab._types import FragmentPairs
 from rewardlab.preferences._bradley_terry import check_fragment_pairs
@@ -31,12 +32,12 @@ QUERY_METHODS = ("uniform", "disagreement", "entropy")
 """The selection rules of ``select_queries``."""
 
 
-def disagreement_score(probabilities: jax.Array) -> jax.Array:
+def disagreement_score(probabilities: ArrayLike) -> jax.Array:
     """Var_e[P_e] over the ensemble axis: ``[E, B] -> [B]``."""
     return jnp.var(probabilities, axis=0)
 
 
-def entropy_score(probabilities: jax.Array) -> jax.Array:
+def entropy_score(probabilities: ArrayLike) -> jax.Array:
     """Binary entropy (nats) of the ensemble-mean probability: ``[E, B] -> [B]``."""
     mean = jnp.clip(jnp.mean(probabilities, axis=0), 1e-7, 1 - 1e-7)
     return -(mean * jnp.log(mean) + (1 - mean) * jnp.log1p(-mean))

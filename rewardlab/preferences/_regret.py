@@ -334,6 +334,7 @@ class TabularRegretModel:
         reward = self.reward.table(params)
         if self.value_model == "exact":
             return optimal_advantages(self.transitions, reward, self.discount, temperature=self.temperature, num_sweeps=self.num_sweeps)
+        assert self.library is not None  # value_model="successor_features" requires it
         values = successor_feature_values(self.library, params.net, self.library_temperature)
         q_values = bellman_backup(self.transitions, reward, self.discount, values)
         return q_values - values[:, None]

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rewardlab._types import FragmentPairs
+from rewardlab._types import FragmentPairs, RewardModelLike
 from rewardlab.preferences._bradley_terry import check_fragment_pairs, preference_probabilities
 from rewardlab.preferences._preference_model import PreferenceModel, check_preference_model
 
@@ -60,7 +60,7 @@ class PairScorer:
 
     def __init__(
         self,
-        model: Any,
+        model: RewardModelLike,
         *,
         preference_model: PreferenceModel = PreferenceModel(),
         chunk_pairs: int = 128,
@@ -91,7 +91,7 @@ class PairScorer:
         size = self.chunk_pairs
         pieces = []
         for start in range(0, num_pairs, size):
-            chunk = FragmentPairs(*(None if f is None else _pad_take(f, start, size, num_pairs) for f in pairs[:5]), None)
+            chunk = FragmentPairs._make([*(None if f is None else _pad_take(f, start, size, num_pairs) for f in pairs[:5]), None])
             pieces.append(np.asarray(self.chunk_probabilities(params, chunk)))
         return np.concatenate(pieces, axis=1)[:, :num_pairs]
 

@@ -28,7 +28,7 @@ References:
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -47,6 +47,9 @@ from rewardlab.tabular import (
     scaled_return,
     value_iteration,
 )
+
+if TYPE_CHECKING:
+    from rewardlab.preferences._regret import TabularRegretModel
 
 TABULAR_SOLVERS = ("adam", "newton")
 """The solvers of ``fit_tabular_reward``."""
@@ -181,7 +184,7 @@ def _newton_fit(
 
 
 def fit_tabular_reward(
-    model: Any,
+    model: TabularReward | TabularRegretModel,
     pairs: FragmentPairs,
     labels: jax.Array,
     key: jax.Array | None = None,

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rewardlab._types import FragmentPairs, Preferences
+from rewardlab._types import FragmentPairs, Preferences, RewardModelLike
 from rewardlab.preferences._bradley_terry import check_preferences, pair_losses, weighted_member_losses
 from rewardlab.preferences._preference_model import PreferenceModel, check_preference_model
 
@@ -104,7 +104,7 @@ class RewardTrainer:
 
     def __init__(
         self,
-        model: Any,
+        model: RewardModelLike,
         optimizer: optax.GradientTransformation | None = None,
         *,
         batch_size: int = 64,
@@ -226,7 +226,7 @@ class RewardTrainer:
 
 
 def train_reward(
-    model: Any,
+    model: RewardModelLike,
     params: Any,
     opt_state: Any,
     prefs: Preferences,

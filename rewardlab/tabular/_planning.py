@@ -248,7 +248,7 @@ def value_iteration(
     mean_reward = expected_reward(transitions, reward)  # validates the reward's shape
     values = jnp.zeros(transitions.shape[0], mean_reward.dtype) if initial_values is None else jnp.asarray(initial_values)
 
-    def sweep(values, _):
+    def sweep(values: jax.Array, _: None) -> tuple[jax.Array, None]:
         q_values = mean_reward + discount * _next_values(transitions, values)
         return _state_value(q_values, temperature), None
 
@@ -288,7 +288,7 @@ def finite_horizon_soft_value_iteration(
     transitions = jnp.asarray(transitions)
     mean_reward = expected_reward(transitions, reward)
 
-    def step(next_values, _):
+    def step(next_values: jax.Array, _: None) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array]]:
         q_values = mean_reward + discount * _next_values(transitions, next_values)
         values = temperature * jax.nn.logsumexp(q_values / temperature, axis=-1)
         policy = jnp.exp((q_values - values[:, None]) / temperature)
@@ -337,7 +337,7 @@ def policy_evaluation(
     reward_pi = jnp.sum(policy * expected_reward(transitions, reward), axis=-1)
     if num_sweeps is not None:
 
-        def sweep(values, _):
+        def sweep(values: jax.Array, _: None) -> tuple[jax.Array, None]:
             return reward_pi + discount * jnp.sum(policy * _next_values(transitions, values), axis=-1), None
 
         values, _ = jax.lax.scan(sweep, jnp.zeros_like(reward_pi), None, length=int(num_sweeps))
@@ -385,7 +385,7 @@ def occupancy_measure(
         )
     state_dist = jnp.asarray(initial_state_dist, dtype=policy.dtype)
 
-    def step(carry, policy_t):
+    def step(carry: tuple[jax.Array, jax.Array], policy_t: jax.Array) -> tuple[tuple[jax.Array, jax.Array], jax.Array]:
         state_dist, weight = carry
         visits = state_dist[:, None] * policy_t
         return (_push_forward(transitions, visits), weight * discount), weight * visits
@@ -431,7 +431,7 @@ def scaled_return(
     sizes = _sizes(transitions)
     uniform = jnp.full(sizes, 1.0 / sizes[1])
 
-    def evaluate(pi):
+    def evaluate(pi: jax.Array) -> jax.Array:
         return expected_return(transitions, true_reward, discount, pi, initial_state_dist, num_sweeps=evaluation_sweeps)
 
     value, value_optimal, value_uniform = evaluate(policy), evaluate(optimal), evaluate(uniform)

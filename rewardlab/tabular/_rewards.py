@@ -60,7 +60,7 @@ class TabularReward:
         self,
         name: str,
         reward_shape: Sequence[int],
-        init: Callable[[jax.Array], Any],
+        init: Callable[[Any], Any],  # (PRNG key, or whatever init() was given for rewards without random weights)
         table: Callable[[Any], jax.Array],
         features: jax.Array | None = None,
         param_shape: tuple[int, ...] | None = None,
@@ -114,7 +114,7 @@ class TabularReward:
         Raises:
             ValueError: an index argument the reward needs is None, not integer, or of another shape than ``obs``.
         """
-        indices = []
+        indices: list[jax.Array] = []
         for argument, value in (("obs", obs), ("acts", acts), ("next_obs", next_obs))[: len(self.reward_shape)]:
             if value is None:
                 raise ValueError(f"{argument}: an {self.reward_shape}-shaped reward needs integer indices, got None")

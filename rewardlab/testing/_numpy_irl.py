@@ -25,7 +25,7 @@ def numpy_mce_occupancy_gradient(
     reward = np.asarray(reward, np.float64)
     num_states, num_actions = reward.shape
     values = np.zeros(num_states)
-    policies = [None] * horizon
+    policies: dict[int, np.ndarray] = {}  # t -> π_t [S, A]
     initial_values = values
     for t in reversed(range(horizon)):
         q = np.zeros((num_states, num_actions))
