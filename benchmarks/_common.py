@@ -37,7 +37,9 @@ def time_call(fn: Callable[[], Any], repeats: int, number: int = 1) -> list[floa
     return samples
 
 
-def interleaved_rates(blocks: dict[str, Callable[[], int]], rounds: int, alternate: bool = True) -> dict[str, list[float]]:
+def interleaved_rates(
+    blocks: dict[str, Callable[[], int]], rounds: int, alternate: bool = True
+) -> dict[str, list[float]]:
     """Work units per second of each named block, run in turn ``rounds`` times (A B, B A, A B, ...).
 
     Interleaving makes slow drifts and bursts of load from other processes hit every block

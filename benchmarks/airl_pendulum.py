@@ -50,7 +50,11 @@ def _expert(total_timesteps: int, path: str) -> dict:
     expert = train_expert(ENV_ID, "sac", total_timesteps, seed=0)
     demos = rollout(expert, _task(), 10, seed=1)
     save_demonstrations(path, demos.transitions, {"env_id": ENV_ID, "expert_total_timesteps": total_timesteps})
-    return {"expert_return": _true_return(expert), "demo_return": float(demos.returns.mean()), "random_return": _true_return(None)}
+    return {
+        "expert_return": _true_return(expert),
+        "demo_return": float(demos.returns.mean()),
+        "random_return": _true_return(None),
+    }
 
 
 def _airl(seed: int, total_timesteps: int, path: str) -> dict:
@@ -64,11 +68,17 @@ def _airl(seed: int, total_timesteps: int, path: str) -> dict:
     demos, _ = load_demonstrations(path)
     start = time.perf_counter()
     config = AdversarialConfig()
-    venv = RewardVecEnvWrapper(make_task_env(ENV_ID, default_num_envs("sac", ENV_ID), seed, fixed_horizon=DEFAULT_HORIZONS[ENV_ID]))
+    venv = RewardVecEnvWrapper(
+        make_task_env(ENV_ID, default_num_envs("sac", ENV_ID), seed, fixed_horizon=DEFAULT_HORIZONS[ENV_ID])
+    )
     generator = make_agent("sac", venv, ENV_ID, seed=seed, gamma=config.discount)
     result = train_adversarial(generator, demos, total_timesteps, config, seed=seed)
-    return {"seed": seed, "return": _true_return(generator), "train_s": time.perf_counter() - start,
-            "discriminator_loss": result.history[-1]["loss"]}
+    return {
+        "seed": seed,
+        "return": _true_return(generator),
+        "train_s": time.perf_counter() - start,
+        "discriminator_loss": result.history[-1]["loss"],
+    }
 
 
 def main() -> dict:
@@ -83,7 +93,10 @@ def main() -> dict:
         path = str(Path(folder) / "demos.rlab")
         expert = pool.submit(_expert, args.expert_total_timesteps, path).result()
         expert_s = time.perf_counter() - start
-        runs = [future.result() for future in [pool.submit(_airl, seed, args.total_timesteps, path) for seed in range(args.seeds)]]
+        runs = [
+            future.result()
+            for future in [pool.submit(_airl, seed, args.total_timesteps, path) for seed in range(args.seeds)]
+        ]
     span = expert["expert_return"] - expert["random_return"]
     per_seed = [(run["return"] - expert["random_return"]) / span for run in runs]
     figures = {

@@ -48,7 +48,9 @@ def main() -> dict:
             rewards.append(base + rng.normal(scale=0.1 * (1 + index), size=base.shape))
         elif kind == 1:
             potential = rng.normal(size=args.states)
-            rewards.append(rng.uniform(0.5, 2.0) * base + 0.99 * np.asarray(transitions @ potential) - potential[:, None])
+            rewards.append(
+                rng.uniform(0.5, 2.0) * base + 0.99 * np.asarray(transitions @ potential) - potential[:, None]
+            )
         elif kind == 2:
             rewards.append(rng.normal(size=base.shape))
         else:

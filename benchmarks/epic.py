@@ -58,8 +58,15 @@ def main() -> dict:
     rng = np.random.default_rng(0)
     size = coverage.obs.shape[0]
     pick = rng.integers(0, size, args.slice)
-    slice_args = (coverage.obs[pick], coverage.acts[pick], coverage.next_obs[pick], coverage.dones[pick],
-                  coverage.acts[rng.integers(0, size, args.samples)], coverage.obs[rng.integers(0, size, args.samples)], 0.99)
+    slice_args = (
+        coverage.obs[pick],
+        coverage.acts[pick],
+        coverage.next_obs[pick],
+        coverage.dones[pick],
+        coverage.acts[rng.integers(0, size, args.samples)],
+        coverage.obs[rng.integers(0, size, args.samples)],
+        0.99,
+    )
     canonicalize(*slice_args)  # compile
     slice_best, peak = float("inf"), 0.0
     for _ in range(args.repeats):
@@ -70,7 +77,9 @@ def main() -> dict:
     slice_gflops = (args.slice + 2 * args.slice * args.samples) * per_eval / slice_best / 1e9
 
     start = time.perf_counter()
-    result = sample_epic_distance(reward_a, reward_b, coverage, 0.99, num_transitions=args.transitions, num_samples=args.samples, num_seeds=1)
+    result = sample_epic_distance(
+        reward_a, reward_b, coverage, 0.99, num_transitions=args.transitions, num_samples=args.samples, num_seeds=1
+    )
     wall = time.perf_counter() - start
     flops = 2 * (args.transitions + 2 * args.transitions * args.samples) * per_eval
     achieved = flops / wall / 1e9

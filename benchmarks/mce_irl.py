@@ -45,7 +45,12 @@ def main() -> dict:
     true_weights = jnp.asarray(mdp.true_weights) / 10.0
     demo_occupancy = demonstration_occupancy(T, features @ true_weights, d0, 1.0, args.horizon, "causal_entropy")
     # Constant step size: the figure is the first iteration under the tolerance, not the final iterate.
-    config = MCEIRLConfig(horizon=args.horizon, num_steps=args.num_steps, learning_rate=args.learning_rate, final_learning_rate_fraction=1.0)
+    config = MCEIRLConfig(
+        horizon=args.horizon,
+        num_steps=args.num_steps,
+        learning_rate=args.learning_rate,
+        final_learning_rate_fraction=1.0,
+    )
     train = jax.jit(make_mce_irl(linear_reward(features), config))
     key = jax.random.key(args.seed)
 

@@ -30,7 +30,9 @@ def _one_seed(seed: int, total_timesteps: int, labels: int, out_dir: str) -> dic
     torch.set_num_threads(1)
     from experiments import quickstart
 
-    return quickstart.main(quickstart.Args(total_timesteps=total_timesteps, labels=labels, seed=seed, out_dir=Path(out_dir)))
+    return quickstart.main(
+        quickstart.Args(total_timesteps=total_timesteps, labels=labels, seed=seed, out_dir=Path(out_dir))
+    )
 
 
 def main() -> dict:
@@ -59,8 +61,10 @@ def main() -> dict:
         "goal": ">= 0.9",
     }
     for summary in summaries:
-        print(f"seed {summary['seed']}: learned {summary['return_learned']:.1f} true {summary['return_true']:.1f} "
-              f"random {summary['return_random']:.1f} normalized {summary['normalized_return']:.3f}")
+        print(
+            f"seed {summary['seed']}: learned {summary['return_learned']:.1f} true {summary['return_true']:.1f} "
+            f"random {summary['return_random']:.1f} normalized {summary['normalized_return']:.3f}"
+        )
     print(json.dumps(figures))
     return figures
 

@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--labels", type=int, default=300)
-    parser.add_argument("--mujoco", type=int, default=1, help="also measure the continuous regret model's cost (1) or not (0)")
+    parser.add_argument(
+        "--mujoco", type=int, default=1, help="also measure the continuous regret model's cost (1) or not (0)"
+    )
     args = parser.parse_args(argv)
     single_threaded()
     from experiments.regret_vs_partial_return import Args
@@ -39,12 +41,16 @@ def main(argv: list[str] | None = None) -> dict:
 
     figures: dict = {}
     for learner, short in (("regret", "regret"), ("partial_return", "partial")):
-        result = run(Args(domain="delivery", teacher="regret", learner=learner, labels=args.labels, num_seeds=args.seeds))
+        result = run(
+            Args(domain="delivery", teacher="regret", learner=learner, labels=args.labels, num_seeds=args.seeds)
+        )
         figures[f"scaled_return_{short}"] = result["scaled_return"]
         figures[f"near_optimal_fraction_{short}"] = result["near_optimal_fraction"]
         figures[f"optimal_action_fraction_{short}"] = result["optimal_action_fraction"]
         figures[f"wall_s_{short}"] = result["wall_s"]
-        print(f"{learner} learner: scaled return {result['scaled_return']:.3f}, near-optimal {result['near_optimal_fraction']:.2f}, {result['wall_s']:.1f} s")
+        print(
+            f"{learner} learner: scaled return {result['scaled_return']:.3f}, near-optimal {result['near_optimal_fraction']:.2f}, {result['wall_s']:.1f} s"
+        )
     figures.update(labels=args.labels, seeds=args.seeds, teacher="regret (rationality 1)", domain="delivery")
     if args.mujoco:
         figures.update(_continuous_cost())
@@ -76,11 +82,15 @@ def _continuous_cost(num_pairs: int = 128, length: int = 50, epochs: int = 10) -
         obs = next_obs if not (terminated or truncated) else env.reset()[0]
     window = rng.integers(0, 2000 - length, size=(num_pairs, 2))[..., None] + np.arange(length)
     data = {key: np.asarray(value, np.float32)[window] for key, value in steps.items()}
-    pairs = FragmentPairs(data["obs"], data["acts"], data["next_obs"], np.zeros((num_pairs, 2, length), bool), data["rews"])
+    pairs = FragmentPairs(
+        data["obs"], data["acts"], data["next_obs"], np.zeros((num_pairs, 2, length), bool), data["rews"]
+    )
     prefs = label(pairs, make_teacher("oracle"), rng)
     figures = {}
     for name in ("regret", "partial_return"):
-        model = ContinuousRegretModel(17, env.action_space.low, env.action_space.high, hidden_sizes=(64, 64), num_probe_actions=16)
+        model = ContinuousRegretModel(
+            17, env.action_space.low, env.action_space.high, hidden_sizes=(64, 64), num_probe_actions=16
+        )
         trainer = RewardTrainer(model, optax.adam(1e-3), batch_size=32, preference_model=PreferenceModel(name))
         train = lambda params, state, n: trainer.train(params, state, prefs, jax.random.key(1), epochs=n)  # noqa: E731, B023 - used only in this iteration
         params = model.init(jax.random.key(0))
@@ -91,7 +101,9 @@ def _continuous_cost(num_pairs: int = 128, length: int = 50, epochs: int = 10) -
         figures[f"continuous_epoch_s_{short}"] = (time.perf_counter() - start) / epochs
         figures[f"continuous_accuracy_{short}"] = float(metrics["accuracy"][-1])
     figures["continuous_cost_ratio"] = figures["continuous_epoch_s_regret"] / figures["continuous_epoch_s_partial"]
-    print(f"HalfCheetah: regret {figures['continuous_epoch_s_regret']:.3f} s/epoch vs partial return {figures['continuous_epoch_s_partial']:.3f} s/epoch")
+    print(
+        f"HalfCheetah: regret {figures['continuous_epoch_s_regret']:.3f} s/epoch vs partial return {figures['continuous_epoch_s_partial']:.3f} s/epoch"
+    )
     return figures
 
 

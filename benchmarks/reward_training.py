@@ -52,7 +52,9 @@ def main() -> dict:
     parser.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
     parser.add_argument("--ensemble", type=int, default=1)
     parser.add_argument("--steps-per-call", type=int, default=16, help="optimiser steps per jitted epoch call")
-    parser.add_argument("--repeats", type=int, default=8, help="timed rounds of one epoch call and one matmul (best is reported)")
+    parser.add_argument(
+        "--repeats", type=int, default=8, help="timed rounds of one epoch call and one matmul (best is reported)"
+    )
     args = parser.parse_args()
 
     observation_space = gym.spaces.Box(-np.inf, np.inf, (args.obs_dim,), np.float32)
@@ -122,7 +124,9 @@ def main() -> dict:
         "compile_s": compile_s,
         "device": str(jax.devices()[0]),
     }
-    print(f"step {figures['step_ms']:.2f} ms, {achieved:.1f} GFLOP/s of {peak:.1f} (jnp.dot 2048²): fraction {figures['fraction_of_peak']:.2f}")
+    print(
+        f"step {figures['step_ms']:.2f} ms, {achieved:.1f} GFLOP/s of {peak:.1f} (jnp.dot 2048²): fraction {figures['fraction_of_peak']:.2f}"
+    )
     print(json.dumps(figures))
     return figures
 

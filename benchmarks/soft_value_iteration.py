@@ -94,10 +94,26 @@ def main(argv: list[str] | None = None) -> dict:
     delivery = delivery_mdp()
     weights = jax.random.normal(jax.random.key(0), (BATCH, delivery.features.shape[-1]))
     delivery_rewards = jnp.einsum("sapk,bk->bsap", jnp.asarray(delivery.features), weights)
-    figures = _measure("delivery", jnp.asarray(delivery.transitions), delivery_rewards, delivery.discount, args.repeats, args.single_rewards)
+    figures = _measure(
+        "delivery",
+        jnp.asarray(delivery.transitions),
+        delivery_rewards,
+        delivery.discount,
+        args.repeats,
+        args.single_rewards,
+    )
     large = random_mdp(1000, 4, seed=0, branching=5)
     large_rewards = jax.random.normal(jax.random.key(1), (BATCH, 1000, 4))
-    figures.update(_measure("random1000", jnp.asarray(large.transitions), large_rewards, large.discount, args.repeats, args.single_rewards))
+    figures.update(
+        _measure(
+            "random1000",
+            jnp.asarray(large.transitions),
+            large_rewards,
+            large.discount,
+            args.repeats,
+            args.single_rewards,
+        )
+    )
     figures.update(
         vmap_speedup=figures["random1000_vmap_speedup"],
         goal="vmap_speedup >= 20",

@@ -54,7 +54,9 @@ def main() -> None:
     from rewardlab.sweeps import Sweep, default_workers, run_sweep
 
     workers = options.workers or default_workers()
-    sweep = Sweep(busy, Args(busy_seconds=options.run_seconds), grid={"seed": list(range(options.runs))}, name="sweep_overhead")
+    sweep = Sweep(
+        busy, Args(busy_seconds=options.run_seconds), grid={"seed": list(range(options.runs))}, name="sweep_overhead"
+    )
     out = tempfile.mkdtemp(prefix="sweep-overhead-")
     try:
         start = time.perf_counter()
@@ -63,19 +65,23 @@ def main() -> None:
     finally:
         shutil.rmtree(out, ignore_errors=True)
     if not (results["status"] == "ok").all() or len(results) != options.runs:
-        raise SystemExit(f"sweep_overhead: expected {options.runs} ok runs, got {results['status'].value_counts().to_dict()}")
+        raise SystemExit(
+            f"sweep_overhead: expected {options.runs} ok runs, got {results['status'].value_counts().to_dict()}"
+        )
     run_time = float(results["wall_s"].sum())
     ideal = run_time / workers
-    print_figures({
-        "ratio": round(wall / ideal, 3),
-        "wall_s": round(wall, 2),
-        "ideal_s": round(ideal, 2),
-        "runs": options.runs,
-        "workers": workers,
-        "run_seconds": options.run_seconds,
-        "overhead_s_per_run": round((wall - ideal) * workers / options.runs, 3),
-        "goal": "ratio <= 1.2",
-    })
+    print_figures(
+        {
+            "ratio": round(wall / ideal, 3),
+            "wall_s": round(wall, 2),
+            "ideal_s": round(ideal, 2),
+            "runs": options.runs,
+            "workers": workers,
+            "run_seconds": options.run_seconds,
+            "overhead_s_per_run": round((wall - ideal) * workers / options.runs, 3),
+            "goal": "ratio <= 1.2",
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--planning-sweeps", type=int, default=None, help="value-iteration backups (default: the study's)")
+    parser.add_argument(
+        "--planning-sweeps", type=int, default=None, help="value-iteration backups (default: the study's)"
+    )
     options = parser.parse_args()
     single_threaded()
     import jax
@@ -35,8 +37,12 @@ def main() -> None:
     args = Args() if options.planning_sweeps is None else Args(planning_sweeps=options.planning_sweeps)
     mdp = study_mdp(args.planning_sweeps, args.discount)
     static = static_of(args)
-    grid = {"regret_teacher": [0.0, 1.0], "teacher_temperature": [0.1, 0.3, 1.0, 3.0],
-            "mistake_rate": [0.0, 0.1], "labels": [25, 50, 100, 200]}
+    grid = {
+        "regret_teacher": [0.0, 1.0],
+        "teacher_temperature": [0.1, 0.3, 1.0, 3.0],
+        "mistake_rate": [0.0, 0.1],
+        "labels": [25, 50, 100, 200],
+    }
     arrays, labels = grid_designs(grid)
     base = design_of(args)
     designs = {**base, **{k: jnp.asarray(v, base[k].dtype) for k, v in arrays.items()}}  # each [D]
@@ -80,22 +86,24 @@ def main() -> None:
     max_difference = float(np.max(np.abs(looped - np.asarray(vmap_out["scaled_return"]))))
     runs = len(labels) * options.seeds
     scaled = np.asarray(vmap_out["scaled_return"])
-    print_figures({
-        "speedup": round(median(loop_s) / median(vmap_s), 1),
-        "loop_s": round(median(loop_s), 3),
-        "vmap_s": round(median(vmap_s), 3),
-        "runs": runs,
-        "designs": len(labels),
-        "seeds": options.seeds,
-        "ms_per_run_loop": round(1000 * median(loop_s) / runs, 2),
-        "ms_per_run_vmap": round(1000 * median(vmap_s) / runs, 3),
-        "compile_s_single": round(compile_single, 2),
-        "compile_s_vmapped": round(compile_vmapped, 2),
-        "max_abs_difference_scaled_return": max_difference,
-        "scaled_return_best_design": round(float(scaled.mean(axis=1).max()), 3),
-        "scaled_return_worst_design": round(float(scaled.mean(axis=1).min()), 3),
-        "goal": "speedup >= 10",
-    })
+    print_figures(
+        {
+            "speedup": round(median(loop_s) / median(vmap_s), 1),
+            "loop_s": round(median(loop_s), 3),
+            "vmap_s": round(median(vmap_s), 3),
+            "runs": runs,
+            "designs": len(labels),
+            "seeds": options.seeds,
+            "ms_per_run_loop": round(1000 * median(loop_s) / runs, 2),
+            "ms_per_run_vmap": round(1000 * median(vmap_s) / runs, 3),
+            "compile_s_single": round(compile_single, 2),
+            "compile_s_vmapped": round(compile_vmapped, 2),
+            "max_abs_difference_scaled_return": max_difference,
+            "scaled_return_best_design": round(float(scaled.mean(axis=1).max()), 3),
+            "scaled_return_worst_design": round(float(scaled.mean(axis=1).min()), 3),
+            "goal": "speedup >= 10",
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -83,11 +83,15 @@ def make_venv(num_envs: int, seed: int) -> DummyVecEnv:
     return venv
 
 
-def bookkeeping_us(num_envs: int, observation_space: gym.Space, action_space: gym.Space, actions: np.ndarray, repeats: int) -> float:
+def bookkeeping_us(
+    num_envs: int, observation_space: gym.Space, action_space: gym.Space, actions: np.ndarray, repeats: int
+) -> float:
     """Per-step time of the wrapper itself: wrapped stub − stub, with a reward function that returns a constant."""
     free_rewards = np.zeros(num_envs, np.float32)
     stub = StubVecEnv(num_envs, observation_space, action_space)
-    wrapped = RewardVecEnvWrapper(StubVecEnv(num_envs, observation_space, action_space), lambda o, a, n, d: free_rewards)
+    wrapped = RewardVecEnvWrapper(
+        StubVecEnv(num_envs, observation_space, action_space), lambda o, a, n, d: free_rewards
+    )
     stub.reset()
     wrapped.reset()
     stub_s = median(time_call(lambda: stub.step(actions), repeats, number=5000))
@@ -105,7 +109,9 @@ def main() -> dict:
 
     raw = make_venv(args.num_envs, seed=0)
     observation_space, action_space = raw.observation_space, raw.action_space
-    model = RewardModel(RewardNetConfig(inputs=("obs", "act", "next_obs"), hidden_sizes=HIDDEN_SIZES), observation_space, action_space)
+    model = RewardModel(
+        RewardNetConfig(inputs=("obs", "act", "next_obs"), hidden_sizes=HIDDEN_SIZES), observation_space, action_space
+    )
     reward_fn = as_reward_fn(model, model.init(jax.random.key(0)))
     in_loop_seconds = [0.0, 0]  # total time inside the reward function while stepping, calls
 
@@ -120,7 +126,9 @@ def main() -> dict:
     wrapped = RewardVecEnvWrapper(make_venv(args.num_envs, seed=0), reward_fn, mode="replace")
 
     rng = np.random.default_rng(0)
-    actions = rng.uniform(action_space.low, action_space.high, (args.block_steps, args.num_envs, *action_space.shape)).astype(np.float32)
+    actions = rng.uniform(
+        action_space.low, action_space.high, (args.block_steps, args.num_envs, *action_space.shape)
+    ).astype(np.float32)
 
     def block(venv):
         def run() -> int:
@@ -143,7 +151,9 @@ def main() -> dict:
 
     obs = raw.reset()
     next_obs, _, dones, _ = raw.step(actions[0])
-    reward_call_us = 1e6 * median(time_call(lambda: reward_fn(obs, actions[0], next_obs, dones), repeats=11, number=2000))
+    reward_call_us = 1e6 * median(
+        time_call(lambda: reward_fn(obs, actions[0], next_obs, dones), repeats=11, number=2000)
+    )
     wrapper_us = bookkeeping_us(args.num_envs, observation_space, action_space, actions[0], 11)
     for venv in venvs.values():
         venv.close()

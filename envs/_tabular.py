@@ -141,7 +141,9 @@ def validate_tabular_mdp(mdp: TabularMDP, *, atol: float = _ROW_SUM_TOLERANCE) -
     if len(mdp.feature_names) != num_features:
         raise ValueError(f"feature_names: expected {num_features} names, got {len(mdp.feature_names)}")
     if mdp.true_weights is None or np.shape(mdp.true_weights) != (num_features,):
-        raise ValueError(f"true_weights: expected shape ({num_features},), got {np.shape(np.asarray(mdp.true_weights))}")
+        raise ValueError(
+            f"true_weights: expected shape ({num_features},), got {np.shape(np.asarray(mdp.true_weights))}"
+        )
     if term_idx.size and np.any(features[term_idx] != 0):
         raise ValueError("features: expected zero features out of terminal states, got non-zero entries")
     recombined = features @ np.asarray(mdp.true_weights, dtype=np.float32)

@@ -84,12 +84,21 @@ class Args:
 
     def __post_init__(self) -> None:
         check_choices(self)
-        for name in ("expert_total_timesteps", "demo_episodes", "total_timesteps", "eval_episodes", "round_steps", "updates_per_round"):
+        for name in (
+            "expert_total_timesteps",
+            "demo_episodes",
+            "total_timesteps",
+            "eval_episodes",
+            "round_steps",
+            "updates_per_round",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
         if not isinstance(self.transfer_total_timesteps, int) or self.transfer_total_timesteps < 0:
-            raise ValueError(f"transfer_total_timesteps: expected an integer >= 0, got {self.transfer_total_timesteps!r}")
+            raise ValueError(
+                f"transfer_total_timesteps: expected an integer >= 0, got {self.transfer_total_timesteps!r}"
+            )
 
     @property
     def run_name(self) -> str:
@@ -119,10 +128,20 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
             raise ValueError(f"demos_path: demonstrations are for {metadata.get('env_id')!r}, expected {args.env_id!r}")
     else:
         expert = train_expert(args.env_id, args.expert_algo, args.expert_total_timesteps, seed=args.seed)
-        demo_episodes = rollout(expert, make_env(args.env_id, fixed_horizon=DEFAULT_HORIZONS[args.env_id]), args.demo_episodes, seed=args.seed + 1)
+        demo_episodes = rollout(
+            expert,
+            make_env(args.env_id, fixed_horizon=DEFAULT_HORIZONS[args.env_id]),
+            args.demo_episodes,
+            seed=args.seed + 1,
+        )
         demos = demo_episodes.transitions
-        metadata = {"env_id": args.env_id, "expert_algo": args.expert_algo, "expert_total_timesteps": args.expert_total_timesteps,
-                    "seed": args.seed, "demo_return": float(demo_episodes.returns.mean())}
+        metadata = {
+            "env_id": args.env_id,
+            "expert_algo": args.expert_algo,
+            "expert_total_timesteps": args.expert_total_timesteps,
+            "seed": args.seed,
+            "demo_return": float(demo_episodes.returns.mean()),
+        }
         if out is not None:
             save_demonstrations(out / "demos.rlab", demos, metadata)
         metadata["expert_return"] = _true_return(expert, args)
@@ -131,11 +150,21 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
     expert_seconds = time.perf_counter() - start
 
     config = AdversarialConfig(
-        method=args.method, reward_inputs=args.reward_inputs, hidden_sizes=args.hidden_sizes, discount=args.discount,
-        round_steps=args.round_steps, updates_per_round=args.updates_per_round,
+        method=args.method,
+        reward_inputs=args.reward_inputs,
+        hidden_sizes=args.hidden_sizes,
+        discount=args.discount,
+        round_steps=args.round_steps,
+        updates_per_round=args.updates_per_round,
     )
-    generator_env = RewardVecEnvWrapper(make_task_env(args.env_id, default_num_envs(args.algo, args.env_id), args.seed,
-                                                      fixed_horizon=DEFAULT_HORIZONS[args.env_id]))
+    generator_env = RewardVecEnvWrapper(
+        make_task_env(
+            args.env_id,
+            default_num_envs(args.algo, args.env_id),
+            args.seed,
+            fixed_horizon=DEFAULT_HORIZONS[args.env_id],
+        )
+    )
     generator = make_agent(args.algo, generator_env, args.env_id, seed=args.seed, gamma=config.discount)
     result = train_adversarial(generator, demos, args.total_timesteps, config, seed=args.seed)
     if logger is not None:
@@ -151,9 +180,15 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         "expert_seconds": expert_seconds,
     }
     if args.method == "airl" and args.transfer_total_timesteps > 0:
-        venv = RewardVecEnvWrapper(make_task_env(args.env_id, default_num_envs("ppo", args.env_id), args.seed + 7,
-                                                 fixed_horizon=DEFAULT_HORIZONS[args.env_id]),
-                                   as_reward_fn(result.model, result.params, use="base_reward"))
+        venv = RewardVecEnvWrapper(
+            make_task_env(
+                args.env_id,
+                default_num_envs("ppo", args.env_id),
+                args.seed + 7,
+                fixed_horizon=DEFAULT_HORIZONS[args.env_id],
+            ),
+            as_reward_fn(result.model, result.params, use="base_reward"),
+        )
         agent = make_agent("ppo", venv, args.env_id, seed=args.seed + 7)
         agent.learn(args.transfer_total_timesteps)
         transfer_return = _true_return(agent, args)
@@ -161,7 +196,9 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         summary["transfer_normalized_return"] = _normalised(transfer_return, expert_return, random_return)
     summary["wall_s"] = time.perf_counter() - start
     if out is not None:
-        atomic_write_json(out / "results.json", {"args": dataclasses.asdict(args), "summary": summary, "history": result.history})
+        atomic_write_json(
+            out / "results.json", {"args": dataclasses.asdict(args), "summary": summary, "history": result.history}
+        )
     return summary
 
 

@@ -78,7 +78,9 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         logits = reward[first] - reward[second]
         loss = float(np.mean(np.logaddexp(0.0, -logits) * y + np.logaddexp(0.0, logits) * (1 - y)))
         if not np.isfinite(loss) or np.abs(reward).max() > 1e6:
-            raise FloatingPointError(f"Bradley-Terry training diverged at step {step} (learning_rate={args.learning_rate})")
+            raise FloatingPointError(
+                f"Bradley-Terry training diverged at step {step} (learning_rate={args.learning_rate})"
+            )
         if logger is not None and step % args.log_every == 0:
             logger.log(step, loss=loss, correlation=float(np.corrcoef(reward, true_reward)[0, 1]) if step else 0.0)
         if step == args.num_steps:

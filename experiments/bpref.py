@@ -85,25 +85,50 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
     start = time.perf_counter()
     algo = args.algo or DEFAULT_ALGO[args.env_id]
     total_timesteps = args.total_timesteps or DEFAULT_TOTAL_TIMESTEPS[args.env_id]
-    venv = RewardVecEnvWrapper(make_task_env(args.env_id, default_num_envs(algo, args.env_id), args.seed), mode="replace")
+    venv = RewardVecEnvWrapper(
+        make_task_env(args.env_id, default_num_envs(algo, args.env_id), args.seed), mode="replace"
+    )
     model = RewardModel(
-        RewardNetConfig(inputs=("obs", "act"), hidden_sizes=DEFAULT_HIDDEN[args.env_id], ensemble_size=args.ensemble_size),
+        RewardNetConfig(
+            inputs=("obs", "act"), hidden_sizes=DEFAULT_HIDDEN[args.env_id], ensemble_size=args.ensemble_size
+        ),
         venv.observation_space,
         venv.action_space,
     )
     tensorboard = getattr(logger, "tensorboard_dir", None)
-    agent = make_agent(algo, venv, args.env_id, seed=args.seed, tensorboard_log=None if tensorboard is None else str(tensorboard))
-    config = PbRLConfig(labels=args.labels, num_rounds=args.feedback_rounds,
-                        first_feedback_step=min(args.first_feedback_step, total_timesteps // 2))
-    result = train_pbrl(agent, model, model.init(jax.random.key(args.seed)), make_teacher(args.teacher), total_timesteps, config, seed=args.seed)
-    evaluation = evaluate_policy(agent, make_env(args.env_id), args.eval_episodes, seed=10_000 + args.seed)  # the true reward
+    agent = make_agent(
+        algo, venv, args.env_id, seed=args.seed, tensorboard_log=None if tensorboard is None else str(tensorboard)
+    )
+    config = PbRLConfig(
+        labels=args.labels,
+        num_rounds=args.feedback_rounds,
+        first_feedback_step=min(args.first_feedback_step, total_timesteps // 2),
+    )
+    result = train_pbrl(
+        agent,
+        model,
+        model.init(jax.random.key(args.seed)),
+        make_teacher(args.teacher),
+        total_timesteps,
+        config,
+        seed=args.seed,
+    )
+    evaluation = evaluate_policy(
+        agent, make_env(args.env_id), args.eval_episodes, seed=10_000 + args.seed
+    )  # the true reward
 
     if logger is not None:
-        for step, learned, true in zip(*(result.episodes[k] for k in ("timestep", "learned_return", "true_return")), strict=True):
+        for step, learned, true in zip(
+            *(result.episodes[k] for k in ("timestep", "learned_return", "true_return")), strict=True
+        ):
             logger.log(int(step), true_return=float(true), learned_return=float(learned))
         for record in result.feedback:
-            logger.log(record.timestep, labels_used=record.labels_used, train_accuracy=record.train_accuracy,
-                       heldout_accuracy=record.heldout_accuracy)
+            logger.log(
+                record.timestep,
+                labels_used=record.labels_used,
+                train_accuracy=record.train_accuracy,
+                heldout_accuracy=record.heldout_accuracy,
+            )
     last = result.episodes["true_return"][-10:]
     final = result.feedback[-1] if result.feedback else None
     return {

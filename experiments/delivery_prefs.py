@@ -133,8 +133,16 @@ def study_mdp(planning_sweeps: int = 100, discount: float = 0.9) -> StudyMDP:
     optimal = value_iteration(successors, jnp.asarray(mdp.reward), mdp.discount, num_sweeps=planning_sweeps)
     expected_features = jnp.einsum("sat,satk->sak", jnp.asarray(mdp.transitions), jnp.asarray(mdp.features))
     true_weights = jnp.asarray(mdp.true_weights)
-    return StudyMDP(successors, expected_features, true_weights, expected_features @ true_weights, jnp.asarray(mdp.initial_state_dist),
-                    jnp.asarray(mdp.terminal), optimal.state_values, float(mdp.discount))
+    return StudyMDP(
+        successors,
+        expected_features,
+        true_weights,
+        expected_features @ true_weights,
+        jnp.asarray(mdp.initial_state_dist),
+        jnp.asarray(mdp.terminal),
+        optimal.state_values,
+        float(mdp.discount),
+    )
 
 
 def run_design(design: dict[str, jax.Array], key: jax.Array, mdp: StudyMDP, static: Static) -> dict[str, jax.Array]:
@@ -152,35 +160,62 @@ def run_design(design: dict[str, jax.Array], key: jax.Array, mdp: StudyMDP, stat
         agree with w*'s partial returns), ``final_loss`` (scalars) and ``loss`` (``[newton_steps]`` curve).
     """
     key_pairs, key_labels, key_flips = jax.random.split(key, 3)
-    pairs = sample_tabular_pairs(mdp.successors, mdp.true_reward, mdp.initial_state_dist, key_pairs, static.max_labels, static.segment_length)
+    pairs = sample_tabular_pairs(
+        mdp.successors, mdp.true_reward, mdp.initial_state_dist, key_pairs, static.max_labels, static.segment_length
+    )
     partial = jnp.sum(pairs.rews, axis=-1)  # [N, 2]
     scores = jnp.where(design["regret_teacher"] > 0.5, -pair_regrets(pairs, mdp.optimal_values, mdp.discount), partial)
-    prob_first = jax.vmap(bradley_terry_probability, in_axes=(0, 0, None))(scores[:, 0], scores[:, 1], design["teacher_temperature"])
+    prob_first = jax.vmap(bradley_terry_probability, in_axes=(0, 0, None))(
+        scores[:, 0], scores[:, 1], design["teacher_temperature"]
+    )
     labels = jax.random.bernoulli(key_labels, prob_first).astype(jnp.float32)
     flip = jax.random.bernoulli(key_flips, design["mistake_rate"], labels.shape)
     labels = jnp.where(flip, 1.0 - labels, labels)
     used = (jnp.arange(static.max_labels) < design["labels"]).astype(jnp.float32)
 
     reward = linear_reward(mdp.expected_features)
-    params, metrics = fit_tabular_reward(reward, pairs, labels, preference_model=PreferenceModel("partial_return"), weights=used, solver="newton",
-                                         num_steps=static.newton_steps, l2=static.l2)
-    evaluation = evaluate_tabular_reward(mdp.successors, mdp.true_reward, reward.table(params), mdp.discount, mdp.initial_state_dist,
-                                         mdp.terminal, num_sweeps=static.planning_sweeps, evaluation_sweeps=2 * static.planning_sweeps,
-                                         atol=1e-6)
+    params, metrics = fit_tabular_reward(
+        reward,
+        pairs,
+        labels,
+        preference_model=PreferenceModel("partial_return"),
+        weights=used,
+        solver="newton",
+        num_steps=static.newton_steps,
+        l2=static.l2,
+    )
+    evaluation = evaluate_tabular_reward(
+        mdp.successors,
+        mdp.true_reward,
+        reward.table(params),
+        mdp.discount,
+        mdp.initial_state_dist,
+        mdp.terminal,
+        num_sweeps=static.planning_sweeps,
+        evaluation_sweeps=2 * static.planning_sweeps,
+        atol=1e-6,
+    )
     weights = params.net
     cosine = weights @ mdp.true_weights / (jnp.linalg.norm(weights) * jnp.linalg.norm(mdp.true_weights) + 1e-12)
     true_label = (partial[:, 0] > partial[:, 1]).astype(jnp.float32)
     agreement = jnp.sum(used / jnp.maximum(used.sum(), 1.0) * (labels == true_label))
-    return {"scaled_return": evaluation.scaled_return, "weight_cosine": cosine, "label_agreement": agreement,
-            "final_loss": metrics["final_loss"], "loss": metrics["loss"]}
+    return {
+        "scaled_return": evaluation.scaled_return,
+        "weight_cosine": cosine,
+        "label_agreement": agreement,
+        "final_loss": metrics["final_loss"],
+        "loss": metrics["loss"],
+    }
 
 
 def design_of(args: Args) -> dict[str, jax.Array]:
     """The numeric design fields of :func:`run_design` from ``args`` (scalar arrays)."""
-    return {"regret_teacher": jnp.asarray(float(args.teacher_model == "regret")),
-            "teacher_temperature": jnp.asarray(args.teacher_temperature, jnp.float32),
-            "mistake_rate": jnp.asarray(args.mistake_rate, jnp.float32),
-            "labels": jnp.asarray(args.labels, jnp.int32)}
+    return {
+        "regret_teacher": jnp.asarray(float(args.teacher_model == "regret")),
+        "teacher_temperature": jnp.asarray(args.teacher_temperature, jnp.float32),
+        "mistake_rate": jnp.asarray(args.mistake_rate, jnp.float32),
+        "labels": jnp.asarray(args.labels, jnp.int32),
+    }
 
 
 def static_of(args: Args) -> Static:
@@ -217,8 +252,12 @@ def study(grid: dict[str, Sequence[float]], seeds: Sequence[int], args: Args = A
     def fn(design, key):
         return run_design({**base, **design}, key, mdp, static)
 
-    fixed = {"max_labels": args.max_labels, "segment_length": args.segment_length, "discount": args.discount,
-             "newton_steps": args.newton_steps}
+    fixed = {
+        "max_labels": args.max_labels,
+        "segment_length": args.segment_length,
+        "discount": args.discount,
+        "newton_steps": args.newton_steps,
+    }
     return vmap_sweep(fn, grid, seeds, out_dir=out_dir, name="delivery_prefs", fixed=fixed)
 
 

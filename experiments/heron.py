@@ -84,7 +84,9 @@ class Args:
     def __post_init__(self) -> None:
         check_choices(self)
         if self.learning_starts is not None and (self.algo != "sac" or self.learning_starts < 0):
-            raise ValueError(f"learning_starts: expected None, or an integer >= 0 with algo='sac', got {self.learning_starts!r}")
+            raise ValueError(
+                f"learning_starts: expected None, or an integer >= 0 with algo='sac', got {self.learning_starts!r}"
+            )
         for name in ("total_timesteps", "num_rounds", "fragment_length", "eval_episodes"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -138,13 +140,19 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         if weights is None:
             weights = spec.signs_array() / random_factor_std(args.env_id, seed=args.seed)
         wrapper_class, wrapper_kwargs = FactorReward, {"weights": np.asarray(weights)}
-    venv = make_task_env(args.env_id, num_envs, args.seed, factors=True, wrapper_class=wrapper_class, wrapper_kwargs=wrapper_kwargs)
+    venv = make_task_env(
+        args.env_id, num_envs, args.seed, factors=True, wrapper_class=wrapper_class, wrapper_kwargs=wrapper_kwargs
+    )
     curve = EpisodeReturns()
     figures: dict[str, float] = {}
     overrides = {} if args.learning_starts is None else {"learning_starts": args.learning_starts}
     if args.method in ("heron", "factor_sum"):
         venv = RewardVecEnvWrapper(venv, mode="replace")
-        model = RewardModel(RewardNetConfig(inputs=("obs", "act"), hidden_sizes=(64, 64), ensemble_size=3), venv.observation_space, venv.action_space)
+        model = RewardModel(
+            RewardNetConfig(inputs=("obs", "act"), hidden_sizes=(64, 64), ensemble_size=3),
+            venv.observation_space,
+            venv.action_space,
+        )
         if args.method == "heron":
             teacher = make_teacher("heron", spec=spec, sigmas=args.sigmas or HERON_SIGMAS[args.env_id])
         else:
@@ -156,7 +164,16 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
             first_feedback_step=args.first_feedback_step,
             fragment_length=args.fragment_length,
         )
-        result = train_pbrl(agent, model, model.init(jax.random.key(args.seed)), teacher, args.total_timesteps, config, seed=args.seed, callbacks=[curve])
+        result = train_pbrl(
+            agent,
+            model,
+            model.init(jax.random.key(args.seed)),
+            teacher,
+            args.total_timesteps,
+            config,
+            seed=args.seed,
+            callbacks=[curve],
+        )
         asked = sum(record.queries_asked for record in result.feedback)
         used = 0 if result.preferences is None else len(result.preferences.labels)
         figures["labels_used"] = float(used)
@@ -169,7 +186,9 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         for step, value in zip(curve.timesteps, curve.returns, strict=True):
             logger.log(int(step), true_return=float(value))
     figures.update(
-        final_return=evaluate_policy(agent, make_env(args.env_id), args.eval_episodes, seed=10_000 + 100 * args.seed, seed_every_episode=True).true_return,
+        final_return=evaluate_policy(
+            agent, make_env(args.env_id), args.eval_episodes, seed=10_000 + 100 * args.seed, seed_every_episode=True
+        ).true_return,
         mean_training_return=float(returns.mean()) if len(returns) else float("nan"),
         last_quarter_return=float(returns[-max(1, len(returns) // 4) :].mean()) if len(returns) else float("nan"),
         episodes=float(len(returns)),

@@ -103,12 +103,17 @@ def _boards(args: Args) -> tuple[jax.Array, jax.Array, jax.Array]:
     boards += [rewardlab_envs.random_delivery_task(args.seed + index).board for index in range(1, args.num_boards)]
     mdps = [rewardlab_envs.delivery_mdp(board, discount=args.discount) for board in boards]
     transitions = jnp.stack([jnp.asarray(mdp.transitions) for mdp in mdps])
-    reward = jnp.einsum("bsat,bsat->bsa", transitions, jnp.stack([jnp.asarray(mdp.reward) for mdp in mdps])) / args.reward_scale
+    reward = (
+        jnp.einsum("bsat,bsat->bsa", transitions, jnp.stack([jnp.asarray(mdp.reward) for mdp in mdps]))
+        / args.reward_scale
+    )
     d0 = jnp.stack([jnp.asarray(mdp.initial_state_dist) for mdp in mdps])
     return transitions, reward, d0
 
 
-def run_axis(args: Args, axis: str, values: tuple, transitions: jax.Array, reward: jax.Array, d0: jax.Array) -> dict[str, np.ndarray]:
+def run_axis(
+    args: Args, axis: str, values: tuple, transitions: jax.Array, reward: jax.Array, d0: jax.Array
+) -> dict[str, np.ndarray]:
     """Errors ``[num_boards, len(values)]`` of every metric along one misspecification axis."""
     config = MCEIRLConfig(num_steps=args.num_steps, learning_rate=args.learning_rate, num_sweeps=args.num_sweeps)
     key = jax.random.key(args.seed)
@@ -116,9 +121,17 @@ def run_axis(args: Args, axis: str, values: tuple, transitions: jax.Array, rewar
 
     def one(T, r, d0, behaviour, rationality, discount, noise):
         return misspecified_irl(
-            key, T, r, d0, args.discount, behaviour=behaviour, demo_rationality=args.demo_rationality,
-            learner_transitions=perturb_transitions(T, noise, noise_key), learner_discount=discount,
-            learner_rationality=rationality, config=config,
+            key,
+            T,
+            r,
+            d0,
+            args.discount,
+            behaviour=behaviour,
+            demo_rationality=args.demo_rationality,
+            learner_transitions=perturb_transitions(T, noise, noise_key),
+            learner_discount=discount,
+            learner_rationality=rationality,
+            config=config,
         )
 
     defaults = {"rationality": 1.0, "discount": args.discount, "noise": 0.0}
@@ -146,7 +159,12 @@ def plot(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    titles = {"rationality": "learner's β_L (true β_d = 1)", "discount": "learner's γ_L", "noise": "transition noise ε", "behaviour": "demonstrator model"}
+    titles = {
+        "rationality": "learner's β_L (true β_d = 1)",
+        "discount": "learner's γ_L",
+        "noise": "transition noise ε",
+        "behaviour": "demonstrator model",
+    }
     fig, axes = plt.subplots(1, len(AXES), figsize=(4 * len(AXES), 3.4), sharey=True)
     for ax, axis in zip(axes, AXES, strict=True):
         values = results[axis]["values"]
@@ -183,7 +201,13 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
             for value, mean in zip(axis_values[axis], errors[metric].mean(0), strict=True):
                 summary[f"{metric}/{axis}={value}"] = float(mean)
         if logger is not None:
-            logger.log(index, **{f"{axis}_max_starc": float(errors["starc"].mean(0).max()), f"{axis}_max_regret": float(errors["regret"].mean(0).max())})
+            logger.log(
+                index,
+                **{
+                    f"{axis}_max_starc": float(errors["starc"].mean(0).max()),
+                    f"{axis}_max_regret": float(errors["regret"].mean(0).max()),
+                },
+            )
     results["wall_s"] = time.perf_counter() - start
     summary["wall_s"] = results["wall_s"]
     if args.out_dir:

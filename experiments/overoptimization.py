@@ -87,7 +87,16 @@ class Args:
 
     def __post_init__(self) -> None:
         check_choices(self)
-        for name in ("total_timesteps", "num_checkpoints", "eval_episodes", "data_episodes", "labels", "fragment_length", "ensemble_size", "reward_epochs"):
+        for name in (
+            "total_timesteps",
+            "num_checkpoints",
+            "eval_episodes",
+            "data_episodes",
+            "labels",
+            "fragment_length",
+            "ensemble_size",
+            "reward_epochs",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
@@ -115,28 +124,45 @@ def ppo_kwargs(args: Args) -> dict[str, int]:
     return kwargs
 
 
-def learn_proxy(args: Args, design: str, noise: float, episodes: list[Trajectory], reference: tuple) -> tuple[StandardizedRewardFn, dict]:
+def learn_proxy(
+    args: Args, design: str, noise: float, episodes: list[Trajectory], reference: tuple
+) -> tuple[StandardizedRewardFn, dict]:
     """Train the reward model of ``design`` on ``args.labels`` labels with flip probability ``noise``."""
     env = make_env(args.env_id)
     members = args.ensemble_size if design == "ensemble" else 1
-    model = RewardModel(RewardNetConfig(hidden_sizes=(64, 64), ensemble_size=members), env.observation_space, env.action_space)
+    model = RewardModel(
+        RewardNetConfig(hidden_sizes=(64, 64), ensemble_size=members), env.observation_space, env.action_space
+    )
     env.close()
     rng = np.random.default_rng(args.seed)
     pairs = fragment_trajectories(episodes, args.labels, args.fragment_length, rng)
     teacher = make_teacher("oracle") if noise == 0.0 else make_teacher("mistake", eps_mistake=noise)
     prefs = label(pairs, teacher, rng)
     params, _, metrics = train_reward(
-        model, model.init(args.seed), None, prefs, jax.random.key(args.seed), epochs=args.reward_epochs, batch_size=64,
-        optimizer=default_optimizer(1e-3), bootstrap=design == "ensemble",
+        model,
+        model.init(args.seed),
+        None,
+        prefs,
+        jax.random.key(args.seed),
+        epochs=args.reward_epochs,
+        batch_size=64,
+        optimizer=default_optimizer(1e-3),
+        bootstrap=design == "ensemble",
     )
     aggregate = "mean_minus_std" if design == "ensemble" else "mean"
     raw = as_reward_fn(model, params, aggregate=aggregate, coefficient=args.coefficient)
     values = raw(*reference)
     true = np.asarray(pairs.rews).reshape(-1)
-    scored = raw(*(np.asarray(x).reshape((-1,) + np.shape(x)[3:]) for x in (pairs.obs, pairs.acts, pairs.next_obs, pairs.dones)))
+    scored = raw(
+        *(np.asarray(x).reshape((-1,) + np.shape(x)[3:]) for x in (pairs.obs, pairs.acts, pairs.next_obs, pairs.dones))
+    )
     info = {
         "train_accuracy": float(metrics["accuracy"][-1]),
-        "label_agreement_with_truth": float(np.mean((prefs.labels > 0.5) == (np.asarray(pairs.rews).sum(-1)[:, 0] > np.asarray(pairs.rews).sum(-1)[:, 1]))),
+        "label_agreement_with_truth": float(
+            np.mean(
+                (prefs.labels > 0.5) == (np.asarray(pairs.rews).sum(-1)[:, 0] > np.asarray(pairs.rews).sum(-1)[:, 1])
+            )
+        ),
         "reward_correlation": float(np.corrcoef(scored, true)[0, 1]),
     }
     return StandardizedRewardFn(raw, float(np.mean(values)), float(np.std(values) + 1e-8)), info
@@ -157,13 +183,21 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
             name = f"{design}-noise{int(round(100 * noise))}"
             proxy, info = learn_proxy(args, design, noise, episodes, reference)
             result = measure_overoptimization(
-                args.env_id, proxy, obs, total_timesteps=args.total_timesteps, num_checkpoints=args.num_checkpoints,
-                eval_episodes=args.eval_episodes, seed=args.seed,
+                args.env_id,
+                proxy,
+                obs,
+                total_timesteps=args.total_timesteps,
+                num_checkpoints=args.num_checkpoints,
+                eval_episodes=args.eval_episodes,
+                seed=args.seed,
                 agent_kwargs=ppo_kwargs(args),
             )
             runs[name] = result
-            print(f"{name}: true return {result.true_return[0]:.0f} -> {result.true_return[-1]:.0f}, "
-                  f"proxy return {result.proxy_return[0]:.1f} -> {result.proxy_return[-1]:.1f}", flush=True)
+            print(
+                f"{name}: true return {result.true_return[0]:.0f} -> {result.true_return[-1]:.0f}, "
+                f"proxy return {result.proxy_return[0]:.1f} -> {result.proxy_return[-1]:.1f}",
+                flush=True,
+            )
             details[name] = {**info, **result.to_dict()}
             summary[f"{name}/final_true_return"] = float(result.true_return[-1])
             summary[f"{name}/peak_true_return"] = float(result.true_return.max())
@@ -172,11 +206,29 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
             summary[f"{name}/reward_correlation"] = info["reward_correlation"]
             if logger is not None:
                 for step, proxy_return, true_return, mmd in zip(*result, strict=True):
-                    logger.log(int(step), **{f"{name}/proxy_return": float(proxy_return), f"{name}/true_return": float(true_return), f"{name}/visitation_mmd": float(mmd)})
-    run_dir = (logger.run_dir if logger is not None and logger.run_dir is not None else Path(args.out_dir) / args.name)
+                    logger.log(
+                        int(step),
+                        **{
+                            f"{name}/proxy_return": float(proxy_return),
+                            f"{name}/true_return": float(true_return),
+                            f"{name}/visitation_mmd": float(mmd),
+                        },
+                    )
+    run_dir = logger.run_dir if logger is not None and logger.run_dir is not None else Path(args.out_dir) / args.name
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_dir / "summary.json", {"args": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(args).items()}, "summary": summary, "runs": details})
-    plot_overoptimization(runs, title=f"{args.env_id}: PPO on a learned reward ({args.labels} labels, {args.total_timesteps} steps)", path=run_dir / "overoptimization.png")
+    atomic_write_json(
+        run_dir / "summary.json",
+        {
+            "args": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(args).items()},
+            "summary": summary,
+            "runs": details,
+        },
+    )
+    plot_overoptimization(
+        runs,
+        title=f"{args.env_id}: PPO on a learned reward ({args.labels} labels, {args.total_timesteps} steps)",
+        path=run_dir / "overoptimization.png",
+    )
     return summary
 
 

@@ -98,7 +98,11 @@ class Args:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
         if isinstance(self.labels, bool) or not isinstance(self.labels, int) or self.labels < 0:
             raise ValueError(f"labels: expected an integer >= 0, got {self.labels!r}")
-        if isinstance(self.feedback_until, bool) or not isinstance(self.feedback_until, (int, float)) or not 0.0 < self.feedback_until <= 1.0:
+        if (
+            isinstance(self.feedback_until, bool)
+            or not isinstance(self.feedback_until, (int, float))
+            or not 0.0 < self.feedback_until <= 1.0
+        ):
             raise ValueError(f"feedback_until: expected a fraction in (0, 1], got {self.feedback_until!r}")
         for name in ("parallel", "progress"):
             if not isinstance(getattr(self, name), bool):
@@ -125,7 +129,9 @@ def segment_sums(values: np.ndarray, episode: np.ndarray, length: int) -> np.nda
     return np.concatenate(sums) if sums else np.zeros(0)
 
 
-def plot_learning_curves(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]], random_return: float, title: str) -> None:
+def plot_learning_curves(
+    path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]], random_return: float, title: str
+) -> None:
     """True episode return against env steps, one smoothed line per agent, and the random policy's return."""
     import matplotlib
 
@@ -147,7 +153,9 @@ def plot_learning_curves(path: Path, curves: dict[str, tuple[np.ndarray, np.ndar
     atomic_write_figure(path, fig, close=True)
 
 
-def train_true_agent(env_id: str, seed: int, total_timesteps: int, save_path: str, tensorboard_log: str | None, progress: bool) -> tuple[list[int], list[float]]:
+def train_true_agent(
+    env_id: str, seed: int, total_timesteps: int, save_path: str, tensorboard_log: str | None, progress: bool
+) -> tuple[list[int], list[float]]:
     """PPO on the true reward, saved to ``save_path``; returns its learning curve (timesteps, true returns).
 
     A module-level function so that a spawned process can run it.
@@ -155,7 +163,13 @@ def train_true_agent(env_id: str, seed: int, total_timesteps: int, save_path: st
     import torch
 
     torch.set_num_threads(1)  # one core per agent: two threads each slow SB3 down on 2 cores
-    agent = make_agent("ppo", make_task_env(env_id, default_num_envs("ppo", env_id), seed), env_id, seed=seed, tensorboard_log=tensorboard_log)
+    agent = make_agent(
+        "ppo",
+        make_task_env(env_id, default_num_envs("ppo", env_id), seed),
+        env_id,
+        seed=seed,
+        tensorboard_log=tensorboard_log,
+    )
     curve = EpisodeReturns()
     agent.learn(total_timesteps, callback=curve, progress_bar=progress, tb_log_name="PPO_true_reward")
     agent.save(save_path)
@@ -183,8 +197,12 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
         pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
         true_future = pool.submit(train_true_agent, *true_job, False)
         say(f"[1/3] PPO on the true reward ({args.total_timesteps} steps), in a second process")
-    say(f"[{2 if args.parallel else 1}/3] PPO on a reward learned from {args.labels} {args.teacher} preferences ({args.total_timesteps} steps)")
-    venv = RewardVecEnvWrapper(make_task_env(args.env_id, default_num_envs("ppo", args.env_id), args.seed), mode="replace")
+    say(
+        f"[{2 if args.parallel else 1}/3] PPO on a reward learned from {args.labels} {args.teacher} preferences ({args.total_timesteps} steps)"
+    )
+    venv = RewardVecEnvWrapper(
+        make_task_env(args.env_id, default_num_envs("ppo", args.env_id), args.seed), mode="replace"
+    )
     model = RewardModel(
         RewardNetConfig(inputs=("obs", "act"), hidden_sizes=(64, 64), ensemble_size=args.ensemble_size),
         venv.observation_space,
@@ -218,11 +236,17 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
     true_agent = PPO.load(run_dir / "ppo_true_reward.zip", device="cpu")
 
     say(f"[3/3] Evaluating each policy on the true reward ({args.eval_episodes} episodes)")
-    policies: dict[str, Policy] = {"learned": learned_agent, "true": true_agent, "random": RandomPolicy(venv.action_space, args.seed)}
+    policies: dict[str, Policy] = {
+        "learned": learned_agent,
+        "true": true_agent,
+        "random": RandomPolicy(venv.action_space, args.seed),
+    }
     episodes = {}
     for name, policy in policies.items():
         env = make_env(args.env_id)
-        episodes[name] = rollout(policy, env, args.eval_episodes, seed=10_000 + 1000 * args.seed, seed_every_episode=True)
+        episodes[name] = rollout(
+            policy, env, args.eval_episodes, seed=10_000 + 1000 * args.seed, seed_every_episode=True
+        )
         env.close()
 
     reward_fn = as_reward_fn(model, result.params)
@@ -251,26 +275,40 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
         "wall_s": 0.0,
     }
     span = summary["return_true"] - summary["return_random"]
-    summary["normalized_return"] = float((summary["return_learned"] - summary["return_random"]) / span) if span else float("nan")
+    summary["normalized_return"] = (
+        float((summary["return_learned"] - summary["return_random"]) / span) if span else float("nan")
+    )
 
     for step, value in zip(learned_curve.timesteps, learned_curve.returns, strict=True):
         run_logger.log(step, true_return=value)
     for step, value in zip(true_timesteps, true_returns, strict=True):
         run_logger.log(step, true_reward_agent_return=value)
     for record in result.feedback:
-        run_logger.log(record.timestep, labels_used=record.labels_used, loss=record.loss, train_accuracy=record.train_accuracy,
-                       heldout_accuracy=record.heldout_accuracy)
+        run_logger.log(
+            record.timestep,
+            labels_used=record.labels_used,
+            loss=record.loss,
+            train_accuracy=record.train_accuracy,
+            heldout_accuracy=record.heldout_accuracy,
+        )
 
     curves = {
         "PPO on learned reward": (np.asarray(learned_curve.timesteps), np.asarray(learned_curve.returns)),
         "PPO on true reward": (np.asarray(true_timesteps), np.asarray(true_returns)),
     }
-    plot_learning_curves(run_dir / "learning_curve.png", curves, summary["return_random"], f"{args.env_id}: preference-learned vs true reward")
+    plot_learning_curves(
+        run_dir / "learning_curve.png",
+        curves,
+        summary["return_random"],
+        f"{args.env_id}: preference-learned vs true reward",
+    )
     buffer = io.BytesIO()
     np.savez(
         buffer,
-        learned_timesteps=curves["PPO on learned reward"][0], learned_returns=curves["PPO on learned reward"][1],
-        true_timesteps=curves["PPO on true reward"][0], true_returns=curves["PPO on true reward"][1],
+        learned_timesteps=curves["PPO on learned reward"][0],
+        learned_returns=curves["PPO on learned reward"][1],
+        true_timesteps=curves["PPO on true reward"][0],
+        true_returns=curves["PPO on true reward"][1],
         feedback_timestep=np.asarray([r.timestep for r in result.feedback]),
         feedback_labels=np.asarray([r.labels_used for r in result.feedback]),
         feedback_loss=np.asarray([r.loss for r in result.feedback]),

@@ -101,7 +101,17 @@ class Args:
 
     def __post_init__(self) -> None:
         check_choices(self)
-        for name in ("labels", "num_mdps", "num_seeds", "segment_length", "num_sweeps", "eval_sweeps", "num_steps", "log_every", "board_size"):
+        for name in (
+            "labels",
+            "num_mdps",
+            "num_seeds",
+            "segment_length",
+            "num_sweeps",
+            "eval_sweeps",
+            "num_steps",
+            "log_every",
+            "board_size",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
@@ -120,7 +130,9 @@ def _mdps(args: Args) -> list[TabularMDP]:
 def _teacher(args: Args, mdp: TabularMDP) -> Any:
     rationality = float("inf") if args.teacher_rationality == 0 else float(args.teacher_rationality)
     if args.teacher == "regret":
-        return make_teacher("regret", advantage_fn=tabular_advantage_fn(mdp, num_sweeps=args.eval_sweeps), rationality=rationality)
+        return make_teacher(
+            "regret", advantage_fn=tabular_advantage_fn(mdp, num_sweeps=args.eval_sweeps), rationality=rationality
+        )
     return make_teacher("oracle", rationality=rationality)
 
 
@@ -138,13 +150,22 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         keys = jax.random.split(jax.random.key(args.seed * 7919 + index), seeds_per_mdp)
         sample = jax.vmap(
             lambda key, mdp=mdp: sample_tabular_pairs(
-                mdp.transitions, mdp.reward, mdp.initial_state_dist, key, args.labels, args.segment_length, None, mdp.terminal
+                mdp.transitions,
+                mdp.reward,
+                mdp.initial_state_dist,
+                key,
+                args.labels,
+                args.segment_length,
+                None,
+                mdp.terminal,
             )
         )
         pairs = jax.tree.map(np.asarray, sample(keys))
         teacher = _teacher(args, mdp)
         rng = np.random.default_rng([args.seed, index])
-        labels = [teacher(jax.tree.map(lambda x, j=j: x[j], pairs), rng) for j in range(seeds_per_mdp)]  # one call per seed
+        labels = [
+            teacher(jax.tree.map(lambda x, j=j: x[j], pairs), rng) for j in range(seeds_per_mdp)
+        ]  # one call per seed
         pairs_all.append(pairs)
         labels_all.append(np.stack(labels))
     pairs = _stack(pairs_all)  # [M, seeds, B, 2, L]
@@ -153,7 +174,9 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
     discount = float(mdps[0].discount)
 
     def lane(mdp: TabularMDP, library: Any, pairs: Any, labels: jax.Array, key: jax.Array) -> tuple[jax.Array, Any]:
-        reward = linear_reward(mdp.features) if args.parameterization == "linear" else tabular_reward(mdp.transitions.shape)
+        reward = (
+            linear_reward(mdp.features) if args.parameterization == "linear" else tabular_reward(mdp.transitions.shape)
+        )
         model = TabularRegretModel(
             reward,
             mdp.transitions,
@@ -164,10 +187,22 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
             library=library,
         )
         params, metrics = fit_tabular_reward(
-            model, pairs, labels, key, preference_model=PreferenceModel(args.learner), num_steps=args.num_steps, learning_rate=args.learning_rate
+            model,
+            pairs,
+            labels,
+            key,
+            preference_model=PreferenceModel(args.learner),
+            num_steps=args.num_steps,
+            learning_rate=args.learning_rate,
         )
         evaluation = evaluate_tabular_reward(
-            mdp.transitions, mdp.reward, reward.table(params), discount, mdp.initial_state_dist, mdp.terminal, num_sweeps=args.eval_sweeps
+            mdp.transitions,
+            mdp.reward,
+            reward.table(params),
+            discount,
+            mdp.initial_state_dist,
+            mdp.terminal,
+            num_sweeps=args.eval_sweeps,
         )
         return metrics["loss"], evaluation
 
@@ -178,7 +213,12 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         library = None
         if args.value_model == "successor_features":
             library = successor_feature_library(
-                mdp_arrays.transitions, mdp_arrays.features, discount, library_key, args.library_size, num_sweeps=args.num_sweeps
+                mdp_arrays.transitions,
+                mdp_arrays.features,
+                discount,
+                library_key,
+                args.library_size,
+                num_sweeps=args.num_sweeps,
             )
         return per_seed(mdp_arrays, library, pairs, labels, jax.random.split(seeds_key, seeds_per_mdp))
 
@@ -226,16 +266,30 @@ def plot_results(results: Any, out_path: str) -> str:
     from rewardlab._io import atomic_write_figure
 
     domains = sorted(results["domain"].unique())
-    colors = {("regret", "regret"): "C3", ("regret", "partial_return"): "C2", ("partial_return", "regret"): "C1", ("partial_return", "partial_return"): "C0"}
-    metrics = (("scaled_return_median", "median scaled return"), ("near_optimal_fraction", "share with scaled return > 0.9"))
-    figure, axes = plt.subplots(len(metrics), len(domains), figsize=(5 * len(domains), 3.4 * len(metrics)), squeeze=False)
+    colors = {
+        ("regret", "regret"): "C3",
+        ("regret", "partial_return"): "C2",
+        ("partial_return", "regret"): "C1",
+        ("partial_return", "partial_return"): "C0",
+    }
+    metrics = (
+        ("scaled_return_median", "median scaled return"),
+        ("near_optimal_fraction", "share with scaled return > 0.9"),
+    )
+    figure, axes = plt.subplots(
+        len(metrics), len(domains), figsize=(5 * len(domains), 3.4 * len(metrics)), squeeze=False
+    )
     for column, domain in enumerate(domains):
         part = results[results["domain"] == domain]
         for (teacher, learner), group in part.groupby(["teacher", "learner"]):
             group = group.sort_values("labels")
             for row, (metric, _) in enumerate(metrics):
                 axes[row][column].plot(
-                    group["labels"], group[metric], marker="o", color=colors[teacher, learner], label=f"{teacher} labels, {learner} learner"
+                    group["labels"],
+                    group[metric],
+                    marker="o",
+                    color=colors[teacher, learner],
+                    label=f"{teacher} labels, {learner} learner",
                 )
         for row, (_, name) in enumerate(metrics):
             ax = axes[row][column]

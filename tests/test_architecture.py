@@ -49,7 +49,12 @@ def _module_name(path: Path) -> str:
 
 
 def _sources() -> dict[str, tuple[Path, ast.Module]]:
-    files = [*ROOT.glob("rewardlab/**/*.py"), *ROOT.glob("envs/*.py"), *ROOT.glob("experiments/*.py"), *ROOT.glob("benchmarks/*.py")]
+    files = [
+        *ROOT.glob("rewardlab/**/*.py"),
+        *ROOT.glob("envs/*.py"),
+        *ROOT.glob("experiments/*.py"),
+        *ROOT.glob("benchmarks/*.py"),
+    ]
     return {_module_name(path): (path, ast.parse(path.read_text(), str(path))) for path in files}
 
 
@@ -88,7 +93,9 @@ def test_no_private_name_is_imported_from_another_module():
             offences += [
                 f"{path.relative_to(ROOT)}:{line}: {imported}.{name}"
                 for name in names
-                if name.startswith("_") and not name.startswith("__") and f"{imported}.{name}" not in SOURCES  # a module is not a private name
+                if name.startswith("_")
+                and not name.startswith("__")
+                and f"{imported}.{name}" not in SOURCES  # a module is not a private name
             ]
     assert not offences, "private names imported across modules:\n" + "\n".join(offences)
 
@@ -161,8 +168,14 @@ def test_packages_import_only_lower_floors(package):
                 continue
             if target not in FLOORS:
                 offences.append(f"{path.relative_to(ROOT)}:{line}: {imported} is not in the layer table")
-            elif FLOORS[target] >= FLOORS[package] and target not in ("rewardlab._types", "rewardlab._io", "rewardlab.linalg"):
-                offences.append(f"{path.relative_to(ROOT)}:{line}: {package} (floor {FLOORS[package]}) imports {imported} (floor {FLOORS[target]})")
+            elif FLOORS[target] >= FLOORS[package] and target not in (
+                "rewardlab._types",
+                "rewardlab._io",
+                "rewardlab.linalg",
+            ):
+                offences.append(
+                    f"{path.relative_to(ROOT)}:{line}: {package} (floor {FLOORS[package]}) imports {imported} (floor {FLOORS[target]})"
+                )
     assert not offences, "imports that do not run down a floor:\n" + "\n".join(offences)
 
 
@@ -186,7 +199,15 @@ def test_agents_and_torch_stay_in_rl_and_above():
     offences = []
     for module, (path, tree) in SOURCES.items():
         package = _package(module)
-        if package is None or FLOORS.get(package, 99) >= FLOORS["rewardlab.rl"] or str(path.relative_to(ROOT)) in AGENT_EXCEPTIONS:
+        if (
+            package is None
+            or FLOORS.get(package, 99) >= FLOORS["rewardlab.rl"]
+            or str(path.relative_to(ROOT)) in AGENT_EXCEPTIONS
+        ):
             continue
-        offences += [f"{path.relative_to(ROOT)}:{line}: {imported}" for line, imported, _ in _imports(module, tree) if imported.split(".")[0] in AGENT_PACKAGES]
+        offences += [
+            f"{path.relative_to(ROOT)}:{line}: {imported}"
+            for line, imported, _ in _imports(module, tree)
+            if imported.split(".")[0] in AGENT_PACKAGES
+        ]
     assert not offences, "Stable-Baselines3/torch below rl:\n" + "\n".join(offences)

@@ -30,7 +30,9 @@ PREFIX = struct.Struct("<8sIQQ")
 
 @pytest.fixture(scope="module")
 def trained():
-    config = RewardNetConfig(inputs=("obs", "act", "next_obs"), hidden_sizes=(8, 8), ensemble_size=2, potential_shaping=True, discount=0.9)
+    config = RewardNetConfig(
+        inputs=("obs", "act", "next_obs"), hidden_sizes=(8, 8), ensemble_size=2, potential_shaping=True, discount=0.9
+    )
     model = RewardModel(config, OBS_SPACE, ACT_SPACE)
     rng = np.random.default_rng(0)
     params = model.update_normalizer(model.init(jax.random.key(0)), rng.normal(3.0, 2.0, (40, 5)))
@@ -47,7 +49,12 @@ def saved(tmp_path, trained):
 
 def data(n: int = 6):
     rng = np.random.default_rng(1)
-    return rng.normal(size=(n, 5)), rng.uniform(-1, 1, (n, 2)).astype(np.float32), rng.normal(size=(n, 5)), rng.uniform(size=n) < 0.3
+    return (
+        rng.normal(size=(n, 5)),
+        rng.uniform(-1, 1, (n, 2)).astype(np.float32),
+        rng.normal(size=(n, 5)),
+        rng.uniform(size=n) < 0.3,
+    )
 
 
 def split(raw: bytes) -> tuple[int, dict, bytes]:
@@ -87,7 +94,9 @@ def test_round_trip_dict_space_with_image(tmp_path):
     assert list(loaded_model.observation_space.spaces) == ["img", "mode"]
     obs = {"img": np.full((2, 8, 8, 1), 200, np.uint8), "mode": np.array([0, 2])}
     acts = np.array([[1, 2], [0, 0]])
-    np.testing.assert_array_equal(model.apply(params, obs, acts, None, None), loaded_model.apply(loaded_params, obs, acts, None, None))
+    np.testing.assert_array_equal(
+        model.apply(params, obs, acts, None, None), loaded_model.apply(loaded_params, obs, acts, None, None)
+    )
 
 
 def test_header_records_versions_and_no_temp_files_remain(saved, trained):
@@ -164,7 +173,10 @@ def test_params_structure_mismatch(saved):
     version, header, payload = split(saved.read_bytes())
     wider = dict(header, config=dict(header["config"], hidden_sizes=[16, 8]))  # the payload holds 8-wide layers
     saved.write_bytes(assemble(version, wider, payload))
-    with pytest.raises(CheckpointError, match=r"structure mismatch at .*'layers'\]\[0\]\['(bias|kernel)'\].value: expected shape \(2, 16\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"structure mismatch at .*'layers'\]\[0\]\['(bias|kernel)'\].value: expected shape \(2, 16\)",
+    ):
         load_reward_model(saved)
     no_shaping = dict(header, config=dict(header["config"], potential_shaping=False))
     saved.write_bytes(assemble(version, no_shaping, payload))

@@ -21,7 +21,9 @@ def test_quickstart_help_documents_options():
 
 
 def test_bad_teacher_is_a_one_line_error(tmp_path):
-    result = runner.invoke(app, ["quickstart", "--teacher", "psychic", "--total-timesteps", "64", "--out", str(tmp_path), "--no-progress"])
+    result = runner.invoke(
+        app, ["quickstart", "--teacher", "psychic", "--total-timesteps", "64", "--out", str(tmp_path), "--no-progress"]
+    )
     assert result.exit_code == 2
     assert "teacher" in result.output
 
@@ -33,6 +35,9 @@ def test_negative_timesteps_rejected():
 
 
 def test_feedback_until_outside_unit_interval_is_a_one_line_error(tmp_path):
-    result = runner.invoke(app, ["quickstart", "--feedback-until", "1.5", "--total-timesteps", "64", "--out", str(tmp_path), "--no-progress"])
+    result = runner.invoke(
+        app,
+        ["quickstart", "--feedback-until", "1.5", "--total-timesteps", "64", "--out", str(tmp_path), "--no-progress"],
+    )
     assert result.exit_code == 2
     assert "feedback_until" in result.output and "(0, 1]" in result.output

@@ -107,7 +107,9 @@ def test_shaping_and_positive_scaling_leave_every_distance_at_zero(seed, scale, 
     assert float(dard_distance(mdp.reward, shaped, mdp.transitions, discount)) < 2e-3
     for canonicalization in ("value", "epic", "minimal"):
         for norm in NORMS:
-            distance = starc_distance(mdp.reward, shaped, mdp.transitions, discount, canonicalization=canonicalization, norm=norm, metric=norm)
+            distance = starc_distance(
+                mdp.reward, shaped, mdp.transitions, discount, canonicalization=canonicalization, norm=norm, metric=norm
+            )
             assert float(distance) < 2e-3, (canonicalization, norm)
 
 
@@ -119,7 +121,15 @@ def test_negation_is_at_maximal_distance(seed, discount):
     assert float(dard_distance(mdp.reward, -mdp.reward, mdp.transitions, discount)) == pytest.approx(1.0, abs=1e-5)
     for canonicalization in ("value", "epic", "minimal"):
         for norm in NORMS:
-            distance = starc_distance(mdp.reward, -mdp.reward, mdp.transitions, discount, canonicalization=canonicalization, norm=norm, metric=norm)
+            distance = starc_distance(
+                mdp.reward,
+                -mdp.reward,
+                mdp.transitions,
+                discount,
+                canonicalization=canonicalization,
+                norm=norm,
+                metric=norm,
+            )
             assert float(distance) == pytest.approx(2.0, abs=1e-4), (canonicalization, norm)
 
 
@@ -142,7 +152,9 @@ def test_starc_is_zero_exactly_on_the_equivalence_class(mdp, canonicalization):
 
 def test_epic_canonicalisation_does_not_quotient_redistribution(mdp):
     rng = np.random.default_rng(4)
-    redistributed = _redistribute(np.asarray(mdp.reward), np.asarray(mdp.transitions), rng.normal(size=mdp.reward.shape).astype(np.float32))
+    redistributed = _redistribute(
+        np.asarray(mdp.reward), np.asarray(mdp.transitions), rng.normal(size=mdp.reward.shape).astype(np.float32)
+    )
     assert float(starc_distance(mdp.reward, redistributed, mdp.transitions, 0.9, canonicalization="value")) < 1e-3
     assert float(starc_distance(mdp.reward, redistributed, mdp.transitions, 0.9, canonicalization="epic")) > 0.1
     assert float(epic_distance(mdp.reward, redistributed, 0.9)) > 0.1
@@ -151,9 +163,18 @@ def test_epic_canonicalisation_does_not_quotient_redistribution(mdp):
 def test_trivial_rewards_have_zero_starc_distance(mdp):
     constant = np.full(mdp.reward.shape, 3.0, np.float32)
     for canonicalization in ("value", "epic", "minimal"):
-        assert float(starc_distance(constant, np.zeros_like(constant), mdp.transitions, 0.9, canonicalization=canonicalization)) == 0.0
+        assert (
+            float(
+                starc_distance(
+                    constant, np.zeros_like(constant), mdp.transitions, 0.9, canonicalization=canonicalization
+                )
+            )
+            == 0.0
+        )
         # one trivial reward and one non-trivial one: the distance is the unit norm of the other
-        assert float(starc_distance(constant, mdp.reward, mdp.transitions, 0.9, canonicalization=canonicalization)) == pytest.approx(1.0, abs=1e-5)
+        assert float(
+            starc_distance(constant, mdp.reward, mdp.transitions, 0.9, canonicalization=canonicalization)
+        ) == pytest.approx(1.0, abs=1e-5)
     assert float(epic_distance(constant, np.zeros_like(constant), 0.9)) == 0.0
 
 
@@ -251,10 +272,18 @@ def test_sample_epic_agrees_with_exact_within_its_confidence_interval(seed):
     np.add.at(coverage, (data.obs, data.acts, data.next_obs), 1.0)
     state_dist = np.bincount(np.concatenate([data.obs, data.next_obs]), minlength=5).astype(np.float32)
     action_dist = np.bincount(data.acts, minlength=2).astype(np.float32)
-    exact = float(epic_distance(reward_a, reward_b, 0.9, state_dist=state_dist, action_dist=action_dist, coverage=coverage))
+    exact = float(
+        epic_distance(reward_a, reward_b, 0.9, state_dist=state_dist, action_dist=action_dist, coverage=coverage)
+    )
     estimate = sample_epic_distance(
-        _lookup(reward_a), _lookup(reward_b), data, 0.9,
-        num_transitions=4096, num_samples=1024, num_seeds=8, seed=seed,
+        _lookup(reward_a),
+        _lookup(reward_b),
+        data,
+        0.9,
+        num_transitions=4096,
+        num_samples=1024,
+        num_seeds=8,
+        seed=seed,
     )
     assert estimate.low <= exact <= estimate.high, (exact, estimate)
     assert estimate.high - estimate.low < 0.05
@@ -273,8 +302,13 @@ def test_host_reward_fn_and_pure_reward_give_the_same_estimate():
 def _continuous_coverage(size=2048, seed=0):
     rng = np.random.default_rng(seed)
     obs = rng.normal(size=(size, 3)).astype(np.float32)
-    return Transitions(obs, rng.uniform(-1, 1, (size, 2)).astype(np.float32), obs + 0.1 * rng.normal(size=(size, 3)).astype(np.float32),
-                       np.zeros(size, bool), np.zeros(size, np.float32))
+    return Transitions(
+        obs,
+        rng.uniform(-1, 1, (size, 2)).astype(np.float32),
+        obs + 0.1 * rng.normal(size=(size, 3)).astype(np.float32),
+        np.zeros(size, bool),
+        np.zeros(size, np.float32),
+    )
 
 
 def _base_reward(s, a, t, d):
@@ -282,7 +316,11 @@ def _base_reward(s, a, t, d):
 
 
 @settings(max_examples=4, deadline=None)
-@given(scale=st.floats(0.05, 20.0), weights=st.lists(st.floats(-3, 3), min_size=3, max_size=3), discount=st.sampled_from([0.5, 0.99]))
+@given(
+    scale=st.floats(0.05, 20.0),
+    weights=st.lists(st.floats(-3, 3), min_size=3, max_size=3),
+    discount=st.sampled_from([0.5, 0.99]),
+)
 def test_sample_epic_is_zero_under_shaping_and_scaling_and_one_under_negation(scale, weights, discount):
     weights = jnp.asarray(weights, jnp.float32)
 
@@ -296,7 +334,9 @@ def test_sample_epic_is_zero_under_shaping_and_scaling_and_one_under_negation(sc
     for metric in (1, 2, "inf"):
         assert sample_epic_distance(_pure(_base_reward), shaped, data, discount, metric=metric, **kwargs).mean < 0.02
     negated = _pure(lambda s, a, t, d: -_base_reward(s, a, t, d))
-    assert sample_epic_distance(_pure(_base_reward), negated, data, discount, **kwargs).mean == pytest.approx(1.0, abs=1e-5)
+    assert sample_epic_distance(_pure(_base_reward), negated, data, discount, **kwargs).mean == pytest.approx(
+        1.0, abs=1e-5
+    )
 
 
 def test_sample_epic_takes_reward_models_through_their_pure_function_or_the_host():
@@ -304,7 +344,9 @@ def test_sample_epic_takes_reward_models_through_their_pure_function_or_the_host
 
     from rewardlab.rewards import RewardModel, RewardNetConfig
 
-    model = RewardModel(RewardNetConfig(hidden_sizes=(16,), ensemble_size=2), gym.spaces.Box(-5, 5, (3,)), gym.spaces.Box(-1, 1, (2,)))
+    model = RewardModel(
+        RewardNetConfig(hidden_sizes=(16,), ensemble_size=2), gym.spaces.Box(-5, 5, (3,)), gym.spaces.Box(-1, 1, (2,))
+    )
     params_a, params_b = model.init(0), model.init(1)
     reward_a, reward_b = as_reward_fn(model, params_a), as_reward_fn(model, params_b, host_batch_limit=0)
     assert pure_reward(reward_a) is not None
@@ -448,10 +490,21 @@ def test_sample_dard_agrees_with_exact_within_its_confidence_interval():
     def dynamics(key, s, a):
         return jax.random.categorical(key, jnp.log(transitions[s, a] + 1e-30))
 
-    estimate = sample_dard_distance(_lookup(reward_a), _lookup(reward_b), data, 0.9, dynamics, num_transitions=2048, num_samples=128, num_seeds=6)
+    estimate = sample_dard_distance(
+        _lookup(reward_a), _lookup(reward_b), data, 0.9, dynamics, num_transitions=2048, num_samples=128, num_seeds=6
+    )
     coverage = np.zeros((6, 2, 6))
     np.add.at(coverage, (states, actions, successors), 1.0)
-    exact = float(dard_distance(reward_a, reward_b, mdp.transitions, 0.9, action_dist=np.bincount(actions, minlength=2).astype(np.float32), coverage=coverage))
+    exact = float(
+        dard_distance(
+            reward_a,
+            reward_b,
+            mdp.transitions,
+            0.9,
+            action_dist=np.bincount(actions, minlength=2).astype(np.float32),
+            coverage=coverage,
+        )
+    )
     assert estimate.low <= exact <= estimate.high, (exact, estimate)
     with pytest.raises(ValueError, match="reward_b: sample-based DARD needs a pure JAX reward"):
         sample_dard_distance(_lookup(reward_a), lambda s, a, t, d: reward_b[s, a, t], data, 0.9, dynamics)
@@ -469,10 +522,17 @@ def test_sample_starc_matches_exact_value_starc_on_a_deterministic_mdp():
     reward_b = 0.3 * reward_a + np.random.default_rng(1).normal(size=reward_a.shape)
     rng = np.random.default_rng(0)
     states, actions = rng.integers(0, 8, 50_000), rng.integers(0, 3, 50_000)
-    data = Transitions(states, actions, successor[states, actions], np.zeros(50_000, bool), np.zeros(50_000, np.float32))
+    data = Transitions(
+        states, actions, successor[states, actions], np.zeros(50_000, bool), np.zeros(50_000, np.float32)
+    )
     estimate = sample_starc_distance(
-        lambda s, a, t, d: reward_a[s, a], lambda s, a, t, d: reward_b[s, a], data, 0.9,
-        features=lambda s: np.eye(8)[s], num_transitions=20_000, num_seeds=3,
+        lambda s, a, t, d: reward_a[s, a],
+        lambda s, a, t, d: reward_b[s, a],
+        data,
+        0.9,
+        features=lambda s: np.eye(8)[s],
+        num_transitions=20_000,
+        num_seeds=3,
     )
     exact = float(starc_distance(reward_a, reward_b, mdp.transitions, 0.9, canonicalization="value"))
     assert 0.3 < exact < 1.8
@@ -495,7 +555,9 @@ def test_sample_starc_is_zero_under_shaping_in_the_feature_span_and_two_under_ne
     assert sample_starc_distance(reward, shaped, data, 0.95, **kwargs).mean < 1e-3
     negated = sample_starc_distance(reward, lambda *args: -reward(*args), data, 0.95, **kwargs)
     assert negated.mean == pytest.approx(2.0, abs=1e-6)
-    other = sample_starc_distance(reward, lambda s, a, t, d: np.asarray(s[:, 1] * a[:, 0], np.float64), data, 0.95, **kwargs)
+    other = sample_starc_distance(
+        reward, lambda s, a, t, d: np.asarray(s[:, 1] * a[:, 0], np.float64), data, 0.95, **kwargs
+    )
     assert 0.1 < other.mean < 2.0
     with pytest.raises(ValueError, match="discount: expected a value in \\[0, 1\\)"):
         sample_starc_distance(reward, reward, data, 1.0)

@@ -29,7 +29,9 @@ NO_MARGIN = jnp.zeros(3)
 
 
 def decide(z1, z2, signs=SIGNS, order=ORDER, margins=NO_MARGIN):
-    label_value, decided, level = heron_compare(jnp.asarray(z1, jnp.float32), jnp.asarray(z2, jnp.float32), signs, order, margins)
+    label_value, decided, level = heron_compare(
+        jnp.asarray(z1, jnp.float32), jnp.asarray(z2, jnp.float32), signs, order, margins
+    )
     return float(label_value), bool(decided), int(level)
 
 
@@ -69,14 +71,18 @@ def test_ranking_order_changes_the_decision():
 
 def test_margins_are_sigma_times_std_over_the_batch():
     segments = np.array([[0.0, 10.0], [2.0, 10.0], [4.0, 10.0], [6.0, 10.0]])  # std 2.236, 0
-    np.testing.assert_allclose(heron_margins(segments, jnp.array([0.5, 3.0])), [0.5 * np.std(segments[:, 0]), 0.0], rtol=1e-6)
+    np.testing.assert_allclose(
+        heron_margins(segments, jnp.array([0.5, 3.0])), [0.5 * np.std(segments[:, 0]), 0.0], rtol=1e-6
+    )
     # batch of 2 pairs: factor-0 sums 0, 2 | 4, 6 → std ≈ 2.236; σ = 1 makes |Δ| = 2 a tie
     factors = jnp.asarray(segments.reshape(2, 2, 2))
     decision = heron_decisions(factors, jnp.array([1.0, 1.0]), jnp.array([0, 1]), jnp.array([1.0, 0.0]))
     assert decision.decided.tolist() == [False, False]
     decision = heron_decisions(factors, jnp.array([1.0, 1.0]), jnp.array([0, 1]), jnp.array([0.5, 0.0]))
     assert decision.labels.tolist() == [0.0, 0.0] and decision.decided.tolist() == [True, True]
-    fixed = heron_decisions(factors, jnp.array([1.0, 1.0]), jnp.array([0, 1]), jnp.array([1.0, 0.0]), factor_std=jnp.array([1.0, 1.0]))
+    fixed = heron_decisions(
+        factors, jnp.array([1.0, 1.0]), jnp.array([0, 1]), jnp.array([1.0, 0.0]), factor_std=jnp.array([1.0, 1.0])
+    )
     assert fixed.decided.tolist() == [True, True]
 
 
@@ -103,11 +109,13 @@ def test_heron_teacher_drops_undecided_pairs_and_uses_the_env_spec():
     spec = factor_spec("Pendulum-v1")  # θ², θ̇², u², all lower-better, in that order
     teacher = make_teacher("heron", spec=spec, sigmas=(0.0, 0.0, 0.0))
     assert isinstance(teacher, HeronTeacher) and teacher.signs == (-1, -1, -1)
-    pairs = factor_pairs([
-        [[1.0, 0.0, 0.0], [2.0, 0.0, 0.0]],  # smaller angle error wins
-        [[1.0, 5.0, 0.0], [1.0, 4.0, 9.0]],  # equal angle, σ² spins less
-        [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]],  # identical: dropped
-    ])
+    pairs = factor_pairs(
+        [
+            [[1.0, 0.0, 0.0], [2.0, 0.0, 0.0]],  # smaller angle error wins
+            [[1.0, 5.0, 0.0], [1.0, 4.0, 9.0]],  # equal angle, σ² spins less
+            [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]],  # identical: dropped
+        ]
+    )
     labels = teacher(pairs, np.random.default_rng(0))
     np.testing.assert_array_equal(labels, [1.0, 0.0, np.nan])
     prefs = label(pairs, teacher, np.random.default_rng(0))
@@ -156,7 +164,9 @@ def test_heron_teacher_in_the_online_loop_with_env_factors():
     venv = RewardVecEnvWrapper(DummyVecEnv([lambda: make("Pendulum-v1")] * 2))
     model = RewardModel(RewardNetConfig(hidden_sizes=(16,), ensemble_size=1), venv.observation_space, venv.action_space)
     agent = make_agent("ppo", venv, "Pendulum-v1", seed=0, n_steps=128, batch_size=64, n_epochs=1)
-    config = PbRLConfig(labels=20, num_rounds=2, first_feedback_step=256, fragment_length=10, reward_epochs=2, query_method="uniform")
+    config = PbRLConfig(
+        labels=20, num_rounds=2, first_feedback_step=256, fragment_length=10, reward_epochs=2, query_method="uniform"
+    )
     teacher = make_teacher("heron", spec=factor_spec("Pendulum-v1"), sigmas=HERON_SIGMAS["Pendulum-v1"])
     result = train_pbrl(agent, model, model.init(jax.random.key(0)), teacher, 512, config, seed=0)
     assert result.preferences is not None and result.preferences.pairs.factors.shape[1:] == (2, 10, 3)
@@ -171,7 +181,17 @@ def test_heron_experiment_smoke():
     with pytest.raises(ValueError, match="sigmas"):
         Args(sigmas=(0.1,))
     for method in ("heron", "hand_tuned"):
-        result = main(Args(method=method, total_timesteps=600, labels=10, num_rounds=2, first_feedback_step=300, fragment_length=20, eval_episodes=1))
+        result = main(
+            Args(
+                method=method,
+                total_timesteps=600,
+                labels=10,
+                num_rounds=2,
+                first_feedback_step=300,
+                fragment_length=20,
+                eval_episodes=1,
+            )
+        )
         assert np.isfinite(result["final_return"]) and result["episodes"] >= 1
 
 

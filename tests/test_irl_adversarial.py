@@ -53,7 +53,8 @@ def test_airl_logit_is_shaped_reward_minus_log_policy():
     gail_params = gail.init(0)
     np.testing.assert_allclose(
         discriminator_logits(gail, gail_params, batch, "gail"),
-        gail.apply(gail_params, batch.obs, batch.acts, batch.next_obs, batch.dones)[0], rtol=1e-6,
+        gail.apply(gail_params, batch.obs, batch.acts, batch.next_obs, batch.dones)[0],
+        rtol=1e-6,
     )
 
 
@@ -75,8 +76,11 @@ def test_discriminator_loss_hand_computed_and_gradient_finite():
 
 def test_demonstrations_round_trip_and_corruption(tmp_path):
     demos = Transitions(
-        np.arange(12, dtype=np.float32).reshape(4, 3), np.ones((4, 1), np.float32),
-        np.arange(12, dtype=np.float32).reshape(4, 3) + 1, np.array([0, 0, 0, 1], bool), np.arange(4, dtype=np.float32),
+        np.arange(12, dtype=np.float32).reshape(4, 3),
+        np.ones((4, 1), np.float32),
+        np.arange(12, dtype=np.float32).reshape(4, 3) + 1,
+        np.array([0, 0, 0, 1], bool),
+        np.arange(4, dtype=np.float32),
     )
     path = save_demonstrations(tmp_path / "demos.rlab", demos, {"env_id": "Pendulum-v1", "expert_return": -150.0})
     loaded, metadata = load_demonstrations(path)
@@ -117,14 +121,18 @@ def test_tiny_adversarial_run_end_to_end(method, algo):
     demos = recorded.transitions
     assert demos.obs.shape == (20, 3) and recorded.returns.shape == (1,) and bool(demos.dones[-1])
     config = AdversarialConfig(method=method, hidden_sizes=(8,), batch_size=16, updates_per_round=2, round_steps=20)
-    overrides = {"learning_starts": 20, "batch_size": 16} if algo == "sac" else {"n_steps": 32, "batch_size": 32, "n_epochs": 1}
+    overrides = (
+        {"learning_starts": 20, "batch_size": 16} if algo == "sac" else {"n_steps": 32, "batch_size": 32, "n_epochs": 1}
+    )
     agent = _generator(algo, config, **overrides)
     seen = EpisodeReturns()
     result = train_adversarial(agent, demos, 64, config, callbacks=[seen])
     assert agent.num_timesteps == 64 and seen.timesteps  # the caller's callbacks run alongside
     assert len(result.history) >= 1
     assert np.isfinite(result.history[-1]["loss"])
-    reward = as_reward_fn(result.model, result.params, use="base_reward")(demos.obs, demos.acts, demos.next_obs, demos.dones)
+    reward = as_reward_fn(result.model, result.params, use="base_reward")(
+        demos.obs, demos.acts, demos.next_obs, demos.dones
+    )
     assert reward.shape == (20,) and reward.dtype == np.float32
     assert np.isfinite(evaluate_policy(agent, make_env("Pendulum-v1", fixed_horizon=20), 1).true_return)
     with pytest.raises(ValueError, match="expert"):
@@ -132,7 +140,12 @@ def test_tiny_adversarial_run_end_to_end(method, algo):
     with pytest.raises(ValueError, match="total_timesteps"):
         train_adversarial(agent, demos, 0, config)
     with pytest.raises(ValueError, match="agent: expected an agent whose env is a RewardVecEnvWrapper"):
-        train_adversarial(make_agent(algo, make_task_env("Pendulum-v1", 1, 0, fixed_horizon=20), "Pendulum-v1", **overrides), demos, 8, config)
+        train_adversarial(
+            make_agent(algo, make_task_env("Pendulum-v1", 1, 0, fixed_horizon=20), "Pendulum-v1", **overrides),
+            demos,
+            8,
+            config,
+        )
 
 
 def test_cli_irl_expert_writes_loadable_demonstrations(tmp_path):
@@ -142,7 +155,9 @@ def test_cli_irl_expert_writes_loadable_demonstrations(tmp_path):
 
     runner = CliRunner()
     path = tmp_path / "demos.rlab"
-    result = runner.invoke(app, ["irl-expert", "--total-timesteps", "30", "--episodes", "2", "--horizon", "10", "--out", str(path)])
+    result = runner.invoke(
+        app, ["irl-expert", "--total-timesteps", "30", "--episodes", "2", "--horizon", "10", "--out", str(path)]
+    )
     assert result.exit_code == 0, result.output
     demos, metadata = load_demonstrations(path)
     assert demos.obs.shape == (20, 3) and metadata["env_id"] == "Pendulum-v1" and metadata["fixed_horizon"] == 10
@@ -166,8 +181,17 @@ def test_airl_pendulum_imitates_expert():
 def test_adversarial_experiment_smoke(tmp_path):
     from experiments.adversarial_irl import Args, main
 
-    args = Args(expert_total_timesteps=50, total_timesteps=120, demo_episodes=1, eval_episodes=1, round_steps=50, updates_per_round=1,
-                hidden_sizes=(8,), transfer_total_timesteps=16, out_dir=str(tmp_path))
+    args = Args(
+        expert_total_timesteps=50,
+        total_timesteps=120,
+        demo_episodes=1,
+        eval_episodes=1,
+        round_steps=50,
+        updates_per_round=1,
+        hidden_sizes=(8,),
+        transfer_total_timesteps=16,
+        out_dir=str(tmp_path),
+    )
     summary = main(args)
     assert {"normalized_return", "transfer_normalized_return", "expert_return", "random_return"} <= set(summary)
     run = tmp_path / args.run_name

@@ -46,8 +46,19 @@ def test_tolerant_to_rationality_fragile_to_transition_model():
     key = jax.random.key(0)
 
     def run(rationality, learner_T):
-        return misspecified_irl(key, T, r, d0, 0.9, behaviour="causal_entropy", demo_rationality=1.0,
-                                learner_transitions=learner_T, learner_discount=0.9, learner_rationality=rationality, config=config)
+        return misspecified_irl(
+            key,
+            T,
+            r,
+            d0,
+            0.9,
+            behaviour="causal_entropy",
+            demo_rationality=1.0,
+            learner_transitions=learner_T,
+            learner_discount=0.9,
+            learner_rationality=rationality,
+            config=config,
+        )
 
     batched = jax.jit(jax.vmap(run))
     noisy = perturb_transitions(T, 0.2, jax.random.key(1))
@@ -61,8 +72,16 @@ def test_tolerant_to_rationality_fragile_to_transition_model():
 def test_experiment_smoke(tmp_path):
     from experiments.irl_misspecification import Args, main
 
-    args = Args(num_boards=1, learner_rationalities=(1.0, 2.0), learner_discounts=(0.95, 0.99), transition_noises=(0.0, 0.1),
-                behaviours=("optimal",), num_steps=5, num_sweeps=10, out_dir=str(tmp_path))
+    args = Args(
+        num_boards=1,
+        learner_rationalities=(1.0, 2.0),
+        learner_discounts=(0.95, 0.99),
+        transition_noises=(0.0, 0.1),
+        behaviours=("optimal",),
+        num_steps=5,
+        num_sweeps=10,
+        out_dir=str(tmp_path),
+    )
     summary = main(args)
     assert {"starc/rationality=2.0", "regret/noise=0.1", "epic/behaviour=optimal"} <= set(summary)
     assert all(np.isfinite(v) for v in summary.values())

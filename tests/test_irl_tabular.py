@@ -49,7 +49,9 @@ def test_boltzmann_tends_to_optimal_and_causal_entropy_matches_soft_planner():
     soft = behaviour_policy(T, r, 0.9, "causal_entropy", rationality=2.0)
     np.testing.assert_allclose(soft, value_iteration(T, r, 0.9, num_sweeps=500, temperature=0.5).policy, atol=1e-6)
     timed = behaviour_policy(T, r, 0.9, "causal_entropy", rationality=2.0, horizon=6)
-    np.testing.assert_allclose(timed, finite_horizon_soft_value_iteration(T, r, 0.9, 6, temperature=0.5).policy, atol=1e-6)
+    np.testing.assert_allclose(
+        timed, finite_horizon_soft_value_iteration(T, r, 0.9, 6, temperature=0.5).policy, atol=1e-6
+    )
     with pytest.raises(ValueError, match="behaviour"):
         behaviour_policy(T, r, 0.9, "noisy")
 
@@ -116,9 +118,13 @@ def test_gradient_is_occupancy_matching_and_matches_finite_differences(horizon):
     features = jax.random.normal(jax.random.key(1), (8, 3, 4))
     model = linear_reward(features)
     params = jnp.array([0.3, -0.2, 0.5, 0.1])
-    grads, metrics, _ = jax.jit(lambda p: mce_irl_gradient(model, TabularRewardParams(p), T, d0, discount, demos, config))(params)
+    grads, metrics, _ = jax.jit(
+        lambda p: mce_irl_gradient(model, TabularRewardParams(p), T, d0, discount, demos, config)
+    )(params)
     grads = grads.net
-    autodiff = jax.jit(jax.grad(lambda p: mce_irl_loss(model, TabularRewardParams(p), T, d0, discount, demos, config)))(params)
+    autodiff = jax.jit(jax.grad(lambda p: mce_irl_loss(model, TabularRewardParams(p), T, d0, discount, demos, config)))(
+        params
+    )
     np.testing.assert_allclose(grads, autodiff, rtol=1e-3, atol=1e-4)
     jitted_loss = jax.jit(lambda p: mce_irl_loss(model, TabularRewardParams(p), T, d0, discount, demos, config))
     loss = lambda p: float(jitted_loss(p))  # noqa: E731
@@ -138,9 +144,12 @@ def test_mce_gradient_matches_numpy_reference():
     demos = demonstration_occupancy(T, r, d0, 0.95, 4, "boltzmann", rationality=2.0)
     params = jax.random.normal(jax.random.key(3), (5, 2))
     config = MCEIRLConfig(horizon=4, rationality=0.5)
-    grads, metrics, plan = mce_irl_gradient(tabular_reward((5, 2)), TabularRewardParams(params), T, d0, 0.95, demos, config)
-    occupancy, gradient, loss = numpy_mce_occupancy_gradient(np.asarray(T), np.asarray(params), np.asarray(d0), 0.95, 4,
-                                                             np.asarray(demos), temperature=2.0)
+    grads, metrics, plan = mce_irl_gradient(
+        tabular_reward((5, 2)), TabularRewardParams(params), T, d0, 0.95, demos, config
+    )
+    occupancy, gradient, loss = numpy_mce_occupancy_gradient(
+        np.asarray(T), np.asarray(params), np.asarray(d0), 0.95, 4, np.asarray(demos), temperature=2.0
+    )
     np.testing.assert_allclose(plan.occupancy, occupancy, atol=1e-5)
     np.testing.assert_allclose(grads.net, gradient, atol=1e-5)
     assert float(metrics["loss"]) == pytest.approx(loss, rel=1e-5)
@@ -166,7 +175,9 @@ def test_recovered_reward_induces_demonstrator_optimal_policy(horizon, discount)
     # the MCE policy of the learned reward reproduces the demonstrator's
     demo_policy = behaviour_policy(T, r, discount, "causal_entropy", rationality=3.0, horizon=horizon)
     visited = np.asarray(demos.sum(-1) > 1e-3)
-    np.testing.assert_allclose(np.asarray(result.policy)[..., visited, :], np.asarray(demo_policy)[..., visited, :], atol=0.03)
+    np.testing.assert_allclose(
+        np.asarray(result.policy)[..., visited, :], np.asarray(demo_policy)[..., visited, :], atol=0.03
+    )
     if horizon is None:  # and its optimal policy is the demonstrator's optimal policy
         learned = value_iteration(T, result.reward, discount, num_sweeps=500).policy
         true = value_iteration(T, r, discount, num_sweeps=500).policy

@@ -23,7 +23,11 @@ from rewardlab.wrappers import RewardVecEnvWrapper
 
 def _setup(num_envs: int):
     venv = RewardVecEnvWrapper(make_vec_env("Pendulum-v1", n_envs=num_envs, seed=0), mode="replace")
-    model = RewardModel(RewardNetConfig(inputs=("obs", "act"), hidden_sizes=(32, 32), ensemble_size=2), venv.observation_space, venv.action_space)
+    model = RewardModel(
+        RewardNetConfig(inputs=("obs", "act"), hidden_sizes=(32, 32), ensemble_size=2),
+        venv.observation_space,
+        venv.action_space,
+    )
     return venv, model, model.init(jax.random.key(0))
 
 
@@ -56,8 +60,9 @@ def test_config_names_bad_field():
 def test_ppo_loop_collects_labels_and_changes_reward():
     venv, model, params = _setup(num_envs=2)
     agent = PPO("MlpPolicy", venv, n_steps=64, batch_size=64, n_epochs=1, seed=0, device="cpu")
-    config = PbRLConfig(labels=12, num_rounds=3, first_feedback_step=200, fragment_length=10,
-                        reward_epochs=3, candidate_multiplier=2)
+    config = PbRLConfig(
+        labels=12, num_rounds=3, first_feedback_step=200, fragment_length=10, reward_epochs=3, candidate_multiplier=2
+    )
     result = train_pbrl(agent, model, params, make_teacher("oracle"), 1024, config, seed=0)
     assert [r.queries_asked for r in result.feedback] == [4, 4, 4]
     assert result.feedback[-1].labels_used == 12
@@ -76,8 +81,9 @@ def test_feedback_rounds_compile_query_scoring_and_reward_training_once():
 
     venv, model, params = _setup(num_envs=2)
     agent = PPO("MlpPolicy", venv, n_steps=64, batch_size=64, n_epochs=1, seed=0, device="cpu")
-    config = PbRLConfig(labels=12, num_rounds=3, first_feedback_step=200, fragment_length=10,
-                        reward_epochs=2, candidate_multiplier=2)
+    config = PbRLConfig(
+        labels=12, num_rounds=3, first_feedback_step=200, fragment_length=10, reward_epochs=2, candidate_multiplier=2
+    )
     feedback = PreferenceFeedbackCallback(venv, model, params, make_teacher("oracle"), config, 1024, seed=0)
     agent.learn(1024, callback=feedback)
     assert len(feedback.feedback) == 3
@@ -90,8 +96,15 @@ def test_feedback_rounds_compile_query_scoring_and_reward_training_once():
 def test_sac_replay_buffer_is_relabelled_with_the_learned_reward():
     venv, model, params = _setup(num_envs=1)
     agent = SAC("MlpPolicy", venv, learning_starts=100, buffer_size=2000, batch_size=32, seed=0, device="cpu")
-    config = PbRLConfig(labels=6, num_rounds=2, first_feedback_step=150, fragment_length=10, reward_epochs=2,
-                        candidate_multiplier=2, last_feedback_fraction=1.0)
+    config = PbRLConfig(
+        labels=6,
+        num_rounds=2,
+        first_feedback_step=150,
+        fragment_length=10,
+        reward_epochs=2,
+        candidate_multiplier=2,
+        last_feedback_fraction=1.0,
+    )
     train_pbrl(agent, model, params, make_teacher("oracle"), 400, config, seed=0)
     replay = agent.replay_buffer
     size = replay.pos
@@ -106,7 +119,14 @@ def test_sac_replay_buffer_is_relabelled_with_the_learned_reward():
 
 def test_relabel_rejects_memory_optimized_buffer():
     venv, _model, _params = _setup(num_envs=1)
-    agent = SAC("MlpPolicy", venv, buffer_size=100, optimize_memory_usage=True, replay_buffer_kwargs=dict(handle_timeout_termination=False), device="cpu")
+    agent = SAC(
+        "MlpPolicy",
+        venv,
+        buffer_size=100,
+        optimize_memory_usage=True,
+        replay_buffer_kwargs=dict(handle_timeout_termination=False),
+        device="cpu",
+    )
     agent.replay_buffer.pos = 5
     with pytest.raises(ValueError, match="optimize_memory_usage"):
         relabel_replay_buffer(agent.replay_buffer, lambda *a: np.zeros(5, np.float32), agent)
@@ -128,7 +148,12 @@ def test_make_agent_runs_adam_fused_with_sb3_settings():
     sac = make_agent("sac", make_vec_env("Pendulum-v1", n_envs=1, seed=0), "Pendulum-v1")
     assert sac.actor.optimizer.defaults["fused"] is True and sac.actor.optimizer.defaults["eps"] == 1e-8
     # A caller's optimizer settings win.
-    custom = make_agent("ppo", make_vec_env("Pendulum-v1", n_envs=2, seed=0), "Pendulum-v1", policy_kwargs={"optimizer_kwargs": {"eps": 1e-3}})
+    custom = make_agent(
+        "ppo",
+        make_vec_env("Pendulum-v1", n_envs=2, seed=0),
+        "Pendulum-v1",
+        policy_kwargs={"optimizer_kwargs": {"eps": 1e-3}},
+    )
     assert custom.policy.optimizer.defaults["eps"] == 1e-3 and not custom.policy.optimizer.defaults["fused"]
     with pytest.raises(ValueError, match="algo"):
         make_agent("dqn", make_vec_env("Pendulum-v1", n_envs=1, seed=0), "Pendulum-v1")
@@ -145,8 +170,16 @@ def test_quickstart_smoke_writes_summary_and_plot(tmp_path):
     run_dir = tmp_path / args.name
     assert summary["run_dir"] == str(run_dir)
     written = json.loads((run_dir / "summary.json").read_text())
-    for key in ("return_learned", "return_true", "return_random", "normalized_return", "pearson_transition", "pearson_segment",
-                "labels_used", "wall_s"):
+    for key in (
+        "return_learned",
+        "return_true",
+        "return_random",
+        "normalized_return",
+        "pearson_transition",
+        "pearson_segment",
+        "labels_used",
+        "wall_s",
+    ):
         assert key in written, key
         assert written[key] == pytest.approx(summary[key], nan_ok=True)
     assert written["labels_used"] == 10

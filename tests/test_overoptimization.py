@@ -36,7 +36,10 @@ def test_mmd_hand_computed_and_monotone_in_the_shift():
     assert float(visitation_mmd(x, y, 1.0)) == pytest.approx(expected, abs=1e-6)
     rng = np.random.default_rng(0)
     reference = rng.normal(size=(300, 3)).astype(np.float32)
-    shifts = [float(visitation_mmd(rng.normal(size=(300, 3)).astype(np.float32) + shift, reference, 1.5)) for shift in (0.0, 0.5, 2.0)]
+    shifts = [
+        float(visitation_mmd(rng.normal(size=(300, 3)).astype(np.float32) + shift, reference, 1.5))
+        for shift in (0.0, 0.5, 2.0)
+    ]
     assert shifts[0] < 0.02 < shifts[1] < shifts[2]
     assert median_bandwidth(np.array([[0.0, 0.0], [3.0, 4.0]])) == pytest.approx(5.0)
 
@@ -46,7 +49,9 @@ def test_evaluation_of_a_proxy_equal_to_the_true_reward_gives_equal_returns():
     agent = make_agent("ppo", make_vec_env("Pendulum-v1", n_envs=1, seed=0), "Pendulum-v1", n_steps=16, batch_size=16)
     result = evaluate_policy(agent, env, 2, seed=3, seed_every_episode=True, reward_fn=_pendulum_reward)
     assert result.reward_return == pytest.approx(result.true_return, rel=1e-4)
-    flipped = evaluate_policy(agent, env, 2, seed=3, seed_every_episode=True, reward_fn=lambda *args: -_pendulum_reward(*args))
+    flipped = evaluate_policy(
+        agent, env, 2, seed=3, seed_every_episode=True, reward_fn=lambda *args: -_pendulum_reward(*args)
+    )
     assert flipped.reward_return == pytest.approx(-result.true_return, rel=1e-4)
     assert flipped.true_return == result.true_return  # the same seeded episodes
 
@@ -54,8 +59,14 @@ def test_evaluation_of_a_proxy_equal_to_the_true_reward_gives_equal_returns():
 def test_callback_checkpoints_and_measure_overoptimization():
     reference = np.random.default_rng(0).normal(size=(100, 3)).astype(np.float32)
     result = measure_overoptimization(
-        "Pendulum-v1", _pendulum_reward, reference, total_timesteps=256, num_checkpoints=2, eval_episodes=1,
-        num_envs=2, agent_kwargs=dict(n_steps=32, batch_size=64, n_epochs=1),
+        "Pendulum-v1",
+        _pendulum_reward,
+        reference,
+        total_timesteps=256,
+        num_checkpoints=2,
+        eval_episodes=1,
+        num_envs=2,
+        agent_kwargs=dict(n_steps=32, batch_size=64, n_epochs=1),
     )
     assert result.timesteps.tolist() == [0, 128, 256]
     np.testing.assert_allclose(result.proxy_return, result.true_return, rtol=1e-4)
@@ -67,7 +78,9 @@ def test_callback_checkpoints_and_measure_overoptimization():
 def test_plot_overoptimization_writes_a_png(tmp_path):
     from rewardlab.rl import OveroptimizationResult
 
-    result = OveroptimizationResult(np.array([0, 10]), np.array([1.0, 5.0]), np.array([-3.0, -4.0]), np.array([0.0, 0.1]))
+    result = OveroptimizationResult(
+        np.array([0, 10]), np.array([1.0, 5.0]), np.array([-3.0, -4.0]), np.array([0.0, 0.1])
+    )
     plot_overoptimization({"single": result, "ensemble": result}, path=tmp_path / "plot.png")
     assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="results: expected at least one"):
@@ -78,11 +91,24 @@ def test_overoptimization_experiment_smoke(tmp_path):
     from experiments.overoptimization import Args, main
 
     args = Args(
-        total_timesteps=128, num_checkpoints=1, eval_episodes=1, data_episodes=2, labels=16, reward_epochs=2,
-        ensemble_size=2, noise_levels=(0.25,), designs=("ensemble",), ppo_n_steps=32, out_dir=tmp_path,
+        total_timesteps=128,
+        num_checkpoints=1,
+        eval_episodes=1,
+        data_episodes=2,
+        labels=16,
+        reward_epochs=2,
+        ensemble_size=2,
+        noise_levels=(0.25,),
+        designs=("ensemble",),
+        ppo_n_steps=32,
+        out_dir=tmp_path,
     )
     summary = main(args)
-    assert set(summary) >= {"ensemble-noise25/final_true_return", "ensemble-noise25/final_proxy_return", "ensemble-noise25/final_visitation_mmd"}
+    assert set(summary) >= {
+        "ensemble-noise25/final_true_return",
+        "ensemble-noise25/final_proxy_return",
+        "ensemble-noise25/final_visitation_mmd",
+    }
     run_dir = Path(tmp_path) / args.name
     saved = json.loads((run_dir / "summary.json").read_text())
     assert saved["runs"]["ensemble-noise25"]["timesteps"] == [0, 128]

@@ -59,7 +59,9 @@ class LinearEnsemble:
         return jnp.einsum("nd,ed->en", x, params.net["w"]) + params.net["b"][:, None]
 
 
-def _random_pairs(rng: np.random.Generator, num_pairs: int, length: int, obs_dim: int = 3, act_dim: int = 2) -> FragmentPairs:
+def _random_pairs(
+    rng: np.random.Generator, num_pairs: int, length: int, obs_dim: int = 3, act_dim: int = 2
+) -> FragmentPairs:
     obs = rng.normal(size=(num_pairs, 2, length, obs_dim)).astype(np.float32)
     acts = rng.normal(size=(num_pairs, 2, length, act_dim)).astype(np.float32)
     dones = np.zeros((num_pairs, 2, length), bool)
@@ -79,13 +81,18 @@ def test_probability_hand_computed():
 def test_label_noise_formula():
     eps = 0.2
     p = 1 / (1 + math.exp(-1.5))
-    assert float(bradley_terry_probability(1.5, 0.0, label_noise=eps)) == pytest.approx(eps / 2 + (1 - eps) * p, rel=1e-6)
+    assert float(bradley_terry_probability(1.5, 0.0, label_noise=eps)) == pytest.approx(
+        eps / 2 + (1 - eps) * p, rel=1e-6
+    )
     # Saturated model: P' tends to ε/2 and 1 − ε/2, and the loss stays bounded by −log(ε/2).
     assert float(bradley_terry_probability(1e4, 0.0, label_noise=eps)) == pytest.approx(1 - eps / 2, rel=1e-6)
     assert float(bradley_terry_probability(-1e4, 0.0, label_noise=eps)) == pytest.approx(eps / 2, rel=1e-5)
     assert float(bradley_terry_loss(-1e4, 0.0, 1.0, label_noise=eps)) == pytest.approx(-math.log(eps / 2), rel=1e-5)
     assert float(bradley_terry_loss(0.7, -0.3, 0.25, temperature=0.5, label_noise=eps)) == pytest.approx(
-        -(0.25 * math.log(numpy_bradley_terry_probability(0.7, -0.3, 0.5, eps)) + 0.75 * math.log(1 - numpy_bradley_terry_probability(0.7, -0.3, 0.5, eps))),
+        -(
+            0.25 * math.log(numpy_bradley_terry_probability(0.7, -0.3, 0.5, eps))
+            + 0.75 * math.log(1 - numpy_bradley_terry_probability(0.7, -0.3, 0.5, eps))
+        ),
         rel=1e-5,
     )
 
@@ -125,14 +132,18 @@ def test_preference_loss_matches_numpy_reference(name, discount, temperature, ep
     labels = np.array([1.0, 0.0, 0.5, 1.0, 0.25, 0.0], np.float32)
     weights = rng.integers(0, 3, size=(3, 6)).astype(np.float32)
     prefs = Preferences(pairs, labels)
-    rewards = np.asarray(model.apply(params, pairs.obs.reshape(-1, 3), pairs.acts.reshape(-1, 2), None, None)).reshape(3, 6, 2, 4)
+    rewards = np.asarray(model.apply(params, pairs.obs.reshape(-1, 3), pairs.acts.reshape(-1, 2), None, None)).reshape(
+        3, 6, 2, 4
+    )
     preference_model = PreferenceModel(name, temperature=temperature, discount=discount, label_noise=eps)
     reference = dict(temperature=temperature, discount=1.0 if discount is None else discount, label_noise=eps)
     expected = numpy_preference_loss(rewards, labels, **reference, weights=weights)
     got = preference_loss(model, params, prefs, preference_model=preference_model, weights=weights)
     assert float(got) == pytest.approx(expected, rel=1e-5)
     unweighted = numpy_preference_loss(rewards, labels, **reference)
-    assert float(preference_loss(model, params, prefs, preference_model=preference_model)) == pytest.approx(unweighted, rel=1e-5)
+    assert float(preference_loss(model, params, prefs, preference_model=preference_model)) == pytest.approx(
+        unweighted, rel=1e-5
+    )
     jitted = jax.jit(lambda p: preference_loss(model, p, prefs, preference_model=preference_model, weights=weights))
     assert float(jitted(params)) == pytest.approx(expected, rel=1e-5)
     # Hashable and compared by value: a static argument of jax.jit compiles once for equal models.
@@ -149,7 +160,14 @@ def test_preference_loss_gradients_finite_for_extreme_and_masked_pairs():
     pairs = _random_pairs(rng, 4, 3)
     pairs = pairs._replace(obs=pairs.obs * np.float32(1e4))
     weights = np.array([[1, 0, 0, 0], [0, 0, 0, 0]], np.float32)  # second member fully masked
-    grads = jax.grad(lambda net: preference_loss(model, params._replace(net=net), Preferences(pairs, np.array([0.0, 1.0, 0.5, 1.0], np.float32)), weights=weights))(params.net)
+    grads = jax.grad(
+        lambda net: preference_loss(
+            model,
+            params._replace(net=net),
+            Preferences(pairs, np.array([0.0, 1.0, 0.5, 1.0], np.float32)),
+            weights=weights,
+        )
+    )(params.net)
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
     assert float(jnp.abs(grads["w"][1]).sum()) == 0.0
 
@@ -159,9 +177,14 @@ def test_preference_model_dispatch_errors():
     params = model.init(jax.random.key(0))
     prefs = Preferences(_random_pairs(np.random.default_rng(0), 2, 3), np.ones(2, np.float32))
     assert PREFERENCE_MODELS == ("partial_return", "discounted_return", "regret")
-    with pytest.raises(ValueError, match=r"preference_model: expected a PreferenceModel, e.g. PreferenceModel\('regret'\), got 'regret' \(str\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"preference_model: expected a PreferenceModel, e.g. PreferenceModel\('regret'\), got 'regret' \(str\)",
+    ):
         preference_loss(model, params, prefs, preference_model="regret")
-    with pytest.raises(ValueError, match=r"regret.*advantage"):  # the regret model needs the candidate reward's advantage
+    with pytest.raises(
+        ValueError, match=r"regret.*advantage"
+    ):  # the regret model needs the candidate reward's advantage
         preference_loss(model, params, prefs, preference_model=PreferenceModel("regret"))
 
 
@@ -171,7 +194,9 @@ def test_preference_model_fields_are_checked_and_discount_resolved():
     assert PreferenceModel("discounted_return", discount=0.9).discount == 0.9
     assert PreferenceModel("regret").discount == 1.0
     assert hash(PreferenceModel(temperature=2)) == hash(PreferenceModel(temperature=2.0))
-    with pytest.raises(ValueError, match=r"name: expected one of \('partial_return', 'discounted_return', 'regret'\), got 'cubic'"):
+    with pytest.raises(
+        ValueError, match=r"name: expected one of \('partial_return', 'discounted_return', 'regret'\), got 'cubic'"
+    ):
         PreferenceModel("cubic")
     with pytest.raises(ValueError, match="discount: the partial_return model sums undiscounted terms"):
         PreferenceModel("partial_return", discount=0.9)
@@ -285,7 +310,9 @@ def test_buffer_dict_observations_and_factors():
 
 
 def test_fragment_trajectories_does_not_cross_episodes():
-    episodes = [Trajectory(np.arange(k + 1.0)[:, None] + 100 * k, np.zeros((k, 1)), np.ones(k), True) for k in (3, 9, 12)]
+    episodes = [
+        Trajectory(np.arange(k + 1.0)[:, None] + 100 * k, np.zeros((k, 1)), np.ones(k), True) for k in (3, 9, 12)
+    ]
     pairs = fragment_trajectories(episodes, 50, 6, np.random.default_rng(0))
     first = pairs.obs[..., 0, 0] // 100
     assert set(np.unique(first)) <= {9, 12}
@@ -328,7 +355,9 @@ def test_disagreement_picks_max_variance_pairs():
 
 def test_entropy_picks_most_uncertain_mean_prediction():
     gaps = np.array([4.0, 0.0, -3.0, 0.2, 1.0])
-    chosen = select_queries(PairScorer(ScaledEnsemble()), None, _gap_candidates(gaps), 2, "entropy", np.random.default_rng(0))
+    chosen = select_queries(
+        PairScorer(ScaledEnsemble()), None, _gap_candidates(gaps), 2, "entropy", np.random.default_rng(0)
+    )
     np.testing.assert_allclose(sorted(chosen.obs[:, 0, 0, 0]), [0.0, 0.2])
     probabilities = np.array([[0.5, 0.9], [0.5, 0.1]])
     np.testing.assert_allclose(entropy_score(probabilities), [math.log(2), math.log(2)], rtol=1e-6)
@@ -346,7 +375,9 @@ def test_uniform_selection_and_errors():
 
 def test_selection_scores_large_pools_in_chunks():
     gaps = np.linspace(-1.0, 1.0, 300)
-    chosen = select_queries(PairScorer(ScaledEnsemble()), None, _gap_candidates(gaps), 1, "entropy", np.random.default_rng(0))
+    chosen = select_queries(
+        PairScorer(ScaledEnsemble()), None, _gap_candidates(gaps), 1, "entropy", np.random.default_rng(0)
+    )
     assert abs(chosen.obs[0, 0, 0, 0]) == pytest.approx(np.abs(gaps).min())
 
 
@@ -369,14 +400,20 @@ def test_pair_scorer_applies_the_temperature_of_its_preference_model():
     candidates = _gap_candidates(np.array([1.0, -2.0]))
     warm = PreferenceModel(temperature=2.0)
     got = PairScorer(ScaledEnsemble(), preference_model=warm).probabilities(None, candidates)
-    np.testing.assert_allclose(got, preference_probabilities(ScaledEnsemble(), None, candidates, preference_model=warm), rtol=1e-6)
+    np.testing.assert_allclose(
+        got, preference_probabilities(ScaledEnsemble(), None, candidates, preference_model=warm), rtol=1e-6
+    )
     logistic = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
     # Members c = 0, 1, 3 on gaps 1 and −2: P = logistic(c · gap / 2).
-    np.testing.assert_allclose(got, [[0.5, 0.5], [logistic(0.5), logistic(-1.0)], [logistic(1.5), logistic(-3.0)]], rtol=1e-5)
+    np.testing.assert_allclose(
+        got, [[0.5, 0.5], [logistic(0.5), logistic(-1.0)], [logistic(1.5), logistic(-3.0)]], rtol=1e-5
+    )
 
 
 def test_pair_scorer_rejects_bad_settings():
-    with pytest.raises(ValueError, match=r"preference_model: expected a PreferenceModel, e.g. PreferenceModel\(\), got 'return'"):
+    with pytest.raises(
+        ValueError, match=r"preference_model: expected a PreferenceModel, e.g. PreferenceModel\(\), got 'return'"
+    ):
         PairScorer(ScaledEnsemble(), preference_model="return")
     with pytest.raises(ValueError, match="chunk_pairs: expected an integer >= 1, got 0"):
         PairScorer(ScaledEnsemble(), chunk_pairs=0)
@@ -412,7 +449,11 @@ def test_reward_correlation_and_accuracy_of_true_reward_model():
     model = LinearEnsemble(3, 2, ensemble_size=2)
     params = model.init(jax.random.key(0))
     pairs = _random_pairs(rng, 40, 5)
-    true = np.asarray(model.apply(params, pairs.obs.reshape(-1, 3), pairs.acts.reshape(-1, 2), None, None)).mean(0).reshape(40, 2, 5)
+    true = (
+        np.asarray(model.apply(params, pairs.obs.reshape(-1, 3), pairs.acts.reshape(-1, 2), None, None))
+        .mean(0)
+        .reshape(40, 2, 5)
+    )
     pairs = pairs._replace(rews=2.0 * true + 1.0)
     scorer = PairScorer(model)
     correlation = reward_correlation(scorer, params, pairs)
@@ -423,4 +464,5 @@ def test_reward_correlation_and_accuracy_of_true_reward_model():
     # Calibration of the ensemble mean against hand-computed bins of its own probabilities.
     probabilities = scorer.probabilities(params, pairs).mean(axis=0)
     assert preference_calibration(scorer, params, Preferences(pairs, labels)) == pytest.approx(
-        expected_calibration_error(probabilities, labels))
+        expected_calibration_error(probabilities, labels)
+    )

@@ -71,7 +71,9 @@ def regret_model(mdp: TabularMDP, **options) -> TabularRegretModel:
     return TabularRegretModel(linear_reward(mdp.features), mdp.transitions, mdp.discount, **options)
 
 
-def chain_pairs(segments_1: list[tuple[list[int], list[int]]], segments_2: list[tuple[list[int], list[int]]]) -> FragmentPairs:
+def chain_pairs(
+    segments_1: list[tuple[list[int], list[int]]], segments_2: list[tuple[list[int], list[int]]]
+) -> FragmentPairs:
     """FragmentPairs of index segments ((states, actions) per segment) on ``chain_mdp``."""
     mdp = chain_mdp()
     table = np.argmax(mdp.transitions, axis=-1)
@@ -104,8 +106,12 @@ def test_segment_regret_three_state_chain_by_hand():
     telescoped = plan.state_values[0] - (-1.0 + 0.0 + plan.state_values[1])
     assert float(regret_value) == pytest.approx(float(telescoped))
     # two stays then advancing from 0: regret 2; the optimal segment has regret 0
-    assert float(segment_regret(plan.q_values, plan.state_values, jnp.array([0, 0, 0]), jnp.array([0, 0, 1]))) == pytest.approx(2.0)
-    assert float(segment_regret(plan.q_values, plan.state_values, jnp.array([0, 1]), jnp.array([1, 1]))) == pytest.approx(0.0)
+    assert float(
+        segment_regret(plan.q_values, plan.state_values, jnp.array([0, 0, 0]), jnp.array([0, 0, 1]))
+    ) == pytest.approx(2.0)
+    assert float(
+        segment_regret(plan.q_values, plan.state_values, jnp.array([0, 1]), jnp.array([1, 1]))
+    ) == pytest.approx(0.0)
 
 
 def test_optimal_advantages_and_regret_probability():
@@ -127,12 +133,18 @@ def test_regret_scores_through_preference_loss_match_hand_values():
     partial = segment_scores(model, params, pairs, preference_model=PreferenceModel("partial_return"))
     np.testing.assert_allclose(partial, [[[-1.0, -2.0]]])
     # P(σ¹ ≻ σ²) = logistic(regret² − regret¹) = logistic(1); loss of label 1 = −log logistic(1)
-    loss = preference_loss(model, params, Preferences(pairs, np.ones(1, np.float32)), preference_model=PreferenceModel("regret"))
+    loss = preference_loss(
+        model, params, Preferences(pairs, np.ones(1, np.float32)), preference_model=PreferenceModel("regret")
+    )
     assert float(loss) == pytest.approx(-np.log(1 / (1 + np.exp(-1.0))), rel=1e-5)
     # σ¹ = (1 stay, 1 advance): return 9, regret 1; σ² = (0 advance, 1 advance): return 10, regret 0.
     pairs = chain_pairs([([1, 1], [STAY, ADVANCE])], [([0, 1], [ADVANCE, ADVANCE])])
-    np.testing.assert_allclose(segment_scores(model, params, pairs, preference_model=PreferenceModel("regret")), [[[-1.0, 0.0]]])
-    np.testing.assert_allclose(segment_scores(model, params, pairs, preference_model=PreferenceModel("partial_return")), [[[9.0, 10.0]]])
+    np.testing.assert_allclose(
+        segment_scores(model, params, pairs, preference_model=PreferenceModel("regret")), [[[-1.0, 0.0]]]
+    )
+    np.testing.assert_allclose(
+        segment_scores(model, params, pairs, preference_model=PreferenceModel("partial_return")), [[[9.0, 10.0]]]
+    )
 
 
 def test_regret_teacher_prefers_lower_regret_where_partial_return_disagrees():
@@ -171,7 +183,9 @@ def test_regret_rejects_bad_arguments():
     with pytest.raises(ValueError, match="library"):
         regret_model(mdp, value_model="successor_features")
     with pytest.raises(ValueError, match="library"):
-        TabularRegretModel(tabular_reward((3, 2, 3)), mdp.transitions, 1.0, value_model="successor_features", library=object())
+        TabularRegretModel(
+            tabular_reward((3, 2, 3)), mdp.transitions, 1.0, value_model="successor_features", library=object()
+        )
     with pytest.raises(ValueError, match="reward"):
         TabularRegretModel(tabular_reward((4, 2)), mdp.transitions, 1.0)
     with pytest.raises(ValueError, match="reward"):
@@ -190,10 +204,17 @@ def test_tabular_models_are_reward_models_for_as_reward_fn():
     mdp = chain_mdp()
     model = regret_model(mdp, num_sweeps=10)
     params = TabularRewardParams(jnp.asarray(mdp.true_weights))
-    obs, acts, next_obs, dones = np.array([0, 1, 1]), np.array([STAY, STAY, ADVANCE]), np.array([0, 1, 2]), np.zeros(3, bool)
+    obs, acts, next_obs, dones = (
+        np.array([0, 1, 1]),
+        np.array([STAY, STAY, ADVANCE]),
+        np.array([0, 1, 2]),
+        np.zeros(3, bool),
+    )
     np.testing.assert_allclose(as_reward_fn(model.reward, params)(obs, acts, next_obs, dones), [-1.0, -1.0, 10.0])
     # the learned advantage, A = Q − V: staying loses 1 in states 0 and 1 (hand values of the chain)
-    np.testing.assert_allclose(as_reward_fn(model, params, use="advantage")(obs, acts, next_obs, dones), [-1.0, -1.0, 0.0])
+    np.testing.assert_allclose(
+        as_reward_fn(model, params, use="advantage")(obs, acts, next_obs, dones), [-1.0, -1.0, 0.0]
+    )
 
 
 def test_regret_gradients_finite_and_jit_agrees():
@@ -218,7 +239,12 @@ def test_successor_feature_values_equal_optimal_values_when_the_library_holds_th
     mdp = chain_mdp(discount=0.9)
     weights = jnp.asarray(mdp.true_weights)
     library = successor_feature_library(
-        mdp.transitions, mdp.features, mdp.discount, jax.random.key(0), policy_weights=jnp.stack([weights, -weights]), num_sweeps=50
+        mdp.transitions,
+        mdp.features,
+        mdp.discount,
+        jax.random.key(0),
+        policy_weights=jnp.stack([weights, -weights]),
+        num_sweeps=50,
     )
     assert isinstance(library, SuccessorFeatures) and library.state_features.shape == (2, 3, 2)
     # the optimal policy advances: ψ(0) = [0, 0.9], ψ(1) = [0, 1]; staying forever: ψ = [10, 0]
@@ -230,7 +256,9 @@ def test_successor_feature_values_equal_optimal_values_when_the_library_holds_th
     # the successor-feature value model trains through the same regret loss
     model = regret_model(mdp, value_model="successor_features", library=library)
     # γ = 0.9: Q(0, stay) = −1 + 0.9·9 = 7.1 vs V(0) = 9; Q(1, stay) = −1 + 0.9·10 = 8 vs V(1) = 10
-    np.testing.assert_allclose(model.advantage_table(TabularRewardParams(weights))[:2], [[-1.9, 0.0], [-2.0, 0.0]], atol=1e-3)
+    np.testing.assert_allclose(
+        model.advantage_table(TabularRewardParams(weights))[:2], [[-1.9, 0.0], [-2.0, 0.0]], atol=1e-3
+    )
 
 
 # --- Learning ---------------------------------------------------------------------------------------------------
@@ -239,9 +267,13 @@ def test_successor_feature_values_equal_optimal_values_when_the_library_holds_th
 @pytest.fixture(scope="module")
 def delivery_regret_data():
     mdp = delivery_mdp()
-    pairs = sample_tabular_pairs(mdp.transitions, mdp.reward, mdp.initial_state_dist, jax.random.key(0), 200, 3, mdp.features, mdp.terminal)
+    pairs = sample_tabular_pairs(
+        mdp.transitions, mdp.reward, mdp.initial_state_dist, jax.random.key(0), 200, 3, mdp.features, mdp.terminal
+    )
     pairs = jax.tree.map(np.asarray, pairs)
-    labels = make_teacher("regret", advantage_fn=tabular_advantage_fn(mdp), rationality=1.0)(pairs, np.random.default_rng(0))
+    labels = make_teacher("regret", advantage_fn=tabular_advantage_fn(mdp), rationality=1.0)(
+        pairs, np.random.default_rng(0)
+    )
     return mdp, pairs, labels
 
 
@@ -259,7 +291,9 @@ def test_successor_table_pairs_follow_the_mdp_and_pair_regrets_match_advantages(
     successors = successor_table(mdp.transitions)
     features = np.einsum("sat,satk->sak", mdp.transitions, mdp.features)
     true_reward = features @ mdp.true_weights
-    pairs = sample_tabular_pairs(successors, true_reward, mdp.initial_state_dist, jax.random.key(3), 50, 4, features, mdp.terminal)
+    pairs = sample_tabular_pairs(
+        successors, true_reward, mdp.initial_state_dist, jax.random.key(3), 50, 4, features, mdp.terminal
+    )
     assert pairs.obs.shape == (50, 2, 4) and pairs.factors.shape == (50, 2, 4, 6) and pairs.obs.dtype == jnp.int32
     np.testing.assert_array_equal(pairs.next_obs, successors[pairs.obs, pairs.acts])
     np.testing.assert_array_equal(pairs.obs[:, :, 1:], pairs.next_obs[:, :, :-1])
@@ -287,17 +321,50 @@ def test_pair_regrets_equal_segment_regret_on_the_chain_by_hand():
 def test_newton_and_adam_fit_the_same_linear_partial_return_reward(delivery_regret_data):
     mdp, pairs, labels = delivery_regret_data
     reward = linear_reward(mdp.features)
-    newton, metrics = fit_tabular_reward(reward, pairs, labels, preference_model=PreferenceModel("partial_return"), solver="newton", num_steps=20, l2=1e-2)
+    newton, metrics = fit_tabular_reward(
+        reward,
+        pairs,
+        labels,
+        preference_model=PreferenceModel("partial_return"),
+        solver="newton",
+        num_steps=20,
+        l2=1e-2,
+    )
     assert metrics["loss"].shape == (20,) and float(metrics["final_loss"]) <= float(metrics["loss"][-1]) + 1e-6
-    adam, adam_metrics = fit_tabular_reward(reward, pairs, labels, preference_model=PreferenceModel("partial_return"), num_steps=1500, learning_rate=0.05, l2=1e-2)
+    adam, adam_metrics = fit_tabular_reward(
+        reward,
+        pairs,
+        labels,
+        preference_model=PreferenceModel("partial_return"),
+        num_steps=1500,
+        learning_rate=0.05,
+        l2=1e-2,
+    )
     np.testing.assert_allclose(newton.net, adam.net, atol=5e-3)  # one strictly convex objective, one minimiser
     assert float(metrics["final_loss"]) == pytest.approx(float(adam_metrics["final_loss"]), abs=1e-5)
     # masked pairs do not count: weights 0 on the second half equal fitting the first half alone
     half = len(labels) // 2
     mask = (np.arange(len(labels)) < half).astype(np.float32)
-    masked, _ = fit_tabular_reward(reward, pairs, labels, preference_model=PreferenceModel("partial_return"), solver="newton", weights=mask, num_steps=20, l2=1e-2)
+    masked, _ = fit_tabular_reward(
+        reward,
+        pairs,
+        labels,
+        preference_model=PreferenceModel("partial_return"),
+        solver="newton",
+        weights=mask,
+        num_steps=20,
+        l2=1e-2,
+    )
     first = jax.tree.map(lambda x: x[:half], pairs)
-    alone, _ = fit_tabular_reward(reward, first, labels[:half], preference_model=PreferenceModel("partial_return"), solver="newton", num_steps=20, l2=1e-2)
+    alone, _ = fit_tabular_reward(
+        reward,
+        first,
+        labels[:half],
+        preference_model=PreferenceModel("partial_return"),
+        solver="newton",
+        num_steps=20,
+        l2=1e-2,
+    )
     np.testing.assert_allclose(masked.net, alone.net, rtol=1e-4, atol=1e-5)
 
 
@@ -306,11 +373,27 @@ def test_fit_rejects_bad_solvers(delivery_regret_data):
     with pytest.raises(ValueError, match="solver"):
         fit_tabular_reward(linear_reward(mdp.features), pairs, labels, solver="lbfgs")
     with pytest.raises(ValueError, match="solver: 'newton'"):
-        fit_tabular_reward(regret_model(mdp), pairs, labels, preference_model=PreferenceModel("regret"), solver="newton")
+        fit_tabular_reward(
+            regret_model(mdp), pairs, labels, preference_model=PreferenceModel("regret"), solver="newton"
+        )
     with pytest.raises(ValueError, match="solver: 'newton'"):
-        fit_tabular_reward(tabular_reward(mdp.reward.shape), pairs, labels, preference_model=PreferenceModel("partial_return"), solver="newton")
-    with pytest.raises(ValueError, match=r"solver: 'newton'.*temperature 1, no label noise"):  # Newton fits τ = 1, ε = 0 only
-        fit_tabular_reward(linear_reward(mdp.features), pairs, labels, preference_model=PreferenceModel("partial_return", temperature=2.0), solver="newton")
+        fit_tabular_reward(
+            tabular_reward(mdp.reward.shape),
+            pairs,
+            labels,
+            preference_model=PreferenceModel("partial_return"),
+            solver="newton",
+        )
+    with pytest.raises(
+        ValueError, match=r"solver: 'newton'.*temperature 1, no label noise"
+    ):  # Newton fits τ = 1, ε = 0 only
+        fit_tabular_reward(
+            linear_reward(mdp.features),
+            pairs,
+            labels,
+            preference_model=PreferenceModel("partial_return", temperature=2.0),
+            solver="newton",
+        )
     with pytest.raises(ValueError, match="preference_model: expected a PreferenceModel"):
         fit_tabular_reward(linear_reward(mdp.features), pairs, labels, preference_model="partial_return")
     with pytest.raises(ValueError, match="l2"):
@@ -328,17 +411,29 @@ def test_evaluation_on_the_successor_table_equals_the_dense_form():
     table = evaluate_tabular_reward(successors, true_reward, dense_reward, *args, num_sweeps=200)
     for a, b in zip(dense, table, strict=True):
         assert float(a) == pytest.approx(float(b), abs=1e-4)
-    optimal = evaluate_tabular_reward(successors, true_reward, true_reward, *args, num_sweeps=200, evaluation_sweeps=400, atol=1e-6)
-    assert float(optimal.scaled_return) == pytest.approx(1.0, abs=1e-4) and float(optimal.optimal_action_fraction) == 1.0
+    optimal = evaluate_tabular_reward(
+        successors, true_reward, true_reward, *args, num_sweeps=200, evaluation_sweeps=400, atol=1e-6
+    )
+    assert (
+        float(optimal.scaled_return) == pytest.approx(1.0, abs=1e-4) and float(optimal.optimal_action_fraction) == 1.0
+    )
 
 
 def test_regret_learner_recovers_an_optimal_policy_on_delivery(delivery_regret_data):
     mdp, pairs, labels = delivery_regret_data
     model = regret_model(mdp, num_sweeps=100)
-    params, metrics = jax.jit(lambda p, y, k: fit_tabular_reward(model, p, y, k, num_steps=200))(pairs, labels, jax.random.key(1))
+    params, metrics = jax.jit(lambda p, y, k: fit_tabular_reward(model, p, y, k, num_steps=200))(
+        pairs, labels, jax.random.key(1)
+    )
     assert metrics["loss"][-1] < metrics["loss"][0]
     evaluation = evaluate_tabular_reward(
-        mdp.transitions, mdp.reward, model.reward.table(params), mdp.discount, mdp.initial_state_dist, mdp.terminal, num_sweeps=300
+        mdp.transitions,
+        mdp.reward,
+        model.reward.table(params),
+        mdp.discount,
+        mdp.initial_state_dist,
+        mdp.terminal,
+        num_sweeps=300,
     )
     assert float(evaluation.scaled_return) > 0.9
     assert float(evaluation.optimal_action_fraction) > 0.8
@@ -349,7 +444,14 @@ def test_train_reward_accepts_the_regret_model(delivery_regret_data):
     model = regret_model(mdp, num_sweeps=50)
     prefs = label(pairs, lambda p, rng: labels, np.random.default_rng(0))
     params, _, metrics = train_reward(
-        model, model.init(), None, prefs, jax.random.key(0), epochs=5, batch_size=64, preference_model=PreferenceModel("regret")
+        model,
+        model.init(),
+        None,
+        prefs,
+        jax.random.key(0),
+        epochs=5,
+        batch_size=64,
+        preference_model=PreferenceModel("regret"),
     )
     assert metrics["loss"][-1] < metrics["loss"][0]
     assert np.isfinite(np.asarray(params.net)).all()
@@ -369,11 +471,22 @@ def test_continuous_regret_model_trains_jointly_on_pendulum():
     starts = rng.integers(0, 400 - length, size=(num_pairs, 2))
     window = starts[..., None] + np.arange(length)
     stack = lambda xs: np.asarray(xs, np.float32)[window]  # noqa: E731
-    pairs = FragmentPairs(stack(obs_list), stack(act_list), stack(next_list), np.zeros((num_pairs, 2, length), bool), stack(rew_list))
+    pairs = FragmentPairs(
+        stack(obs_list), stack(act_list), stack(next_list), np.zeros((num_pairs, 2, length), bool), stack(rew_list)
+    )
     prefs = label(pairs, make_teacher("oracle"), rng)
-    model = ContinuousRegretModel(3, env.action_space.low, env.action_space.high, hidden_sizes=(32,), num_probe_actions=8)
+    model = ContinuousRegretModel(
+        3, env.action_space.low, env.action_space.high, hidden_sizes=(32,), num_probe_actions=8
+    )
     params, _, metrics = train_reward(
-        model, model.init(jax.random.key(0)), None, prefs, jax.random.key(1), epochs=30, batch_size=32, preference_model=PreferenceModel("regret"),
+        model,
+        model.init(jax.random.key(0)),
+        None,
+        prefs,
+        jax.random.key(1),
+        epochs=30,
+        batch_size=32,
+        preference_model=PreferenceModel("regret"),
         optimizer=__import__("optax").adam(3e-3),
     )
     assert np.all(np.isfinite(metrics["loss"])) and metrics["loss"][-1] < metrics["loss"][0]
@@ -383,7 +496,9 @@ def test_continuous_regret_model_trains_jointly_on_pendulum():
 
 
 def test_continuous_regret_model_stacks_members_and_checks_shapes():
-    model = ContinuousRegretModel(3, [-1.0, -1.0], [1.0, 1.0], hidden_sizes=(8, 8), num_probe_actions=4, ensemble_size=3)
+    model = ContinuousRegretModel(
+        3, [-1.0, -1.0], [1.0, 1.0], hidden_sizes=(8, 8), num_probe_actions=4, ensemble_size=3
+    )
     params = model.init(0)
     leaves = jax.tree.leaves(params.net)
     assert leaves and all(leaf.shape[0] == 3 for leaf in leaves)  # every leaf stacked on the ensemble axis
@@ -393,7 +508,9 @@ def test_continuous_regret_model_stacks_members_and_checks_shapes():
     assert rewards.shape == (3, 5) and not np.allclose(rewards[0], rewards[1])  # members differ
     advantage = model.advantage(params, obs, acts, None, None)
     assert advantage.shape == (3, 5) and bool(jnp.all(advantage <= 0))
-    np.testing.assert_allclose(model.apply(model.init(0), obs, acts, obs, None), rewards)  # a seed gives the same parameters
+    np.testing.assert_allclose(
+        model.apply(model.init(0), obs, acts, obs, None), rewards
+    )  # a seed gives the same parameters
     with pytest.raises(ValueError, match="obs"):
         model.apply(params, np.zeros((5, 4)), acts, obs, None)
     with pytest.raises(ValueError, match="acts"):
@@ -412,9 +529,17 @@ def test_regret_experiment_smoke():
 
     with pytest.raises(ValueError, match="learner"):
         Args(learner="advantage")
-    result = main(Args(domain="random", num_mdps=2, board_size=5, labels=16, num_steps=3, num_sweeps=5, eval_sweeps=20,
-                       log_every=1))
-    assert result["lanes"] == 2 and set(result) >= {"scaled_return", "near_optimal_fraction", "equivalent_fraction", "scaled_return_as_advantage"}
+    result = main(
+        Args(
+            domain="random", num_mdps=2, board_size=5, labels=16, num_steps=3, num_sweeps=5, eval_sweeps=20, log_every=1
+        )
+    )
+    assert result["lanes"] == 2 and set(result) >= {
+        "scaled_return",
+        "near_optimal_fraction",
+        "equivalent_fraction",
+        "scaled_return_as_advantage",
+    }
     assert 0.0 <= result["near_optimal_fraction"] <= 1.0
 
 
@@ -426,10 +551,19 @@ def test_continuous_regret_model_in_the_online_loop():
     from rewardlab.wrappers import RewardVecEnvWrapper
 
     venv = RewardVecEnvWrapper(DummyVecEnv([lambda: gym.make("Pendulum-v1")] * 2))
-    model = ContinuousRegretModel(3, venv.action_space.low, venv.action_space.high, hidden_sizes=(32,), num_probe_actions=8)
+    model = ContinuousRegretModel(
+        3, venv.action_space.low, venv.action_space.high, hidden_sizes=(32,), num_probe_actions=8
+    )
     agent = make_agent("ppo", venv, "Pendulum-v1", seed=0, n_steps=128, batch_size=64, n_epochs=1)
-    config = PbRLConfig(labels=20, num_rounds=2, first_feedback_step=256, fragment_length=10, reward_epochs=2,
-                        query_method="uniform", preference_model=PreferenceModel("regret"))
+    config = PbRLConfig(
+        labels=20,
+        num_rounds=2,
+        first_feedback_step=256,
+        fragment_length=10,
+        reward_epochs=2,
+        query_method="uniform",
+        preference_model=PreferenceModel("regret"),
+    )
     result = train_pbrl(agent, model, model.init(jax.random.key(0)), make_teacher("oracle"), 512, config, seed=0)
     assert len(result.feedback) == 2 and result.preferences is not None and np.isfinite(result.feedback[-1].loss)
 

@@ -28,7 +28,9 @@ ACT_SPACE = gym.spaces.Box(-1.0, 1.0, (6,), np.float32)
 @pytest.fixture(scope="module")
 def cheetah():
     """obs + act + next_obs, shaped, ensemble of 3, with fitted input statistics."""
-    config = RewardNetConfig(inputs=("obs", "act", "next_obs"), hidden_sizes=(32, 32), ensemble_size=3, potential_shaping=True)
+    config = RewardNetConfig(
+        inputs=("obs", "act", "next_obs"), hidden_sizes=(32, 32), ensemble_size=3, potential_shaping=True
+    )
     model = RewardModel(config, OBS_SPACE, ACT_SPACE)
     rng = np.random.default_rng(0)
     params = model.update_normalizer(model.init(jax.random.key(0)), rng.normal(1.0, 2.0, (64, 17)))
@@ -70,7 +72,9 @@ def test_matches_model_apply_for_every_aggregate(cheetah, host_batch_limit):
 
 def test_host_and_jit_paths_agree_on_many_settings():
     """The NumPy hot path mirrors the jitted network: activations, Discrete/Dict inputs, done input."""
-    obs_space = gym.spaces.Dict({"x": gym.spaces.Box(-5, 5, (3,)), "k": gym.spaces.Discrete(3), "m": gym.spaces.MultiDiscrete([2, 2])})
+    obs_space = gym.spaces.Dict(
+        {"x": gym.spaces.Box(-5, 5, (3,)), "k": gym.spaces.Discrete(3), "m": gym.spaces.MultiDiscrete([2, 2])}
+    )
     act_space = gym.spaces.Discrete(4, start=1)
     rng = np.random.default_rng(1)
     n = 6
@@ -78,13 +82,21 @@ def test_host_and_jit_paths_agree_on_many_settings():
     next_obs = {"x": rng.normal(size=(n, 3)), "k": rng.integers(0, 3, n), "m": rng.integers(0, 2, (n, 2))}
     acts, dones = rng.integers(1, 5, n), rng.uniform(size=n) < 0.5
     for activation in ("tanh", "gelu", "silu", "leaky_relu"):
-        config = RewardNetConfig(inputs=("next_obs", "act", "done", "obs"), hidden_sizes=(8,), activation=activation, ensemble_size=2, potential_shaping=True)
+        config = RewardNetConfig(
+            inputs=("next_obs", "act", "done", "obs"),
+            hidden_sizes=(8,),
+            activation=activation,
+            ensemble_size=2,
+            potential_shaping=True,
+        )
         model = RewardModel(config, obs_space, act_space)
         params = model.update_normalizer(model.init(2), obs)
         host = as_reward_fn(model, params)(obs, acts, next_obs, dones)
         jitted = as_reward_fn(model, params, host_batch_limit=0)(obs, acts, next_obs, dones)
         np.testing.assert_allclose(host, jitted, rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(host, np.asarray(model.apply(params, obs, acts, next_obs, dones)).mean(0), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            host, np.asarray(model.apply(params, obs, acts, next_obs, dones)).mean(0), rtol=1e-5, atol=1e-5
+        )
 
 
 def test_slices_agree_and_bucketing_does_not_recompile(cheetah):
@@ -169,7 +181,9 @@ def test_dict_and_discrete_inputs_with_padding():
     for limit in (128, 0):
         fn = as_reward_fn(model, params, host_batch_limit=limit)
         np.testing.assert_allclose(fn(obs, acts, obs, np.zeros(9, bool)), expected, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(fn(obs, acts[:, None], obs, np.zeros(9, bool)), expected, rtol=1e-5, atol=1e-6)  # [N, 1] Discrete
+        np.testing.assert_allclose(
+            fn(obs, acts[:, None], obs, np.zeros(9, bool)), expected, rtol=1e-5, atol=1e-6
+        )  # [N, 1] Discrete
         with pytest.raises(ValueError, match=r"obs\['mode'\]: missing"):
             fn({"pos": obs["pos"]}, acts, obs, np.zeros(9, bool))
         with pytest.raises(ValueError, match=r"obs: expected a dict"):
@@ -178,14 +192,18 @@ def test_dict_and_discrete_inputs_with_padding():
 
 def test_image_model_uses_the_jitted_path():
     image_space = gym.spaces.Box(0, 255, (3, 10, 10), np.uint8)  # channels first
-    config = RewardNetConfig(inputs=("obs",), hidden_sizes=(8,), cnn_channels=(4,), cnn_kernel_sizes=(3,), cnn_strides=(2,))
+    config = RewardNetConfig(
+        inputs=("obs",), hidden_sizes=(8,), cnn_channels=(4,), cnn_kernel_sizes=(3,), cnn_strides=(2,)
+    )
     model = RewardModel(config, image_space, ACT_SPACE)
     params = model.init(0)
     fn = as_reward_fn(model, params)
     assert fn.host_batch_limit == 0
     images = np.random.default_rng(0).integers(0, 256, (5, 3, 10, 10), dtype=np.uint8)
     rewards = fn(images, np.zeros((5, 6)), images, np.zeros(5, bool))
-    np.testing.assert_allclose(rewards, np.asarray(model.apply(params, images, None, None, None))[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        rewards, np.asarray(model.apply(params, images, None, None, None))[0], rtol=1e-5, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("inputs", [("obs", "act", "next_obs"), ("next_obs", "done", "act"), ("obs",)])
@@ -199,9 +217,16 @@ def test_flat_fast_path_agrees_with_jit_including_clipped_inputs(inputs, ensembl
     host = as_reward_fn(model, params, aggregate="mean_minus_std")
     assert type(host_forward(model, params)).__name__ == "FlatHostForward"
     jitted = as_reward_fn(model, params, aggregate="mean_minus_std", host_batch_limit=0)
-    np.testing.assert_allclose(host(obs, acts, next_obs, dones), jitted(obs, acts, next_obs, dones), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        host(obs, acts, next_obs, dones), jitted(obs, acts, next_obs, dones), rtol=1e-5, atol=1e-5
+    )
     # Inputs of other layouts (lists, float64 actions) take the general path and agree too.
-    np.testing.assert_allclose(host(obs.tolist(), acts.astype(np.float64), next_obs, dones), jitted(obs, acts, next_obs, dones), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        host(obs.tolist(), acts.astype(np.float64), next_obs, dones),
+        jitted(obs, acts, next_obs, dones),
+        rtol=1e-5,
+        atol=1e-5,
+    )
     with pytest.raises(ValueError, match="next_obs"):
         host(obs, acts, next_obs[:, :5], dones)
 
@@ -211,12 +236,18 @@ def test_flat_fast_path_agrees_with_jit_including_clipped_inputs(inputs, ensembl
 @pytest.mark.parametrize("ensemble_size", [1, 3])
 def test_flat_fast_path_folds_biases_for_every_depth_and_activation(hidden_sizes, activation, ensemble_size):
     """Biases ride on a constant unit through act(1); nonzero biases and a linear model included."""
-    config = RewardNetConfig(inputs=("obs", "act", "next_obs"), hidden_sizes=hidden_sizes, activation=activation, ensemble_size=ensemble_size)
+    config = RewardNetConfig(
+        inputs=("obs", "act", "next_obs"), hidden_sizes=hidden_sizes, activation=activation, ensemble_size=ensemble_size
+    )
     model = RewardModel(config, OBS_SPACE, ACT_SPACE)
     params = model.init(jax.random.key(0))
     leaves, treedef = jax.tree.flatten(params.net)
     keys = jax.random.split(jax.random.key(1), len(leaves))
-    params = params._replace(net=jax.tree.unflatten(treedef, [x + 0.5 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys, strict=True)]))
+    params = params._replace(
+        net=jax.tree.unflatten(
+            treedef, [x + 0.5 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys, strict=True)]
+        )
+    )
     obs, acts, next_obs, dones = transitions(7, seed=5)
     host = as_reward_fn(model, params)
     assert type(host_forward(model, params)).__name__ == "FlatHostForward"
@@ -243,7 +274,9 @@ def test_flat_fast_path_reuses_its_buffer_without_aliasing_threads_or_results():
 
     import cloudpickle
 
-    model = RewardModel(RewardNetConfig(inputs=("obs", "act", "next_obs"), hidden_sizes=(256, 256)), OBS_SPACE, ACT_SPACE)
+    model = RewardModel(
+        RewardNetConfig(inputs=("obs", "act", "next_obs"), hidden_sizes=(256, 256)), OBS_SPACE, ACT_SPACE
+    )
     params = model.update_normalizer(model.init(jax.random.key(4)), np.random.default_rng(3).normal(1.0, 2.0, (64, 17)))
     host = as_reward_fn(model, params)
     jitted = as_reward_fn(model, params, host_batch_limit=0)
@@ -377,7 +410,12 @@ def test_pure_fn_equals_the_host_call_and_traces_under_jit_and_vmap(cheetah):
         batched = jax.vmap(pure)(*(np.stack([x, x]) for x in data))  # two copies of the batch
         np.testing.assert_allclose(batched, np.stack([fn(*data)] * 2), rtol=1e-5, atol=1e-5)
     other = model.init(jax.random.key(7))
-    np.testing.assert_allclose(fn.pure_fn(other)(*data), np.asarray(model.apply(other, *data)).mean(0) - np.asarray(model.apply(other, *data)).std(0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        fn.pure_fn(other)(*data),
+        np.asarray(model.apply(other, *data)).mean(0) - np.asarray(model.apply(other, *data)).std(0),
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 def test_function_reward_is_a_model_without_parameters():
@@ -387,7 +425,9 @@ def test_function_reward_is_a_model_without_parameters():
     next_obs = np.array([[0.5], [-2.0], [1.0]], np.float32)
     np.testing.assert_allclose(fn(np.zeros((3, 1)), None, next_obs, np.zeros(3, bool)), [-0.5, -2.0, -1.0])
     members = FunctionReward(lambda s, a, t, d: jnp.stack([t[:, 0], 3.0 * t[:, 0]]), ensemble_size=2)
-    np.testing.assert_allclose(as_reward_fn(members, aggregate="min")(next_obs, None, next_obs, np.zeros(3, bool)), [0.5, -6.0, 1.0])
+    np.testing.assert_allclose(
+        as_reward_fn(members, aggregate="min")(next_obs, None, next_obs, np.zeros(3, bool)), [0.5, -6.0, 1.0]
+    )
     with pytest.raises(ValueError, match=r"fn: expected rewards of shape \[N\], got \(2, \d+\)"):
         as_reward_fn(FunctionReward(members.fn))(next_obs, None, next_obs, np.zeros(3, bool))
     with pytest.raises(ValueError, match=r"fn: expected member rewards of shape \[ensemble_size, N\] = \[3, N\]"):
@@ -413,7 +453,9 @@ def test_any_model_pads_to_buckets_validates_and_swaps_params():
         fn.set_params({"table": jnp.zeros((3, 4))})
     with pytest.raises(ValueError, match="params: expected the structure"):
         fn.set_params(TABLE["table"])
-    with pytest.raises(ValueError, match=r"obs: expected arrays with a leading batch axis of N=2 \(from dones\), got shape \(3,\)"):
+    with pytest.raises(
+        ValueError, match=r"obs: expected arrays with a leading batch axis of N=2 \(from dones\), got shape \(3,\)"
+    ):
         fn(np.zeros(3, int), np.zeros((2, 1)), STATES, np.zeros(2, bool))
     with pytest.raises(ValueError, match=r"dones: expected shape \[N\]"):
         fn(STATES, np.zeros((2, 1)), STATES, np.zeros((2, 1), bool))

@@ -55,7 +55,9 @@ def batch(rng: np.random.Generator, n: int, obs_dim: int = 4, act_dim: int = 2):
 
 # Config and spaces ---------------------------------------------------------------------------
 def test_config_round_trip_and_validation():
-    config = RewardNetConfig(inputs=("obs", "act", "next_obs", "done"), hidden_sizes=[32, 16], ensemble_size=3, potential_shaping=True)
+    config = RewardNetConfig(
+        inputs=("obs", "act", "next_obs", "done"), hidden_sizes=[32, 16], ensemble_size=3, potential_shaping=True
+    )
     assert config.hidden_sizes == (32, 16)
     data = json.loads(json.dumps(config.to_dict()))
     assert RewardNetConfig.from_dict(data) == config
@@ -102,7 +104,9 @@ def test_space_round_trip_strict_json():
 # Forward pass ---------------------------------------------------------------------------------
 def test_linear_model_hand_computed():
     """hidden_sizes=() is r = w·x + b; with w, b set by hand the reward is known exactly."""
-    model = RewardModel(RewardNetConfig(inputs=("obs", "act"), hidden_sizes=(), normalize_inputs=False), OBS_SPACE, ACT_SPACE)
+    model = RewardModel(
+        RewardNetConfig(inputs=("obs", "act"), hidden_sizes=(), normalize_inputs=False), OBS_SPACE, ACT_SPACE
+    )
     params = model.init(jax.random.key(0))
     w = np.array([[1.0], [2.0], [0.0], [-1.0], [0.5], [3.0]])
     params = set_layer(params, "g", 0, w, np.array([0.25]))
@@ -114,7 +118,9 @@ def test_linear_model_hand_computed():
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "leaky_relu", "gelu", "silu"])
 def test_mlp_matches_numpy_reference(activation):
-    config = RewardNetConfig(inputs=("obs", "act", "next_obs", "done"), hidden_sizes=(8, 5), activation=activation, ensemble_size=2)
+    config = RewardNetConfig(
+        inputs=("obs", "act", "next_obs", "done"), hidden_sizes=(8, 5), activation=activation, ensemble_size=2
+    )
     model = RewardModel(config, OBS_SPACE, ACT_SPACE)
     rng = np.random.default_rng(1)
     params = model.init(jax.random.key(1))
@@ -125,7 +131,13 @@ def test_mlp_matches_numpy_reference(activation):
     assert rewards.shape == (2, 6) and rewards.dtype == np.float32
     mean, var = np.asarray(params.obs_stats.mean), np.asarray(params.obs_stats.var)
     features = np.concatenate(
-        [numpy_normalize(obs, mean, var), acts, numpy_normalize(next_obs, mean, var), dones[:, None].astype(np.float64)], axis=1
+        [
+            numpy_normalize(obs, mean, var),
+            acts,
+            numpy_normalize(next_obs, mean, var),
+            dones[:, None].astype(np.float64),
+        ],
+        axis=1,
     )
     for member in range(2):
         expected = numpy_mlp_forward(member_layers(params, member), features, activation)
@@ -133,7 +145,9 @@ def test_mlp_matches_numpy_reference(activation):
 
 
 def test_normalised_inputs_are_clipped_to_five():
-    model = RewardModel(RewardNetConfig(inputs=("obs",), hidden_sizes=()), gym.spaces.Box(-np.inf, np.inf, (1,)), ACT_SPACE)
+    model = RewardModel(
+        RewardNetConfig(inputs=("obs",), hidden_sizes=()), gym.spaces.Box(-np.inf, np.inf, (1,)), ACT_SPACE
+    )
     params = set_layer(model.init(jax.random.key(0)), "g", 0, np.array([[2.0]]), np.array([1.0]))
     params = params._replace(obs_stats=RunningStats(jnp.array([1.0]), jnp.array([4.0]), jnp.array(10.0)))
     obs = np.array([[3.0], [1e6], [-1e6]], np.float32)
@@ -142,7 +156,11 @@ def test_normalised_inputs_are_clipped_to_five():
 
 
 def test_jit_and_non_jit_apply_agree():
-    model = RewardModel(RewardNetConfig(inputs=("obs", "act", "next_obs"), hidden_sizes=(4,), potential_shaping=True), OBS_SPACE, ACT_SPACE)
+    model = RewardModel(
+        RewardNetConfig(inputs=("obs", "act", "next_obs"), hidden_sizes=(4,), potential_shaping=True),
+        OBS_SPACE,
+        ACT_SPACE,
+    )
     params = model.init(jax.random.key(3))
     data = batch(np.random.default_rng(3), 7)
     jitted = np.asarray(model.apply(params, *data))
@@ -152,7 +170,11 @@ def test_jit_and_non_jit_apply_agree():
 
 
 def test_gradients_with_respect_to_net_are_finite():
-    model = RewardModel(RewardNetConfig(inputs=("obs", "act"), hidden_sizes=(16,), ensemble_size=2, potential_shaping=True), OBS_SPACE, ACT_SPACE)
+    model = RewardModel(
+        RewardNetConfig(inputs=("obs", "act"), hidden_sizes=(16,), ensemble_size=2, potential_shaping=True),
+        OBS_SPACE,
+        ACT_SPACE,
+    )
     params = model.init(jax.random.key(4))
     data = batch(np.random.default_rng(4), 5)
     grads = jax.grad(lambda net: jnp.sum(model.apply(params._replace(net=net), *data)))(params.net)
@@ -165,7 +187,9 @@ def test_gradients_with_respect_to_net_are_finite():
 def test_ensemble_members_differ_and_vmap_equals_loop():
     config = RewardNetConfig(inputs=("obs", "act"), hidden_sizes=(16, 16), ensemble_size=4)
     model = RewardModel(config, OBS_SPACE, ACT_SPACE)
-    single = RewardModel(RewardNetConfig(inputs=("obs", "act"), hidden_sizes=(16, 16), ensemble_size=1), OBS_SPACE, ACT_SPACE)
+    single = RewardModel(
+        RewardNetConfig(inputs=("obs", "act"), hidden_sizes=(16, 16), ensemble_size=1), OBS_SPACE, ACT_SPACE
+    )
     params = model.init(jax.random.key(5))
     kernels = np.asarray(params.net["g"]["layers"][0]["kernel"].value)
     assert kernels.shape == (4, 6, 16)
@@ -176,7 +200,9 @@ def test_ensemble_members_differ_and_vmap_equals_loop():
     stacked = np.asarray(model.apply(params, *data))
     for member in range(4):
         member_params = params._replace(net=jax.tree.map(lambda x, m=member: x[m : m + 1], params.net))
-        np.testing.assert_allclose(stacked[member], np.asarray(single.apply(member_params, *data))[0], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(
+            stacked[member], np.asarray(single.apply(member_params, *data))[0], rtol=1e-6, atol=1e-6
+        )
     assert len({tuple(np.round(row, 5)) for row in stacked}) == 4
 
 
@@ -189,7 +215,9 @@ def test_init_is_deterministic_per_key():
 
 # Potential shaping ----------------------------------------------------------------------------
 def test_potential_shaping_matches_formula():
-    config = RewardNetConfig(inputs=("obs", "act"), hidden_sizes=(8,), potential_shaping=True, discount=0.9, ensemble_size=2)
+    config = RewardNetConfig(
+        inputs=("obs", "act"), hidden_sizes=(8,), potential_shaping=True, discount=0.9, ensemble_size=2
+    )
     model = RewardModel(config, OBS_SPACE, ACT_SPACE)
     params = model.init(jax.random.key(6))
     obs, acts, next_obs, dones = batch(np.random.default_rng(6), 6)
@@ -236,7 +264,9 @@ def test_discrete_actions_are_one_hot():
     acts = np.array([1, 2, 3, 2])
     np.testing.assert_allclose(model.apply(params, None, acts, None, None)[0], [11.0, 21.0, 31.0, 21.0])
     # SB3 replay buffers store Discrete actions as [N, 1] floats
-    np.testing.assert_allclose(model.apply(params, None, acts[:, None].astype(np.float32), None, None)[0], [11.0, 21.0, 31.0, 21.0])
+    np.testing.assert_allclose(
+        model.apply(params, None, acts[:, None].astype(np.float32), None, None)[0], [11.0, 21.0, 31.0, 21.0]
+    )
 
 
 def test_multi_discrete_and_multi_binary_actions():
@@ -248,7 +278,9 @@ def test_multi_discrete_and_multi_binary_actions():
     bits = gym.spaces.MultiBinary(3)
     model = RewardModel(RewardNetConfig(inputs=("act",), hidden_sizes=()), OBS_SPACE, bits)
     params = set_layer(model.init(0), "g", 0, np.array([[1.0], [2.0], [4.0]]), np.array([0.0]))
-    np.testing.assert_allclose(model.apply(params, None, np.array([[1, 0, 1], [0, 1, 1]], np.int8), None, None)[0], [5.0, 6.0])
+    np.testing.assert_allclose(
+        model.apply(params, None, np.array([[1, 0, 1], [0, 1, 1]], np.int8), None, None)[0], [5.0, 6.0]
+    )
 
 
 def test_dict_observations():
@@ -296,7 +328,9 @@ def test_cnn_on_84x84x3_uint8_images_channel_order():
     acts = np.array([0, 3, 1])
     rewards = np.asarray(model_hwc.apply(params, images, acts, None, None))
     assert rewards.shape == (1, 3) and np.all(np.isfinite(rewards))
-    np.testing.assert_allclose(model_chw.apply(params, images.transpose(0, 3, 1, 2), acts, None, None), rewards, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model_chw.apply(params, images.transpose(0, 3, 1, 2), acts, None, None), rewards, rtol=1e-5, atol=1e-6
+    )
     # update_normalizer does not touch image inputs
     updated = model_hwc.update_normalizer(params, images)
     np.testing.assert_array_equal(model_hwc.apply(updated, images, acts, None, None), rewards)
@@ -337,7 +371,9 @@ def test_normalize_inputs_false_ignores_statistics():
 
 # Shapes at the door ---------------------------------------------------------------------------
 def test_shape_errors_name_the_argument():
-    model = RewardModel(RewardNetConfig(inputs=("obs", "act", "next_obs", "done"), hidden_sizes=(4,)), OBS_SPACE, ACT_SPACE)
+    model = RewardModel(
+        RewardNetConfig(inputs=("obs", "act", "next_obs", "done"), hidden_sizes=(4,)), OBS_SPACE, ACT_SPACE
+    )
     params = model.init(0)
     obs, acts, next_obs, dones = batch(np.random.default_rng(0), 3)
     with pytest.raises(ValueError, match=r"obs: expected shape \[N, 4\], got \(3, 5\)"):

@@ -57,7 +57,9 @@ def test_rollout_of_a_fixed_policy_matches_a_hand_loop(seed_every_episode):
     policy = ConstantTorque(0.7)
     assert isinstance(policy, Policy)
     data = rollout(policy, make_env("Pendulum-v1", fixed_horizon=25), 3, seed=4, seed_every_episode=seed_every_episode)
-    rows, returns = _hand_loop(make_env("Pendulum-v1", fixed_horizon=25), lambda obs: policy.action, 3, 4, seed_every_episode)
+    rows, returns = _hand_loop(
+        make_env("Pendulum-v1", fixed_horizon=25), lambda obs: policy.action, 3, 4, seed_every_episode
+    )
     t = data.transitions
     assert t.obs.shape == (75, 3) and t.obs.dtype == np.float32 and t.rews.dtype == np.float32
     np.testing.assert_array_equal(t.obs, np.stack([row[0] for row in rows]))
@@ -110,7 +112,9 @@ def test_evaluate_policy_reduces_the_rollout():
     assert result.true_return == float(np.mean(data.returns))
     assert result.true_return_std == float(np.std(data.returns)) > 0.0
     assert np.isnan(result.reward_return)
-    scored = evaluate_policy(ConstantTorque(0.3), env, 3, seed=2, seed_every_episode=True, reward_fn=lambda o, a, n, d: np.full(len(o), 2.0))
+    scored = evaluate_policy(
+        ConstantTorque(0.3), env, 3, seed=2, seed_every_episode=True, reward_fn=lambda o, a, n, d: np.full(len(o), 2.0)
+    )
     assert scored.reward_return == 24.0 and scored.true_return == result.true_return
 
 
@@ -139,7 +143,9 @@ def test_task_envs_carry_the_library_wrappers():
     for _ in range(5):
         _, _, dones, infos = venv.step(np.zeros((2, 1), np.float32))
     assert dones.all() and all("reward_factors" in info and "episode" in info for info in infos)
-    assert rollout(None, make_env("Pendulum-v1", fixed_horizon=DEFAULT_HORIZONS["Pendulum-v1"] // 40), 1).episode.size == 5
+    assert (
+        rollout(None, make_env("Pendulum-v1", fixed_horizon=DEFAULT_HORIZONS["Pendulum-v1"] // 40), 1).episode.size == 5
+    )
     with pytest.raises(ValueError, match="num_envs: expected an integer >= 1, got 0"):
         make_task_env("Pendulum-v1", 0)
     with pytest.raises(ValueError, match="num_episodes: expected an integer >= 1, got 0"):

@@ -64,8 +64,10 @@ def test_potential_shaped_reward_fn_matches_the_pure_function():
     rng = np.random.default_rng(0)
     obs = rng.normal(size=(6, 2)).astype(np.float32)
     rewards = rng.normal(size=5).astype(np.float32)
+
     def potential(s):
         return s[:, 0] - 2.0 * s[:, 1]
+
     dones = np.array([False, False, False, False, True])
     fn = PotentialShapedRewardFn(lambda o, a, n, d: rewards, potential, 0.95)
     host = fn(obs[:-1], None, obs[1:], dones)
@@ -77,13 +79,19 @@ def test_potential_shaped_reward_fn_matches_the_pure_function():
 def test_learned_potential_of_a_reward_model():
     from rewardlab.rewards import RewardModel, RewardNetConfig
 
-    model = RewardModel(RewardNetConfig(hidden_sizes=(8,), potential_shaping=True, ensemble_size=2), gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-1, 1, (1,)))
+    model = RewardModel(
+        RewardNetConfig(hidden_sizes=(8,), potential_shaping=True, ensemble_size=2),
+        gym.spaces.Box(-1, 1, (3,)),
+        gym.spaces.Box(-1, 1, (1,)),
+    )
     params = model.init(0)
     obs = np.random.default_rng(0).uniform(-1, 1, (4, 3)).astype(np.float32)
     phi = model_potential(model, params)(obs)
     np.testing.assert_allclose(phi, np.asarray(model.potential(params, obs)).mean(0), rtol=1e-6)
     # the shaping term alone (no base reward) is F = γΦ(s') − Φ(s)
-    shaping = PotentialShapedRewardFn(None, model_potential(model, params), 0.9)(obs, None, obs[::-1], np.zeros(4, bool))
+    shaping = PotentialShapedRewardFn(None, model_potential(model, params), 0.9)(
+        obs, None, obs[::-1], np.zeros(4, bool)
+    )
     np.testing.assert_allclose(shaping, 0.9 * phi[::-1] - phi, rtol=1e-5, atol=1e-6)
 
 
@@ -117,7 +125,9 @@ def test_running_normalize_matches_numpy_over_batches_and_freezes():
     frozen = freeze(state)
     out, after = transform.apply(frozen, np.array([100.0, 200.0], np.float32))
     assert float(after.count) == float(state.count) and float(after.mean) == pytest.approx(float(state.mean))
-    np.testing.assert_allclose(out, (np.array([100.0, 200.0]) - np.mean(seen)) / np.sqrt(np.var(seen) + 1e-8), rtol=1e-4)
+    np.testing.assert_allclose(
+        out, (np.array([100.0, 200.0]) - np.mean(seen)) / np.sqrt(np.var(seen) + 1e-8), rtol=1e-4
+    )
     # scale-only normalisation keeps the sign
     scaled, _ = running_normalize().apply(running_normalize().init(), np.array([1.0, 3.0], np.float32))
     np.testing.assert_allclose(scaled, np.array([1.0, 3.0]) / 1.0, rtol=1e-5)
@@ -197,7 +207,9 @@ def test_transformed_reward_fn_in_a_vec_env_caps_the_episode_return():
 def test_transformed_reward_fn_transforms_an_aggregated_reward_model_ensemble():
     from rewardlab.rewards import RewardModel, RewardNetConfig, as_reward_fn
 
-    model = RewardModel(RewardNetConfig(hidden_sizes=(8,), ensemble_size=3), gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-1, 1, (1,)))
+    model = RewardModel(
+        RewardNetConfig(hidden_sizes=(8,), ensemble_size=3), gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-1, 1, (1,))
+    )
     params = model.init(0)
     obs = np.random.default_rng(1).uniform(-1, 1, (5, 3)).astype(np.float32)
     acts, dones = np.zeros((5, 1), np.float32), np.zeros(5, bool)
@@ -220,7 +232,12 @@ def test_constrained_reward_fn_raises_the_multiplier_of_a_violated_constraint():
     def main(obs, acts, next_obs, dones):
         return np.ones(len(dones), np.float32)
 
-    fn = ConstrainedRewardFn(main, {"effort": effort, "free": lambda *args: np.zeros(len(args[3]))}, {"effort": 0.5, "free": 1.0}, learning_rate=0.5)
+    fn = ConstrainedRewardFn(
+        main,
+        {"effort": effort, "free": lambda *args: np.zeros(len(args[3]))},
+        {"effort": 0.5, "free": 1.0},
+        learning_rate=0.5,
+    )
     acts = np.full((4, 1), 1.0, np.float32)  # effort 1 > 0.5
     for step in range(3):
         rewards = fn(None, acts, None, np.zeros(4, bool))
@@ -237,7 +254,9 @@ def test_lagrange_multiplier_callback_updates_after_each_rollout():
     def effort(obs, acts, next_obs, dones):
         return np.sum(np.asarray(acts, np.float64) ** 2, axis=-1)
 
-    fn = ConstrainedRewardFn(lambda o, a, n, d: n[:, 0].astype(np.float32), {"effort": effort}, {"effort": 0.0}, learning_rate=0.1)
+    fn = ConstrainedRewardFn(
+        lambda o, a, n, d: n[:, 0].astype(np.float32), {"effort": effort}, {"effort": 0.0}, learning_rate=0.1
+    )
     venv = RewardVecEnvWrapper(DummyVecEnv([lambda: gym.make("Pendulum-v1")] * 2), fn)
     agent = make_agent("ppo", venv, "Pendulum-v1", seed=0, n_steps=32, batch_size=32, n_epochs=1)
     callback = LagrangeMultiplierCallback(fn)

@@ -96,7 +96,9 @@ def test_bad_grids_name_the_field(grid, message):
 
 
 def test_a_choice_outside_the_literal_is_caught_when_the_sweep_is_made():
-    with pytest.raises(ValueError, match=r"grid.teacher: expected one of \('oracle', 'stochastic', 'mistake'\), got 'psychic'"):
+    with pytest.raises(
+        ValueError, match=r"grid.teacher: expected one of \('oracle', 'stochastic', 'mistake'\), got 'psychic'"
+    ):
         Sweep(main, Args(), grid={"teacher": ["psychic"]})
 
 
@@ -211,8 +213,15 @@ def _write(tmp_path: Path, text: str, name: str = "s.toml") -> Path:
 
 
 def test_toml_and_yaml_files_give_the_same_sweep(tmp_path):
-    toml = _write(tmp_path, 'target = "experiments.bandit:main"\n[base]\nnum_steps = 30\n[grid]\nteacher = ["oracle", "mistake"]\nseed = [0, 1]\n')
-    yaml = _write(tmp_path, "target: experiments.bandit:main\nbase: {num_steps: 30}\ngrid:\n  teacher: [oracle, mistake]\n  seed: [0, 1]\n", "s.yaml")
+    toml = _write(
+        tmp_path,
+        'target = "experiments.bandit:main"\n[base]\nnum_steps = 30\n[grid]\nteacher = ["oracle", "mistake"]\nseed = [0, 1]\n',
+    )
+    yaml = _write(
+        tmp_path,
+        "target: experiments.bandit:main\nbase: {num_steps: 30}\ngrid:\n  teacher: [oracle, mistake]\n  seed: [0, 1]\n",
+        "s.yaml",
+    )
     a, b = load_sweep(toml), load_sweep(yaml)
     assert [r.name for r in a.runs()] == [r.name for r in b.runs()]
     assert a.runs()[0].args.num_steps == 30
@@ -220,9 +229,12 @@ def test_toml_and_yaml_files_give_the_same_sweep(tmp_path):
 
 
 def test_sweep_file_random_search(tmp_path):
-    path = _write(tmp_path, 'target = "experiments.bandit:main"\n[grid]\nseed = [0]\n'
-                            '[random]\nnum_samples = 4\n[random.space]\nlearning_rate = { loguniform = [0.01, 1.0] }\n'
-                            'teacher = { choice = ["oracle", "mistake"] }\n')
+    path = _write(
+        tmp_path,
+        'target = "experiments.bandit:main"\n[grid]\nseed = [0]\n'
+        "[random]\nnum_samples = 4\n[random.space]\nlearning_rate = { loguniform = [0.01, 1.0] }\n"
+        'teacher = { choice = ["oracle", "mistake"] }\n',
+    )
     runs = load_sweep(path).runs()
     assert len(runs) == 4
     assert {run.args.teacher for run in runs} <= {"oracle", "mistake"}
@@ -232,17 +244,24 @@ def test_sweep_file_random_search(tmp_path):
     ("text", "message"),
     [
         ('target = "experiments.bandit:main"\n[grid]\nteachr = ["oracle"]\n', "grid.teachr: not a field of Args"),
-        ('target = "experiments.bandit:main"\n[base]\nnum_steps = "many"\n', "base.num_steps: expected int, got 'many'"),
+        (
+            'target = "experiments.bandit:main"\n[base]\nnum_steps = "many"\n',
+            "base.num_steps: expected int, got 'many'",
+        ),
         ('target = "experiments.bandit:main"\n[base]\nnum_steps = -1\n', "base: num_steps: expected an integer >= 1"),
         ('target = "experiments.nope:main"\n', "target: cannot import module 'experiments.nope'"),
         ('target = "experiments.bandit:mian"\n', "target: module 'experiments.bandit' has no attribute 'mian'"),
-        ('[grid]\nseed = [0]\n', "target: missing"),
+        ("[grid]\nseed = [0]\n", "target: missing"),
         ('target = "experiments.bandit:main"\nextra = 1\n', "extra: unknown key"),
         ('target = "experiments.bandit:main"\n[grid]\nseed = 3\n', "grid.seed: expected a list of values"),
-        ('target = "experiments.bandit:main"\n[random]\nnum_samples = 2\n[random.space]\nlabels = { normal = [0, 1] }\n',
-         "random.space.labels: unknown distribution 'normal'"),
-        ('target = "experiments.bandit:main"\n[random]\nnum_samples = 2\n[random.space]\nlearning_rate = { loguniform = [0, 1] }\n',
-         "random.space.learning_rate.loguniform: loguniform: expected 0 < low < high"),
+        (
+            'target = "experiments.bandit:main"\n[random]\nnum_samples = 2\n[random.space]\nlabels = { normal = [0, 1] }\n',
+            "random.space.labels: unknown distribution 'normal'",
+        ),
+        (
+            'target = "experiments.bandit:main"\n[random]\nnum_samples = 2\n[random.space]\nlearning_rate = { loguniform = [0, 1] }\n',
+            "random.space.learning_rate.loguniform: loguniform: expected 0 < low < high",
+        ),
         ('target = "experiments.bandit:main\n', "s.toml: invalid TOML"),
     ],
 )
@@ -291,7 +310,9 @@ def test_local_sweep_of_12_runs_writes_runs_results_and_resumes(tmp_path):
     lines = []
     run_sweep(sweep, tmp_path, workers=2, log=lines.append)
     assert "11 already complete, 1 to run" in lines[0]
-    assert mtimes == {p.name: (p / "result.json").stat().st_mtime_ns for p in (tmp_path / "runs").iterdir() if p != half}
+    assert mtimes == {
+        p.name: (p / "result.json").stat().st_mtime_ns for p in (tmp_path / "runs").iterdir() if p != half
+    }
     assert not (half / "stale.txt").exists()
     assert json.loads((half / "result.json").read_text())["status"] == "ok"
     _check_complete(tmp_path)
@@ -301,7 +322,9 @@ def test_a_crashing_run_is_recorded_with_its_traceback_and_the_sweep_goes_on(tmp
     sweep = Sweep(main, Args(num_steps=20), grid={"learning_rate": [0.1, 1e9], "seed": [0, 1]})
     results = run_sweep(sweep, tmp_path, workers=2, log=None).set_index("run")
     assert list(results["status"]) == ["ok", "ok", "failed", "failed"]
-    assert results.loc["learning_rate=1e+09__seed0", "error"].startswith("FloatingPointError: Bradley-Terry training diverged")
+    assert results.loc["learning_rate=1e+09__seed0", "error"].startswith(
+        "FloatingPointError: Bradley-Terry training diverged"
+    )
     marker = json.loads((tmp_path / "runs" / "learning_rate=1e+09__seed0" / "result.json").read_text())
     assert "Traceback" in marker["traceback"] and "FloatingPointError" in marker["traceback"]
     assert "diverged" in (tmp_path / "runs" / "learning_rate=1e+09__seed0" / "output.log").read_text()
@@ -347,10 +370,23 @@ def test_ray_backend_without_ray_says_how_to_install_it(tmp_path, monkeypatch):
 
 def test_killed_sweep_is_finished_by_the_same_command_without_losing_or_duplicating_runs(tmp_path):
     sweep_file = tmp_path / "kill.toml"
-    sweep_file.write_text('target = "experiments.bandit:main"\n[base]\nnum_steps = 20000\nlog_every = 5000\n'
-                          '[grid]\nteacher = ["oracle", "stochastic", "mistake"]\nseed = [0, 1, 2, 3]\n')
+    sweep_file.write_text(
+        'target = "experiments.bandit:main"\n[base]\nnum_steps = 20000\nlog_every = 5000\n'
+        '[grid]\nteacher = ["oracle", "stochastic", "mistake"]\nseed = [0, 1, 2, 3]\n'
+    )
     out = tmp_path / "sweep"
-    command = [sys.executable, "-m", "rewardlab.cli._main", "sweep", str(sweep_file), "--out", str(out), "--workers", "2", "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "rewardlab.cli._main",
+        "sweep",
+        str(sweep_file),
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--quiet",
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -389,8 +425,14 @@ def test_a_script_without_a_main_guard_runs_its_sweep_once(tmp_path):
         f"results = Sweep(main, Args(num_steps=50), grid={{'seed': range(3)}}).run({str(tmp_path / 'sweep')!r}, workers=2, log=None)\n"
         "print('RUNS', len(results), (results.status == 'ok').sum())\n"
     )
-    done = subprocess.run([sys.executable, str(script)], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("RUNS") == 1 and "RUNS 3 3" in done.stdout
 
@@ -429,8 +471,10 @@ def test_mean_band_contains_the_mean_and_collapses_for_identical_seeds():
 
 def test_report_and_cli(tmp_path):
     sweep_file = tmp_path / "bandit.toml"
-    sweep_file.write_text('target = "experiments.bandit:main"\n[base]\nnum_steps = 30\nlog_every = 10\n'
-                          '[grid]\nteacher = ["oracle", "stochastic", "mistake"]\nlearning_rate = [1.0]\nseed = [0, 1, 2, 3]\n')
+    sweep_file.write_text(
+        'target = "experiments.bandit:main"\n[base]\nnum_steps = 30\nlog_every = 10\n'
+        '[grid]\nteacher = ["oracle", "stochastic", "mistake"]\nlearning_rate = [1.0]\nseed = [0, 1, 2, 3]\n'
+    )
     runner = CliRunner()
     out = tmp_path / "sweep"
     result = runner.invoke(app, ["sweep", str(sweep_file), "--out", str(out), "--workers", "2", "--quiet"])
@@ -501,8 +545,12 @@ def test_vmap_sweep_matches_single_runs_and_reports(tmp_path):
     grid = {"regret_teacher": [0.0, 1.0], "labels": [0, 40]}
     results = study(grid, seeds=[0, 1], args=args, out_dir=tmp_path)
     assert len(results) == 8 and results["run"].is_unique
-    assert set(results["design"]) == {"regret_teacher=0.0__labels=0", "regret_teacher=0.0__labels=40",
-                                      "regret_teacher=1.0__labels=0", "regret_teacher=1.0__labels=40"}
+    assert set(results["design"]) == {
+        "regret_teacher=0.0__labels=0",
+        "regret_teacher=0.0__labels=40",
+        "regret_teacher=1.0__labels=0",
+        "regret_teacher=1.0__labels=40",
+    }
     # the vmapped call computes exactly what one run computes on its own
     row = results.set_index("run").loc["regret_teacher=1.0__labels=40__seed1"]
     single = delivery_main(dataclasses.replace(args, teacher_model="regret", labels=40, seed=1))
@@ -536,7 +584,9 @@ def test_newton_step_is_the_gradient_of_the_library_bradley_terry_loss():
 
     p = jax.nn.sigmoid(x @ weights)
     np.testing.assert_allclose(x.T @ ((p - labels) / 30), jax.grad(loss)(weights), rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose((x * (p * (1 - p) / 30)[:, None]).T @ x, jax.hessian(loss)(weights), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        (x * (p * (1 - p) / 30)[:, None]).T @ x, jax.hessian(loss)(weights), rtol=1e-4, atol=1e-6
+    )
 
 
 def test_vmap_sweep_rejects_non_numeric_grids():

@@ -20,7 +20,9 @@ def test_study_sweep_files_load():
 
 
 def test_experiment_arguments_parse_from_the_command_line():
-    args = parse_args(bpref.Args, ["--env-id", "HalfCheetah-v5", "--teacher", "myopic", "--labels", "50", "--seed", "3"])
+    args = parse_args(
+        bpref.Args, ["--env-id", "HalfCheetah-v5", "--teacher", "myopic", "--labels", "50", "--seed", "3"]
+    )
     assert args == bpref.Args(env_id="HalfCheetah-v5", teacher="myopic", labels=50, seed=3)
     with pytest.raises(SystemExit):
         parse_args(bpref.Args, ["--teacher", "psychic"])
@@ -36,8 +38,12 @@ def test_bpref_rejects_bad_arguments():
 
 @pytest.mark.slow
 def test_bpref_sweep_on_both_environments_with_tiny_budgets(tmp_path):
-    tiny = bpref.Args(labels=20, total_timesteps=2048, feedback_rounds=2, first_feedback_step=512, eval_episodes=1, ensemble_size=2)
-    sweep = Sweep(bpref.main, tiny, grid={"env_id": ["Pendulum-v1", "HalfCheetah-v5"], "teacher": ["mistake"], "seed": [0]})
+    tiny = bpref.Args(
+        labels=20, total_timesteps=2048, feedback_rounds=2, first_feedback_step=512, eval_episodes=1, ensemble_size=2
+    )
+    sweep = Sweep(
+        bpref.main, tiny, grid={"env_id": ["Pendulum-v1", "HalfCheetah-v5"], "teacher": ["mistake"], "seed": [0]}
+    )
     results = sweep.run(tmp_path, workers=2, log=None)
     assert (results["status"] == "ok").all(), results["error"].tolist()
     assert set(results["env_id"]) == {"Pendulum-v1", "HalfCheetah-v5"}

@@ -14,10 +14,19 @@ ray = pytest.importorskip("ray")
 
 
 def test_ray_sweep_of_12_runs_matches_the_local_backend_and_resumes(tmp_path):
-    sweep = Sweep(main, Args(num_steps=30, log_every=10), grid={"teacher": ["oracle", "stochastic", "mistake"], "seed": [0, 1, 2, 3]})
+    sweep = Sweep(
+        main,
+        Args(num_steps=30, log_every=10),
+        grid={"teacher": ["oracle", "stochastic", "mistake"], "seed": [0, 1, 2, 3]},
+    )
     # one run finished earlier and one half-written: the Ray sweep skips the first and redoes the second
     done = sweep.runs()[0]
-    run_sweep(Sweep(main, Args(num_steps=30, log_every=10), grid={"teacher": ["oracle"], "seed": [0]}), tmp_path, workers=1, log=None)
+    run_sweep(
+        Sweep(main, Args(num_steps=30, log_every=10), grid={"teacher": ["oracle"], "seed": [0]}),
+        tmp_path,
+        workers=1,
+        log=None,
+    )
     marker = (tmp_path / "runs" / done.name / "result.json").read_text()
     half = tmp_path / "runs" / sweep.runs()[1].name
     half.mkdir()

@@ -66,7 +66,10 @@ def test_soft_value_gradient_matches_finite_differences():
     reward = jnp.asarray(mdp.reward, jnp.float32)[:, :, 0]
 
     def objective(r):
-        return jnp.dot(mdp.initial_state_dist, value_iteration(mdp.transitions, r, 0.8, num_sweeps=100, temperature=1.0).state_values)
+        return jnp.dot(
+            mdp.initial_state_dist,
+            value_iteration(mdp.transitions, r, 0.8, num_sweeps=100, temperature=1.0).state_values,
+        )
 
     grad = jax.grad(objective)(reward)
     eps = 1e-2
@@ -124,13 +127,21 @@ def test_successor_table_form_agrees_with_dense_on_delivery():
     policy = dense.policy
     exact = policy_evaluation(mdp.transitions, mdp.reward, 0.9, policy)
     np.testing.assert_allclose(policy_evaluation(successors, mdp.reward, 0.9, policy), exact, rtol=1e-4, atol=1e-3)
-    np.testing.assert_allclose(policy_evaluation(successors, mdp.reward, 0.9, policy, num_sweeps=300), exact, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(
+        policy_evaluation(successors, mdp.reward, 0.9, policy, num_sweeps=300), exact, rtol=1e-4, atol=1e-3
+    )
     horizon = finite_horizon_soft_value_iteration(successors, mdp.reward, 1.0, 6)
-    np.testing.assert_allclose(horizon.q_values, finite_horizon_soft_value_iteration(mdp.transitions, mdp.reward, 1.0, 6).q_values, atol=1e-4)
+    np.testing.assert_allclose(
+        horizon.q_values, finite_horizon_soft_value_iteration(mdp.transitions, mdp.reward, 1.0, 6).q_values, atol=1e-4
+    )
     occupancy = occupancy_measure(successors, horizon.policy, mdp.initial_state_dist, 6)
-    np.testing.assert_allclose(occupancy, occupancy_measure(mdp.transitions, horizon.policy, mdp.initial_state_dist, 6), atol=1e-5)
+    np.testing.assert_allclose(
+        occupancy, occupancy_measure(mdp.transitions, horizon.policy, mdp.initial_state_dist, 6), atol=1e-5
+    )
     greedy = value_iteration(successors, mdp.reward, 0.9, num_sweeps=150).policy
-    assert float(scaled_return(successors, mdp.reward, 0.9, greedy, mdp.initial_state_dist, evaluation_sweeps=300)) == pytest.approx(1.0, abs=1e-3)
+    assert float(
+        scaled_return(successors, mdp.reward, 0.9, greedy, mdp.initial_state_dist, evaluation_sweeps=300)
+    ) == pytest.approx(1.0, abs=1e-3)
 
 
 def test_successor_table_rejects_stochastic_transitions():
@@ -152,15 +163,36 @@ def test_concurrent_batched_solves_finish_and_match_lapack():
     b1, b2 = jax.random.normal(keys[2], (batch, size)), jax.random.normal(keys[3], (batch, size))
     both = jax.jit(jax.vmap(lambda a1, b1, a2, b2: (solve(a1, b1), solve(a2, b2))))
     x1, x2 = both(a1, b1, a2, b2)
-    np.testing.assert_allclose(x1, np.linalg.solve(np.asarray(a1), np.asarray(b1)[..., None])[..., 0], rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(x2, np.linalg.solve(np.asarray(a2), np.asarray(b2)[..., None])[..., 0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        x1, np.linalg.solve(np.asarray(a1), np.asarray(b1)[..., None])[..., 0], rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        x2, np.linalg.solve(np.asarray(a2), np.asarray(b2)[..., None])[..., 0], rtol=1e-4, atol=1e-5
+    )
     # matrix right-hand sides, vmapped over b only, and pinv
     rhs = jax.random.normal(keys[2], (batch, size, 3))
-    np.testing.assert_allclose(jax.vmap(solve, in_axes=(None, 0))(a1[0], rhs), np.linalg.solve(np.asarray(a1[0]), np.asarray(rhs)), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(jax.vmap(solve, in_axes=(None, 0))(a1[0], b1), np.linalg.solve(np.asarray(a1[0]), np.asarray(b1).T).T, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(jax.vmap(solve, in_axes=(0, None))(a1, b1[0]), np.linalg.solve(np.asarray(a1), np.asarray(b1[0])[None, :, None])[..., 0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        jax.vmap(solve, in_axes=(None, 0))(a1[0], rhs),
+        np.linalg.solve(np.asarray(a1[0]), np.asarray(rhs)),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        jax.vmap(solve, in_axes=(None, 0))(a1[0], b1),
+        np.linalg.solve(np.asarray(a1[0]), np.asarray(b1).T).T,
+        rtol=1e-4,
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        jax.vmap(solve, in_axes=(0, None))(a1, b1[0]),
+        np.linalg.solve(np.asarray(a1), np.asarray(b1[0])[None, :, None])[..., 0],
+        rtol=1e-4,
+        atol=1e-5,
+    )
     nested = jax.vmap(jax.vmap(solve, in_axes=(None, 0)), in_axes=(0, None))(a1[:3], rhs[:4])  # [3, 4, size, 3]
-    np.testing.assert_allclose(nested[2, 1], np.linalg.solve(np.asarray(a1[2]), np.asarray(rhs[1])), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        nested[2, 1], np.linalg.solve(np.asarray(a1[2]), np.asarray(rhs[1])), rtol=1e-4, atol=1e-5
+    )
     tall = jax.random.normal(keys[3], (batch, 12, 5))
     np.testing.assert_allclose(jax.vmap(pinv)(tall), np.linalg.pinv(np.asarray(tall)), rtol=1e-3, atol=1e-4)
 
@@ -187,7 +219,12 @@ def test_small_systems_are_solved_by_pivoted_elimination(size):
         a = a.at[:, 0, 0].set(0.0)  # a zero leading entry needs a row swap
     b = jax.random.normal(keys[1], (32, size))
     x = jax.jit(jax.vmap(solve))(a, b)
-    np.testing.assert_allclose(x, np.linalg.solve(np.asarray(a, np.float64), np.asarray(b, np.float64)[..., None])[..., 0], rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(
+        x,
+        np.linalg.solve(np.asarray(a, np.float64), np.asarray(b, np.float64)[..., None])[..., 0],
+        rtol=2e-3,
+        atol=2e-3,
+    )
     g = jax.grad(lambda a: jnp.sum(solve(a, b[0]) ** 2))(a[0] + 5 * jnp.eye(size))
     g_ref = jax.grad(lambda a: jnp.sum(jnp.linalg.solve(a, b[0]) ** 2))(a[0] + 5 * jnp.eye(size))
     np.testing.assert_allclose(g, g_ref, rtol=1e-3, atol=1e-4)
@@ -224,9 +261,13 @@ def test_tabular_rewards_by_hand_on_a_two_state_mdp():
     values = TabularRewardParams(jnp.array([[0.5, -0.5], [3.0, 4.0]]))
     np.testing.assert_allclose(table.apply(values, obs, acts, None, None), [[-0.5, 3.0, 0.5]])
     state_only = tabular_reward((2,))
-    np.testing.assert_allclose(state_only.apply(TabularRewardParams(jnp.array([7.0, 9.0])), obs, None, None, None), [[7.0, 9.0, 7.0]])
+    np.testing.assert_allclose(
+        state_only.apply(TabularRewardParams(jnp.array([7.0, 9.0])), obs, None, None, None), [[7.0, 9.0, 7.0]]
+    )
     # lookup gathers any array over the index axes, features included: [N, K]
-    np.testing.assert_allclose(reward.lookup(reward.features, obs, acts, next_obs), [[1.0, 1.0], [1.0, 0.0], [0.0, 0.0]])
+    np.testing.assert_allclose(
+        reward.lookup(reward.features, obs, acts, next_obs), [[1.0, 1.0], [1.0, 0.0], [0.0, 0.0]]
+    )
 
 
 def test_tabular_rewards_are_differentiable_and_vmap_over_params():

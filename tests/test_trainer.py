@@ -99,7 +99,9 @@ def test_epoch_loss_equals_full_dataset_loss_and_padding_is_skipped():
     noisy = PreferenceModel(temperature=0.5, label_noise=0.1)  # the trainer's loss is preference_loss under its model
     frozen_noisy = RewardTrainer(model, optax.sgd(0.0), batch_size=2, preference_model=noisy)
     _, _, noisy_metrics = frozen_noisy.train(params, frozen_noisy.init(params), prefs, jax.random.key(0))
-    assert noisy_metrics["loss"][0] == pytest.approx(float(preference_loss(model, params, prefs, preference_model=noisy)), rel=1e-5)
+    assert noisy_metrics["loss"][0] == pytest.approx(
+        float(preference_loss(model, params, prefs, preference_model=noisy)), rel=1e-5
+    )
     assert noisy_metrics["loss"][0] != pytest.approx(metrics["loss"][0], rel=1e-3)
     expected_accuracy = preference_accuracy(PairScorer(model), params, prefs)
     assert metrics["accuracy"][0] == pytest.approx(expected_accuracy)
@@ -119,7 +121,9 @@ def _growing_dataset_setup() -> tuple[TransitionBuffer, LinearEnsemble, RewardTr
 def test_no_recompile_within_a_dataset_bucket():
     buffer, _model, trainer, params, opt_state = _growing_dataset_setup()
     for num_pairs in (17, 20, 31, 32):  # all in the 32-pair bucket
-        params, opt_state, _ = trainer.train(params, opt_state, _oracle_prefs(buffer, num_pairs, num_pairs), jax.random.key(num_pairs))
+        params, opt_state, _ = trainer.train(
+            params, opt_state, _oracle_prefs(buffer, num_pairs, num_pairs), jax.random.key(num_pairs)
+        )
     assert trainer.epoch._cache_size() == 1
     trainer.train(params, opt_state, _oracle_prefs(buffer, 40, 40), jax.random.key(0))
     assert trainer.epoch._cache_size() == 2
@@ -128,7 +132,13 @@ def test_no_recompile_within_a_dataset_bucket():
 def test_min_dataset_size_compiles_a_growing_dataset_once_and_trains_the_same():
     buffer, model, trainer, params, opt_state = _growing_dataset_setup()
     for num_pairs in (10, 40, 90, 120):  # four buckets without the budget, one with it
-        params, opt_state, metrics = trainer.train(params, opt_state, _oracle_prefs(buffer, num_pairs, num_pairs), jax.random.key(num_pairs), min_dataset_size=120)
+        params, opt_state, metrics = trainer.train(
+            params,
+            opt_state,
+            _oracle_prefs(buffer, num_pairs, num_pairs),
+            jax.random.key(num_pairs),
+            min_dataset_size=120,
+        )
         assert np.isfinite(metrics["loss"]).all()
     assert trainer.epoch._cache_size() == 1
     # Padding only adds skipped batches: a full pass over the same pairs gives the same loss.
@@ -149,7 +159,9 @@ def test_train_reward_continues_from_its_state_as_a_held_trainer_does_and_valida
     start = model.init(jax.random.key(0))
     optimizer = optax.adam(1e-3)
     params, opt_state, _ = train_reward(model, start, None, prefs, jax.random.key(0), optimizer=optimizer)
-    params, opt_state, metrics = train_reward(model, params, opt_state, prefs, jax.random.key(1), optimizer=optimizer, epochs=2)
+    params, opt_state, metrics = train_reward(
+        model, params, opt_state, prefs, jax.random.key(1), optimizer=optimizer, epochs=2
+    )
     assert metrics["loss"].shape == (2,) and np.isfinite(metrics["loss"]).all()
     # The same two calls on one held trainer: the same numbers, and one compilation for both.
     trainer = RewardTrainer(model, optimizer, batch_size=64)
@@ -178,7 +190,11 @@ def test_bootstrap_members_diverge_and_weight_decay_shrinks():
     same = StandInParams({"w": jnp.zeros((2, 6))})
     plain, _, _ = train_reward(model, same, None, prefs, jax.random.key(0), epochs=3, optimizer=optax.sgd(0.1))
     np.testing.assert_allclose(plain.net["w"][0], plain.net["w"][1], rtol=1e-6)  # identical members stay identical
-    boot, _, _ = train_reward(model, same, None, prefs, jax.random.key(0), epochs=3, optimizer=optax.sgd(0.1), bootstrap=True)
+    boot, _, _ = train_reward(
+        model, same, None, prefs, jax.random.key(0), epochs=3, optimizer=optax.sgd(0.1), bootstrap=True
+    )
     assert float(jnp.abs(boot.net["w"][0] - boot.net["w"][1]).max()) > 1e-3
-    decayed, _, _ = train_reward(model, plain, None, prefs, jax.random.key(0), epochs=2, optimizer=default_optimizer(1e-3, 10.0))
+    decayed, _, _ = train_reward(
+        model, plain, None, prefs, jax.random.key(0), epochs=2, optimizer=default_optimizer(1e-3, 10.0)
+    )
     assert float(jnp.linalg.norm(decayed.net["w"])) < float(jnp.linalg.norm(plain.net["w"]))

@@ -80,7 +80,11 @@ class RecordingReward:
 
     def __call__(self, obs, acts, next_obs, dones):
         self.calls.append((obs, acts, next_obs, np.asarray(dones).copy()))
-        value = 10 * scalar_obs(next_obs) + scalar_obs(obs) + 100 * np.asarray(acts, np.float64).reshape(len(dones), -1)[:, 0]
+        value = (
+            10 * scalar_obs(next_obs)
+            + scalar_obs(obs)
+            + 100 * np.asarray(acts, np.float64).reshape(len(dones), -1)[:, 0]
+        )
         return (value + 1000 * np.asarray(dones, np.float64)).astype(np.float32)
 
 
@@ -134,7 +138,9 @@ def test_gym_add_and_weighted_modes():
 def test_gym_terminal_transition_and_components_of_inner_wrapper_kept():
     fn = RecordingReward()
     env = RewardWrapper(CounterEnv(length=2), fn, mode="add", weight=1.0)
-    bonus = RewardWrapper(env, lambda o, a, n, d: np.full(len(d), 7.0, np.float32), mode="add", weight=2.0, name="bonus")
+    bonus = RewardWrapper(
+        env, lambda o, a, n, d: np.full(len(d), 7.0, np.float32), mode="add", weight=2.0, name="bonus"
+    )
     bonus.reset()
     _, r1, *_ = bonus.step(np.array([0.0], np.float32))
     _, r2, terminated, _, info = bonus.step(np.array([0.5], np.float32))
@@ -209,9 +215,12 @@ def test_mix_formulas(env_rewards, weight, env_weight):
     env_r = np.array(env_rewards)
     learned = np.linspace(-3, 3, len(env_r)).astype(np.float32)
     np.testing.assert_array_equal(RewardMix("replace").combine(env_r, learned, np.float64), learned.astype(np.float64))
-    np.testing.assert_allclose(RewardMix("add", weight).combine(env_r, learned, np.float64), env_r + weight * learned.astype(np.float64))
     np.testing.assert_allclose(
-        RewardMix("weighted", weight, env_weight).combine(env_r, learned, np.float64), env_weight * env_r + weight * learned.astype(np.float64)
+        RewardMix("add", weight).combine(env_r, learned, np.float64), env_r + weight * learned.astype(np.float64)
+    )
+    np.testing.assert_allclose(
+        RewardMix("weighted", weight, env_weight).combine(env_r, learned, np.float64),
+        env_weight * env_r + weight * learned.astype(np.float64),
     )
     # weighted with env_weight = 1 is add
     as_weighted = RewardMix("weighted", weight, 1.0).combine(env_r, learned, np.float64)
@@ -275,7 +284,9 @@ class _ModelReward:
 def test_space_mismatch_names_both_spaces():
     act = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
     wrong_obs = _ModelReward(gym.spaces.Box(-1.0, 1.0, (4,), np.float32), act)
-    with pytest.raises(ValueError, match=r"observation-space mismatch.*Box\(-100.0, 100.0, \(1,\).*Box\(-1.0, 1.0, \(4,\)"):
+    with pytest.raises(
+        ValueError, match=r"observation-space mismatch.*Box\(-100.0, 100.0, \(1,\).*Box\(-1.0, 1.0, \(4,\)"
+    ):
         RewardVecEnvWrapper(DummyVecEnv([lambda: CounterEnv()]), wrong_obs)
     with pytest.raises(ValueError, match="observation_space=Discrete"):
         RewardWrapper(CounterEnv(obs_kind="discrete"), wrong_obs)
@@ -299,7 +310,9 @@ def test_spaces_compatible_structure():
     assert spaces_compatible(gym.spaces.Dict({"a": box, "b": discrete}), gym.spaces.Dict({"b": discrete, "a": box}))
     assert not spaces_compatible(gym.spaces.Dict({"a": box}), gym.spaces.Dict({"c": box}))
     assert not spaces_compatible(gym.spaces.Discrete(3), gym.spaces.Discrete(4))
-    assert not spaces_compatible(gym.spaces.Box(0, 255, (4, 4, 3), np.uint8), gym.spaces.Box(0, 1, (4, 4, 3), np.float32))
+    assert not spaces_compatible(
+        gym.spaces.Box(0, 255, (4, 4, 3), np.uint8), gym.spaces.Box(0, 1, (4, 4, 3), np.float32)
+    )
 
 
 # ---------------------------------------------------------------- SB3 VecEnv
@@ -319,7 +332,9 @@ def test_sb3_terminal_observation_is_next_obs_at_episode_end():
         t += 1
         expected_next = t.copy()  # s' is the counter, also when the env was reset (terminal obs)
         np.testing.assert_array_equal(dones, t == np.array(lengths))
-        np.testing.assert_array_equal(rewards, expected_reward(prev, actions[:, 0].astype(np.float64), expected_next, dones))
+        np.testing.assert_array_equal(
+            rewards, expected_reward(prev, actions[:, 0].astype(np.float64), expected_next, dones)
+        )
         batch = venv.last_transitions
         np.testing.assert_array_equal(batch.next_obs[:, 0], expected_next)
         np.testing.assert_array_equal(batch.obs[:, 0], prev)
@@ -408,7 +423,9 @@ def test_sb3_ppo_learns_on_wrapped_env():
 
 
 def _vector(fn, autoreset, lengths=(2, 3), obs_kind="box", **kwargs):
-    env = SyncVectorEnv([lambda n=n: CounterEnv(length=n, obs_kind=obs_kind) for n in lengths], autoreset_mode=autoreset)
+    env = SyncVectorEnv(
+        [lambda n=n: CounterEnv(length=n, obs_kind=obs_kind) for n in lengths], autoreset_mode=autoreset
+    )
     return VectorRewardWrapper(env, fn, **kwargs)
 
 
@@ -420,11 +437,15 @@ def test_vector_next_step_autoreset_skips_reset_steps():
     actions = np.array([[0.25], [-0.5]], np.float32)
     # env 0 (length 2): steps 1, 2 (end), reset step, 1, 2 (end), reset; env 1 (length 3): 1, 2, 3 (end), reset, 1, 2
     obs, rewards, term, _trunc, info = envs.step(actions)
-    np.testing.assert_array_equal(rewards, expected_reward(np.full(2, RESET_VALUE), actions[:, 0], np.ones(2), np.zeros(2)))
+    np.testing.assert_array_equal(
+        rewards, expected_reward(np.full(2, RESET_VALUE), actions[:, 0], np.ones(2), np.zeros(2))
+    )
     obs, rewards, term, _trunc, info = envs.step(actions)
     assert term.tolist() == [True, False]
     np.testing.assert_array_equal(obs[:, 0], [2, 2])  # NEXT_STEP returns the terminal observation
-    np.testing.assert_array_equal(rewards, expected_reward(np.ones(2), actions[:, 0], np.full(2, 2.0), np.array([1.0, 0.0])))
+    np.testing.assert_array_equal(
+        rewards, expected_reward(np.ones(2), actions[:, 0], np.full(2, 2.0), np.array([1.0, 0.0]))
+    )
     calls = len(fn.calls)
     obs, rewards, term, _trunc, info = envs.step(actions)  # env 0 resets; env 1 ends
     assert len(fn.calls) == calls + 1
@@ -439,7 +460,9 @@ def test_vector_next_step_autoreset_skips_reset_steps():
     listed = DictInfoToList(envs)._convert_info_to_list(info)  # gymnasium's masks are consistent
     assert "true_reward" not in listed[0] and listed[1]["reward_components"]["learned"] == rewards[1]
     obs, rewards, term, _trunc, info = envs.step(actions)  # env 0 steps from its reset obs; env 1 resets
-    np.testing.assert_array_equal(rewards, [expected_reward(np.array([RESET_VALUE]), actions[:1, 0], np.ones(1), np.zeros(1))[0], 0.0])
+    np.testing.assert_array_equal(
+        rewards, [expected_reward(np.array([RESET_VALUE]), actions[:1, 0], np.ones(1), np.zeros(1))[0], 0.0]
+    )
     np.testing.assert_array_equal(fn.calls[-1][0], [[RESET_VALUE]])
 
 
@@ -487,8 +510,12 @@ def test_vector_discrete_dict_and_swap():
         envs.reset()
         envs.step(np.zeros((2, 1), np.float32))
         _, rewards, *_ = envs.step(np.zeros((2, 1), np.float32))
-        np.testing.assert_array_equal(rewards, expected_reward(np.ones(2), np.zeros(2), np.full(2, 2.0), np.array([1.0, 0.0])))
-        _, rewards, *_ = envs.step(np.zeros((2, 1), np.float32))  # env 0 resets: scored rows keep their Dict/Discrete form
+        np.testing.assert_array_equal(
+            rewards, expected_reward(np.ones(2), np.zeros(2), np.full(2, 2.0), np.array([1.0, 0.0]))
+        )
+        _, rewards, *_ = envs.step(
+            np.zeros((2, 1), np.float32)
+        )  # env 0 resets: scored rows keep their Dict/Discrete form
         scored = fn.calls[-1][0]
         if kind == "dict":
             assert scored["pos"].shape == (1, 2) and scored["phase"].shape == (1,)
@@ -531,7 +558,9 @@ def test_learned_reward_model_with_dict_obs_and_space_check():
     from rewardlab.rewards import RewardModel, RewardNetConfig, as_reward_fn
 
     venv = DummyVecEnv([lambda: CounterEnv(length=2, obs_kind="dict")] * 2)
-    model = RewardModel(RewardNetConfig(inputs=("obs", "act", "next_obs"), hidden_sizes=(8,)), venv.observation_space, venv.action_space)
+    model = RewardModel(
+        RewardNetConfig(inputs=("obs", "act", "next_obs"), hidden_sizes=(8,)), venv.observation_space, venv.action_space
+    )
     params = model.init(jax.random.key(0))
     wrapper = RewardVecEnvWrapper(venv, as_reward_fn(model, params))
     wrapper.reset()
@@ -541,6 +570,8 @@ def test_learned_reward_model_with_dict_obs_and_space_check():
         expected = np.asarray(model.apply(params, batch.obs, batch.acts, batch.next_obs, batch.dones))[0]
         np.testing.assert_allclose(rewards, expected, rtol=1e-5, atol=1e-6)
     assert dones.all()
-    other = RewardModel(RewardNetConfig(hidden_sizes=(8,)), gym.spaces.Box(-1.0, 1.0, (4,), np.float32), venv.action_space)
+    other = RewardModel(
+        RewardNetConfig(hidden_sizes=(8,)), gym.spaces.Box(-1.0, 1.0, (4,), np.float32), venv.action_space
+    )
     with pytest.raises(ValueError, match=r"observation-space mismatch.*Dict\(.*Box\(-1.0, 1.0, \(4,\), float32\)"):
         wrapper.set_reward_fn(as_reward_fn(other, other.init(jax.random.key(1))))

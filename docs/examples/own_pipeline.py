@@ -39,8 +39,12 @@ def main(total_timesteps: int = 2048, labels: int = 40, seed: int = 0) -> dict:
 
     # 2. Preferences from a simulated teacher, and a reward model trained on them.
     prefs = label(buffer.sample_pairs(labels, 25, rng), make_teacher("oracle"), rng)
-    model = RewardModel(RewardNetConfig(inputs=("obs", "act"), hidden_sizes=(64, 64)), venv.observation_space, venv.action_space)
-    params, _, metrics = train_reward(model, model.init(jax.random.key(seed)), None, prefs, jax.random.key(seed), epochs=100, batch_size=32)
+    model = RewardModel(
+        RewardNetConfig(inputs=("obs", "act"), hidden_sizes=(64, 64)), venv.observation_space, venv.action_space
+    )
+    params, _, metrics = train_reward(
+        model, model.init(jax.random.key(seed)), None, prefs, jax.random.key(seed), epochs=100, batch_size=32
+    )
 
     # 3. The learned reward replaces the env's; the true reward stays in infos[i]["true_reward"].
     wrapped = RewardVecEnvWrapper(venv, as_reward_fn(model, params), mode="replace")

@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from rewardlab._types import Transitions
 
 
-def coverage_from_spaces(observation_space: gym.Space, action_space: gym.Space, num_steps: int, seed: int) -> Transitions:
+def coverage_from_spaces(
+    observation_space: gym.Space, action_space: gym.Space, num_steps: int, seed: int
+) -> Transitions:
     """Coverage transitions with s, a, s' drawn independently from the spaces (no env at hand)."""
     import numpy as np
 
@@ -31,15 +33,21 @@ def coverage_from_spaces(observation_space: gym.Space, action_space: gym.Space, 
 def distance(
     model_a: Path = typer.Argument(..., help="First reward model (.rlab checkpoint)."),
     model_b: Path = typer.Argument(..., help="Second reward model (.rlab checkpoint)."),
-    env_id: str = typer.Option(None, "--env", help="gymnasium id whose random-policy rollouts give the coverage distribution "
-                                                   "(default: sample s, a, s' from the models' spaces)."),
+    env_id: str = typer.Option(
+        None,
+        "--env",
+        help="gymnasium id whose random-policy rollouts give the coverage distribution "
+        "(default: sample s, a, s' from the models' spaces).",
+    ),
     discount: float = typer.Option(0.99, min=0.0, max=1.0, help="γ of the canonicalisation."),
     transitions: int = typer.Option(2048, min=2, help="Coverage transitions per seed (N)."),
     samples: int = typer.Option(1024, min=1, help="Canonicalisation samples per seed (M)."),
     seeds: int = typer.Option(3, min=1, help="Independent repetitions for the confidence interval."),
     seed: int = typer.Option(0, help="Base seed."),
     metric: str = typer.Option("pearson", help="pearson (EPIC) or an L_p distance after canonicalisation: 1, 2, inf."),
-    rollout_steps: int = typer.Option(10_000, min=2, help="Random-policy steps collected for the coverage data (with --env)."),
+    rollout_steps: int = typer.Option(
+        10_000, min=2, help="Random-policy steps collected for the coverage data (with --env)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a sentence."),
 ) -> None:
     """Compare two saved reward models with sample-based EPIC (mean and 95% interval over seeds)."""
@@ -64,15 +72,36 @@ def distance(
         else:
             coverage = coverage_from_spaces(first[0].observation_space, first[0].action_space, rollout_steps, seed)
             source = "independent samples of the observation and action spaces"
-        result = sample_epic_distance(as_reward_fn(*first), as_reward_fn(*second), coverage, discount, num_transitions=transitions, num_samples=samples,
-                                      num_seeds=seeds, seed=seed, metric=metric_value)
+        result = sample_epic_distance(
+            as_reward_fn(*first),
+            as_reward_fn(*second),
+            coverage,
+            discount,
+            num_transitions=transitions,
+            num_samples=samples,
+            num_seeds=seeds,
+            seed=seed,
+            metric=metric_value,
+        )
     except ValueError as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None
     if as_json:
-        print(json.dumps({"distance": result.mean, "low": result.low, "high": result.high, "per_seed": result.per_seed.tolist(),
-                          "metric": metric, "coverage": source}))
+        print(
+            json.dumps(
+                {
+                    "distance": result.mean,
+                    "low": result.low,
+                    "high": result.high,
+                    "per_seed": result.per_seed.tolist(),
+                    "metric": metric,
+                    "coverage": source,
+                }
+            )
+        )
         return
     name = "EPIC" if metric == "pearson" else f"L{metric} after EPIC canonicalisation"
-    console.print(f"{name} distance {result.mean:.4f} (95% CI {result.low:.4f} – {result.high:.4f}, {seeds} seeds; "
-                  f"N={transitions}, M={samples}; coverage: {source})")
+    console.print(
+        f"{name} distance {result.mean:.4f} (95% CI {result.low:.4f} – {result.high:.4f}, {seeds} seeds; "
+        f"N={transitions}, M={samples}; coverage: {source})"
+    )

@@ -8,13 +8,19 @@ import typer
 
 
 def irl_expert(
-    env_id: str = typer.Option("Pendulum-v1", "--env", help="Fixed-horizon task: Pendulum-v1 or HalfCheetah-v5 (any gymnasium id works)."),
+    env_id: str = typer.Option(
+        "Pendulum-v1", "--env", help="Fixed-horizon task: Pendulum-v1 or HalfCheetah-v5 (any gymnasium id works)."
+    ),
     algo: str = typer.Option("sac", help="SB3 expert trained on the true reward: sac or ppo."),
     total_timesteps: int = typer.Option(10_000, min=1, help="Env steps of expert training."),
     episodes: int = typer.Option(10, min=1, help="Expert episodes saved as demonstrations."),
-    horizon: int = typer.Option(0, min=0, help="Fixed episode length (0 = the task's default: 200 Pendulum, 1000 HalfCheetah)."),
+    horizon: int = typer.Option(
+        0, min=0, help="Fixed episode length (0 = the task's default: 200 Pendulum, 1000 HalfCheetah)."
+    ),
     seed: int = typer.Option(0, help="Seed of training and of the recorded episodes."),
-    out: Path = typer.Option(Path("runs/demos/demos.rlab"), help="Demonstration file to write (checksummed, no pickle)."),
+    out: Path = typer.Option(
+        Path("runs/demos/demos.rlab"), help="Demonstration file to write (checksummed, no pickle)."
+    ),
 ) -> None:
     """Train an expert with tuned settings, record its deterministic episodes, save them for AIRL/GAIL."""
     import torch
@@ -33,12 +39,25 @@ def irl_expert(
     fixed_horizon = horizon or None
     try:
         expert = train_expert(env_id, algo, total_timesteps, seed=seed, fixed_horizon=fixed_horizon)
-        recorded = rollout(expert, make_env(env_id, fixed_horizon=fixed_horizon or DEFAULT_HORIZONS.get(env_id)), episodes, seed=seed + 1)
+        recorded = rollout(
+            expert,
+            make_env(env_id, fixed_horizon=fixed_horizon or DEFAULT_HORIZONS.get(env_id)),
+            episodes,
+            seed=seed + 1,
+        )
         demos, returns = recorded.transitions, recorded.returns
     except (ValueError, gym.error.Error) as error:  # gymnasium raises its own error types for unknown ids
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None
-    metadata = {"env_id": env_id, "expert_algo": algo, "expert_total_timesteps": total_timesteps, "seed": seed,
-                "demo_return": float(returns.mean()), "fixed_horizon": fixed_horizon}
+    metadata = {
+        "env_id": env_id,
+        "expert_algo": algo,
+        "expert_total_timesteps": total_timesteps,
+        "seed": seed,
+        "demo_return": float(returns.mean()),
+        "fixed_horizon": fixed_horizon,
+    }
     path = save_demonstrations(out, demos, metadata)
-    console.print(f"{len(demos.dones)} transitions from {episodes} episodes, mean true return {returns.mean():.1f}: {path}")
+    console.print(
+        f"{len(demos.dones)} transitions from {episodes} episodes, mean true return {returns.mean():.1f}: {path}"
+    )

@@ -33,7 +33,9 @@ def quickstart(
     teacher: str = typer.Option("oracle", help="Simulated teacher: oracle, stochastic, myopic, skip, equal, mistake."),
     seed: int = typer.Option(0, help="Seed of agents, envs, queries and teacher noise."),
     eval_episodes: int = typer.Option(10, min=1, help="Episodes per policy in the final evaluation."),
-    feedback_until: float = typer.Option(0.3, help="Fraction of the PPO steps by which every label is asked, in (0, 1]."),
+    feedback_until: float = typer.Option(
+        0.3, help="Fraction of the PPO steps by which every label is asked, in (0, 1]."
+    ),
     out: Path = typer.Option(Path("runs"), help="Parent folder of the run folder."),
     progress: bool = typer.Option(True, help="Print the stages and show progress bars."),
     parallel: bool = typer.Option(True, help="Train the true-reward PPO in a second process at the same time."),
@@ -50,9 +52,18 @@ def quickstart(
     console = Console()
     try:
         # typer gives the teacher as a str; Args checks it is one of its choices (check_choices).
-        args = Args(env_id=env_id, total_timesteps=total_timesteps, labels=labels, teacher=cast(Any, teacher), seed=seed,
-                    eval_episodes=eval_episodes, feedback_until=feedback_until, out_dir=out, parallel=parallel,
-                    progress=progress)
+        args = Args(
+            env_id=env_id,
+            total_timesteps=total_timesteps,
+            labels=labels,
+            teacher=cast(Any, teacher),
+            seed=seed,
+            eval_episodes=eval_episodes,
+            feedback_until=feedback_until,
+            out_dir=out,
+            parallel=parallel,
+            progress=progress,
+        )
         summary = main(args)
     except ValueError as error:
         console.print(f"[red]error:[/red] {error}")
@@ -69,7 +80,9 @@ def quickstart(
         f"{summary['pearson_transition']:.3f}, per 50-step segment {summary['pearson_segment']:.3f} | "
         f"labels {summary['labels_used']} | {summary['wall_s']:.0f} s"
     )
-    console.print(f"run folder: {summary['run_dir']} (summary.json, learning_curve.png, reward_model.rlab, tensorboard/)")
+    console.print(
+        f"run folder: {summary['run_dir']} (summary.json, learning_curve.png, reward_model.rlab, tensorboard/)"
+    )
 
 
 from rewardlab.cli._sweep import report as _report_command  # noqa: E402

@@ -17,14 +17,26 @@ def _fail(message: str) -> None:
 
 
 def sweep(
-    file: Path = typer.Argument(..., help="Sweep file (.toml, .yaml): target = 'module:function', then tables base, grid and optionally random."),
-    out: Path | None = typer.Option(None, "--out", help="Sweep folder; default runs/sweeps/<sweep name>. Rerunning into it resumes."),
+    file: Path = typer.Argument(
+        ..., help="Sweep file (.toml, .yaml): target = 'module:function', then tables base, grid and optionally random."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Sweep folder; default runs/sweeps/<sweep name>. Rerunning into it resumes."
+    ),
     backend: str = typer.Option("local", help="local (a process per run on this machine) or ray."),
-    workers: int | None = typer.Option(None, help="Runs at a time; default the CPU cores (local) or the local Ray's CPUs."),
-    address: str | None = typer.Option(None, help="Address of a running Ray cluster (with --backend ray); default starts a local Ray."),
-    retry_failed: bool = typer.Option(False, "--retry-failed", help="Redo runs recorded as failed (finished runs are always skipped)."),
+    workers: int | None = typer.Option(
+        None, help="Runs at a time; default the CPU cores (local) or the local Ray's CPUs."
+    ),
+    address: str | None = typer.Option(
+        None, help="Address of a running Ray cluster (with --backend ray); default starts a local Ray."
+    ),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="Redo runs recorded as failed (finished runs are always skipped)."
+    ),
     threads_per_run: int | None = typer.Option(None, help="BLAS/XLA/torch threads per run; default cores ÷ workers."),
-    run_timeout: float | None = typer.Option(None, help="Seconds a run may take; one still going then is killed and recorded as failed."),
+    run_timeout: float | None = typer.Option(
+        None, help="Seconds a run may take; one still going then is killed and recorded as failed."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and their state, run nothing."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
 ) -> None:
@@ -57,20 +69,35 @@ def sweep(
         from rich.console import Console
 
         console = Console(stderr=True, highlight=False, soft_wrap=True)
-        frame = run_sweep(spec, folder, backend=backend, workers=workers, address=address, retry_failed=retry_failed,
-                          threads_per_run=threads_per_run, run_timeout=run_timeout, log=None if quiet else console.print)
+        frame = run_sweep(
+            spec,
+            folder,
+            backend=backend,
+            workers=workers,
+            address=address,
+            retry_failed=retry_failed,
+            threads_per_run=threads_per_run,
+            run_timeout=run_timeout,
+            log=None if quiet else console.print,
+        )
     except (ValueError, ImportError) as error:
         _fail(str(error))
         return
     failed = int((frame["status"] != "ok").sum()) if len(frame) else 0
-    typer.echo(f"{len(frame)} runs complete ({failed} failed); results: {folder / 'results.parquet'}; "
-               f"report: rewardlab report {folder}")
+    typer.echo(
+        f"{len(frame)} runs complete ({failed} failed); results: {folder / 'results.parquet'}; "
+        f"report: rewardlab report {folder}"
+    )
 
 
 def report(
     sweep_dir: Path = typer.Argument(..., help="A sweep folder (holding results.parquet)."),
-    metric: list[str] | None = typer.Option(None, "--metric", help="Final metric to tabulate (repeatable); default all."),
-    curve: list[str] | None = typer.Option(None, "--curve", help="Logged metric to plot against step (repeatable); default all."),
+    metric: list[str] | None = typer.Option(
+        None, "--metric", help="Final metric to tabulate (repeatable); default all."
+    ),
+    curve: list[str] | None = typer.Option(
+        None, "--curve", help="Logged metric to plot against step (repeatable); default all."
+    ),
     out: Path | None = typer.Option(None, "--out", help="Report folder; default SWEEP_DIR/report."),
 ) -> None:
     """Learning curves per design with bands over seeds, and a final-performance table (IQM, bootstrap CIs), as PNG and Markdown."""

@@ -47,7 +47,9 @@ def check_transitions(transitions: Transitions) -> int:
         ValueError: ``transitions`` is not a ``rewardlab.Transitions`` or holds fewer than 2.
     """
     if not isinstance(transitions, Transitions):
-        raise ValueError(f"transitions: expected rewardlab.Transitions (the coverage data), got {type(transitions).__name__}")
+        raise ValueError(
+            f"transitions: expected rewardlab.Transitions (the coverage data), got {type(transitions).__name__}"
+        )
     size = batch_size((transitions.obs, transitions.acts, transitions.next_obs, transitions.dones))
     if size < 2:
         raise ValueError(f"transitions: expected at least 2 coverage transitions, got {size}")

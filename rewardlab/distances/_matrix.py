@@ -72,7 +72,12 @@ def _weighted_centred(values: jax.Array, weights: jax.Array) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnames=("split",))
 def _epic_matrix(
-    rewards: jax.Array, discount: Array, state_dist: jax.Array, action_dist: jax.Array, coverage: jax.Array | None, split: bool
+    rewards: jax.Array,
+    discount: Array,
+    state_dist: jax.Array,
+    action_dist: jax.Array,
+    coverage: jax.Array | None,
+    split: bool,
 ) -> jax.Array:
     if split:
         # rewards [K, S, A]: C = f(s, a) + g(s') with f = R − m(s), g = γ m(s')
@@ -97,7 +102,9 @@ def _epic_matrix(
 
 
 @jax.jit
-def _dard_matrix(rewards: jax.Array, transitions: jax.Array, discount: Array, action_dist: jax.Array, coverage: jax.Array) -> jax.Array:
+def _dard_matrix(
+    rewards: jax.Array, transitions: jax.Array, discount: Array, action_dist: jax.Array, coverage: jax.Array
+) -> jax.Array:
     def features(reward: jax.Array) -> jax.Array:
         canonical = snap_zero(dard_canonicalize(reward, transitions, discount, action_dist), reward)
         return _weighted_centred(canonical, coverage)
@@ -107,7 +114,13 @@ def _dard_matrix(rewards: jax.Array, transitions: jax.Array, discount: Array, ac
 
 @functools.partial(jax.jit, static_argnames=("canonicalization", "norm_order", "metric_order"))
 def _starc_matrix(
-    rewards: jax.Array, transitions: jax.Array, discount: Array, policy: jax.Array, canonicalization: str, norm_order: float, metric_order: float
+    rewards: jax.Array,
+    transitions: jax.Array,
+    discount: Array,
+    policy: jax.Array,
+    canonicalization: str,
+    norm_order: float,
+    metric_order: float,
 ) -> jax.Array:
     def features(reward: jax.Array) -> jax.Array:
         canonical = starc_canonicalize(reward, transitions, discount, canonicalization=canonicalization, policy=policy)
@@ -188,7 +201,15 @@ def distance_matrix(
         elif jnp.shape(policy) != (num_states, num_actions):
             raise ValueError(f"policy: expected shape [S, A]={(num_states, num_actions)}, got {jnp.shape(policy)}")
         full = rewards if rewards.ndim == 4 else jax.vmap(lambda r: expand_reward(r, transitions))(rewards)
-        return _starc_matrix(full, transitions, discount, jnp.asarray(policy), canonicalization, norm_order("norm", norm), norm_order("metric", metric))
+        return _starc_matrix(
+            full,
+            transitions,
+            discount,
+            jnp.asarray(policy),
+            canonicalization,
+            norm_order("norm", norm),
+            norm_order("metric", metric),
+        )
     action_dist = check_distribution("action_dist", action_dist, num_actions)
     full_shape = (num_states, num_actions, num_states)
     if coverage is not None and jnp.shape(coverage) != full_shape:
@@ -208,7 +229,9 @@ def distance_matrix(
     return _epic_matrix(full, discount, state_dist, action_dist, coverage, split=False)
 
 
-def plot_distance_matrix(matrix: Array, labels: list[str] | None = None, *, title: str = "", ax: Any = None, path: str | None = None) -> Any:
+def plot_distance_matrix(
+    matrix: Array, labels: list[str] | None = None, *, title: str = "", ax: Any = None, path: str | None = None
+) -> Any:
     """A heatmap of a distance matrix with its values written in the cells (K ≤ 20).
 
     Args:
@@ -251,7 +274,15 @@ def plot_distance_matrix(matrix: Array, labels: list[str] | None = None, *, titl
         threshold = 0.5 * np.nanmax(matrix) if np.isfinite(matrix).any() else 0.0
         for i in range(num):
             for j in range(num):
-                ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=8, color="black" if matrix[i, j] > threshold else "white")
+                ax.text(
+                    j,
+                    i,
+                    f"{matrix[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="black" if matrix[i, j] > threshold else "white",
+                )
     if title:
         ax.set_title(title)
     figure.tight_layout()

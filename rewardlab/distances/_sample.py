@@ -62,7 +62,9 @@ def pure_reward(reward: RewardFn) -> PureReward | None:
         ValueError: ``reward`` is not callable.
     """
     if not callable(reward):
-        raise ValueError(f"reward: expected a RewardFn (e.g. rewardlab.rewards.as_reward_fn(model, params)), got {type(reward).__name__}")
+        raise ValueError(
+            f"reward: expected a RewardFn (e.g. rewardlab.rewards.as_reward_fn(model, params)), got {type(reward).__name__}"
+        )
     pure_fn = getattr(reward, "pure_fn", None)
     return pure_fn() if callable(pure_fn) else None
 
@@ -77,7 +79,9 @@ def _repeat_grid(states: Any, acts: Array, next_obs: Any, xp: Any) -> tuple[Any,
     return grid_states, grid_acts, grid_next
 
 
-def _outgoing_means_device(apply: PureReward, states: Any, sample_acts: Any, sample_next_obs: Any, chunk_states: int) -> jax.Array:
+def _outgoing_means_device(
+    apply: PureReward, states: Any, sample_acts: Any, sample_next_obs: Any, chunk_states: int
+) -> jax.Array:
     """m(x) = (1/M) Σ_j R(x, a_j, s'_j) for every state x, as one jitted loop over state chunks."""
     num_states = batch_size(states)
     num_samples = batch_size(sample_acts)
@@ -135,7 +139,13 @@ def canonicalizer(reward: RewardFn) -> Callable[..., np.ndarray]:
     if apply is None:
 
         def host(
-            obs: Obs, acts: Array, next_obs: Obs, dones: Array, sample_acts: Array, sample_next_obs: Obs, discount: Array
+            obs: Obs,
+            acts: Array,
+            next_obs: Obs,
+            dones: Array,
+            sample_acts: Array,
+            sample_next_obs: Obs,
+            discount: Array,
         ) -> np.ndarray:
             states = jax.tree.map(lambda x, y: np.concatenate([np.asarray(x), np.asarray(y)]), obs, next_obs)
             means = _outgoing_means_host(reward, states, sample_acts, sample_next_obs)
@@ -146,13 +156,22 @@ def canonicalizer(reward: RewardFn) -> Callable[..., np.ndarray]:
         return host
     jitted = jax.jit(_canonical_device, static_argnums=(0, 1))
 
-    def device(obs: Obs, acts: Array, next_obs: Obs, dones: Array, sample_acts: Array, sample_next_obs: Obs, discount: Array) -> np.ndarray:
+    def device(
+        obs: Obs, acts: Array, next_obs: Obs, dones: Array, sample_acts: Array, sample_next_obs: Obs, discount: Array
+    ) -> np.ndarray:
         num_samples = batch_size(sample_acts)
         chunk_states = max(1, min(batch_size(obs) * 2, _DEVICE_CHUNK_TRANSITIONS // num_samples))
         as_jax = functools.partial(jax.tree.map, jnp.asarray)
         canonical = jitted(
-            apply, chunk_states, jnp.float32(discount), as_jax(obs), as_jax(acts), as_jax(next_obs),
-            jnp.asarray(dones), as_jax(sample_acts), as_jax(sample_next_obs),
+            apply,
+            chunk_states,
+            jnp.float32(discount),
+            as_jax(obs),
+            as_jax(acts),
+            as_jax(next_obs),
+            jnp.asarray(dones),
+            as_jax(sample_acts),
+            as_jax(sample_next_obs),
         )
         return np.asarray(canonical)
 
@@ -284,7 +303,9 @@ def sample_epic_distance(
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence: expected a level in (0, 1), got {confidence!r}")
     order = None if metric == "pearson" else norm_order("metric", metric)
-    obs_pool = jax.tree.map(lambda x, y: np.concatenate([np.asarray(x), np.asarray(y)]), transitions.obs, transitions.next_obs)
+    obs_pool = jax.tree.map(
+        lambda x, y: np.concatenate([np.asarray(x), np.asarray(y)]), transitions.obs, transitions.next_obs
+    )
     acts = np.asarray(transitions.acts)
     dones = np.asarray(transitions.dones, bool)
     canonicalize_a, canonicalize_b = canonicalizer(reward_a), canonicalizer(reward_b)
@@ -306,10 +327,13 @@ def sample_epic_distance(
         canonical_a = canonicalize_a(*batch)
         canonical_b = canonicalize_b(*batch)
         if order is None:
-            per_seed_values.append(float(pearson_distance(jnp.asarray(canonical_a, jnp.float32), jnp.asarray(canonical_b, jnp.float32))))
+            per_seed_values.append(
+                float(pearson_distance(jnp.asarray(canonical_a, jnp.float32), jnp.asarray(canonical_b, jnp.float32)))
+            )
         else:
-            per_seed_values.append(_standardized_lp(np.asarray(canonical_a, np.float64), np.asarray(canonical_b, np.float64), order))
+            per_seed_values.append(
+                _standardized_lp(np.asarray(canonical_a, np.float64), np.asarray(canonical_b, np.float64), order)
+            )
     per_seed = np.asarray(per_seed_values)
     mean, low, high = confidence_interval(per_seed, confidence)
     return SampleDistance(mean, low, high, per_seed)
-

@@ -74,7 +74,9 @@ def _dard_canonical(
         u = jax.tree.map(lambda x: x[:size], both)
         v = jax.tree.map(lambda x: x[size:], both)
         terms = [
-            discount * apply(grid_t, grid_acts, v, no_dones) - apply(grid_s, grid_acts, u, no_dones) - discount * apply(u, grid_acts, v, no_dones)
+            discount * apply(grid_t, grid_acts, v, no_dones)
+            - apply(grid_s, grid_acts, u, no_dones)
+            - discount * apply(u, grid_acts, v, no_dones)
             for apply in applies
         ]
         return jnp.stack(terms).reshape(len(applies), chunk, num_samples).mean(axis=2)
@@ -143,13 +145,17 @@ def sample_dard_distance(
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name}: expected a positive integer, got {value!r}")
     if not callable(dynamics):
-        raise ValueError(f"dynamics: expected a pure JAX callable (key, obs, acts) -> next_obs, got {type(dynamics).__name__}")
+        raise ValueError(
+            f"dynamics: expected a pure JAX callable (key, obs, acts) -> next_obs, got {type(dynamics).__name__}"
+        )
     applies = []
     for name, reward in (("reward_a", reward_a), ("reward_b", reward_b)):
         apply = pure_reward(reward)
         if apply is None:
-            raise ValueError(f"{name}: sample-based DARD needs a pure JAX reward (as_reward_fn of a reward model, with pure_fn), "
-                             f"got a host-only {type(reward).__name__}")
+            raise ValueError(
+                f"{name}: sample-based DARD needs a pure JAX reward (as_reward_fn of a reward model, with pure_fn), "
+                f"got a host-only {type(reward).__name__}"
+            )
         applies.append(apply)
     chunk = max(1, min(int(num_transitions), _CHUNK_TRANSITIONS // int(num_samples)))
     jitted = jax.jit(_dard_canonical, static_argnums=(0, 1, 2))

@@ -32,7 +32,9 @@ from rewardlab.distances._common import check_transitions, norm_order
 from rewardlab.distances._sample import SampleDistance, confidence_interval
 
 
-def random_fourier_features(observations: Any, num_features: int = 256, *, seed: int = 0, bandwidth: float = 1.0) -> Callable[[Any], np.ndarray]:
+def random_fourier_features(
+    observations: Any, num_features: int = 256, *, seed: int = 0, bandwidth: float = 1.0
+) -> Callable[[Any], np.ndarray]:
     """φ(s) = [1, ŝ, sqrt(2/D) cos(Wŝ + b)] with ŝ standardised by ``observations``' mean and std.
 
     W ~ N(0, 1/bandwidth²), b ~ U[0, 2π) (Rahimi & Recht 2007): a generic basis for V^π and for
@@ -51,12 +53,17 @@ def random_fourier_features(observations: Any, num_features: int = 256, *, seed:
 
     def features(obs: Any) -> np.ndarray:
         standard = (np.asarray(obs, np.float64).reshape(len(obs), -1) - mean) / std
-        return np.concatenate([np.ones((len(standard), 1)), standard, np.sqrt(2.0 / num_features) * np.cos(standard @ weights + offsets)], axis=1)
+        return np.concatenate(
+            [np.ones((len(standard), 1)), standard, np.sqrt(2.0 / num_features) * np.cos(standard @ weights + offsets)],
+            axis=1,
+        )
 
     return features
 
 
-def lstd_values(features_t: np.ndarray, features_tp1: np.ndarray, rewards: np.ndarray, discount_t: np.ndarray, ridge: float) -> np.ndarray:
+def lstd_values(
+    features_t: np.ndarray, features_tp1: np.ndarray, rewards: np.ndarray, discount_t: np.ndarray, ridge: float
+) -> np.ndarray:
     """LSTD weights ``[F, K]`` for K reward columns ``rewards [N, K]``; ``discount_t [N]`` = γ(1 − done)."""
     a = features_t.T @ (features_t - discount_t[:, None] * features_tp1) / len(features_t)
     b = features_t.T @ rewards / len(features_t)
@@ -129,7 +136,12 @@ def sample_starc_distance(
     for k in range(int(num_seeds)):
         rng = np.random.default_rng(seed + k)
         index = rng.choice(size, int(num_transitions), replace=num_transitions > size)
-        batch = (obs[index], jax.tree.map(lambda x: np.asarray(x)[index], transitions.acts), next_obs[index], dones[index])  # noqa: B023 - tree.map calls it at once
+        batch = (
+            obs[index],
+            jax.tree.map(lambda x: np.asarray(x)[index], transitions.acts),  # noqa: B023 - tree.map calls it at once
+            next_obs[index],
+            dones[index],
+        )
         rewards = np.stack([np.asarray(fn(*batch), np.float64) for fn in (reward_a, reward_b)], axis=1)  # [N, 2]
         features_t = np.asarray(features(batch[0]), np.float64)
         features_tp1 = np.asarray(features(batch[2]), np.float64)

@@ -45,7 +45,9 @@ CANONICALIZATIONS = ("value", "epic", "minimal")
 """STARC's canonicalisations (``starc_distance``; the module docstring defines each)."""
 
 
-def as_transition_reward(reward: Array, *, transitions: Array | None = None, num_actions: int | None = None) -> jax.Array:
+def as_transition_reward(
+    reward: Array, *, transitions: Array | None = None, num_actions: int | None = None
+) -> jax.Array:
     """A tabular reward as ``[S, A, S']``.
 
     With ``transitions`` this is :func:`rewardlab.tabular.expand_reward`; without, ``[S, A]``
@@ -76,7 +78,9 @@ def as_transition_reward(reward: Array, *, transitions: Array | None = None, num
     raise ValueError(f"reward: expected shape [S], [S, A] or [S, A, S], got {reward.shape}")
 
 
-def _pair(reward_a: Array, reward_b: Array, transitions: Array | None, num_actions: int | None) -> tuple[jax.Array, jax.Array]:
+def _pair(
+    reward_a: Array, reward_b: Array, transitions: Array | None, num_actions: int | None
+) -> tuple[jax.Array, jax.Array]:
     a = as_transition_reward(reward_a, transitions=transitions, num_actions=num_actions)
     b = as_transition_reward(reward_b, transitions=transitions, num_actions=num_actions)
     if a.shape != b.shape:
@@ -107,7 +111,9 @@ def epic_canonicalize(reward: Array, discount: Array, state_dist: Array, action_
         True
     """
     mean_out = jnp.einsum("sat,a,t->s", reward, action_dist, state_dist)  # m(x)
-    return reward + discount * mean_out[None, None, :] - mean_out[:, None, None] - discount * jnp.dot(state_dist, mean_out)
+    return (
+        reward + discount * mean_out[None, None, :] - mean_out[:, None, None] - discount * jnp.dot(state_dist, mean_out)
+    )
 
 
 def dard_canonicalize(reward: Array, transitions: Array, discount: Array, action_dist: Array) -> jax.Array:
@@ -194,7 +200,9 @@ def pearson_distance(x: Array, y: Array, weights: Array | None = None) -> jax.Ar
     standard_x = xc / jnp.sqrt(jnp.where(degenerate_x, 1.0, var_x))
     standard_y = yc / jnp.sqrt(jnp.where(degenerate_y, 1.0, var_y))
     distance = 0.5 * jnp.sqrt(jnp.dot(w, (standard_x - standard_y) ** 2))
-    distance = jnp.where(degenerate_x & degenerate_y, 0.0, jnp.where(degenerate_x | degenerate_y, jnp.sqrt(0.5), distance))
+    distance = jnp.where(
+        degenerate_x & degenerate_y, 0.0, jnp.where(degenerate_x | degenerate_y, jnp.sqrt(0.5), distance)
+    )
     return jnp.clip(distance, 0.0, 1.0)
 
 
@@ -341,7 +349,9 @@ def starc_canonicalize(
     reward = expand_reward(reward, transitions)
     num_states, num_actions, _ = transitions.shape
     if canonicalization == "epic":
-        return epic_canonicalize(reward, discount, jnp.full(num_states, 1.0 / num_states), jnp.full(num_actions, 1.0 / num_actions))
+        return epic_canonicalize(
+            reward, discount, jnp.full(num_states, 1.0 / num_states), jnp.full(num_actions, 1.0 / num_actions)
+        )
     if canonicalization == "minimal":
         return minimal_canonicalize(reward, transitions, discount)
     if policy is None:
@@ -410,6 +420,10 @@ def starc_distance(
     a, b = _pair(reward_a, reward_b, transitions, None)
     if policy is not None and jnp.shape(policy) != transitions.shape[:2]:
         raise ValueError(f"policy: expected shape [S, A]={transitions.shape[:2]}, got {jnp.shape(policy)}")
-    standard_a = standardize(starc_canonicalize(a, transitions, discount, canonicalization=canonicalization, policy=policy), norm_p, a)
-    standard_b = standardize(starc_canonicalize(b, transitions, discount, canonicalization=canonicalization, policy=policy), norm_p, b)
+    standard_a = standardize(
+        starc_canonicalize(a, transitions, discount, canonicalization=canonicalization, policy=policy), norm_p, a
+    )
+    standard_b = standardize(
+        starc_canonicalize(b, transitions, discount, canonicalization=canonicalization, policy=policy), norm_p, b
+    )
     return flat_norm(standard_a - standard_b, metric_p)

@@ -118,7 +118,12 @@ def discriminator_logits(model: RewardModel, params: RewardParams, batch: Discri
 
 
 def discriminator_loss(
-    model: RewardModel, net: Any, params: RewardParams, expert: DiscriminatorBatch, generator: DiscriminatorBatch, method: str
+    model: RewardModel,
+    net: Any,
+    params: RewardParams,
+    expert: DiscriminatorBatch,
+    generator: DiscriminatorBatch,
+    method: str,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """L = mean softplus(−logit_expert) + mean softplus(logit_generator), and accuracies (pure, differentiable in ``net``)."""
     params = params._replace(net=net)
@@ -190,7 +195,9 @@ class AdversarialCallback(BaseCallback):
         self.config = config
         self.expert = Transitions(*(np.asarray(x) for x in expert))
         self.rng = np.random.default_rng(seed)
-        self.params = model.update_normalizer(params, self.expert.obs)  # normalise with the expert's statistics, kept fixed
+        self.params = model.update_normalizer(
+            params, self.expert.obs
+        )  # normalise with the expert's statistics, kept fixed
         self.optimizer = optax.adam(config.learning_rate)
         self.opt_state = self.optimizer.init(self.params.net)
         capacity = max(config.batch_size, config.generator_buffer_steps)
@@ -220,7 +227,10 @@ class AdversarialCallback(BaseCallback):
     def _store(self, batch: Transitions) -> None:
         fields = {"obs": batch.obs, "acts": batch.acts, "next_obs": batch.next_obs, "dones": batch.dones}
         if self._buffer is None:
-            self._buffer = {name: np.zeros((self._capacity, *np.shape(value)[1:]), np.asarray(value).dtype) for name, value in fields.items()}
+            self._buffer = {
+                name: np.zeros((self._capacity, *np.shape(value)[1:]), np.asarray(value).dtype)
+                for name, value in fields.items()
+            }
         n = int(np.shape(batch.dones)[0])
         index = (self._pos + np.arange(n)) % self._capacity
         for name, value in fields.items():
@@ -233,7 +243,9 @@ class AdversarialCallback(BaseCallback):
         index = self.rng.integers(total, size=size)
         obs, acts = source["obs"][index], source["acts"][index]
         log_policy = policy_log_prob(self.model, obs, acts) if method == "airl" else np.zeros(size, np.float32)
-        return DiscriminatorBatch(obs, acts, source["next_obs"][index], source["dones"][index].astype(np.float32), log_policy)
+        return DiscriminatorBatch(
+            obs, acts, source["next_obs"][index], source["dones"][index].astype(np.float32), log_policy
+        )
 
     # SB3 hooks ----------------------------------------------------------------------------
     def _on_step(self) -> bool:
@@ -253,12 +265,19 @@ class AdversarialCallback(BaseCallback):
         cfg = self.config
         assert self._buffer is not None, "train_round: no generator transitions stored yet"
         generator = {name: array[: self._size] for name, array in self._buffer.items()}
-        expert = {"obs": self.expert.obs, "acts": self.expert.acts, "next_obs": self.expert.next_obs, "dones": self.expert.dones}
+        expert = {
+            "obs": self.expert.obs,
+            "acts": self.expert.acts,
+            "next_obs": self.expert.next_obs,
+            "dones": self.expert.dones,
+        }
         metrics = {}
         for _ in range(cfg.updates_per_round):
             expert_batch = self._batch(expert, cfg.batch_size, cfg.method)
             generator_batch = self._batch(generator, cfg.batch_size, cfg.method)
-            self.params, self.opt_state, metrics = self._update(self.params, self.opt_state, expert_batch, generator_batch)
+            self.params, self.opt_state, metrics = self._update(
+                self.params, self.opt_state, expert_batch, generator_batch
+            )
         record = {name: float(value) for name, value in metrics.items()}
         record["timestep"] = float(self.num_timesteps)
         self.history.append(record)
@@ -332,13 +351,19 @@ def train_adversarial(
         raise ValueError(f"total_timesteps: expected an integer >= 1, got {total_timesteps!r}")
     venv = agent.get_env()
     if not isinstance(venv, RewardVecEnvWrapper):
-        raise ValueError(f"agent: expected an agent whose env is a RewardVecEnvWrapper (outermost), got {type(venv).__name__}")
+        raise ValueError(
+            f"agent: expected an agent whose env is a RewardVecEnvWrapper (outermost), got {type(venv).__name__}"
+        )
     model = make_discriminator(venv.observation_space, venv.action_space, config)
     obs_shape, act_shape = venv.observation_space.shape, venv.action_space.shape
     if np.shape(expert.obs)[1:] != obs_shape or np.shape(expert.next_obs)[1:] != obs_shape:
-        raise ValueError(f"expert: expected observations [N, {', '.join(map(str, obs_shape or ()))}], got {np.shape(expert.obs)}")
+        raise ValueError(
+            f"expert: expected observations [N, {', '.join(map(str, obs_shape or ()))}], got {np.shape(expert.obs)}"
+        )
     if act_shape and np.shape(expert.acts)[1:] != act_shape:
-        raise ValueError(f"expert: expected actions [N, {', '.join(map(str, act_shape or ()))}], got {np.shape(expert.acts)}")
+        raise ValueError(
+            f"expert: expected actions [N, {', '.join(map(str, act_shape or ()))}], got {np.shape(expert.acts)}"
+        )
     callback = AdversarialCallback(venv, model, model.init(seed), expert, config, seed=seed)
     agent.learn(total_timesteps, callback=[callback, *(callbacks or [])], progress_bar=progress_bar)
     return AdversarialResult(model, callback.params, callback.history)

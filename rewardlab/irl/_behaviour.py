@@ -115,11 +115,15 @@ def behaviour_policy(
     transitions = jnp.asarray(transitions)
     if horizon is None:
         if behaviour == "causal_entropy":
-            return value_iteration(transitions, reward, discount, num_sweeps=num_sweeps, temperature=1.0 / rationality).policy
+            return value_iteration(
+                transitions, reward, discount, num_sweeps=num_sweeps, temperature=1.0 / rationality
+            ).policy
         q_values = value_iteration(transitions, reward, discount, num_sweeps=num_sweeps).q_values
     else:
         if behaviour == "causal_entropy":
-            return finite_horizon_soft_value_iteration(transitions, reward, discount, horizon, temperature=1.0 / rationality).policy
+            return finite_horizon_soft_value_iteration(
+                transitions, reward, discount, horizon, temperature=1.0 / rationality
+            ).policy
         q_values = finite_horizon_optimal_q(transitions, reward, discount, horizon)
     if behaviour == "optimal":
         return greedy_policy(q_values)

@@ -42,7 +42,9 @@ def _library_version() -> str:
     return str(rewardlab.__version__)
 
 
-def save_demonstrations(path: str | os.PathLike, transitions: Transitions, metadata: dict[str, Any] | None = None) -> Path:
+def save_demonstrations(
+    path: str | os.PathLike, transitions: Transitions, metadata: dict[str, Any] | None = None
+) -> Path:
     """Write demonstration transitions (and JSON-able ``metadata``) to one file, atomically.
 
     Args:
@@ -111,18 +113,26 @@ def load_demonstrations(path: str | os.PathLike) -> tuple[Transitions, dict[str,
     except OSError as error:
         raise CheckpointError(f"path: cannot read demonstrations {str(file)!r}: {error}") from error
     if data[: len(MAGIC)] != MAGIC:
-        raise CheckpointError(f"{file}: bad magic {data[: len(MAGIC)]!r}, expected {MAGIC!r}: not a rewardlab demonstration file")
+        raise CheckpointError(
+            f"{file}: bad magic {data[: len(MAGIC)]!r}, expected {MAGIC!r}: not a rewardlab demonstration file"
+        )
     if len(data) < _PREFIX.size:
-        raise CheckpointError(f"{file}: truncated file ({len(data)} bytes, shorter than the {_PREFIX.size}-byte preamble)")
+        raise CheckpointError(
+            f"{file}: truncated file ({len(data)} bytes, shorter than the {_PREFIX.size}-byte preamble)"
+        )
     _, version, header_length, payload_length = _PREFIX.unpack_from(data)
     if version != FORMAT_VERSION:
-        raise CheckpointError(f"{file}: unsupported format version {version}; this rewardlab reads version {FORMAT_VERSION}")
+        raise CheckpointError(
+            f"{file}: unsupported format version {version}; this rewardlab reads version {FORMAT_VERSION}"
+        )
     expected_size = _PREFIX.size + header_length + payload_length + _DIGEST_SIZE
     if len(data) != expected_size:
         raise CheckpointError(f"{file}: expected {expected_size} bytes, got {len(data)} (truncated or trailing bytes)")
     body, digest = data[:-_DIGEST_SIZE], data[-_DIGEST_SIZE:]
     if hashlib.sha256(body).digest() != digest:
-        raise CheckpointError(f"{file}: checksum mismatch (sha256 of the contents differs from the stored digest): the file is corrupted")
+        raise CheckpointError(
+            f"{file}: checksum mismatch (sha256 of the contents differs from the stored digest): the file is corrupted"
+        )
     try:
         header = json.loads(body[_PREFIX.size : _PREFIX.size + header_length].decode("utf-8"))
         if header.get("format") != FORMAT_NAME:
@@ -135,10 +145,16 @@ def load_demonstrations(path: str | os.PathLike) -> tuple[Transitions, dict[str,
         arrays = serialization.msgpack_restore(body[_PREFIX.size + header_length :])
     except Exception as error:  # msgpack raises several unrelated types on bad input
         raise CheckpointError(f"{file}: cannot decode the payload: {error}") from error
-    if not isinstance(arrays, dict) or set(arrays) != set(Transitions._fields) or set(table) != set(Transitions._fields):
+    if (
+        not isinstance(arrays, dict)
+        or set(arrays) != set(Transitions._fields)
+        or set(table) != set(Transitions._fields)
+    ):
         raise CheckpointError(f"{file}: expected the arrays {Transitions._fields}")
     for name, (shape, dtype) in table.items():
         array = np.asarray(arrays[name])
         if array.shape != shape or array.dtype.name != dtype:
-            raise CheckpointError(f"{file}: array {name}: header says {shape} {dtype}, payload has {array.shape} {array.dtype.name}")
+            raise CheckpointError(
+                f"{file}: array {name}: header says {shape} {dtype}, payload has {array.shape} {array.dtype.name}"
+            )
     return Transitions(**{name: np.asarray(arrays[name]) for name in Transitions._fields}), metadata

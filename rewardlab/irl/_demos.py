@@ -32,7 +32,9 @@ def _check_policy(policy: jax.Array, transitions: jax.Array, horizon: int) -> ja
     if policy.shape == expected:
         return jnp.broadcast_to(policy, (horizon,) + expected)
     if policy.shape != (horizon,) + expected:
-        raise ValueError(f"policy: expected shape [S, A]={expected} or [H, S, A]={(horizon,) + expected}, got {policy.shape}")
+        raise ValueError(
+            f"policy: expected shape [S, A]={expected} or [H, S, A]={(horizon,) + expected}, got {policy.shape}"
+        )
     return policy
 
 
@@ -83,7 +85,9 @@ def sample_trajectories(
         start_key, step_key = jax.random.split(key)
         state = jax.random.categorical(start_key, jnp.log(d0))
 
-        def step(state: jax.Array, inputs: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+        def step(
+            state: jax.Array, inputs: tuple[jax.Array, jax.Array]
+        ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
             key, log_pi = inputs
             action_key, next_key = jax.random.split(key)
             action = jax.random.categorical(action_key, log_pi[state])
@@ -97,7 +101,9 @@ def sample_trajectories(
     return TabularDemonstrations(states, actions)
 
 
-def empirical_occupancy(demos: TabularDemonstrations, num_states: int, num_actions: int, *, discount: Array = 1.0) -> jax.Array:
+def empirical_occupancy(
+    demos: TabularDemonstrations, num_states: int, num_actions: int, *, discount: Array = 1.0
+) -> jax.Array:
     """D̂(s, a) = (1/N) Σ_n Σ_t γᵗ 1[s_t = s, a_t = a], the sample estimate of the occupancy.
 
     Returns:
@@ -135,7 +141,9 @@ def discounted_occupancy(transitions: Array, policy: Array, initial_state_dist: 
         raise ValueError(f"policy: expected shape [S, A]={transitions.shape[:2]}, got {policy.shape}")
     transitions_pi = jnp.einsum("sa,sat->st", policy, transitions)
     identity = jnp.eye(transitions.shape[0], dtype=transitions_pi.dtype)
-    state_occupancy = solve((identity - discount * transitions_pi).T, jnp.asarray(initial_state_dist, transitions_pi.dtype))
+    state_occupancy = solve(
+        (identity - discount * transitions_pi).T, jnp.asarray(initial_state_dist, transitions_pi.dtype)
+    )
     return state_occupancy[:, None] * policy
 
 
@@ -164,7 +172,9 @@ def demonstration_occupancy(
         >>> round(float(D.sum()), 4)
         4.0
     """
-    policy = behaviour_policy(transitions, reward, discount, behaviour, rationality=rationality, horizon=horizon, num_sweeps=num_sweeps)
+    policy = behaviour_policy(
+        transitions, reward, discount, behaviour, rationality=rationality, horizon=horizon, num_sweeps=num_sweeps
+    )
     if horizon is None:
         return discounted_occupancy(transitions, policy, initial_state_dist, discount)
     return occupancy_measure(transitions, policy, initial_state_dist, int(horizon), discount=discount)

@@ -13,7 +13,14 @@ from typing import Any
 from rewardlab.rl import DEFAULT_HORIZONS, default_num_envs, make_agent, make_task_env
 
 
-def train_expert(env_id: str, algo: str = "sac", total_timesteps: int = 20_000, seed: int = 0, fixed_horizon: int | None = None, **overrides: Any) -> Any:
+def train_expert(
+    env_id: str,
+    algo: str = "sac",
+    total_timesteps: int = 20_000,
+    seed: int = 0,
+    fixed_horizon: int | None = None,
+    **overrides: Any,
+) -> Any:
     """An SB3 ``algo`` agent trained on the true reward of the fixed-horizon task ``env_id``.
 
     Args:

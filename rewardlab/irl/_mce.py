@@ -93,7 +93,9 @@ class MCEIRLConfig:
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate: expected > 0, got {self.learning_rate!r}")
         if not 0.0 < self.final_learning_rate_fraction <= 1.0:
-            raise ValueError(f"final_learning_rate_fraction: expected a value in (0, 1], got {self.final_learning_rate_fraction!r}")
+            raise ValueError(
+                f"final_learning_rate_fraction: expected a value in (0, 1], got {self.final_learning_rate_fraction!r}"
+            )
         if not self.l2_penalty >= 0:
             raise ValueError(f"l2_penalty: expected >= 0, got {self.l2_penalty!r}")
 
@@ -117,7 +119,12 @@ class MCEIRLResult(NamedTuple):
 
 
 def soft_plan(
-    transitions: Array, reward: Array, initial_state_dist: Array, discount: Array, config: MCEIRLConfig, rationality: Array | None = None
+    transitions: Array,
+    reward: Array,
+    initial_state_dist: Array,
+    discount: Array,
+    config: MCEIRLConfig,
+    rationality: Array | None = None,
 ) -> SoftPlan:
     """MCE policy, occupancy and initial soft value of ``reward`` under the learner's model (pure).
 
@@ -129,7 +136,9 @@ def soft_plan(
         plan = value_iteration(transitions, reward, discount, num_sweeps=config.num_sweeps, temperature=temperature)
         occupancy = discounted_occupancy(transitions, plan.policy, d0, discount)
         return SoftPlan(plan.policy, occupancy, jnp.dot(d0, plan.state_values))
-    horizon_plan = finite_horizon_soft_value_iteration(transitions, reward, discount, config.horizon, temperature=temperature)
+    horizon_plan = finite_horizon_soft_value_iteration(
+        transitions, reward, discount, config.horizon, temperature=temperature
+    )
     occupancy = occupancy_measure(transitions, horizon_plan.policy, d0, config.horizon, discount=discount)
     return SoftPlan(horizon_plan.policy, occupancy, jnp.dot(d0, horizon_plan.state_values[0]))
 
@@ -195,7 +204,9 @@ def make_mce_irl(reward_model: TabularReward, config: MCEIRLConfig = MCEIRLConfi
     demonstration occupancies (no shape checks inside: use :func:`mce_irl` for checked calls).
     ``rationality`` (the learner's β, may be traced, hence vmapped) overrides ``config.rationality``.
     """
-    schedule = optax.cosine_decay_schedule(config.learning_rate, config.num_steps, alpha=config.final_learning_rate_fraction)
+    schedule = optax.cosine_decay_schedule(
+        config.learning_rate, config.num_steps, alpha=config.final_learning_rate_fraction
+    )
     optimizer = optax.adam(schedule)
 
     def train(

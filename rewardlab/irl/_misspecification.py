@@ -42,7 +42,9 @@ class RewardError(NamedTuple):
 
     epic: jax.Array  # EPIC distance to the true reward, in [0, 1]
     starc: jax.Array  # STARC distance (value canonicalisation, L2), in [0, 2]
-    regret: jax.Array  # normalised regret of the learned reward's optimal policy in the true MDP (0 = optimal, 1 = uniform)
+    regret: (
+        jax.Array
+    )  # normalised regret of the learned reward's optimal policy in the true MDP (0 = optimal, 1 = uniform)
     occupancy_error: jax.Array  # ‖D_π̂ − D_demo‖₁/‖D_demo‖₁ of the learner at the end of training
 
 
@@ -120,9 +122,13 @@ def misspecified_irl(
         :class:`RewardError`.
     """
     transitions = jnp.asarray(transitions)
-    policy = behaviour_policy(transitions, true_reward, discount, behaviour, rationality=demo_rationality, num_sweeps=config.num_sweeps)
+    policy = behaviour_policy(
+        transitions, true_reward, discount, behaviour, rationality=demo_rationality, num_sweeps=config.num_sweeps
+    )
     demo_occupancy = discounted_occupancy(transitions, policy, initial_state_dist, learner_discount)
     train = make_mce_irl(tabular_reward(transitions.shape[:2]), config)
     result = train(key, learner_transitions, initial_state_dist, learner_discount, demo_occupancy, learner_rationality)
-    epic, starc, regret = reward_error(result.reward, true_reward, transitions, discount, initial_state_dist, num_sweeps=config.num_sweeps)
+    epic, starc, regret = reward_error(
+        result.reward, true_reward, transitions, discount, initial_state_dist, num_sweeps=config.num_sweeps
+    )
     return RewardError(epic, starc, regret, result.metrics["occupancy_error"][-1])

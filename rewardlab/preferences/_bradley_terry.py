@@ -195,9 +195,13 @@ def check_fragment_pairs(pairs: Any, name: str = "pairs") -> tuple[int, int]:
     for field in ("obs", "acts", "next_obs"):
         for leaf in jax.tree.leaves(getattr(pairs, field)):
             if tuple(np.shape(leaf))[:3] != dones_shape:
-                raise ValueError(f"{name}.{field}: expected leading axes {dones_shape} ([B, 2, L]), got {tuple(np.shape(leaf))}")
+                raise ValueError(
+                    f"{name}.{field}: expected leading axes {dones_shape} ([B, 2, L]), got {tuple(np.shape(leaf))}"
+                )
     if pairs.factors is not None and tuple(np.shape(pairs.factors))[:3] != dones_shape:
-        raise ValueError(f"{name}.factors: expected shape [B, 2, L, K] with [B, 2, L] = {dones_shape}, got {tuple(np.shape(pairs.factors))}")
+        raise ValueError(
+            f"{name}.factors: expected shape [B, 2, L, K] with [B, 2, L] = {dones_shape}, got {tuple(np.shape(pairs.factors))}"
+        )
     return dones_shape[0], dones_shape[2]
 
 
@@ -216,7 +220,9 @@ def check_preferences(prefs: Any, name: str = "prefs") -> int:
     if not isinstance(prefs.labels, jax.core.Tracer):
         labels = np.asarray(prefs.labels)
         if labels.size and not (np.all(labels >= 0) and np.all(labels <= 1)):
-            raise ValueError(f"{name}.labels: expected values in [0, 1] (NaN pairs must be dropped), got min {np.nanmin(labels) if np.isfinite(labels).any() else labels.min()} and max {labels.max()}")
+            raise ValueError(
+                f"{name}.labels: expected values in [0, 1] (NaN pairs must be dropped), got min {np.nanmin(labels) if np.isfinite(labels).any() else labels.min()} and max {labels.max()}"
+            )
     return num_pairs
 
 
@@ -289,7 +295,9 @@ def pair_losses(
     temperature, label_noise = preference_model.temperature, preference_model.label_noise
     labels = jnp.asarray(prefs.labels, scores.dtype)
     per_pair = jax.vmap(bradley_terry_loss, in_axes=(0, 0, 0, None, None))
-    losses = jax.vmap(per_pair, in_axes=(0, 0, None, None, None))(scores[..., 0], scores[..., 1], labels, temperature, label_noise)
+    losses = jax.vmap(per_pair, in_axes=(0, 0, None, None, None))(
+        scores[..., 0], scores[..., 1], labels, temperature, label_noise
+    )
     probabilities = jax.nn.sigmoid(bradley_terry_logit(scores[..., 0], scores[..., 1], temperature))
     return losses, probabilities
 
@@ -343,5 +351,7 @@ def preference_loss(
     if weights is None:
         weights = jnp.ones(losses.shape[1], losses.dtype)
     if tuple(jnp.shape(weights)) not in ((losses.shape[1],), tuple(losses.shape)):
-        raise ValueError(f"weights: expected shape ({losses.shape[1]},) or {tuple(losses.shape)} ([B] or [E, B]), got {tuple(jnp.shape(weights))}")
+        raise ValueError(
+            f"weights: expected shape ({losses.shape[1]},) or {tuple(losses.shape)} ([B] or [E, B]), got {tuple(jnp.shape(weights))}"
+        )
     return jnp.mean(weighted_member_losses(losses, jnp.asarray(weights, losses.dtype)))

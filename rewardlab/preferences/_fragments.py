@@ -61,7 +61,9 @@ class TransitionBuffer:
         (4, 2, 6, 3)
     """
 
-    def __init__(self, capacity_steps: int, num_envs: int, observation_space: Any = None, action_space: Any = None) -> None:
+    def __init__(
+        self, capacity_steps: int, num_envs: int, observation_space: Any = None, action_space: Any = None
+    ) -> None:
         if not isinstance(capacity_steps, (int, np.integer)) or capacity_steps < 1:
             raise ValueError(f"capacity_steps: expected an integer >= 1, got {capacity_steps!r}")
         if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
@@ -82,14 +84,23 @@ class TransitionBuffer:
     def _check_leaf(self, name: str, value: np.ndarray, expected: Any) -> None:
         if value.ndim < 1 or value.shape[0] != self.num_envs:
             raise ValueError(f"{name}: expected leading axis num_envs={self.num_envs}, got shape {value.shape}")
-        if expected is not None and tuple(value.shape[1:]) != tuple(expected) and value.size != self.num_envs * int(np.prod(expected)):
+        if (
+            expected is not None
+            and tuple(value.shape[1:]) != tuple(expected)
+            and value.size != self.num_envs * int(np.prod(expected))
+        ):
             raise ValueError(f"{name}: expected shape ({self.num_envs}, *{tuple(expected)}), got {value.shape}")
 
     def _check_tree(self, name: str, tree: Any, expected: Any) -> Any:
         if isinstance(tree, dict):
             if isinstance(expected, dict) and set(tree) != set(expected):
                 raise ValueError(f"{name}: expected keys {sorted(expected)}, got {sorted(tree)}")
-            return {key: self._check_tree(f"{name}[{key!r}]", value, None if not isinstance(expected, dict) else expected[key]) for key, value in tree.items()}
+            return {
+                key: self._check_tree(
+                    f"{name}[{key!r}]", value, None if not isinstance(expected, dict) else expected[key]
+                )
+                for key, value in tree.items()
+            }
         value = np.asarray(tree)
         self._check_leaf(name, value, None if isinstance(expected, dict) else expected)
         if expected is not None and not isinstance(expected, dict):
@@ -123,12 +134,16 @@ class TransitionBuffer:
         if factors is not None:
             batch["factors"] = np.asarray(factors, np.float32)
             if batch["factors"].ndim != 2 or batch["factors"].shape[0] != self.num_envs:
-                raise ValueError(f"factors: expected shape ({self.num_envs}, K) ([num_envs, K]), got {batch['factors'].shape}")
+                raise ValueError(
+                    f"factors: expected shape ({self.num_envs}, K) ([num_envs, K]), got {batch['factors'].shape}"
+                )
         batch["episode"] = self._current_episode.copy()
         if self._storage is None:
             self._storage = jax.tree.map(lambda x: np.zeros((self.capacity_steps, *x.shape), x.dtype), batch)
         elif ("factors" in self._storage) != ("factors" in batch):
-            raise ValueError(f"factors: expected {'an array' if 'factors' in self._storage else 'None'} as in earlier batches, got {'None' if factors is None else 'an array'}")
+            raise ValueError(
+                f"factors: expected {'an array' if 'factors' in self._storage else 'None'} as in earlier batches, got {'None' if factors is None else 'an array'}"
+            )
         try:
             jax.tree.map(lambda store, x: store.__setitem__(self._pos, x), self._storage, batch)
         except (ValueError, TypeError) as error:
@@ -227,7 +242,9 @@ class TransitionBuffer:
         time_index = (time_starts[pick][:, None] + offsets).reshape(num_pairs, 2, fragment_length)
         env_index = np.broadcast_to(env_starts[pick].reshape(num_pairs, 2, 1), time_index.shape)
         data = self._gather(time_index, env_index)
-        return FragmentPairs(data["obs"], data["acts"], data["next_obs"], data["dones"], data["rews"], data.get("factors"))
+        return FragmentPairs(
+            data["obs"], data["acts"], data["next_obs"], data["dones"], data["rews"], data.get("factors")
+        )
 
     def sample_transitions(self, num_transitions: int, rng: np.random.Generator) -> Transitions:
         """Uniformly sampled stored transitions (without replacement when possible)."""
@@ -244,10 +261,14 @@ class TransitionBuffer:
 class Fragmenter(Protocol):
     """Samples fragment pairs: ``(buffer, num_pairs, fragment_length, rng) -> FragmentPairs``."""
 
-    def __call__(self, buffer: TransitionBuffer, num_pairs: int, fragment_length: int, rng: np.random.Generator) -> FragmentPairs: ...
+    def __call__(
+        self, buffer: TransitionBuffer, num_pairs: int, fragment_length: int, rng: np.random.Generator
+    ) -> FragmentPairs: ...
 
 
-def random_fragmenter(buffer: TransitionBuffer, num_pairs: int, fragment_length: int, rng: np.random.Generator) -> FragmentPairs:
+def random_fragmenter(
+    buffer: TransitionBuffer, num_pairs: int, fragment_length: int, rng: np.random.Generator
+) -> FragmentPairs:
     """The uniform random fragmenter (Christiano et al.): ``buffer.sample_pairs``."""
     return buffer.sample_pairs(num_pairs, fragment_length, rng)
 

@@ -130,7 +130,11 @@ def heron_decisions(
     factors = jnp.asarray(factors, jnp.float32)
     segment = jnp.sum(factors, axis=2) if factors.ndim == 4 else factors  # [B, 2, K]
     num_factors = segment.shape[-1]
-    std = jnp.std(jnp.reshape(segment, (-1, num_factors)), axis=0) if factor_std is None else jnp.asarray(factor_std, jnp.float32)
+    std = (
+        jnp.std(jnp.reshape(segment, (-1, num_factors)), axis=0)
+        if factor_std is None
+        else jnp.asarray(factor_std, jnp.float32)
+    )
     margins = jnp.asarray(sigmas, jnp.float32) * std
     labels, decided, level = jax.vmap(heron_compare, in_axes=(0, 0, None, None, None))(
         segment[:, 0], segment[:, 1], jnp.asarray(signs, jnp.float32), jnp.asarray(importance, jnp.int32), margins
@@ -185,7 +189,9 @@ class HeronTeacher:
 
     def __post_init__(self) -> None:
         signs = self.signs if self.signs is not None else (None if self.spec is None else self.spec.signs)
-        importance = self.importance if self.importance is not None else (None if self.spec is None else self.spec.importance)
+        importance = (
+            self.importance if self.importance is not None else (None if self.spec is None else self.spec.importance)
+        )
         if signs is None or importance is None:
             raise ValueError("spec: expected a FactorSpec, or both signs and importance, got neither")
         signs, importance = tuple(int(s) for s in signs), tuple(int(i) for i in importance)
@@ -201,13 +207,23 @@ class HeronTeacher:
         """The comparator's raw decisions on ``pairs`` (host numpy arrays)."""
         check_fragment_pairs(pairs)
         if pairs.factors is None:
-            raise ValueError("pairs.factors: HERON needs reward factors [B, 2, L, K]; make the env with rewardlab_envs.make(..., factors=True)")
+            raise ValueError(
+                "pairs.factors: HERON needs reward factors [B, 2, L, K]; make the env with rewardlab_envs.make(..., factors=True)"
+            )
         assert self.signs is not None  # __post_init__ fills it (from spec when not given)
         num_factors = np.shape(pairs.factors)[-1]
         if np.ndim(pairs.factors) != 4 or num_factors != len(self.signs):
-            raise ValueError(f"pairs.factors: expected shape [B, 2, L, {len(self.signs)}], got {np.shape(pairs.factors)}")
+            raise ValueError(
+                f"pairs.factors: expected shape [B, 2, L, {len(self.signs)}], got {np.shape(pairs.factors)}"
+            )
         std = None if self.factor_std is None else np.asarray(self.factor_std, np.float32)
-        result = _heron_jit(np.asarray(pairs.factors, np.float32), np.asarray(self.signs), np.asarray(self.importance), np.asarray(self.sigmas), std)
+        result = _heron_jit(
+            np.asarray(pairs.factors, np.float32),
+            np.asarray(self.signs),
+            np.asarray(self.importance),
+            np.asarray(self.sigmas),
+            std,
+        )
         return HeronDecision(*(np.asarray(x) for x in result))
 
     def __call__(self, pairs: FragmentPairs, rng: np.random.Generator) -> np.ndarray:
@@ -246,5 +262,7 @@ class factor_combination(TeacherStage):  # noqa: N801
         if state.labels is not None:
             raise ValueError("factor_combination: a return transform must come before the deciders in compose()")
         if pairs.factors is None or np.shape(pairs.factors)[-1] != len(self.weights):
-            raise ValueError(f"pairs.factors: expected shape [B, 2, L, {len(self.weights)}], got {None if pairs.factors is None else np.shape(pairs.factors)}")
+            raise ValueError(
+                f"pairs.factors: expected shape [B, 2, L, {len(self.weights)}], got {None if pairs.factors is None else np.shape(pairs.factors)}"
+            )
         return state._replace(returns=np.asarray(pairs.factors, np.float64).sum(axis=2) @ np.asarray(self.weights))

@@ -60,7 +60,9 @@ class PreferenceModel:
         ValueError: temperature: expected a temperature > 0, got 0.0
     """
 
-    name: Literal["partial_return", "discounted_return", "regret"] = "partial_return"  # segment score s(σ): Σ r_t, Σ γ^t r_t or −regret(σ)
+    name: Literal["partial_return", "discounted_return", "regret"] = (
+        "partial_return"  # segment score s(σ): Σ r_t, Σ γ^t r_t or −regret(σ)
+    )
     temperature: float = 1.0  # τ > 0 of logistic((s¹ − s²)/τ); small τ: nearly deterministic choices
     discount: float | None = None  # in-segment γ ∈ (0, 1]; None: the model's default (0.99 discounted_return, else 1.0)
     label_noise: float = 0.0  # ε ∈ [0, 1): probability that a label is replaced by a coin flip
@@ -98,6 +100,10 @@ def check_preference_model(value: Any, name: str = "preference_model") -> Prefer
         ValueError: preference_model: expected a PreferenceModel, e.g. PreferenceModel('regret'), got 'regret' (str)
     """
     if not isinstance(value, PreferenceModel):
-        example = f"PreferenceModel({value!r})" if isinstance(value, str) and value in PREFERENCE_MODELS else "PreferenceModel()"
+        example = (
+            f"PreferenceModel({value!r})"
+            if isinstance(value, str) and value in PREFERENCE_MODELS
+            else "PreferenceModel()"
+        )
         raise ValueError(f"{name}: expected a PreferenceModel, e.g. {example}, got {value!r} ({type(value).__name__})")
     return value

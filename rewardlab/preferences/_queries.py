@@ -87,7 +87,9 @@ def select_queries(
     if method not in QUERY_METHODS:
         raise ValueError(f"method: expected one of {QUERY_METHODS}, got {method!r}")
     if not isinstance(num_queries, (int, np.integer)) or not 1 <= num_queries <= num_candidates:
-        raise ValueError(f"num_queries: expected an integer in [1, {num_candidates}] (the number of candidates), got {num_queries!r}")
+        raise ValueError(
+            f"num_queries: expected an integer in [1, {num_candidates}] (the number of candidates), got {num_queries!r}"
+        )
     if method == "uniform":
         chosen = rng.choice(num_candidates, size=num_queries, replace=False)
     else:
@@ -96,4 +98,6 @@ def select_queries(
         shuffled = rng.permutation(num_candidates)  # random tie breaking
         order = shuffled[np.argsort(-scores[shuffled], kind="stable")]
         chosen = order[:num_queries]
-    return FragmentPairs(*(None if field is None else jax.tree.map(lambda x: np.asarray(x)[chosen], field) for field in candidates))
+    return FragmentPairs(
+        *(None if field is None else jax.tree.map(lambda x: np.asarray(x)[chosen], field) for field in candidates)
+    )

@@ -97,7 +97,12 @@ def regret_probability(regret_1: jax.Array, regret_2: jax.Array, temperature: fl
 
 
 def optimal_advantages(
-    transitions: jax.Array, reward: jax.Array, discount: float | jax.Array, *, temperature: float = 0.0, num_sweeps: int = 200
+    transitions: jax.Array,
+    reward: jax.Array,
+    discount: float | jax.Array,
+    *,
+    temperature: float = 0.0,
+    num_sweeps: int = 200,
 ) -> jax.Array:
     """A(s, a) = Q(s, a) − V(s) of a reward by (soft) value iteration: ``[S, A]``.
 
@@ -137,7 +142,9 @@ def tabular_advantage_fn(mdp: Any, *, num_sweeps: int = 1000) -> Any:
     reward = jnp.asarray(mdp.reward)
     plan = value_iteration(transitions, reward, mdp.discount, num_sweeps=num_sweeps)
     q_values = plan.q_values
-    if float(mdp.discount) < 1.0:  # exact values of the greedy policy (with γ = 1 absorbing states make the system singular)
+    if (
+        float(mdp.discount) < 1.0
+    ):  # exact values of the greedy policy (with γ = 1 absorbing states make the system singular)
         values = policy_evaluation(transitions, reward, mdp.discount, greedy_policy(plan.q_values))
         q_values = bellman_backup(transitions, reward, mdp.discount, values)
     table = np.asarray(q_values - jnp.max(q_values, axis=-1, keepdims=True), np.float64)
@@ -147,7 +154,6 @@ def tabular_advantage_fn(mdp: Any, *, num_sweeps: int = 1000) -> Any:
         return table[np.asarray(obs, np.int64), np.asarray(acts, np.int64)]
 
     return advantage
-
 
 
 def pair_regrets(pairs: FragmentPairs, optimal_values: jax.Array, discount: float | jax.Array) -> jax.Array:
@@ -176,7 +182,10 @@ def pair_regrets(pairs: FragmentPairs, optimal_values: jax.Array, discount: floa
     discounts = discount ** jnp.arange(length, dtype=rews.dtype)
     discounted = jnp.einsum("bpl,l->bp", rews, discounts)
     optimal_values = jnp.asarray(optimal_values)
-    return optimal_values[jnp.asarray(pairs.obs)[..., 0]] - (discounted + discount**length * optimal_values[jnp.asarray(pairs.next_obs)[..., -1]])
+    return optimal_values[jnp.asarray(pairs.obs)[..., 0]] - (
+        discounted + discount**length * optimal_values[jnp.asarray(pairs.next_obs)[..., -1]]
+    )
+
 
 # --- Knox et al.'s successor-feature approximation -----------------------------------------------------------
 
@@ -225,7 +234,9 @@ def successor_feature_library(
     def library_entry(w: jax.Array) -> jax.Array:
         plan = value_iteration(transitions, features @ w, discount, num_sweeps=num_sweeps)
         policy = greedy_policy(plan.q_values)
-        per_feature = jax.vmap(lambda k: policy_evaluation(transitions, features[..., k], discount, policy))(jnp.arange(num_features))
+        per_feature = jax.vmap(lambda k: policy_evaluation(transitions, features[..., k], discount, policy))(
+            jnp.arange(num_features)
+        )
         return per_feature.T  # [S, K]
 
     return SuccessorFeatures(jax.lax.map(library_entry, weights), weights)
@@ -303,15 +314,21 @@ class TabularRegretModel:
         library_temperature: float = 0.001,
     ) -> None:
         if not isinstance(reward, TabularReward):
-            raise ValueError(f"reward: expected a rewardlab.tabular.TabularReward (linear_reward, tabular_reward, mlp_reward), got {type(reward).__name__}")
+            raise ValueError(
+                f"reward: expected a rewardlab.tabular.TabularReward (linear_reward, tabular_reward, mlp_reward), got {type(reward).__name__}"
+            )
         transitions = jnp.asarray(transitions)
         sizes = tuple(transitions.shape[:2])
         if transitions.ndim not in (2, 3) or reward.reward_shape[:2] != sizes[: len(reward.reward_shape)]:
-            raise ValueError(f"reward: expected a reward over the [S, A] = {sizes} of transitions, got reward_shape {reward.reward_shape}")
+            raise ValueError(
+                f"reward: expected a reward over the [S, A] = {sizes} of transitions, got reward_shape {reward.reward_shape}"
+            )
         if value_model not in VALUE_MODELS:
             raise ValueError(f"value_model: expected one of {VALUE_MODELS}, got {value_model!r}")
         if value_model == "successor_features" and (reward.name != "linear" or library is None):
-            raise ValueError("library: value_model='successor_features' needs a linear reward and a SuccessorFeatures library")
+            raise ValueError(
+                "library: value_model='successor_features' needs a linear reward and a SuccessorFeatures library"
+            )
         if not float(temperature) >= 0:
             raise ValueError(f"temperature: expected >= 0, got {temperature!r}")
         if int(num_sweeps) < 1:
@@ -333,7 +350,9 @@ class TabularRegretModel:
         """A(s, a) = Q(s, a) − V(s) of the candidate reward r_θ: ``[S, A]``."""
         reward = self.reward.table(params)
         if self.value_model == "exact":
-            return optimal_advantages(self.transitions, reward, self.discount, temperature=self.temperature, num_sweeps=self.num_sweeps)
+            return optimal_advantages(
+                self.transitions, reward, self.discount, temperature=self.temperature, num_sweeps=self.num_sweeps
+            )
         assert self.library is not None  # value_model="successor_features" requires it
         values = successor_feature_values(self.library, params.net, self.library_temperature)
         q_values = bellman_backup(self.transitions, reward, self.discount, values)

@@ -119,7 +119,9 @@ def sample_tabular_pairs(
         start_key, action_key = jax.random.split(key)
         start_u = jax.random.uniform(start_key, (num_pairs, 2))
         actions = jax.random.randint(action_key, (length, num_pairs, 2), 0, num_actions)
-        starts = jnp.searchsorted(jnp.cumsum(jnp.asarray(initial_state_dist)), start_u).clip(0, num_states - 1)  # [B, 2] s0 ~ d0
+        starts = jnp.searchsorted(jnp.cumsum(jnp.asarray(initial_state_dist)), start_u).clip(
+            0, num_states - 1
+        )  # [B, 2] s0 ~ d0
         successors = transitions.reshape(-1)  # [S·A], indexed by s·A + a
 
         def table_step(states: jax.Array, actions_t: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
@@ -127,7 +129,9 @@ def sample_tabular_pairs(
             return next_states, (states, next_states)
 
         _, (states, next_states) = jax.lax.scan(table_step, starts, actions)  # [L, B, 2]
-        states, actions, next_states = (jnp.moveaxis(x, 0, -1).astype(jnp.int32) for x in (states, actions, next_states))  # [B, 2, L]
+        states, actions, next_states = (
+            jnp.moveaxis(x, 0, -1).astype(jnp.int32) for x in (states, actions, next_states)
+        )  # [B, 2, L]
     else:
         start_key, action_key, step_key = jax.random.split(key, 3)
         count = 2 * num_pairs
@@ -135,7 +139,9 @@ def sample_tabular_pairs(
         actions = jax.random.randint(action_key, (count, length), 0, num_actions)
         step_keys = jax.random.split(step_key, length)
 
-        def step(states: jax.Array, inputs: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+        def step(
+            states: jax.Array, inputs: tuple[jax.Array, jax.Array]
+        ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
             actions_t, key_t = inputs
             logits = jnp.log(transitions[states, actions_t])
             next_states = jax.random.categorical(key_t, logits, axis=-1)
@@ -160,7 +166,13 @@ def sample_tabular_pairs(
 
 
 def _newton_fit(
-    model: TabularReward, pairs: FragmentPairs, labels: jax.Array, pair_weights: jax.Array, weights: jax.Array, l2: float, num_steps: int
+    model: TabularReward,
+    pairs: FragmentPairs,
+    labels: jax.Array,
+    pair_weights: jax.Array,
+    weights: jax.Array,
+    l2: float,
+    num_steps: int,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Ridge logistic regression of the labels on Φ¹ − Φ² (Φ = Σ_t φ_t) by Newton's method: (ŵ, losses, final loss)."""
     feature_sums = jnp.sum(model.lookup(model.features, pairs.obs, pairs.acts, pairs.next_obs), axis=2)  # [B, 2, K]
@@ -260,7 +272,11 @@ def fit_tabular_reward(
     mask = jnp.ones(jnp.shape(labels), jnp.float32) if weights is None else jnp.asarray(weights, jnp.float32)
     params = model.init(key)
     if solver == "newton":
-        if not isinstance(model, TabularReward) or model.name != "linear" or preference_model != PreferenceModel("partial_return"):
+        if (
+            not isinstance(model, TabularReward)
+            or model.name != "linear"
+            or preference_model != PreferenceModel("partial_return")
+        ):
             raise ValueError(
                 "solver: 'newton' fits a linear TabularReward (linear_reward(features)) under PreferenceModel('partial_return') "
                 f"(temperature 1, no label noise), got {model!r} under {preference_model!r}"
@@ -295,7 +311,9 @@ class TabularEvaluation(NamedTuple):
     """How well a learned tabular reward serves its MDP's true reward."""
 
     scaled_return: jax.Array  # scalar (V^π − V^unif)/(V* − V^unif) of the policy greedy on the learned reward's Q*
-    scaled_return_as_advantage: jax.Array  # scalar, of the policy greedy on the learned function itself (argmax_a E r̂(s,a,s'))
+    scaled_return_as_advantage: (
+        jax.Array
+    )  # scalar, of the policy greedy on the learned function itself (argmax_a E r̂(s,a,s'))
     optimal_action_fraction: jax.Array  # scalar share of non-terminal states where the learned greedy action is optimal
 
 
@@ -349,6 +367,14 @@ def evaluate_tabular_reward(
     fraction = jnp.sum(picks_optimal & live) / jnp.maximum(jnp.sum(live), 1)
 
     def scale(pi: jax.Array) -> jax.Array:
-        return scaled_return(transitions, true_reward, discount, pi, initial_state_dist, num_sweeps=num_sweeps, evaluation_sweeps=evaluation_sweeps)
+        return scaled_return(
+            transitions,
+            true_reward,
+            discount,
+            pi,
+            initial_state_dist,
+            num_sweeps=num_sweeps,
+            evaluation_sweeps=evaluation_sweeps,
+        )
 
     return TabularEvaluation(scale(policy), scale(as_advantage), fraction)

@@ -163,19 +163,27 @@ class regret(TeacherStage):  # noqa: N801
 
     def __post_init__(self) -> None:
         if not callable(self.advantage_fn):
-            raise ValueError(f"advantage_fn: expected a callable (obs, acts, next_obs, dones) -> [N], got {type(self.advantage_fn).__name__}")
+            raise ValueError(
+                f"advantage_fn: expected a callable (obs, acts, next_obs, dones) -> [N], got {type(self.advantage_fn).__name__}"
+            )
 
     def update(self, pairs: FragmentPairs, state: TeacherState, rng: np.random.Generator) -> TeacherState:
         if state.labels is not None:
-            raise ValueError("regret: a return transform must come before the deciders (oracle, stochastic) in compose()")
+            raise ValueError(
+                "regret: a return transform must come before the deciders (oracle, stochastic) in compose()"
+            )
         shape = np.shape(pairs.dones)
         flat = lambda x: np.reshape(np.asarray(x), (int(np.prod(shape)), *np.shape(x)[3:]))  # noqa: E731
         advantages = np.asarray(
-            self.advantage_fn(jax.tree.map(flat, pairs.obs), flat(pairs.acts), jax.tree.map(flat, pairs.next_obs), flat(pairs.dones)),
+            self.advantage_fn(
+                jax.tree.map(flat, pairs.obs), flat(pairs.acts), jax.tree.map(flat, pairs.next_obs), flat(pairs.dones)
+            ),
             np.float64,
         )
         if advantages.shape != (int(np.prod(shape)),):
-            raise ValueError(f"advantage_fn: expected {int(np.prod(shape))} advantages ([B*2*L]), got shape {advantages.shape}")
+            raise ValueError(
+                f"advantage_fn: expected {int(np.prod(shape))} advantages ([B*2*L]), got shape {advantages.shape}"
+            )
         return state._replace(returns=advantages.reshape(shape).sum(axis=-1))
 
 
@@ -195,7 +203,9 @@ class myopic(TeacherStage):  # noqa: N801
 
     def update(self, pairs: FragmentPairs, state: TeacherState, rng: np.random.Generator) -> TeacherState:
         if state.labels is not None:
-            raise ValueError("myopic: a return transform must come before the deciders (oracle, stochastic) in compose()")
+            raise ValueError(
+                "myopic: a return transform must come before the deciders (oracle, stochastic) in compose()"
+            )
         rews = np.asarray(pairs.rews, np.float64)
         length = rews.shape[-1]
         weights = self.gamma ** np.arange(length - 1, -1, -1, dtype=np.float64)
@@ -294,7 +304,9 @@ class compose:  # noqa: N801
     def __init__(self, *stages: Any) -> None:
         for index, stage in enumerate(stages):
             if not callable(getattr(stage, "update", None)):
-                raise ValueError(f"stages[{index}]: expected a teacher stage with update(pairs, state, rng), got {type(stage).__name__}")
+                raise ValueError(
+                    f"stages[{index}]: expected a teacher stage with update(pairs, state, rng), got {type(stage).__name__}"
+                )
         object.__setattr__(self, "stages", tuple(stages))
 
     def __call__(self, pairs: FragmentPairs, rng: np.random.Generator) -> np.ndarray:
@@ -349,7 +361,9 @@ class SimulatedTeacher:
         if self.preference_model not in ("partial_return", "regret"):
             raise ValueError(f"preference_model: expected 'partial_return' or 'regret', got {self.preference_model!r}")
         if self.preference_model == "regret" and (self.advantage_fn is None or self.gamma != 1.0):
-            raise ValueError("advantage_fn: preference_model='regret' needs advantage_fn (the true reward's optimal advantage) and gamma=1")
+            raise ValueError(
+                "advantage_fn: preference_model='regret' needs advantage_fn (the true reward's optimal advantage) and gamma=1"
+            )
         self.teacher  # noqa: B018 - building the teacher validates every setting
 
     @property
@@ -364,7 +378,9 @@ class SimulatedTeacher:
             stages.append(myopic(self.gamma))
         if self.preference_model == "regret":
             stages.append(regret(self.advantage_fn))
-        stages.append(oracle() if math.isinf(self.rationality) and self.rationality > 0 else stochastic(self.rationality))
+        stages.append(
+            oracle() if math.isinf(self.rationality) and self.rationality > 0 else stochastic(self.rationality)
+        )
         if self.eps_mistake > 0:
             stages.append(mistake(self.eps_mistake))
         return compose(*stages)
@@ -401,7 +417,9 @@ def label(pairs: FragmentPairs, teacher: Teacher, rng: np.random.Generator) -> P
         raise ValueError(f"teacher: expected labels of shape ({num_pairs},) ([B]), got {labels.shape}")
     answered = ~np.isnan(labels)
     if np.any((labels[answered] < 0) | (labels[answered] > 1)):
-        raise ValueError(f"teacher: expected labels in [0, 1] or NaN, got min {labels[answered].min()} max {labels[answered].max()}")
+        raise ValueError(
+            f"teacher: expected labels in [0, 1] or NaN, got min {labels[answered].min()} max {labels[answered].max()}"
+        )
     keep = np.flatnonzero(answered)
     kept_pairs = FragmentPairs(*(None if field is None else _take(field, keep) for field in pairs))
     return Preferences(kept_pairs, labels[keep])
@@ -435,4 +453,6 @@ def synthetic_pairs(returns: np.ndarray, length: int | None = None, obs_dim: int
         raise ValueError(f"returns: expected axis 1 of size 2 (the two segments), got shape {returns.shape}")
     num_pairs, _, steps = rews.shape
     zeros = np.zeros((num_pairs, 2, steps, obs_dim), np.float32)
-    return FragmentPairs(zeros, zeros.copy(), zeros.copy(), np.zeros((num_pairs, 2, steps), bool), rews.astype(np.float32))
+    return FragmentPairs(
+        zeros, zeros.copy(), zeros.copy(), np.zeros((num_pairs, 2, steps), bool), rews.astype(np.float32)
+    )

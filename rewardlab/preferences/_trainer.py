@@ -129,7 +129,9 @@ class RewardTrainer:
 
     # Pure core ---------------------------------------------------------------------------
     def _loss(self, net: Any, params: Any, batch: Preferences, weights: jax.Array) -> tuple[jax.Array, jax.Array]:
-        losses, probabilities = pair_losses(self.model, params._replace(net=net), batch, preference_model=self.preference_model)
+        losses, probabilities = pair_losses(
+            self.model, params._replace(net=net), batch, preference_model=self.preference_model
+        )
         loss = jnp.mean(weighted_member_losses(losses, weights))
         auxiliary = getattr(self.model, "regret_auxiliary_loss", None)
         if self.preference_model.name == "regret" and auxiliary is not None:
@@ -138,7 +140,13 @@ class RewardTrainer:
         return loss, probabilities
 
     def _epoch(
-        self, params: Any, opt_state: Any, data: Preferences, num_pairs: jax.Array, member_weights: jax.Array, key: jax.Array
+        self,
+        params: Any,
+        opt_state: Any,
+        data: Preferences,
+        num_pairs: jax.Array,
+        member_weights: jax.Array,
+        key: jax.Array,
     ) -> tuple[Any, Any, dict[str, jax.Array]]:
         """One pass over ``data`` (padded to a bucket; the first ``num_pairs`` are real)."""
         size = data.labels.shape[0]
@@ -149,14 +157,18 @@ class RewardTrainer:
         order = jnp.concatenate([order, jnp.zeros(slots - size, order.dtype)]).reshape(num_batches, self.batch_size)
         valid = (jnp.arange(slots) < num_pairs).reshape(num_batches, self.batch_size)
 
-        def train_step(carry: tuple[Any, Any], batch_index: tuple[jax.Array, jax.Array]) -> tuple[tuple[Any, Any], jax.Array]:
+        def train_step(
+            carry: tuple[Any, Any], batch_index: tuple[jax.Array, jax.Array]
+        ) -> tuple[tuple[Any, Any], jax.Array]:
             index, mask = batch_index
 
             def update(carry: tuple[Any, Any]) -> tuple[tuple[Any, Any], jax.Array]:
                 params, opt_state = carry
                 batch = jax.tree.map(lambda x: x[index], data)
                 weights = mask.astype(jnp.float32)[None, :] * member_weights[:, index]
-                (loss, probabilities), grads = jax.value_and_grad(self._loss, has_aux=True)(params.net, params, batch, weights)
+                (loss, probabilities), grads = jax.value_and_grad(self._loss, has_aux=True)(
+                    params.net, params, batch, weights
+                )
                 updates, opt_state = self.optimizer.update(grads, opt_state, params.net)
                 params = params._replace(net=optax.apply_updates(params.net, updates))
                 mean_probability = jnp.mean(probabilities, axis=0)
@@ -194,7 +206,14 @@ class RewardTrainer:
         return EpochInputs(data, jnp.int32(num_pairs), member_weights)
 
     def train(
-        self, params: Any, opt_state: Any, prefs: Preferences, key: jax.Array, *, epochs: int = 1, min_dataset_size: int = 0
+        self,
+        params: Any,
+        opt_state: Any,
+        prefs: Preferences,
+        key: jax.Array,
+        *,
+        epochs: int = 1,
+        min_dataset_size: int = 0,
     ) -> tuple[Any, Any, dict[str, np.ndarray]]:
         """Run ``epochs`` epochs; returns (params, opt_state, {"loss": [epochs], "accuracy": [epochs]}).
 
@@ -205,16 +224,24 @@ class RewardTrainer:
         """
         if not isinstance(epochs, (int, np.integer)) or epochs < 1:
             raise ValueError(f"epochs: expected an integer >= 1, got {epochs!r}")
-        if isinstance(min_dataset_size, bool) or not isinstance(min_dataset_size, (int, np.integer)) or min_dataset_size < 0:
+        if (
+            isinstance(min_dataset_size, bool)
+            or not isinstance(min_dataset_size, (int, np.integer))
+            or min_dataset_size < 0
+        ):
             raise ValueError(f"min_dataset_size: expected an integer >= 0, got {min_dataset_size!r}")
         num_pairs = check_preferences(prefs)
         if num_pairs == 0:
             raise ValueError("prefs: expected at least one labelled pair, got 0")
         if not hasattr(params, "net") or not hasattr(params, "_replace"):
-            raise ValueError(f"params: expected a RewardParams-like NamedTuple with a 'net' field, got {type(params).__name__}")
+            raise ValueError(
+                f"params: expected a RewardParams-like NamedTuple with a 'net' field, got {type(params).__name__}"
+            )
         if self.update_normalizer and hasattr(self.model, "update_normalizer"):
             length = np.shape(prefs.pairs.dones)[2]
-            flat_obs = jax.tree.map(lambda x: np.reshape(np.asarray(x), (num_pairs * 2 * length, *np.shape(x)[3:])), prefs.pairs.obs)
+            flat_obs = jax.tree.map(
+                lambda x: np.reshape(np.asarray(x), (num_pairs * 2 * length, *np.shape(x)[3:])), prefs.pairs.obs
+            )
             params = self.model.update_normalizer(params, flat_obs)
         key, prepare_key = jax.random.split(key)
         inputs = self.prepare(prefs, prepare_key, min_dataset_size)

@@ -36,7 +36,11 @@ def check_aggregate(aggregate: Any, coefficient: Any) -> float:
     """
     if aggregate not in ENSEMBLE_AGGREGATES:
         raise ValueError(f"aggregate: expected one of {ENSEMBLE_AGGREGATES}, got {aggregate!r}")
-    if isinstance(coefficient, bool) or not isinstance(coefficient, (int, float, np.integer, np.floating)) or not np.isfinite(coefficient):
+    if (
+        isinstance(coefficient, bool)
+        or not isinstance(coefficient, (int, float, np.integer, np.floating))
+        or not np.isfinite(coefficient)
+    ):
         raise ValueError(f"coefficient: expected a finite float, got {coefficient!r}")
     return float(coefficient)
 

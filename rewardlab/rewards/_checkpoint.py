@@ -118,18 +118,24 @@ def save_reward_model(path: str | os.PathLike, model: RewardModel, params: Rewar
     return atomic_write_bytes(path, data)
 
 
-def _check_table(actual: list[tuple[str, tuple, str]], expected: list[tuple[str, tuple, str]], *, error: type, what: str) -> None:
+def _check_table(
+    actual: list[tuple[str, tuple, str]], expected: list[tuple[str, tuple, str]], *, error: type, what: str
+) -> None:
     actual_map = {name: (shape, dtype) for name, shape, dtype in actual}
     expected_map = {name: (shape, dtype) for name, shape, dtype in expected}
     missing = [name for name in expected_map if name not in actual_map]
     extra = [name for name in actual_map if name not in expected_map]
     if missing or extra:
-        raise error(f"{what}: parameter structure mismatch: missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-                    f"unexpected {extra[:5]}{'...' if len(extra) > 5 else ''}")
+        raise error(
+            f"{what}: parameter structure mismatch: missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+            f"unexpected {extra[:5]}{'...' if len(extra) > 5 else ''}"
+        )
     for name, (shape, dtype) in expected_map.items():
         if actual_map[name] != (shape, dtype):
-            raise error(f"{what}: parameter structure mismatch at {name}: expected shape {shape} {dtype}, "
-                        f"got {actual_map[name][0]} {actual_map[name][1]}")
+            raise error(
+                f"{what}: parameter structure mismatch at {name}: expected shape {shape} {dtype}, "
+                f"got {actual_map[name][0]} {actual_map[name][1]}"
+            )
 
 
 def load_reward_model(
@@ -160,21 +166,33 @@ def load_reward_model(
         raise CheckpointError(f"path: cannot read checkpoint {str(file)!r}: {error}") from error
     if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
         if len(data) < len(MAGIC) and MAGIC.startswith(data):
-            raise CheckpointError(f"{file}: truncated checkpoint ({len(data)} bytes, shorter than the {len(MAGIC)}-byte magic)")
-        raise CheckpointError(f"{file}: bad magic {data[: len(MAGIC)]!r}, expected {MAGIC!r}: not a rewardlab reward-model checkpoint")
+            raise CheckpointError(
+                f"{file}: truncated checkpoint ({len(data)} bytes, shorter than the {len(MAGIC)}-byte magic)"
+            )
+        raise CheckpointError(
+            f"{file}: bad magic {data[: len(MAGIC)]!r}, expected {MAGIC!r}: not a rewardlab reward-model checkpoint"
+        )
     if len(data) < _PREFIX.size:
-        raise CheckpointError(f"{file}: truncated checkpoint ({len(data)} bytes, shorter than the {_PREFIX.size}-byte preamble)")
+        raise CheckpointError(
+            f"{file}: truncated checkpoint ({len(data)} bytes, shorter than the {_PREFIX.size}-byte preamble)"
+        )
     _, version, header_length, payload_length = _PREFIX.unpack_from(data)
     if version != FORMAT_VERSION:
-        raise CheckpointError(f"{file}: unsupported format version {version}; this rewardlab ({_library_version()}) reads version {FORMAT_VERSION}")
+        raise CheckpointError(
+            f"{file}: unsupported format version {version}; this rewardlab ({_library_version()}) reads version {FORMAT_VERSION}"
+        )
     expected_size = _PREFIX.size + header_length + payload_length + _DIGEST_SIZE
     if len(data) < expected_size:
         raise CheckpointError(f"{file}: truncated checkpoint: expected {expected_size} bytes, got {len(data)}")
     if len(data) > expected_size:
-        raise CheckpointError(f"{file}: {len(data) - expected_size} unexpected trailing bytes after the checksum (expected {expected_size} bytes)")
+        raise CheckpointError(
+            f"{file}: {len(data) - expected_size} unexpected trailing bytes after the checksum (expected {expected_size} bytes)"
+        )
     body, digest = data[:-_DIGEST_SIZE], data[-_DIGEST_SIZE:]
     if hashlib.sha256(body).digest() != digest:
-        raise CheckpointError(f"{file}: checksum mismatch (sha256 of the contents differs from the stored digest): the file is corrupted")
+        raise CheckpointError(
+            f"{file}: checksum mismatch (sha256 of the contents differs from the stored digest): the file is corrupted"
+        )
     header_bytes = body[_PREFIX.size : _PREFIX.size + header_length]
     payload = body[_PREFIX.size + header_length :]
     try:
@@ -184,7 +202,9 @@ def load_reward_model(
         config = RewardNetConfig.from_dict(header["config"])
         stored_observation_space = space_from_dict(header["observation_space"])
         stored_action_space = space_from_dict(header["action_space"])
-        stored_table = [(str(name), tuple(int(n) for n in shape), str(dtype)) for name, shape, dtype in header["params"]]
+        stored_table = [
+            (str(name), tuple(int(n) for n in shape), str(dtype)) for name, shape, dtype in header["params"]
+        ]
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
         raise CheckpointError(f"{file}: malformed header: {error}") from error
     for argument, given, stored in (

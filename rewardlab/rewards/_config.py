@@ -66,14 +66,23 @@ class RewardNetConfig:
         object.__setattr__(self, "hidden_sizes", _int_tuple("hidden_sizes", self.hidden_sizes, allow_empty=True))
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation: expected one of {ACTIVATIONS}, got {self.activation!r}")
-        if isinstance(self.ensemble_size, bool) or not isinstance(self.ensemble_size, (int, np.integer)) or self.ensemble_size < 1:
+        if (
+            isinstance(self.ensemble_size, bool)
+            or not isinstance(self.ensemble_size, (int, np.integer))
+            or self.ensemble_size < 1
+        ):
             raise ValueError(f"ensemble_size: expected an integer >= 1, got {self.ensemble_size!r}")
         object.__setattr__(self, "ensemble_size", int(self.ensemble_size))
         for name in ("normalize_inputs", "potential_shaping"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: expected a bool, got {getattr(self, name)!r}")
         discount = self.discount
-        if isinstance(discount, bool) or not isinstance(discount, (int, float)) or not math.isfinite(discount) or not 0.0 <= discount <= 1.0:
+        if (
+            isinstance(discount, bool)
+            or not isinstance(discount, (int, float))
+            or not math.isfinite(discount)
+            or not 0.0 <= discount <= 1.0
+        ):
             raise ValueError(f"discount: expected a float in [0, 1], got {discount!r}")
         object.__setattr__(self, "discount", float(discount))
         channels = _int_tuple("cnn_channels", self.cnn_channels, allow_empty=False)
@@ -90,7 +99,10 @@ class RewardNetConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types (tuples become lists)."""
-        return {field.name: list(value) if isinstance(value := getattr(self, field.name), tuple) else value for field in dataclasses.fields(self)}
+        return {
+            field.name: list(value) if isinstance(value := getattr(self, field.name), tuple) else value
+            for field in dataclasses.fields(self)
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RewardNetConfig:
@@ -101,5 +113,7 @@ class RewardNetConfig:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"data: unknown RewardNetConfig fields {unknown}, expected a subset of {sorted(names)}")
-        kwargs: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value for key, value in data.items()}
+        kwargs: dict[str, Any] = {
+            key: tuple(value) if isinstance(value, list) else value for key, value in data.items()
+        }
         return cls(**kwargs)

@@ -38,7 +38,9 @@ class FunctionReward:
 
     def __init__(self, fn: Callable[[Any, Any, Any, Any], Any], ensemble_size: int = 1) -> None:
         if not callable(fn):
-            raise ValueError(f"fn: expected a pure JAX function (obs, acts, next_obs, dones) -> [N], got {type(fn).__name__}")
+            raise ValueError(
+                f"fn: expected a pure JAX function (obs, acts, next_obs, dones) -> [N], got {type(fn).__name__}"
+            )
         if isinstance(ensemble_size, bool) or not isinstance(ensemble_size, (int, np.integer)) or ensemble_size < 1:
             raise ValueError(f"ensemble_size: expected an integer >= 1, got {ensemble_size!r}")
         self.fn = fn
@@ -61,5 +63,7 @@ class FunctionReward:
                 raise ValueError(f"fn: expected rewards of shape [N], got {rewards.shape}")
             return rewards[None]
         if rewards.ndim != 2 or rewards.shape[0] != self.ensemble_size:
-            raise ValueError(f"fn: expected member rewards of shape [ensemble_size, N] = [{self.ensemble_size}, N], got {rewards.shape}")
+            raise ValueError(
+                f"fn: expected member rewards of shape [ensemble_size, N] = [{self.ensemble_size}, N], got {rewards.shape}"
+            )
         return rewards

@@ -86,7 +86,10 @@ class HostForward:
         for leaf in self.obs_leaves:
             if leaf.normalize and config.normalize_inputs:
                 mean = np.asarray(stats_get(params.obs_stats.mean, leaf), np.float32).reshape(1, -1)
-                std = np.sqrt(np.asarray(stats_get(params.obs_stats.var, leaf), np.float32).reshape(1, -1) + np.float32(NORMALIZE_EPSILON))
+                std = np.sqrt(
+                    np.asarray(stats_get(params.obs_stats.var, leaf), np.float32).reshape(1, -1)
+                    + np.float32(NORMALIZE_EPSILON)
+                )
                 self.obs_norm.append((mean, std))
             else:
                 self.obs_norm.append(None)
@@ -158,7 +161,9 @@ class HostForward:
             assert done is not None  # uses["done"] holds when the inputs name it
             features["done"] = done[:, None]
         parts = [features[name] for name in self.inputs]
-        rewards = self._mlp(self.g_layers, parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1, dtype=np.float32))
+        rewards = self._mlp(
+            self.g_layers, parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1, dtype=np.float32)
+        )
         if self.shaping:
             assert self.h_layers is not None and done is not None  # shaping builds h and reads dones
             potentials = self._mlp(self.h_layers, both)  # h(s), h(s') in one product
@@ -201,7 +206,9 @@ class FlatHostForward:
                 width = obs_leaf.features
                 if obs_leaf.normalize and config.normalize_inputs:
                     mean = np.asarray(params.obs_stats.mean, np.float64).reshape(-1)
-                    std = np.sqrt(np.asarray(params.obs_stats.var, np.float32).reshape(-1) + np.float32(NORMALIZE_EPSILON)).astype(np.float64)
+                    std = np.sqrt(
+                        np.asarray(params.obs_stats.var, np.float32).reshape(-1) + np.float32(NORMALIZE_EPSILON)
+                    ).astype(np.float64)
                     columns_mean.append(mean)
                     columns_std.append(std)
                     columns_clip.append(np.full(width, NORMALIZE_CLIP))
@@ -239,7 +246,9 @@ class FlatHostForward:
         # after it; each later kernel gets an extra row bias / c and, for hidden layers, the
         # same extra column 1 / c. The forward pass is then products and activations only.
         constant = float(self.activation(np.ones(1, np.float32))[0])  # act(1): nonzero for every activation
-        layers64 = [(kernel64, bias64)] + [(np.asarray(k, np.float64), np.asarray(b, np.float64)) for k, b in layers[1:]]
+        layers64 = [(kernel64, bias64)] + [
+            (np.asarray(k, np.float64), np.asarray(b, np.float64)) for k, b in layers[1:]
+        ]
         self.kernels = []
         for index, (kernel64, bias64) in enumerate(layers64):
             scale = 1.0 if index == 0 else constant  # the value of the unit that carries this bias
@@ -249,11 +258,18 @@ class FlatHostForward:
                 unit = np.zeros(extended.shape[:-1] + (1,))
                 unit[..., -1, 0] = 1.0 / scale
                 extended = np.concatenate([extended, unit], axis=-1)
-            self.kernels.append(np.ascontiguousarray(np.swapaxes(extended, -1, -2), dtype=np.float32))  # [..., out, in + 1]
+            self.kernels.append(
+                np.ascontiguousarray(np.swapaxes(extended, -1, -2), dtype=np.float32)
+            )  # [..., out, in + 1]
         if self.ensemble_size == 1:  # a vector-matrix product straight to the [n] rewards
             self.kernels[-1] = np.ascontiguousarray(self.kernels[-1][0])
         # Inputs that need a reshape to [n, features] (multi-dimensional observations; dones).
-        shapes = {"obs": obs_leaf.shape, "next_obs": obs_leaf.shape, "act": model.act_leaves[0].shape if model.act_leaves else (), "done": ()}
+        shapes = {
+            "obs": obs_leaf.shape,
+            "next_obs": obs_leaf.shape,
+            "act": model.act_leaves[0].shape if model.act_leaves else (),
+            "done": (),
+        }
         self._reshape = tuple(len(shapes[name]) != 1 for name in config.inputs)
         self.relu = config.activation == "relu"
         # The transposed kernels ([E,] out, in) of the products followed by an activation; the
@@ -281,8 +297,13 @@ class FlatHostForward:
 
     def _operands(self, n: int) -> tuple[Any, ...]:
         features = np.ones((n, self.low.shape[1]), np.float32)  # the last column stays 1
-        views = tuple((features[:, columns], self._argument_index[i], self._reshape[i]) for i, columns in enumerate(self._column_slices))
-        low, high = (np.ascontiguousarray(np.broadcast_to(bound, (n, bound.shape[1]))) for bound in (self.low, self.high))
+        views = tuple(
+            (features[:, columns], self._argument_index[i], self._reshape[i])
+            for i, columns in enumerate(self._column_slices)
+        )
+        low, high = (
+            np.ascontiguousarray(np.broadcast_to(bound, (n, bound.shape[1]))) for bound in (self.low, self.high)
+        )
         zeros = []
         if self.relu:
             for kernel in self.hidden_kernels:
@@ -311,7 +332,9 @@ class FlatHostForward:
             return self(obs, acts, next_obs, dones, n)
         return None
 
-    def __call__(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray, n: int) -> np.ndarray:
+    def __call__(
+        self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray, n: int
+    ) -> np.ndarray:
         """``[E, n]`` member rewards of inputs validated against the spaces."""
         try:
             x, views, low, high, zeros = self._local.per_n[n]
@@ -342,11 +365,17 @@ class FlatHostForward:
 def supports_flat_host_forward(model: Any) -> bool:
     """One plain (non-Dict) Box observation, a plain Box action if used, no potential shaping."""
     obs_leaves, act_leaves = model.obs_leaves, model.act_leaves
-    if len(obs_leaves) != 1 or obs_leaves[0].path != () or obs_leaves[0].kind != "box" or model.config.potential_shaping:
+    if (
+        len(obs_leaves) != 1
+        or obs_leaves[0].path != ()
+        or obs_leaves[0].kind != "box"
+        or model.config.potential_shaping
+    ):
         return False
-    if "act" in model.config.inputs and (len(act_leaves) != 1 or act_leaves[0].path != () or act_leaves[0].kind != "box"):  # noqa: SIM103 - one guard per condition
-        return False
-    return True
+    return not (  # one guard per condition above; this one reads as the others
+        "act" in model.config.inputs
+        and (len(act_leaves) != 1 or act_leaves[0].path != () or act_leaves[0].kind != "box")
+    )
 
 
 def host_forward(model: Any, params: Any) -> HostForward | FlatHostForward | None:

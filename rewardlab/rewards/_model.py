@@ -49,16 +49,22 @@ def check_leaves(argument: str, tree: Any, leaves: tuple[Leaf, ...], n: int | No
         try:
             x = get_leaf(tree, leaf.path)
         except (KeyError, TypeError, IndexError):
-            raise ValueError(f"{leaf.describe(argument)}: missing; expected an array of shape {expected_shape(leaf)}") from None
+            raise ValueError(
+                f"{leaf.describe(argument)}: missing; expected an array of shape {expected_shape(leaf)}"
+            ) from None
         shape = tuple(np.shape(x))
         if not shape:
-            raise ValueError(f"{leaf.describe(argument)}: expected shape {expected_shape(leaf)}, got a scalar of shape ()")
+            raise ValueError(
+                f"{leaf.describe(argument)}: expected shape {expected_shape(leaf)}, got a scalar of shape ()"
+            )
         if not leaf_shape_ok(leaf, shape[1:]):
             raise ValueError(f"{leaf.describe(argument)}: expected shape {expected_shape(leaf)}, got {shape}")
         if n is None:
             n = shape[0]
         elif shape[0] != n:
-            raise ValueError(f"{leaf.describe(argument)}: expected a leading batch axis of N={n} (as the other inputs), got shape {shape}")
+            raise ValueError(
+                f"{leaf.describe(argument)}: expected a leading batch axis of N={n} (as the other inputs), got shape {shape}"
+            )
     assert n is not None  # leaves is never empty, so the loop set it
     return n
 
@@ -177,7 +183,9 @@ class RewardModel:
         parts = [encode_leaf(leaf, get_leaf(acts, leaf.path)) for leaf in self.act_leaves]
         return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)
 
-    def _reward_core(self, params: RewardParams, obs: Any, acts: Any, next_obs: Any, dones: Any, part: str = "reward") -> jax.Array:
+    def _reward_core(
+        self, params: RewardParams, obs: Any, acts: Any, next_obs: Any, dones: Any, part: str = "reward"
+    ) -> jax.Array:
         stats = params.obs_stats
         if part == "potential":
             potential_blocks = self.preprocess_obs(stats, obs)
@@ -222,17 +230,25 @@ class RewardModel:
         if not isinstance(params, tuple) or not hasattr(params, "net") or not hasattr(params, "obs_stats"):
             raise ValueError(f"params: expected RewardParams(net, obs_stats), got {type(params).__name__}")
         n = None
-        for argument, value, leaves in (("obs", obs, self.obs_leaves), ("acts", acts, self.act_leaves), ("next_obs", next_obs, self.obs_leaves)):
+        for argument, value, leaves in (
+            ("obs", obs, self.obs_leaves),
+            ("acts", acts, self.act_leaves),
+            ("next_obs", next_obs, self.obs_leaves),
+        ):
             if value is None:
                 if uses[argument if argument != "acts" else "act"]:
-                    raise ValueError(f"{argument}: required by this model (inputs={self.config.inputs}, "
-                                     f"potential_shaping={self.config.potential_shaping}), got None")
+                    raise ValueError(
+                        f"{argument}: required by this model (inputs={self.config.inputs}, "
+                        f"potential_shaping={self.config.potential_shaping}), got None"
+                    )
                 continue
             n = check_leaves(argument, value, leaves, n)
         if dones is None:
             if uses["done"]:
-                raise ValueError(f"dones: required by this model (inputs={self.config.inputs}, "
-                                 f"potential_shaping={self.config.potential_shaping}), got None")
+                raise ValueError(
+                    f"dones: required by this model (inputs={self.config.inputs}, "
+                    f"potential_shaping={self.config.potential_shaping}), got None"
+                )
         else:
             n = check_dones(dones, n)
         if n == 0:

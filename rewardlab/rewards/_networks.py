@@ -68,7 +68,9 @@ class CNN(nnx.Module):
                     f"cnn_kernel_sizes/cnn_strides: image of shape {image_hwc} (HWC) shrinks to nothing after a "
                     f"{kernel}x{kernel} conv with stride {stride}; use smaller kernels or strides"
                 )
-            convs.append(nnx.Conv(in_channels, out_channels, (kernel, kernel), (stride, stride), padding="VALID", rngs=rngs))
+            convs.append(
+                nnx.Conv(in_channels, out_channels, (kernel, kernel), (stride, stride), padding="VALID", rngs=rngs)
+            )
             in_channels = out_channels
         self.convs = nnx.List(convs)
         self.activation = activation
@@ -88,7 +90,14 @@ class ObservationEncoder(nnx.Module):
         self.is_image = tuple(leaf.kind == "image" for leaf in leaves)
         self.cnns = nnx.List(
             [
-                CNN(leaf.image_hwc, config.cnn_channels, config.cnn_kernel_sizes, config.cnn_strides, config.activation, rngs=rngs)
+                CNN(
+                    leaf.image_hwc,
+                    config.cnn_channels,
+                    config.cnn_kernel_sizes,
+                    config.cnn_strides,
+                    config.activation,
+                    rngs=rngs,
+                )
                 for leaf in leaves
                 if leaf.kind == "image"
             ]
@@ -114,10 +123,14 @@ class RewardNet(nnx.Module):
     g and h have separate encoders and MLPs; s and s' share g's encoder.
     """
 
-    def __init__(self, config: RewardNetConfig, obs_leaves: tuple[Leaf, ...], act_features: int, *, rngs: nnx.Rngs) -> None:
+    def __init__(
+        self, config: RewardNetConfig, obs_leaves: tuple[Leaf, ...], act_features: int, *, rngs: nnx.Rngs
+    ) -> None:
         self.inputs = config.inputs
         uses_obs = "obs" in config.inputs or "next_obs" in config.inputs
-        self.encoder: ObservationEncoder | None = ObservationEncoder(obs_leaves, config, rngs=rngs) if uses_obs else None
+        self.encoder: ObservationEncoder | None = (
+            ObservationEncoder(obs_leaves, config, rngs=rngs) if uses_obs else None
+        )
         features = self.encoder.features if self.encoder is not None else 0
         widths = {"obs": features, "next_obs": features, "act": act_features, "done": 1}
         self.g = MLP(sum(widths[name] for name in config.inputs), config.hidden_sizes, config.activation, rngs=rngs)
@@ -131,7 +144,11 @@ class RewardNet(nnx.Module):
             self.h = None
 
     def base_reward(
-        self, obs: Sequence[jax.Array] | None, acts: jax.Array | None, next_obs: Sequence[jax.Array] | None, dones: jax.Array | None
+        self,
+        obs: Sequence[jax.Array] | None,
+        acts: jax.Array | None,
+        next_obs: Sequence[jax.Array] | None,
+        dones: jax.Array | None,
     ) -> jax.Array:
         """g(inputs): [N]. ``obs``/``next_obs`` are per-leaf preprocessed blocks, ``dones`` [N, 1] float."""
         encoded: dict[str, Any] = {}
@@ -158,5 +175,7 @@ class RewardNet(nnx.Module):
         """h(s), h(s') in one pass."""
         assert self.h is not None and self.potential_encoder is not None  # built with potential_shaping
         n = obs[0].shape[0]
-        joint = self.h(self.potential_encoder([jnp.concatenate([a, b], axis=0) for a, b in zip(obs, next_obs, strict=True)]))
+        joint = self.h(
+            self.potential_encoder([jnp.concatenate([a, b], axis=0) for a, b in zip(obs, next_obs, strict=True)])
+        )
         return joint[:n], joint[n:]

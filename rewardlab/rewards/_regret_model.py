@@ -98,7 +98,9 @@ class ContinuousRegretModel:
         low = np.atleast_1d(np.asarray(action_low, np.float32))
         high = np.atleast_1d(np.asarray(action_high, np.float32))
         if low.shape != high.shape or low.ndim != 1 or not np.all(high > low):
-            raise ValueError(f"action_low/action_high: expected equal [act_dim] bounds with high > low, got {low} and {high}")
+            raise ValueError(
+                f"action_low/action_high: expected equal [act_dim] bounds with high > low, got {low} and {high}"
+            )
         if int(num_probe_actions) < 1:
             raise ValueError(f"num_probe_actions: expected an integer >= 1, got {num_probe_actions!r}")
         if not 0.0 <= float(discount) <= 1.0:
@@ -114,20 +116,28 @@ class ContinuousRegretModel:
         if self.act_dim == 1:
             probes = np.linspace(low, high, int(num_probe_actions), dtype=np.float32)
         else:
-            probes = np.random.default_rng(seed).uniform(low, high, (int(num_probe_actions), self.act_dim)).astype(np.float32)
+            probes = (
+                np.random.default_rng(seed)
+                .uniform(low, high, (int(num_probe_actions), self.act_dim))
+                .astype(np.float32)
+            )
         self.probe_actions = jnp.asarray(probes)  # [M, act_dim]
         self._graphdef = nnx.graphdef(nnx.eval_shape(lambda: self._build(nnx.Rngs(0))))
         self._init = jax.jit(self._init_core)
 
     def __repr__(self) -> str:
-        return (f"ContinuousRegretModel(obs_dim={self.obs_dim}, act_dim={self.act_dim}, hidden_sizes={self.hidden_sizes}, "
-                f"num_probe_actions={self.probe_actions.shape[0]}, ensemble_size={self.ensemble_size})")
+        return (
+            f"ContinuousRegretModel(obs_dim={self.obs_dim}, act_dim={self.act_dim}, hidden_sizes={self.hidden_sizes}, "
+            f"num_probe_actions={self.probe_actions.shape[0]}, ensemble_size={self.ensemble_size})"
+        )
 
     def _build(self, rngs: nnx.Rngs) -> RegretNets:
         return RegretNets(self.obs_dim, self.act_dim, self.hidden_sizes, rngs=rngs)
 
     def _init_core(self, key: jax.Array) -> ContinuousRegretParams:
-        return ContinuousRegretParams(jax.vmap(lambda k: nnx.state(self._build(nnx.Rngs(k))))(jax.random.split(key, self.ensemble_size)))
+        return ContinuousRegretParams(
+            jax.vmap(lambda k: nnx.state(self._build(nnx.Rngs(k))))(jax.random.split(key, self.ensemble_size))
+        )
 
     def init(self, key: jax.Array | int) -> ContinuousRegretParams:
         """Fresh parameters: E members initialised from independent keys (an int is a seed)."""
@@ -157,7 +167,9 @@ class ContinuousRegretModel:
 
     def state_values(self, params: ContinuousRegretParams, obs: jax.Array) -> jax.Array:
         """V(s) = max_m Q(s, a_m): ``[E, N]``."""
-        probe_q = jax.vmap(lambda a: self.q_values(params, obs, jnp.broadcast_to(a, (obs.shape[0], self.act_dim))))(self.probe_actions)
+        probe_q = jax.vmap(lambda a: self.q_values(params, obs, jnp.broadcast_to(a, (obs.shape[0], self.act_dim))))(
+            self.probe_actions
+        )
         return jnp.max(probe_q, axis=0)
 
     def apply(self, params: ContinuousRegretParams, obs: Any, acts: Any, next_obs: Any, dones: Any) -> jax.Array:
@@ -174,7 +186,9 @@ class ContinuousRegretModel:
         q = self.q_values(params, obs, acts)
         return q - jnp.maximum(q, self.state_values(params, obs))
 
-    def regret_auxiliary_loss(self, params: ContinuousRegretParams, pairs: FragmentPairs, pair_weights: jax.Array) -> jax.Array:
+    def regret_auxiliary_loss(
+        self, params: ContinuousRegretParams, pairs: FragmentPairs, pair_weights: jax.Array
+    ) -> jax.Array:
         """Weighted TD loss on the pairs' transitions (``pair_weights`` ``[B]``), mean over members, times ``td_weight``."""
         num_pairs, _, length = jnp.shape(pairs.dones)
         flat = lambda x: jnp.reshape(jnp.asarray(x, jnp.float32), (num_pairs * 2 * length, -1))  # noqa: E731
@@ -182,6 +196,8 @@ class ContinuousRegretModel:
         dones = jnp.reshape(jnp.asarray(pairs.dones, jnp.float32), (-1,))
         rewards = self.apply(params, obs, acts, next_obs, dones)  # [E, N]
         target = rewards + self.discount * (1.0 - dones) * jax.lax.stop_gradient(self.state_values(params, next_obs))
-        errors = jnp.reshape((self.q_values(params, obs, acts) - target) ** 2, (-1, num_pairs, 2 * length)).mean(axis=-1)  # [E, B]
+        errors = jnp.reshape((self.q_values(params, obs, acts) - target) ** 2, (-1, num_pairs, 2 * length)).mean(
+            axis=-1
+        )  # [E, B]
         weights = jnp.asarray(pair_weights, jnp.float32)
         return self.td_weight * jnp.mean(jnp.sum(weights * errors, axis=-1)) / jnp.maximum(jnp.sum(weights), 1e-12)

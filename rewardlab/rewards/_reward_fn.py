@@ -71,7 +71,10 @@ class _SpaceInputs:
 
     def check(self, obs: Any, acts: Any, next_obs: Any, n: int) -> list[Any]:
         """Validated arrays (or dicts of arrays) of obs, acts, next_obs."""
-        return [self._check(argument, value, leaves, is_dict, n) for (argument, leaves, _, _, is_dict), value in zip(self.plan, (obs, acts, next_obs), strict=True)]
+        return [
+            self._check(argument, value, leaves, is_dict, n)
+            for (argument, leaves, _, _, is_dict), value in zip(self.plan, (obs, acts, next_obs), strict=True)
+        ]
 
     def _check(self, argument: str, value: Any, leaves: tuple[Leaf, ...], is_dict: bool, n: int) -> Any:
         if not is_dict:
@@ -87,7 +90,9 @@ class _SpaceInputs:
             x = value
             for key in leaf.path:
                 if not isinstance(x, dict) or key not in x:
-                    raise ValueError(f"{leaf.describe(argument)}: missing; expected an array of shape {expected_shape(leaf)}")
+                    raise ValueError(
+                        f"{leaf.describe(argument)}: missing; expected an array of shape {expected_shape(leaf)}"
+                    )
                 x = x[key]
             shape = np.shape(x)
             if not shape or shape[0] != n or not leaf_shape_ok(leaf, shape[1:]):
@@ -96,11 +101,16 @@ class _SpaceInputs:
 
     @staticmethod
     def _shape_error(argument: str, leaf: Leaf, shape: tuple[int, ...], n: int) -> None:
-        raise ValueError(f"{leaf.describe(argument)}: expected shape {expected_shape(leaf)} with N={n} (from dones), got {tuple(shape)}")
+        raise ValueError(
+            f"{leaf.describe(argument)}: expected shape {expected_shape(leaf)} with N={n} (from dones), got {tuple(shape)}"
+        )
 
     def pad(self, values: list[Any], dones: np.ndarray, n: int, bucket: int) -> list[Any]:
         """The jitted program's obs, acts, next_obs, dones: [bucket, ...], None where the model does not read them."""
-        args = [self._pad(value, leaves, dtypes, is_dict, n, bucket) if use else None for (_, leaves, dtypes, use, is_dict), value in zip(self.plan, values, strict=True)]
+        args = [
+            self._pad(value, leaves, dtypes, is_dict, n, bucket) if use else None
+            for (_, leaves, dtypes, use, is_dict), value in zip(self.plan, values, strict=True)
+        ]
         if self.use_dones:
             padded_dones = np.zeros(bucket, np.float32)
             padded_dones[:n] = dones
@@ -109,7 +119,9 @@ class _SpaceInputs:
         return [*args, padded_dones]
 
     @staticmethod
-    def _pad(value: Any, leaves: tuple[Leaf, ...], dtypes: tuple[np.dtype, ...], is_dict: bool, n: int, bucket: int) -> Any:
+    def _pad(
+        value: Any, leaves: tuple[Leaf, ...], dtypes: tuple[np.dtype, ...], is_dict: bool, n: int, bucket: int
+    ) -> Any:
         if not is_dict:
             if n == bucket:
                 return np.asarray(value, dtypes[0])
@@ -144,7 +156,9 @@ class _ArrayInputs:
             for leaf in jax.tree.leaves(value):
                 shape = tuple(np.shape(leaf))
                 if not shape or shape[0] != n:
-                    raise ValueError(f"{argument}: expected arrays with a leading batch axis of N={n} (from dones), got shape {shape}")
+                    raise ValueError(
+                        f"{argument}: expected arrays with a leading batch axis of N={n} (from dones), got shape {shape}"
+                    )
         return [obs, acts, next_obs]
 
     @staticmethod
@@ -188,9 +202,15 @@ class ModelRewardFn:
             )
         available = tuple(name for name in REWARD_METHODS if callable(getattr(model, name, None)))
         if use not in available:
-            raise ValueError(f"use: expected one of {available} (the member-reward methods of {type(model).__name__}), got {use!r}")
+            raise ValueError(
+                f"use: expected one of {available} (the member-reward methods of {type(model).__name__}), got {use!r}"
+            )
         self.coefficient = check_aggregate(aggregate, coefficient)
-        if isinstance(host_batch_limit, bool) or not isinstance(host_batch_limit, (int, np.integer)) or host_batch_limit < 0:
+        if (
+            isinstance(host_batch_limit, bool)
+            or not isinstance(host_batch_limit, (int, np.integer))
+            or host_batch_limit < 0
+        ):
             raise ValueError(f"host_batch_limit: expected an integer >= 0, got {host_batch_limit!r}")
         is_reward_model = isinstance(model, RewardModel)
         if params is None and is_reward_model:
@@ -263,7 +283,11 @@ class ModelRewardFn:
             if treedef != self._treedef:
                 raise ValueError(f"params: expected the structure {self._treedef}, got {treedef}")
             if specs != self._leaf_specs:
-                diffs = [f"leaf {i}: expected {a}, got {b}" for i, (a, b) in enumerate(zip(self._leaf_specs, specs, strict=True)) if a != b]
+                diffs = [
+                    f"leaf {i}: expected {a}, got {b}"
+                    for i, (a, b) in enumerate(zip(self._leaf_specs, specs, strict=True))
+                    if a != b
+                ]
                 raise ValueError(f"params: shapes/dtypes differ from the current params: {'; '.join(diffs)}")
         self._treedef, self._leaf_specs = treedef, specs
         self._leaves = device_leaves
@@ -374,4 +398,6 @@ def as_reward_fn(
         >>> rewards.shape, rewards.dtype
         ((5,), dtype('float32'))
     """
-    return ModelRewardFn(model, params, aggregate=aggregate, coefficient=coefficient, use=use, host_batch_limit=host_batch_limit)
+    return ModelRewardFn(
+        model, params, aggregate=aggregate, coefficient=coefficient, use=use, host_batch_limit=host_batch_limit
+    )

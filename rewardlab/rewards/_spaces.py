@@ -132,7 +132,11 @@ def space_from_dict(data: dict[str, Any]) -> gym.Space:
             return gym.spaces.MultiBinary(data["n"])
         if kind == "MultiDiscrete":
             nvec = np.asarray(data["nvec"], np.int64)
-            return gym.spaces.MultiDiscrete(nvec, dtype=np.dtype(data.get("dtype", "int64")), start=np.asarray(data.get("start", np.zeros_like(nvec))))
+            return gym.spaces.MultiDiscrete(
+                nvec,
+                dtype=np.dtype(data.get("dtype", "int64")),
+                start=np.asarray(data.get("start", np.zeros_like(nvec))),
+            )
         if kind == "Dict":
             return gym.spaces.Dict([(str(key), space_from_dict(sub)) for key, sub in data["spaces"]])
     except (KeyError, TypeError) as error:
@@ -183,7 +187,11 @@ def space_leaves(space: gym.Space, *, is_observation: bool, path: tuple[str, ...
     if isinstance(space, gym.spaces.Dict):
         if not space.spaces:
             raise ValueError(f"space{''.join(f'[{k!r}]' for k in path)}: expected a non-empty Dict space")
-        return tuple(leaf for key, sub in space.spaces.items() for leaf in space_leaves(sub, is_observation=is_observation, path=(*path, key)))
+        return tuple(
+            leaf
+            for key, sub in space.spaces.items()
+            for leaf in space_leaves(sub, is_observation=is_observation, path=(*path, key))
+        )
     if isinstance(space, gym.spaces.Box):
         shape = tuple(int(n) for n in space.shape)
         if is_observation and is_image_space(space):
@@ -235,5 +243,8 @@ def encode_leaf(leaf: Leaf, x: jax.Array) -> jax.Array:
         return jnp.reshape(jnp.asarray(x, jnp.float32), (n, leaf.features))
     # Categorical leaves: one-hot every entry, then concatenate.
     codes = jnp.reshape(jnp.asarray(x), (n, len(leaf.sizes))).astype(jnp.int32)
-    blocks = [jax.nn.one_hot(codes[:, i] - start, size, dtype=jnp.float32) for i, (size, start) in enumerate(zip(leaf.sizes, leaf.starts, strict=True))]
+    blocks = [
+        jax.nn.one_hot(codes[:, i] - start, size, dtype=jnp.float32)
+        for i, (size, start) in enumerate(zip(leaf.sizes, leaf.starts, strict=True))
+    ]
     return blocks[0] if len(blocks) == 1 else jnp.concatenate(blocks, axis=-1)

@@ -30,21 +30,50 @@ ALGORITHMS = {"ppo": PPO, "sac": SAC}
 # RL Baselines3 Zoo, hyperparams/{ppo,sac}.yml, with the differences listed in the module docstring.
 _TUNED: dict[tuple[str, str], dict[str, Any]] = {
     ("ppo", "Pendulum-v1"): dict(
-        n_steps=1024, gae_lambda=0.95, gamma=0.9, n_epochs=10, ent_coef=0.0,
-        learning_rate=1e-3, clip_range=0.2, use_sde=True, sde_sample_freq=4, batch_size=256,
+        n_steps=1024,
+        gae_lambda=0.95,
+        gamma=0.9,
+        n_epochs=10,
+        ent_coef=0.0,
+        learning_rate=1e-3,
+        clip_range=0.2,
+        use_sde=True,
+        sde_sample_freq=4,
+        batch_size=256,
     ),
     ("sac", "Pendulum-v1"): dict(learning_rate=1e-3),
     ("ppo", "MountainCarContinuous-v0"): dict(
-        batch_size=256, n_steps=8, gamma=0.9999, learning_rate=7.77e-05, ent_coef=0.00429, clip_range=0.1,
-        n_epochs=10, gae_lambda=0.9, max_grad_norm=5, vf_coef=0.19, use_sde=True,
+        batch_size=256,
+        n_steps=8,
+        gamma=0.9999,
+        learning_rate=7.77e-05,
+        ent_coef=0.00429,
+        clip_range=0.1,
+        n_epochs=10,
+        gae_lambda=0.9,
+        max_grad_norm=5,
+        vf_coef=0.19,
+        use_sde=True,
         policy_kwargs=dict(log_std_init=-3.29, ortho_init=False),
     ),
     ("sac", "HalfCheetah-v5"): dict(learning_starts=10_000),
     ("ppo", "HalfCheetah-v5"): dict(
-        batch_size=64, n_steps=512, gamma=0.98, learning_rate=2.0633e-05, ent_coef=0.000401762,
-        clip_range=0.1, n_epochs=20, gae_lambda=0.92, max_grad_norm=0.8, vf_coef=0.58096,
-        policy_kwargs=dict(log_std_init=-2, ortho_init=False, activation_fn=__import__("torch").nn.ReLU,
-                           net_arch=dict(pi=[256, 256], vf=[256, 256])),
+        batch_size=64,
+        n_steps=512,
+        gamma=0.98,
+        learning_rate=2.0633e-05,
+        ent_coef=0.000401762,
+        clip_range=0.1,
+        n_epochs=20,
+        gae_lambda=0.92,
+        max_grad_norm=0.8,
+        vf_coef=0.58096,
+        policy_kwargs=dict(
+            log_std_init=-2,
+            ortho_init=False,
+            activation_fn=__import__("torch").nn.ReLU,
+            net_arch=dict(pi=[256, 256], vf=[256, 256]),
+        ),
     ),
 }
 
@@ -67,7 +96,9 @@ def tuned_hyperparameters(algo: str, env_id: str) -> dict[str, Any]:
     return dict(_TUNED.get((algo, env_id), {}))
 
 
-def make_agent(algo: str, env: VecEnv, env_id: str, seed: int = 0, tensorboard_log: str | None = None, **overrides: Any) -> BaseAlgorithm:
+def make_agent(
+    algo: str, env: VecEnv, env_id: str, seed: int = 0, tensorboard_log: str | None = None, **overrides: Any
+) -> BaseAlgorithm:
     """Create an SB3 ``algo`` ("ppo" or "sac") on ``env`` with tuned defaults for ``env_id``.
 
     Example:
@@ -85,7 +116,9 @@ def make_agent(algo: str, env: VecEnv, env_id: str, seed: int = 0, tensorboard_l
         # use eps=1e-5 when given no optimizer_kwargs, which stays.
         policy_kwargs["optimizer_kwargs"] = {**_ADAM_DEFAULTS[algo], "fused": True}
     kwargs["policy_kwargs"] = policy_kwargs
-    return ALGORITHMS[algo]("MlpPolicy", env, seed=seed, device="cpu", verbose=0, tensorboard_log=tensorboard_log, **kwargs)
+    return ALGORITHMS[algo](
+        "MlpPolicy", env, seed=seed, device="cpu", verbose=0, tensorboard_log=tensorboard_log, **kwargs
+    )
 
 
 def _check_algo(algo: str) -> None:

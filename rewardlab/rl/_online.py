@@ -86,7 +86,14 @@ class PbRLConfig:
     preference_model: PreferenceModel = PreferenceModel()
 
     def __post_init__(self) -> None:
-        positive = ("num_rounds", "fragment_length", "candidate_multiplier", "reward_epochs", "reward_batch_size", "buffer_capacity_steps")
+        positive = (
+            "num_rounds",
+            "fragment_length",
+            "candidate_multiplier",
+            "reward_epochs",
+            "reward_batch_size",
+            "buffer_capacity_steps",
+        )
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -189,7 +196,9 @@ class PreferenceFeedbackCallback(BaseCallback):
         self.opt_state = self.optimizer.init(params.net)
         # Kept for the whole run: query scoring and reward training each compile once, not once per round.
         self.scorer = PairScorer(model, preference_model=config.preference_model)
-        self.trainer = RewardTrainer(model, self.optimizer, batch_size=config.reward_batch_size, preference_model=config.preference_model)
+        self.trainer = RewardTrainer(
+            model, self.optimizer, batch_size=config.reward_batch_size, preference_model=config.preference_model
+        )
         self.preferences: Preferences | None = None
         self.feedback: list[FeedbackRecord] = []
         num_envs = reward_wrapper.num_envs
@@ -216,7 +225,9 @@ class PreferenceFeedbackCallback(BaseCallback):
     def _on_step(self) -> bool:
         batch = self.reward_wrapper.last_transitions
         assert batch is not None  # SB3 calls _on_step after a step of the wrapper
-        self.buffer.add(batch.obs, batch.acts, batch.next_obs, batch.dones, batch.rews, _reward_factors(self.locals.get("infos")))
+        self.buffer.add(
+            batch.obs, batch.acts, batch.next_obs, batch.dones, batch.rews, _reward_factors(self.locals.get("infos"))
+        )
         self._learned_sum += np.asarray(self.locals["rewards"], dtype=np.float64)
         self._true_sum += np.asarray(batch.rews, dtype=np.float64)
         for env_index in np.flatnonzero(batch.dones):
@@ -309,13 +320,19 @@ def relabel_replay_buffer(replay: ReplayBuffer, reward_fn: RewardFn, agent: Any,
     if size == 0:
         return
     if replay.optimize_memory_usage:
-        raise ValueError("relabel_replay_buffer: replay buffers with optimize_memory_usage=True do not keep s'; create the agent with optimize_memory_usage=False")
+        raise ValueError(
+            "relabel_replay_buffer: replay buffers with optimize_memory_usage=True do not keep s'; create the agent with optimize_memory_usage=False"
+        )
     num_envs = replay.n_envs
     obs = replay.observations[:size].reshape(size * num_envs, *replay.obs_shape)
     next_obs = replay.next_observations[:size].reshape(size * num_envs, *replay.obs_shape)
     acts = replay.actions[:size].reshape(size * num_envs, *replay.actions.shape[2:])
     dones = replay.dones[:size].reshape(size * num_envs)
-    if hasattr(agent, "policy") and hasattr(agent.policy, "unscale_action") and getattr(agent.policy, "squash_output", False):
+    if (
+        hasattr(agent, "policy")
+        and hasattr(agent.policy, "unscale_action")
+        and getattr(agent.policy, "squash_output", False)
+    ):
         acts = agent.policy.unscale_action(acts)
     rewards = np.empty(size * num_envs, dtype=np.float32)
     for start in range(0, size * num_envs, chunk):
@@ -358,7 +375,9 @@ def train_pbrl(
         raise ValueError(f"total_timesteps: expected an integer >= 1, got {total_timesteps!r}")
     env = agent.get_env()
     if not isinstance(env, RewardVecEnvWrapper):
-        raise ValueError(f"agent: expected an agent whose env is a RewardVecEnvWrapper (outermost), got {type(env).__name__}")
+        raise ValueError(
+            f"agent: expected an agent whose env is a RewardVecEnvWrapper (outermost), got {type(env).__name__}"
+        )
     feedback = PreferenceFeedbackCallback(env, model, params, teacher, config, total_timesteps, seed=seed)
     agent.learn(total_timesteps, callback=[feedback, *(callbacks or [])], progress_bar=progress_bar)
     return feedback.result()

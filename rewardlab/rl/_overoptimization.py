@@ -77,7 +77,9 @@ def visitation_mmd(visited: Any, reference: Any, bandwidth: Any) -> jax.Array:
         squared = jnp.sum(a * a, 1)[:, None] + jnp.sum(b * b, 1)[None] - 2.0 * a @ b.T
         return jnp.mean(jnp.exp(-jnp.maximum(squared, 0.0) / (2.0 * bandwidth**2)))
 
-    return jnp.maximum(kernel_mean(visited, visited) + kernel_mean(reference, reference) - 2.0 * kernel_mean(visited, reference), 0.0)
+    return jnp.maximum(
+        kernel_mean(visited, visited) + kernel_mean(reference, reference) - 2.0 * kernel_mean(visited, reference), 0.0
+    )
 
 
 def _subsample(points: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -129,7 +131,9 @@ class OveroptimizationCallback(BaseCallback):
 
     def checkpoint(self) -> None:
         """Evaluate now and append a record."""
-        episodes = rollout(self.model, self.eval_env, self.eval_episodes, seed=self.seed + 10_000, seed_every_episode=True)
+        episodes = rollout(
+            self.model, self.eval_env, self.eval_episodes, seed=self.seed + 10_000, seed_every_episode=True
+        )
         proxy = float(np.mean(reward_returns(self.proxy_reward_fn, episodes)))
         true = float(np.mean(episodes.returns))
         visited = episodes.transitions.obs.reshape(len(episodes.episode), -1)

@@ -105,7 +105,9 @@ def make_task_env(
 class Policy(Protocol):
     """What :func:`rollout` acts with: SB3's ``predict`` (every SB3 algorithm, :class:`RandomPolicy`)."""
 
-    def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = False) -> tuple[Any, Any]:
+    def predict(
+        self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = False
+    ) -> tuple[Any, Any]:
         """The action for one (unbatched) observation, and the recurrent state (None)."""
 
 
@@ -125,7 +127,9 @@ class RandomPolicy:
         self.action_space = copy.deepcopy(action_space)
         self.action_space.seed(seed)
 
-    def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = False) -> tuple[Any, None]:
+    def predict(
+        self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = False
+    ) -> tuple[Any, None]:
         return self.action_space.sample(), None
 
 
@@ -143,7 +147,9 @@ class Rollout(NamedTuple):
         for index in range(len(self.returns)):
             rows = np.flatnonzero(self.episode == index)
             obs = np.concatenate([self.transitions.obs[rows], self.transitions.next_obs[rows[-1:]]])
-            out.append(Trajectory(obs, self.transitions.acts[rows], self.transitions.rews[rows], bool(self.terminated[index])))
+            out.append(
+                Trajectory(obs, self.transitions.acts[rows], self.transitions.rews[rows], bool(self.terminated[index]))
+            )
         return out
 
 
@@ -163,7 +169,9 @@ class _Step(NamedTuple):
     terminated: bool
 
 
-def _steps(policy: Policy, env: gym.Env, *, seed: int, seed_every_episode: bool, deterministic: bool) -> Iterator[_Step]:
+def _steps(
+    policy: Policy, env: gym.Env, *, seed: int, seed_every_episode: bool, deterministic: bool
+) -> Iterator[_Step]:
     """Endless steps of ``policy`` in ``env``: the one stepping loop behind the rollouts."""
     obs, _ = env.reset(seed=seed)
     episode = 0
@@ -242,7 +250,9 @@ def rollout(
     return Rollout(_transitions(steps), episode_of, np.asarray(returns, np.float64), np.asarray(terminals, bool))
 
 
-def rollout_transitions(env: gym.Env | str, num_steps: int, *, seed: int = 0, policy: Policy | None = None) -> Transitions:
+def rollout_transitions(
+    env: gym.Env | str, num_steps: int, *, seed: int = 0, policy: Policy | None = None
+) -> Transitions:
     """Coverage data: ``num_steps`` transitions of ``policy`` (uniform random by default) in ``env``.
 
     The sample-based distances (``rewardlab.distances``) take such data as their coverage
@@ -271,7 +281,13 @@ def rollout_transitions(env: gym.Env | str, num_steps: int, *, seed: int = 0, po
     owned = isinstance(env, str)
     instance = gym.make(env) if isinstance(env, str) else env
     try:
-        steps = _steps(policy or RandomPolicy(instance.action_space, seed), instance, seed=seed, seed_every_episode=False, deterministic=False)
+        steps = _steps(
+            policy or RandomPolicy(instance.action_space, seed),
+            instance,
+            seed=seed,
+            seed_every_episode=False,
+            deterministic=False,
+        )
         return _transitions([next(steps) for _ in range(int(num_steps))])
     finally:
         if owned:
@@ -326,6 +342,8 @@ def evaluate_policy(
         >>> result.true_return < 0.0, result.reward_return
         (True, 0.0)
     """
-    data = rollout(policy, env, num_episodes, seed=seed, seed_every_episode=seed_every_episode, deterministic=deterministic)
+    data = rollout(
+        policy, env, num_episodes, seed=seed, seed_every_episode=seed_every_episode, deterministic=deterministic
+    )
     reward_return = float("nan") if reward_fn is None else float(np.mean(reward_returns(reward_fn, data)))
     return Evaluation(float(np.mean(data.returns)), float(np.std(data.returns)), reward_return)

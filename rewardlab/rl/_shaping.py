@@ -25,7 +25,9 @@ def critic_potential(agent: Any) -> Callable[[Any], np.ndarray]:
 
     policy = getattr(agent, "policy", None)
     if policy is None or not hasattr(policy, "predict_values"):
-        raise ValueError(f"agent: expected an SB3 on-policy agent with policy.predict_values, got {type(agent).__name__}")
+        raise ValueError(
+            f"agent: expected an SB3 on-policy agent with policy.predict_values, got {type(agent).__name__}"
+        )
 
     def potential(obs: Any) -> np.ndarray:
         with torch.no_grad():
@@ -57,7 +59,9 @@ class LagrangeMultiplierCallback(BaseCallback):
     def _on_rollout_end(self) -> None:
         multipliers = self.reward_fn.update_multipliers()
         costs = getattr(self.reward_fn, "last_mean_costs", {})
-        self.history.append({"timestep": int(self.num_timesteps), "multipliers": multipliers, "mean_costs": dict(costs)})
+        self.history.append(
+            {"timestep": int(self.num_timesteps), "multipliers": multipliers, "mean_costs": dict(costs)}
+        )
         for name, value in multipliers.items():
             self.logger.record(f"constraint/lambda_{name}", value)
         for name, value in costs.items():

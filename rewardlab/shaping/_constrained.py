@@ -95,13 +95,17 @@ class ConstrainedRewardFn:
         if set(costs) != set(thresholds):
             raise ValueError(f"thresholds: expected one threshold per cost {sorted(costs)}, got {sorted(thresholds)}")
         if learning_rate <= 0 or initial_multiplier < 0:
-            raise ValueError(f"learning_rate, initial_multiplier: expected > 0 and >= 0, got {learning_rate}, {initial_multiplier}")
+            raise ValueError(
+                f"learning_rate, initial_multiplier: expected > 0 and >= 0, got {learning_rate}, {initial_multiplier}"
+            )
         self.main = main
         self.names = tuple(costs)
         self.costs = tuple(costs[name] for name in self.names)
         self.thresholds = np.array([thresholds[name] for name in self.names], np.float64)
         self.learning_rate = float(learning_rate)
-        self.state = LagrangeState(np.full(len(self.names), initial_multiplier, np.float64), np.zeros(len(self.names)), 0)
+        self.state = LagrangeState(
+            np.full(len(self.names), initial_multiplier, np.float64), np.zeros(len(self.names)), 0
+        )
 
     @property
     def multipliers(self) -> dict[str, float]:
@@ -110,8 +114,12 @@ class ConstrainedRewardFn:
 
     def __call__(self, obs: Any, acts: Any, next_obs: Any, dones: Any) -> np.ndarray:
         main = np.asarray(self.main(obs, acts, next_obs, dones), np.float64)
-        costs = np.stack([np.asarray(cost(obs, acts, next_obs, dones), np.float64) for cost in self.costs], axis=-1)  # [N, K]
-        self.state = self.state._replace(cost_sums=self.state.cost_sums + costs.sum(0), count=self.state.count + costs.shape[0])
+        costs = np.stack(
+            [np.asarray(cost(obs, acts, next_obs, dones), np.float64) for cost in self.costs], axis=-1
+        )  # [N, K]
+        self.state = self.state._replace(
+            cost_sums=self.state.cost_sums + costs.sum(0), count=self.state.count + costs.shape[0]
+        )
         return (main - costs @ self.state.multipliers).astype(np.float32)
 
     def update_multipliers(self) -> dict[str, float]:

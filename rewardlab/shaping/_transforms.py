@@ -131,10 +131,14 @@ def bradley_terry_transform(reference: float | None = None) -> RewardTransform:
 
     constant = reference
 
-    def apply(state: EmptyState, rewards: Array, *, reference: Array | None = None, **_: Any) -> tuple[jax.Array, EmptyState]:
+    def apply(
+        state: EmptyState, rewards: Array, *, reference: Array | None = None, **_: Any
+    ) -> tuple[jax.Array, EmptyState]:
         ref = reference if reference is not None else constant
         if ref is None:
-            raise ValueError("reference: bradley_terry_transform needs a reference reward (argument or constant), got None")
+            raise ValueError(
+                "reference: bradley_terry_transform needs a reference reward (argument or constant), got None"
+            )
         return jax.nn.log_sigmoid(jnp.asarray(rewards) - ref), state
 
     return RewardTransform(_empty_init, apply)
@@ -173,7 +177,11 @@ def running_normalize(*, center: bool = False, epsilon: float = 1e-8, frozen: bo
         total = state.count + n
         delta = batch_mean - state.mean
         mean = state.mean + delta * n / total
-        var = jnp.where(state.count > 0, (state.count * state.var + n * batch_var + delta**2 * state.count * n / total) / total, batch_var)
+        var = jnp.where(
+            state.count > 0,
+            (state.count * state.var + n * batch_var + delta**2 * state.count * n / total) / total,
+            batch_var,
+        )
         updated = RunningNormState(total, mean, var, state.frozen)
         state = jax.tree.map(lambda old, new: jnp.where(state.frozen, old, new), state, updated)
         shift = state.mean if center else 0.0
@@ -233,7 +241,9 @@ def cap_accumulated(cap: float, *, floor: float | None = None) -> RewardTransfor
     def init(num_streams: int = 1) -> AccumulatedState:
         return AccumulatedState(jnp.zeros(int(num_streams), jnp.float32))
 
-    def apply(state: AccumulatedState, rewards: Array, *, dones: Array | None = None, **_: Any) -> tuple[jax.Array, AccumulatedState]:
+    def apply(
+        state: AccumulatedState, rewards: Array, *, dones: Array | None = None, **_: Any
+    ) -> tuple[jax.Array, AccumulatedState]:
         rewards = jnp.asarray(rewards, jnp.float32)
         if rewards.shape != state.accumulated.shape:
             raise ValueError(f"rewards: expected one reward per stream {state.accumulated.shape}, got {rewards.shape}")
@@ -304,7 +314,9 @@ class TransformedRewardFn:
         if not isinstance(transform, RewardTransform):
             raise ValueError(f"transform: expected a RewardTransform, got {type(transform).__name__}")
         if not callable(reward):
-            raise ValueError(f"reward: expected a RewardFn (e.g. rewardlab.rewards.as_reward_fn(model, params)), got {type(reward).__name__}")
+            raise ValueError(
+                f"reward: expected a RewardFn (e.g. rewardlab.rewards.as_reward_fn(model, params)), got {type(reward).__name__}"
+            )
         self.transform = transform
         self.reward = reward
         self._apply = jax.jit(transform.apply)
@@ -325,12 +337,16 @@ class TransformedRewardFn:
             self.state = self.transform.init(dones.shape[0])
             if self._frozen:
                 self.state = freeze(self.state)
-        reference = None if self.reference_fn is None else np.asarray(self.reference_fn(obs, acts, next_obs, dones), np.float32)
+        reference = (
+            None if self.reference_fn is None else np.asarray(self.reference_fn(obs, acts, next_obs, dones), np.float32)
+        )
         out, self.state = self._apply(self.state, rewards, dones=dones, reference=reference)
         return np.asarray(out, np.float32)
 
 
-def transformed_reward_fn(reward: RewardFn, transform: RewardTransform, *, reference_fn: RewardFn | None = None) -> TransformedRewardFn:
+def transformed_reward_fn(
+    reward: RewardFn, transform: RewardTransform, *, reference_fn: RewardFn | None = None
+) -> TransformedRewardFn:
     """Wrap ``reward`` (any ``RewardFn``) with ``transform``.
 
     Args:

@@ -65,7 +65,10 @@ def parse_args(cls: type, argv: Sequence[str] | None = None) -> Any:
     for field in dataclasses.fields(cls):
         default = field.default if field.default is not dataclasses.MISSING else None
         parser.add_argument(
-            f"--{field.name.replace('_', '-')}", dest=field.name, default=dataclasses.MISSING, metavar=field.name.upper(),
+            f"--{field.name.replace('_', '-')}",
+            dest=field.name,
+            default=dataclasses.MISSING,
+            metavar=field.name.upper(),
             help=f"{docs.get(field.name, '')} (default: {default!r})",
         )
     namespace = parser.parse_args(argv)

@@ -50,7 +50,9 @@ def args_class_of(fn: Callable[..., Any]) -> type:
         params, hints = [], {}
     if params and dataclasses.is_dataclass(hints.get(params[0].name)):
         return hints[params[0].name]
-    raise ValueError(f"args: cannot tell the arguments dataclass of {getattr(fn, '__qualname__', fn)!r} from its annotations; name it with args = 'module:Class'")
+    raise ValueError(
+        f"args: cannot tell the arguments dataclass of {getattr(fn, '__qualname__', fn)!r} from its annotations; name it with args = 'module:Class'"
+    )
 
 
 def field_types(cls: type) -> dict[str, Any]:

@@ -37,7 +37,11 @@ from rewardlab.sweeps._spaces import Distribution, choice, loguniform, randint, 
 from rewardlab.sweeps._spec import Sweep
 
 _TOP_LEVEL = ("target", "args", "name", "seed_field", "base", "grid", "random")
-_DISTRIBUTIONS: dict[str, Callable[..., Distribution]] = {"uniform": uniform, "loguniform": loguniform, "randint": randint}
+_DISTRIBUTIONS: dict[str, Callable[..., Distribution]] = {
+    "uniform": uniform,
+    "loguniform": loguniform,
+    "randint": randint,
+}
 
 
 def _parse(path: Path) -> dict[str, Any]:
@@ -140,13 +144,17 @@ def _random(table: Any) -> Any:
     seed = coerce(table.get("seed", 0), int, "random.seed")
     space_table = table.get("space", {})
     if not isinstance(space_table, Mapping) or not space_table:
-        raise ValueError("random.space: expected a table of field = { uniform | loguniform | randint = [low, high] } or { choice = [...] }")
+        raise ValueError(
+            "random.space: expected a table of field = { uniform | loguniform | randint = [low, high] } or { choice = [...] }"
+        )
     space: dict[str, Distribution] = {}
     for name, spec in space_table.items():
         where = f"random.space.{name}"
         if not isinstance(spec, Mapping) or len(spec) != 1:
-            raise ValueError(f"{where}: expected one of {{uniform, loguniform, randint = [low, high]}} or {{choice = [values]}}, got {spec!r}")
-        (kind, params), = spec.items()
+            raise ValueError(
+                f"{where}: expected one of {{uniform, loguniform, randint = [low, high]}} or {{choice = [values]}}, got {spec!r}"
+            )
+        ((kind, params),) = spec.items()
         if kind == "choice":
             if not isinstance(params, list) or not params:
                 raise ValueError(f"{where}.choice: expected a non-empty list, got {params!r}")

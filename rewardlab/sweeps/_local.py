@@ -122,7 +122,9 @@ class _Worker:
 
     def __init__(self, context: Any, threads: int | None, preload: str | None) -> None:
         receiver, self.sender = context.Pipe(duplex=False)
-        self.process = context.Process(target=_child_main, args=(receiver, threads, os.getpid(), preload), name="rewardlab-run")
+        self.process = context.Process(
+            target=_child_main, args=(receiver, threads, os.getpid(), preload), name="rewardlab-run"
+        )
         with _main_script_hidden(preload is not None):
             self.process.start()
         receiver.close()
@@ -207,7 +209,9 @@ def run_local(
             for run in started:
                 on_start(run)
             # wait() returns the sentinels it was given (ints); typeshed widens them to any waitable.
-            finished = [running.pop(sentinel) for sentinel in multiprocessing.connection.wait(list(running), timeout=1.0)]  # type: ignore[arg-type]
+            finished = [
+                running.pop(sentinel) for sentinel in multiprocessing.connection.wait(list(running), timeout=1.0)
+            ]  # type: ignore[arg-type]
             expired = []
             if run_timeout is not None:
                 now = time.perf_counter()
@@ -225,8 +229,13 @@ def run_local(
                 run_dir = runs_dir / worker.assigned.name
                 record = read_result(run_dir)
                 if record is None:  # died before writing its marker: a crash of the process itself
-                    record = failure_record(worker.assigned, _exit_reason(worker.process.exitcode), _tail(run_dir / OUTPUT_FILE),
-                                            time.perf_counter() - worker.start, "")
+                    record = failure_record(
+                        worker.assigned,
+                        _exit_reason(worker.process.exitcode),
+                        _tail(run_dir / OUTPUT_FILE),
+                        time.perf_counter() - worker.start,
+                        "",
+                    )
                     atomic_write_json(run_dir / "result.json", record)
                 on_finish(worker.assigned, record)
             for worker in expired:
@@ -234,7 +243,9 @@ def run_local(
                 run_dir = runs_dir / worker.assigned.name
                 if read_result(run_dir) is None:  # it may have finished in the last moment
                     output = _tail(run_dir / OUTPUT_FILE)
-                    record = failure_record(worker.assigned, timeout_message(run_timeout), output, time.perf_counter() - worker.start, "")
+                    record = failure_record(
+                        worker.assigned, timeout_message(run_timeout), output, time.perf_counter() - worker.start, ""
+                    )
                     atomic_write_json(run_dir / "result.json", record)
                 record = read_result(run_dir)
                 assert record is not None  # written by the run or just above

@@ -48,7 +48,9 @@ class RunLogger:
         (3, 3)
     """
 
-    def __init__(self, run_dir: str | os.PathLike | None, tensorboard: bool = True, flush_every_s: float = 30.0) -> None:
+    def __init__(
+        self, run_dir: str | os.PathLike | None, tensorboard: bool = True, flush_every_s: float = 30.0
+    ) -> None:
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.tensorboard_dir = None if self.run_dir is None or not tensorboard else self.run_dir / TENSORBOARD_DIR
         self.flush_every_s = float(flush_every_s)
@@ -111,7 +113,9 @@ class RunLogger:
         new = self._flushed
         rows = list(zip(self.steps[new:], self.names[new:], self.values[new:], strict=True))
         with contextlib.closing(sqlite3.connect(self.run_dir / METRICS_FILE)) as connection, connection:
-            connection.execute("CREATE TABLE IF NOT EXISTS metrics (step INTEGER NOT NULL, name TEXT NOT NULL, value REAL)")
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS metrics (step INTEGER NOT NULL, name TEXT NOT NULL, value REAL)"
+            )
             connection.executemany("INSERT INTO metrics VALUES (?, ?, ?)", rows)
         self._flushed += len(rows)
         self._dirty = False
@@ -132,7 +136,9 @@ def read_metrics(run_dir: str | os.PathLike) -> Any:
 
     path = Path(run_dir) / METRICS_FILE
     if not path.is_file():
-        return pd.DataFrame({"step": pd.Series(dtype="int64"), "name": pd.Series(dtype="str"), "value": pd.Series(dtype="float64")})
+        return pd.DataFrame(
+            {"step": pd.Series(dtype="int64"), "name": pd.Series(dtype="str"), "value": pd.Series(dtype="float64")}
+        )
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
         return pd.read_sql_query("SELECT step, name, value FROM metrics", connection)
 
@@ -151,7 +157,9 @@ def final_metrics(result: Any) -> dict[str, Any]:
     if hasattr(result, "_asdict"):
         result = result._asdict()
     if not isinstance(result, Mapping):
-        raise TypeError(f"the target returned {type(result).__name__}; expected a mapping of metric name -> scalar (or None)")
+        raise TypeError(
+            f"the target returned {type(result).__name__}; expected a mapping of metric name -> scalar (or None)"
+        )
     out: dict[str, Any] = {}
     for name, value in result.items():
         if hasattr(value, "item") and getattr(value, "size", 1) == 1:

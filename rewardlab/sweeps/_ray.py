@@ -136,7 +136,9 @@ def run_ray(
                     if record is None:
                         raise RuntimeError(f"the run folder came back without {RESULT_FILE}")
                 except Exception as error:  # noqa: BLE001 - a worker crash is a failed run, not a failed sweep
-                    record = _record_failure(runs_dir, run, f"{type(error).__name__}: {error}".splitlines()[0], repr(error), 0.0)
+                    record = _record_failure(
+                        runs_dir, run, f"{type(error).__name__}: {error}".splitlines()[0], repr(error), 0.0
+                    )
                 on_finish(run, record)
     finally:
         for ref in refs:

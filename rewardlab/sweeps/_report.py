@@ -58,17 +58,26 @@ def final_table(results: Any, metrics: Sequence[str], confidence: float = 0.95, 
         for metric in metrics:
             values = pd.to_numeric(ok[metric], errors="coerce").to_numpy(dtype=np.float64)
             values = values[np.isfinite(values)]
-            row = {"design": design, "metric": metric, "runs": len(values), "failed": int((group["status"] != "ok").sum())}
+            row = {
+                "design": design,
+                "metric": metric,
+                "runs": len(values),
+                "failed": int((group["status"] != "ok").sum()),
+            }
             if len(values):
                 interval = stratified_bootstrap_ci(values, num_resamples=num_resamples, confidence=confidence)
-                row.update(mean=float(values.mean()), iqm=interval.estimate, iqm_low=interval.low, iqm_high=interval.high)
+                row.update(
+                    mean=float(values.mean()), iqm=interval.estimate, iqm_low=interval.low, iqm_high=interval.high
+                )
             else:
                 row.update(mean=math.nan, iqm=math.nan, iqm_low=math.nan, iqm_high=math.nan)
             rows.append(row)
     return pd.DataFrame(rows, columns=["design", "metric", "runs", "failed", "mean", "iqm", "iqm_low", "iqm_high"])
 
 
-def design_curves(metrics: Any, name: str, num_points: int = 100) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]]:
+def design_curves(
+    metrics: Any, name: str, num_points: int = 100
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]]:
     """Per design: (steps, mean, low, high, seeds) of metric ``name``, seeds interpolated onto shared steps.
 
     Each seed's curve is linearly interpolated onto ``num_points`` steps spanning the range
@@ -128,8 +137,9 @@ def _plot_final(table: Any, metric: str, title: str, path: Path) -> Path:
     rows = table[(table["metric"] == metric) & (table["runs"] > 0)]
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.4), dpi=110)
     positions = np.arange(len(rows))[::-1]
-    ax.errorbar(rows["iqm"], positions, xerr=[rows["iqm"] - rows["iqm_low"], rows["iqm_high"] - rows["iqm"]],
-                fmt="o", capsize=4)
+    ax.errorbar(
+        rows["iqm"], positions, xerr=[rows["iqm"] - rows["iqm_low"], rows["iqm_high"] - rows["iqm"]], fmt="o", capsize=4
+    )
     ax.set_yticks(positions, [f"{d} (n={n})" for d, n in zip(rows["design"], rows["runs"], strict=True)], fontsize=7)
     ax.set_xlabel(f"{metric}: IQM and 95% stratified-bootstrap CI")
     ax.set_title(title)
@@ -202,17 +212,32 @@ def make_report(
     lines = [f"# Sweep report: {title}", ""]
     failed = results[results["status"] != "ok"]
     total = len(manifest.get("runs", [])) or len(results)
-    lines += [(f"{len(results)} of {total} runs completed: {len(results) - len(failed)} ok, {len(failed)} failed. "
-               f"Target `{manifest.get('target', '?')}`."), ""]
+    lines += [
+        (
+            f"{len(results)} of {total} runs completed: {len(results) - len(failed)} ok, {len(failed)} failed. "
+            f"Target `{manifest.get('target', '?')}`."
+        ),
+        "",
+    ]
     if len(metrics):
-        lines += ["## Final performance", "",
-                  (f"Per design: runs, mean, interquartile mean (IQM) and its {confidence:.0%} stratified-bootstrap "
-                   "confidence interval over seeds (Agarwal et al. 2021)."), ""]
+        lines += [
+            "## Final performance",
+            "",
+            (
+                f"Per design: runs, mean, interquartile mean (IQM) and its {confidence:.0%} stratified-bootstrap "
+                "confidence interval over seeds (Agarwal et al. 2021)."
+            ),
+            "",
+        ]
         for metric in metrics:
             rows = table[table["metric"] == metric]
             lines += [f"### {metric}", ""]
-            lines.append(_markdown_table(["design", "runs", "failed", "mean", "IQM", "CI low", "CI high"],
-                                         rows[["design", "runs", "failed", "mean", "iqm", "iqm_low", "iqm_high"]].itertuples(index=False)))
+            lines.append(
+                _markdown_table(
+                    ["design", "runs", "failed", "mean", "IQM", "CI low", "CI high"],
+                    rows[["design", "runs", "failed", "mean", "iqm", "iqm_low", "iqm_high"]].itertuples(index=False),
+                )
+            )
             if (rows["runs"] > 0).any():
                 path = _plot_final(table, metric, f"{title}: final {metric}", out / f"final_{_slug(metric)}.png")
                 figures.append(path)

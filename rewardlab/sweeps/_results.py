@@ -39,8 +39,14 @@ def results_frame(records: Iterable[dict[str, Any]]) -> Any:
 
     rows = []
     for record in records:
-        row = {"run": record["name"], "design": record["design"], "seed": int(record["seed"]),
-               "status": record["status"], "wall_s": float(record.get("wall_s") or 0.0), "error": record.get("error")}
+        row = {
+            "run": record["name"],
+            "design": record["design"],
+            "seed": int(record["seed"]),
+            "status": record["status"],
+            "wall_s": float(record.get("wall_s") or 0.0),
+            "error": record.get("error"),
+        }
         args = record.get("args", {})
         for name, value in args.items():
             if name not in _COLUMNS:

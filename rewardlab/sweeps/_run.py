@@ -86,9 +86,18 @@ def seed_globals(seed: int) -> None:
 
 def failure_record(run: RunSpec, error: str, tb: str, wall_s: float, started: str) -> dict[str, Any]:
     return {
-        "name": run.name, "design": run.design, "seed": run.seed, "status": "failed", "metrics": {},
-        "error": error, "traceback": tb, "wall_s": wall_s, "started": started, "finished": _now(),
-        "args": args_to_builtin(run.args), "overrides": _builtin(run.overrides),
+        "name": run.name,
+        "design": run.design,
+        "seed": run.seed,
+        "status": "failed",
+        "metrics": {},
+        "error": error,
+        "traceback": tb,
+        "wall_s": wall_s,
+        "started": started,
+        "finished": _now(),
+        "args": args_to_builtin(run.args),
+        "overrides": _builtin(run.overrides),
     }
 
 
@@ -125,8 +134,16 @@ def execute_run(fn: Callable[..., Any], run: RunSpec, run_dir: Path, capture_out
     run_dir = Path(run_dir)
     prepare_run_dir(run_dir)
     started = _now()
-    atomic_write_json(run_dir / ARGS_FILE, {"name": run.name, "design": run.design, "seed": run.seed,
-                                            "args": args_to_builtin(run.args), "overrides": _builtin(run.overrides)})
+    atomic_write_json(
+        run_dir / ARGS_FILE,
+        {
+            "name": run.name,
+            "design": run.design,
+            "seed": run.seed,
+            "args": args_to_builtin(run.args),
+            "overrides": _builtin(run.overrides),
+        },
+    )
     logger = RunLogger(run_dir)
     start = time.perf_counter()
     output = _redirect_output(run_dir / OUTPUT_FILE) if capture_output else contextlib.nullcontext()
@@ -137,9 +154,18 @@ def execute_run(fn: Callable[..., Any], run: RunSpec, run_dir: Path, capture_out
             metrics = final_metrics(value)
             logger.close()
             record = {
-                "name": run.name, "design": run.design, "seed": run.seed, "status": "ok", "metrics": metrics,
-                "error": None, "traceback": None, "wall_s": time.perf_counter() - start, "started": started,
-                "finished": _now(), "args": args_to_builtin(run.args), "overrides": _builtin(run.overrides),
+                "name": run.name,
+                "design": run.design,
+                "seed": run.seed,
+                "status": "ok",
+                "metrics": metrics,
+                "error": None,
+                "traceback": None,
+                "wall_s": time.perf_counter() - start,
+                "started": started,
+                "finished": _now(),
+                "args": args_to_builtin(run.args),
+                "overrides": _builtin(run.overrides),
             }
         except (Exception, SystemExit) as error:  # noqa: BLE001 - any crash of the target is a failed run
             tb = traceback.format_exc()
@@ -147,7 +173,12 @@ def execute_run(fn: Callable[..., Any], run: RunSpec, run_dir: Path, capture_out
             with contextlib.suppress(Exception):
                 logger.close()
             message = f"{type(error).__name__}: {error}".strip()
-            record = failure_record(run, message.splitlines()[0] if message else type(error).__name__, tb,
-                                    time.perf_counter() - start, started)
+            record = failure_record(
+                run,
+                message.splitlines()[0] if message else type(error).__name__,
+                tb,
+                time.perf_counter() - start,
+                started,
+            )
     atomic_write_json(run_dir / "result.json", record)
     return record

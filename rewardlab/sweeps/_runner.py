@@ -76,8 +76,10 @@ class SweepProgress:
     def status(self) -> str:
         done = self.skipped + self.finished_now
         eta = self.eta_s()
-        return (f"{done}/{self.total} done ({self.failed} failed, {self.skipped} from before), {self.running} running, "
-                f"ETA {'?' if eta is None else _format_seconds(eta)}")
+        return (
+            f"{done}/{self.total} done ({self.failed} failed, {self.skipped} from before), {self.running} running, "
+            f"ETA {'?' if eta is None else _format_seconds(eta)}"
+        )
 
     def started(self, run: RunSpec) -> None:
         self.running += 1
@@ -119,7 +121,11 @@ class _SweepLock:
 
 
 def _manifest(sweep: SweepPlan, runs: list[RunSpec], backend: str) -> dict[str, Any]:
-    return {**sweep.manifest(), "backend": backend, "runs": [{"name": r.name, "design": r.design, "seed": r.seed} for r in runs]}
+    return {
+        **sweep.manifest(),
+        "backend": backend,
+        "runs": [{"name": r.name, "design": r.design, "seed": r.seed} for r in runs],
+    }
 
 
 def _default_log(message: str) -> None:
@@ -169,7 +175,9 @@ def run_sweep(
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers: expected an integer >= 1, got {workers!r}")
-    if run_timeout is not None and (isinstance(run_timeout, bool) or not isinstance(run_timeout, (int, float)) or not run_timeout > 0):
+    if run_timeout is not None and (
+        isinstance(run_timeout, bool) or not isinstance(run_timeout, (int, float)) or not run_timeout > 0
+    ):
         raise ValueError(f"run_timeout: expected a number of seconds > 0 (or None for no limit), got {run_timeout!r}")
     if address is not None and backend != "ray":
         raise ValueError("address: only the ray backend connects to a cluster; add backend='ray'")
@@ -200,8 +208,10 @@ def run_sweep(
         write_results(sweep_dir, names)
         progress = SweepProgress(len(runs), len(runs) - len(todo), log)
         if log is not None:
-            log(f"sweep {sweep.name}: {len(runs)} runs, {len(runs) - len(todo)} already complete, "
-                f"{len(todo)} to run on {backend}" + (f" ({workers} workers)" if workers else "") + f" -> {sweep_dir}")
+            log(
+                f"sweep {sweep.name}: {len(runs)} runs, {len(runs) - len(todo)} already complete, "
+                f"{len(todo)} to run on {backend}" + (f" ({workers} workers)" if workers else "") + f" -> {sweep_dir}"
+            )
 
         def finished(run: RunSpec, record: dict[str, Any]) -> None:
             write_results(sweep_dir, names)
@@ -214,9 +224,10 @@ def run_sweep(
             else:
                 from rewardlab.sweeps._ray import run_ray
 
-                run_ray(sweep.fn, todo, runs_dir, workers, address, progress.started, finished, threads_per_run, run_timeout)
+                run_ray(
+                    sweep.fn, todo, runs_dir, workers, address, progress.started, finished, threads_per_run, run_timeout
+                )
         frame = write_results(sweep_dir, names)
     if log is not None:
         log(f"sweep {sweep.name}: {progress.status()}; results: {sweep_dir / 'results.parquet'}")
     return frame
-

@@ -114,5 +114,7 @@ def random_search(space: Mapping[str, Distribution], num_samples: int, seed: int
         raise ValueError(f"num_samples: expected an integer >= 1, got {num_samples!r}")
     for name, dist in space.items():
         if not hasattr(dist, "sample"):
-            raise ValueError(f"space.{name}: expected a distribution (uniform, loguniform, randint, choice), got {dist!r}")
+            raise ValueError(
+                f"space.{name}: expected a distribution (uniform, loguniform, randint, choice), got {dist!r}"
+            )
     return RandomSearch(dict(space), num_samples, int(seed))

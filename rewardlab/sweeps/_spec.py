@@ -57,7 +57,9 @@ class Sweep:
 
     def __post_init__(self) -> None:
         if not (dataclasses.is_dataclass(self.base) and not isinstance(self.base, type)):
-            raise ValueError(f"base: expected a dataclass instance of the target's arguments, got {type(self.base).__name__}")
+            raise ValueError(
+                f"base: expected a dataclass instance of the target's arguments, got {type(self.base).__name__}"
+            )
         if isinstance(self.fn, str):
             object.__setattr__(self, "fn", import_target(self.fn, "fn"))
         if not callable(self.fn):
@@ -77,7 +79,9 @@ class Sweep:
         if self.random is not None:
             for name in self.random.space:
                 if name not in hints:
-                    raise ValueError(f"random.{name}: not a field of {type(self.base).__name__}; fields: {', '.join(hints)}")
+                    raise ValueError(
+                        f"random.{name}: not a field of {type(self.base).__name__}; fields: {', '.join(hints)}"
+                    )
                 if name in grid:
                     raise ValueError(f"random.{name}: also varied by grid; vary a field by one of them")
         if self.name is None:  # experiments/<study>.py:main -> "<study>"
@@ -103,8 +107,13 @@ class Sweep:
             "args_class": f"{type(self.base).__module__}:{type(self.base).__qualname__}",
             "base": args_to_builtin(self.base),
             "grid": {name: [to_builtin(v) for v in values] for name, values in self.grid.items()},
-            "random": None if self.random is None else {"num_samples": self.random.num_samples, "seed": self.random.seed,
-                                                        "space": {k: repr(v) for k, v in self.random.space.items()}},
+            "random": None
+            if self.random is None
+            else {
+                "num_samples": self.random.num_samples,
+                "seed": self.random.seed,
+                "space": {k: repr(v) for k, v in self.random.space.items()},
+            },
             "seed_field": self.seed_field,
         }
 
@@ -134,7 +143,9 @@ class Sweep:
             design_items = {k: v for k, v in overrides.items() if k != self.seed_field}
             # the environment reads best bare and first: "HalfCheetah-v5__teacher=mistake"
             ordered = sorted(design_items.items(), key=lambda item: item[0] != env_field)
-            design_name = "__".join(format_value(v) if k == env_field else f"{k}={format_value(v)}" for k, v in ordered) or "base"
+            design_name = (
+                "__".join(format_value(v) if k == env_field else f"{k}={format_value(v)}" for k, v in ordered) or "base"
+            )
             seed = int(getattr(args, self.seed_field, 0) or 0)
             parts = []
             if env_field is not None and env_field not in design_items:
@@ -170,7 +181,11 @@ def format_value(value: Any) -> str:
         ('0.1', '0.0001', '0.3333', '64-64')
     """
     if isinstance(value, float):
-        return f"{value:.4g}" if (value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5)) or len(repr(value)) > 8 else repr(value)
+        return (
+            f"{value:.4g}"
+            if (value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5)) or len(repr(value)) > 8
+            else repr(value)
+        )
     if isinstance(value, (list, tuple)):
         return "-".join(format_value(v) for v in value)
     return str(value)

@@ -115,7 +115,9 @@ def stratified_bootstrap_ci(
     return Interval(float(statistic(pooled[None])[0]), float(low), float(high))
 
 
-def mean_band(curves: np.ndarray, num_resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mean_band(
+    curves: np.ndarray, num_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean over seeds of ``curves [seeds, T]`` with a bootstrap percentile band per point.
 
     Returns:

@@ -42,10 +42,14 @@ def grid_designs(grid: Mapping[str, Sequence[Any]]) -> tuple[dict[str, np.ndarra
         if not values:
             raise ValueError(f"grid.{name}: expected at least one value, got an empty list")
         if not all(isinstance(v, (bool, int, float, np.integer, np.floating, np.bool_)) for v in values):
-            raise ValueError(f"grid.{name}: vmapped sweeps vary numbers only (map names to numbers inside fn), got {values!r}")
+            raise ValueError(
+                f"grid.{name}: vmapped sweeps vary numbers only (map names to numbers inside fn), got {values!r}"
+            )
     combos = list(itertools.product(*[list(values) for values in grid.values()]))
     arrays = {name: np.asarray([combo[i] for combo in combos]) for i, name in enumerate(grid)}
-    labels = ["__".join(f"{name}={format_value(value)}" for name, value in zip(grid, combo, strict=True)) for combo in combos]
+    labels = [
+        "__".join(f"{name}={format_value(value)}" for name, value in zip(grid, combo, strict=True)) for combo in combos
+    ]
     return arrays, labels
 
 
@@ -101,7 +105,14 @@ def vmap_sweep(
     for d, design in enumerate(labels):
         for s, seed in enumerate(seeds):
             run = f"{design}__seed{seed}"
-            row = {"run": run, "design": design, "seed": seed, "status": "ok", "wall_s": wall / (num_designs * num_seeds), "error": None}
+            row = {
+                "run": run,
+                "design": design,
+                "seed": seed,
+                "status": "ok",
+                "wall_s": wall / (num_designs * num_seeds),
+                "error": None,
+            }
             row.update({field: values[d].item() for field, values in arrays.items()})
             row.update(dict(fixed or {}))
             for metric, value in outputs.items():
@@ -111,10 +122,22 @@ def vmap_sweep(
                     row[metric] = value[d, s].item()
                 elif value.ndim == 3:
                     steps = np.arange(value.shape[2]) * curve_every
-                    curves.append(pd.DataFrame({"run": run, "design": design, "seed": seed, "step": steps,
-                                                "name": metric, "value": value[d, s].astype(np.float64)}))
+                    curves.append(
+                        pd.DataFrame(
+                            {
+                                "run": run,
+                                "design": design,
+                                "seed": seed,
+                                "step": steps,
+                                "name": metric,
+                                "value": value[d, s].astype(np.float64),
+                            }
+                        )
+                    )
                 else:
-                    raise ValueError(f"fn: output {metric!r} must be a scalar or a 1-D curve per run, got shape {value.shape[2:]}")
+                    raise ValueError(
+                        f"fn: output {metric!r} must be a scalar or a 1-D curve per run, got shape {value.shape[2:]}"
+                    )
             rows.append(row)
     frame = pd.DataFrame(rows)
     frame["error"] = frame["error"].astype("string")
@@ -124,10 +147,16 @@ def vmap_sweep(
         if curves:
             write_parquet(out / STACKED_METRICS_FILE, pd.concat(curves, ignore_index=True))
         write_parquet(out / RESULTS_FILE, frame)
-        atomic_write_json(out / MANIFEST_FILE, {
-            "name": name, "target": f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', '?')}",
-            "backend": "vmap", "base": dict.fromkeys([*arrays, *(fixed or {})]),
-            "grid": {field: list(values) for field, values in grid.items()}, "seeds": seeds,
-            "runs": [{"name": r["run"], "design": r["design"], "seed": r["seed"]} for r in rows],
-        })
+        atomic_write_json(
+            out / MANIFEST_FILE,
+            {
+                "name": name,
+                "target": f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', '?')}",
+                "backend": "vmap",
+                "base": dict.fromkeys([*arrays, *(fixed or {})]),
+                "grid": {field: list(values) for field, values in grid.items()},
+                "seeds": seeds,
+                "runs": [{"name": r["run"], "design": r["design"], "seed": r["seed"]} for r in rows],
+            },
+        )
     return frame

@@ -113,7 +113,9 @@ def successor_table(transitions: Array, *, atol: float = 1e-6) -> np.ndarray:
     peak = np.take_along_axis(transitions, successors[..., None], axis=-1)[..., 0]
     if not np.all(np.abs(peak - 1.0) <= atol):
         rows = np.argwhere(np.abs(peak - 1.0) > atol)[:3].tolist()
-        raise ValueError(f"transitions: expected deterministic rows (one s' with T = 1), got stochastic rows at (s, a) = {rows}")
+        raise ValueError(
+            f"transitions: expected deterministic rows (one s' with T = 1), got stochastic rows at (s, a) = {rows}"
+        )
     return successors.astype(np.int32)
 
 
@@ -145,7 +147,7 @@ def expand_reward(reward: Array, transitions: Array) -> jax.Array:
     if reward.shape == (num_states, num_actions, num_states):
         return reward
     raise ValueError(
-        f"reward: expected shape [S]={num_states,}, [S, A]={num_states, num_actions} or "
+        f"reward: expected shape [S]={(num_states,)}, [S, A]={num_states, num_actions} or "
         f"[S, A, S]={num_states, num_actions, num_states}, got {reward.shape}"
     )
 
@@ -246,7 +248,9 @@ def value_iteration(
     _check_transitions(transitions)
     transitions = jnp.asarray(transitions)
     mean_reward = expected_reward(transitions, reward)  # validates the reward's shape
-    values = jnp.zeros(transitions.shape[0], mean_reward.dtype) if initial_values is None else jnp.asarray(initial_values)
+    values = (
+        jnp.zeros(transitions.shape[0], mean_reward.dtype) if initial_values is None else jnp.asarray(initial_values)
+    )
 
     def sweep(values: jax.Array, _: None) -> tuple[jax.Array, None]:
         q_values = mean_reward + discount * _next_values(transitions, values)
@@ -395,7 +399,13 @@ def occupancy_measure(
 
 
 def expected_return(
-    transitions: Array, reward: Array, discount: Array, policy: Array, initial_state_dist: Array, *, num_sweeps: int | None = None
+    transitions: Array,
+    reward: Array,
+    discount: Array,
+    policy: Array,
+    initial_state_dist: Array,
+    *,
+    num_sweeps: int | None = None,
 ) -> jax.Array:
     """E_{s0~d0}[V^π(s0)], the policy's expected discounted return (``num_sweeps`` as :func:`policy_evaluation`)."""
     values = policy_evaluation(transitions, reward, discount, policy, num_sweeps=num_sweeps)

@@ -84,7 +84,9 @@ class TabularReward:
         if isinstance(key, int) and not isinstance(key, bool):
             key = jax.random.key(key)
         if key is None and self.name == "mlp":
-            raise ValueError("key: an mlp reward draws its initial weights; expected a PRNG key or an int seed, got None")
+            raise ValueError(
+                "key: an mlp reward draws its initial weights; expected a PRNG key or an int seed, got None"
+            )
         return TabularRewardParams(self._init(key))
 
     def table(self, params: TabularRewardParams) -> jax.Array:
@@ -134,7 +136,9 @@ class TabularReward:
         """
         del dones
         if obs is None or jnp.ndim(obs) != 1:
-            raise ValueError(f"obs: expected integer state indices of shape [N], got shape {None if obs is None else jnp.shape(obs)}")
+            raise ValueError(
+                f"obs: expected integer state indices of shape [N], got shape {None if obs is None else jnp.shape(obs)}"
+            )
         return self.lookup(self.table(params), obs, acts, next_obs)[None]
 
 
@@ -173,7 +177,9 @@ def linear_reward(features: Array) -> TabularReward:
         [[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]
     """
     if features is None or not 2 <= jnp.ndim(features) <= 4:
-        raise ValueError(f"features: expected [S, K], [S, A, K] or [S, A, S', K], got {None if features is None else jnp.shape(features)}")
+        raise ValueError(
+            f"features: expected [S, K], [S, A, K] or [S, A, S', K], got {None if features is None else jnp.shape(features)}"
+        )
     features = jnp.asarray(features, jnp.float32)
     num_features = features.shape[-1]
     return TabularReward(
@@ -186,7 +192,9 @@ def linear_reward(features: Array) -> TabularReward:
     )
 
 
-def mlp_reward(features: Array, hidden_sizes: Sequence[int] = (32, 32), activation: Callable = jax.nn.tanh) -> TabularReward:
+def mlp_reward(
+    features: Array, hidden_sizes: Sequence[int] = (32, 32), activation: Callable = jax.nn.tanh
+) -> TabularReward:
     """r_θ = MLP_θ(φ) applied to every entry of features ``[..., F]`` (F inputs, one output).
 
     Layers are initialised with LeCun-normal weights and zero biases; ``params.net`` is a
@@ -202,7 +210,9 @@ def mlp_reward(features: Array, hidden_sizes: Sequence[int] = (32, 32), activati
         (4, 2)
     """
     if features is None or not 2 <= jnp.ndim(features) <= 4:
-        raise ValueError(f"features: expected [S, F], [S, A, F] or [S, A, S', F], got {None if features is None else jnp.shape(features)}")
+        raise ValueError(
+            f"features: expected [S, F], [S, A, F] or [S, A, S', F], got {None if features is None else jnp.shape(features)}"
+        )
     features = jnp.asarray(features, jnp.float32)
     sizes = (features.shape[-1], *(int(n) for n in hidden_sizes), 1)
     if min(sizes) < 1:
@@ -212,7 +222,8 @@ def mlp_reward(features: Array, hidden_sizes: Sequence[int] = (32, 32), activati
     def init(key: jax.Array) -> tuple[tuple[jax.Array, jax.Array], ...]:
         keys = jax.random.split(key, len(sizes) - 1)
         return tuple(
-            (initializer(k, (n_in, n_out), jnp.float32), jnp.zeros(n_out, jnp.float32)) for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:], strict=True)
+            (initializer(k, (n_in, n_out), jnp.float32), jnp.zeros(n_out, jnp.float32))
+            for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:], strict=True)
         )
 
     def table(net: tuple[tuple[jax.Array, jax.Array], ...]) -> jax.Array:

@@ -19,7 +19,9 @@ def numpy_segment_return(rewards: np.ndarray, discount: float = 1.0) -> float:
     return total
 
 
-def numpy_bradley_terry_probability(return_1: float, return_2: float, temperature: float = 1.0, label_noise: float = 0.0) -> float:
+def numpy_bradley_terry_probability(
+    return_1: float, return_2: float, temperature: float = 1.0, label_noise: float = 0.0
+) -> float:
     """P' = ε/2 + (1 − ε) / (1 + exp(−(R¹ − R²)/τ)), τ the temperature."""
     probability = 1.0 / (1.0 + math.exp(-(return_1 - return_2) / temperature))
     return label_noise / 2 + (1 - label_noise) * probability
@@ -44,7 +46,11 @@ def numpy_preference_loss(
     """
     rewards = np.asarray(rewards, np.float64)
     num_members, num_pairs = rewards.shape[:2]
-    weights = np.ones((num_members, num_pairs)) if weights is None else np.broadcast_to(np.asarray(weights, np.float64), (num_members, num_pairs))
+    weights = (
+        np.ones((num_members, num_pairs))
+        if weights is None
+        else np.broadcast_to(np.asarray(weights, np.float64), (num_members, num_pairs))
+    )
     member_losses = []
     for e in range(num_members):
         weighted, total = 0.0, 0.0

@@ -6,8 +6,13 @@ import numpy as np
 
 
 def numpy_mce_occupancy_gradient(
-    transitions: np.ndarray, reward: np.ndarray, initial_state_dist: np.ndarray, discount: float, horizon: int,
-    demo_occupancy: np.ndarray, temperature: float = 1.0,
+    transitions: np.ndarray,
+    reward: np.ndarray,
+    initial_state_dist: np.ndarray,
+    discount: float,
+    horizon: int,
+    demo_occupancy: np.ndarray,
+    temperature: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Soft VI, forward occupancy and the MCE gradient w.r.t. a state-action reward, by explicit loops.
 

@@ -29,7 +29,9 @@ def numpy_activation(name: str, x: np.ndarray) -> np.ndarray:
     raise ValueError(f"name: unknown activation {name!r}")
 
 
-def numpy_mlp_forward(layers: Sequence[tuple[np.ndarray, np.ndarray]], features: np.ndarray, activation: str = "relu") -> np.ndarray:
+def numpy_mlp_forward(
+    layers: Sequence[tuple[np.ndarray, np.ndarray]], features: np.ndarray, activation: str = "relu"
+) -> np.ndarray:
     """y_n = W_L^T φ(… φ(W_1^T x_n + b_1) …) + b_L for every row x_n, one row at a time.
 
     Args:
@@ -47,20 +49,29 @@ def numpy_mlp_forward(layers: Sequence[tuple[np.ndarray, np.ndarray]], features:
         for index, (kernel, bias) in enumerate(layers):
             kernel = np.asarray(kernel, np.float64)
             bias = np.asarray(bias, np.float64)
-            hidden = np.array([sum(hidden[i] * kernel[i, j] for i in range(kernel.shape[0])) + bias[j] for j in range(kernel.shape[1])])
+            hidden = np.array(
+                [
+                    sum(hidden[i] * kernel[i, j] for i in range(kernel.shape[0])) + bias[j]
+                    for j in range(kernel.shape[1])
+                ]
+            )
             if index < len(layers) - 1:
                 hidden = numpy_activation(activation, hidden)
         outputs[n] = hidden[0]
     return outputs
 
 
-def numpy_normalize(x: np.ndarray, mean: np.ndarray, var: np.ndarray, clip: float = 5.0, epsilon: float = 1e-8) -> np.ndarray:
+def numpy_normalize(
+    x: np.ndarray, mean: np.ndarray, var: np.ndarray, clip: float = 5.0, epsilon: float = 1e-8
+) -> np.ndarray:
     """clip((x − μ) / sqrt(σ² + ε), −clip, clip) in float64."""
     z = (np.asarray(x, np.float64) - np.asarray(mean, np.float64)) / np.sqrt(np.asarray(var, np.float64) + epsilon)
     return np.minimum(np.maximum(z, -clip), clip)
 
 
-def numpy_shaped_reward(g: np.ndarray, h_obs: np.ndarray, h_next_obs: np.ndarray, dones: np.ndarray, discount: float) -> np.ndarray:
+def numpy_shaped_reward(
+    g: np.ndarray, h_obs: np.ndarray, h_next_obs: np.ndarray, dones: np.ndarray, discount: float
+) -> np.ndarray:
     """r_n = g_n + γ (1 − d_n) h(s'_n) − h(s_n), one transition at a time."""
     out = np.empty(len(g))
     for n in range(len(g)):

@@ -73,7 +73,9 @@ class RewardMix:
                 )
             _check_finite_float("env_weight", self.env_weight)
         elif self.env_weight is not None:
-            raise ValueError(f"env_weight: only used by mode='weighted', got env_weight={self.env_weight!r} with mode={self.mode!r}")
+            raise ValueError(
+                f"env_weight: only used by mode='weighted', got env_weight={self.env_weight!r} with mode={self.mode!r}"
+            )
         object.__setattr__(self, "weight", float(self.weight))
         if self.env_weight is not None:
             object.__setattr__(self, "env_weight", float(self.env_weight))
@@ -100,7 +102,11 @@ class RewardMix:
 
 
 def _check_finite_float(argument: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not math.isfinite(value)
+    ):
         raise ValueError(f"{argument}: expected a finite float, got {value!r}")
 
 
@@ -136,13 +142,17 @@ def spaces_compatible(env_space: gym.Space, model_space: gym.Space) -> bool:
     if isinstance(env_space, gym.spaces.MultiDiscrete) and isinstance(model_space, gym.spaces.MultiDiscrete):
         return env_space.nvec.shape == model_space.nvec.shape and bool(np.all(env_space.nvec == model_space.nvec))
     if isinstance(env_space, gym.spaces.MultiBinary) and isinstance(model_space, gym.spaces.MultiBinary):
-        return np.shape(env_space.n) == np.shape(model_space.n) and bool(np.all(np.asarray(env_space.n) == np.asarray(model_space.n)))
+        return np.shape(env_space.n) == np.shape(model_space.n) and bool(
+            np.all(np.asarray(env_space.n) == np.asarray(model_space.n))
+        )
     if isinstance(env_space, gym.spaces.Dict) and isinstance(model_space, gym.spaces.Dict):
         return env_space.spaces.keys() == model_space.spaces.keys() and all(
             spaces_compatible(env_space[key], model_space[key]) for key in env_space.spaces
         )
     if isinstance(env_space, gym.spaces.Tuple) and isinstance(model_space, gym.spaces.Tuple):
-        return len(env_space) == len(model_space) and all(spaces_compatible(a, b) for a, b in zip(env_space, model_space, strict=True))
+        return len(env_space) == len(model_space) and all(
+            spaces_compatible(a, b) for a, b in zip(env_space, model_space, strict=True)
+        )
     return env_space == model_space
 
 
@@ -176,7 +186,9 @@ class CheckedRewardFn:
         self.fn = reward_fn
         self.name = describe_reward_fn(reward_fn) if reward_fn is not None else "None"
 
-    def __call__(self, obs: Any, acts: Any, next_obs: Any, dones: np.ndarray, env_indices: np.ndarray | None = None) -> np.ndarray:
+    def __call__(
+        self, obs: Any, acts: Any, next_obs: Any, dones: np.ndarray, env_indices: np.ndarray | None = None
+    ) -> np.ndarray:
         """r_learned ``[N]`` float32; ``env_indices[k]`` is the env of row k (all envs in order when None)."""
         if self.fn is None:
             raise RuntimeError(
@@ -266,7 +278,9 @@ class RewardFnSlot:
             raise ValueError(f"name: expected a non-empty string other than 'env'{rule}, got {name!r}")
         return name
 
-    def init_slot(self, reward_fn: RewardFn | None, mode: str, weight: float, env_weight: float | None, name: str) -> None:
+    def init_slot(
+        self, reward_fn: RewardFn | None, mode: str, weight: float, env_weight: float | None, name: str
+    ) -> None:
         """Set up the mix of env and wrapped reward and an empty slot; then ``set_reward_fn`` if given."""
         self.mix = RewardMix(mode, weight, env_weight)
         self.name = name

@@ -117,7 +117,9 @@ class RewardVecEnvWrapper(RewardFnSlot, VecEnvWrapper):
             for info, env_reward, learned_reward in zip(infos, env_list, learned_list, strict=True):
                 info["true_reward"] = env_reward
                 info["reward_components"] = {"env": env_reward, name: learned_reward}
-            self.last_transitions = Transitions(self._obs, self._actions, next_obs, dones, np.asarray(env_rewards, np.float32))
+            self.last_transitions = Transitions(
+                self._obs, self._actions, next_obs, dones, np.asarray(env_rewards, np.float32)
+            )
             self._obs = obs
             return obs, rewards, dones, infos
         for info, env_reward, learned_reward in zip(infos, env_list, learned_list, strict=True):
@@ -127,7 +129,11 @@ class RewardVecEnvWrapper(RewardFnSlot, VecEnvWrapper):
             components = {"env": env_reward} if components is None else {"env": env_reward, **components}
             components[name] = learned_reward
             info["reward_components"] = components
-        true_rewards = np.array([info["true_reward"] for info in infos], np.float32) if inner_true else np.asarray(env_rewards, np.float32)
+        true_rewards = (
+            np.array([info["true_reward"] for info in infos], np.float32)
+            if inner_true
+            else np.asarray(env_rewards, np.float32)
+        )
         self.last_transitions = Transitions(self._obs, self._actions, next_obs, dones, true_rewards)
         self._obs = obs
         return obs, rewards, dones, infos

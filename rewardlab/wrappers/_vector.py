@@ -86,7 +86,9 @@ class VectorRewardWrapper(RewardFnSlot, VectorWrapper):
         self._resetting = np.zeros(self.num_envs, bool)  # NEXT_STEP: envs whose next step is a reset step
         self.init_slot(reward_fn, mode, weight, env_weight, name)
 
-    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
         # Read the mask first: SyncVectorEnv pops it from ``options``.
         mask = None
         if options is not None and options.get("reset_mask") is not None:
@@ -119,7 +121,11 @@ class VectorRewardWrapper(RewardFnSlot, VectorWrapper):
             rows = np.flatnonzero(stepped)
             if rows.size:  # score only the envs that took a real step
                 learned[rows] = self._reward_fn(
-                    take_rows(self._obs, rows), take_rows(actions, rows), take_rows(next_obs, rows), dones[rows], env_indices=rows
+                    take_rows(self._obs, rows),
+                    take_rows(actions, rows),
+                    take_rows(next_obs, rows),
+                    dones[rows],
+                    env_indices=rows,
                 )
         env_rewards = np.asarray(env_rewards)
         dtype = env_rewards.dtype if env_rewards.dtype.kind == "f" else np.float64
