@@ -209,9 +209,8 @@ def run_local(
             for run in started:
                 on_start(run)
             # wait() returns the sentinels it was given (ints); typeshed widens them to any waitable.
-            finished = [
-                running.pop(sentinel) for sentinel in multiprocessing.connection.wait(list(running), timeout=1.0)
-            ]  # type: ignore[arg-type]
+            ready = multiprocessing.connection.wait(list(running), timeout=1.0)
+            finished = [running.pop(sentinel) for sentinel in ready]  # type: ignore[arg-type]
             expired = []
             if run_timeout is not None:
                 now = time.perf_counter()
