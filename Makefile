@@ -22,8 +22,9 @@ install: $(STAMP)
 quickstart: $(STAMP)
 	$(VENV)/bin/rewardlab quickstart
 
+# Coverage of the library and the envs is reported at the end; [tool.coverage.report] fail_under is the floor.
 test: $(STAMP)
-	$(PY) -m pytest -m "not slow" -n 2 -q
+	$(PY) -m pytest -m "not slow" -n 2 -q --cov=rewardlab --cov=rewardlab_envs --cov-report=term:skip-covered
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -q
