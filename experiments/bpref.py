@@ -123,12 +123,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         ):
             logger.log(int(step), true_return=float(true), learned_return=float(learned))
         for record in result.feedback:
-            logger.log(
-                record.timestep,
-                labels_used=record.labels_used,
-                train_accuracy=record.train_accuracy,
-                heldout_accuracy=record.heldout_accuracy,
-            )
+            logger.log(record.timestep, **record.metrics())
     last = result.episodes["true_return"][-10:]
     final = result.feedback[-1] if result.feedback else None
     return {

@@ -284,13 +284,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
     for step, value in zip(true_timesteps, true_returns, strict=True):
         run_logger.log(step, true_reward_agent_return=value)
     for record in result.feedback:
-        run_logger.log(
-            record.timestep,
-            labels_used=record.labels_used,
-            loss=record.loss,
-            train_accuracy=record.train_accuracy,
-            heldout_accuracy=record.heldout_accuracy,
-        )
+        run_logger.log(record.timestep, **record.metrics())
 
     curves = {
         "PPO on learned reward": (np.asarray(learned_curve.timesteps), np.asarray(learned_curve.returns)),

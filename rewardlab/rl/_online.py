@@ -138,6 +138,10 @@ class FeedbackRecord(NamedTuple):
     train_accuracy: float  # final epoch's preference accuracy on the labels
     heldout_accuracy: float  # accuracy on this round's new labels before training on them (NaN in round 0)
 
+    def metrics(self) -> dict[str, float]:
+        """The round's figures by name, without ``timestep``: ``logger.log(record.timestep, **record.metrics())``."""
+        return {name: float(value) for name, value in self._asdict().items() if name != "timestep"}
+
 
 class PbRLResult(NamedTuple):
     """What ``train_pbrl`` returns; the caller decides what to log or save."""
@@ -266,8 +270,8 @@ class PreferenceFeedbackCallback(BaseCallback):
                 heldout_accuracy=heldout,
             )
             self.feedback.append(record)
-            for name, value in record._asdict().items():
-                if name != "timestep" and not (isinstance(value, float) and math.isnan(value)):
+            for name, value in record.metrics().items():
+                if not math.isnan(value):
                     self.logger.record(f"pbrl/{name}", value)
 
     def _train_reward(self) -> None:
