@@ -575,3 +575,24 @@ def test_learned_reward_model_with_dict_obs_and_space_check():
     )
     with pytest.raises(ValueError, match=r"observation-space mismatch.*Dict\(.*Box\(-1.0, 1.0, \(4,\), float32\)"):
         wrapper.set_reward_fn(as_reward_fn(other, other.init(jax.random.key(1))))
+
+
+def test_vector_wrapper_accepts_a_learned_model_built_for_the_single_env_spaces():
+    # The model is built for one env's spaces (Box(3,), Box(1,)); the vector env's own spaces are batched.
+    import jax
+
+    from rewardlab.rewards import RewardModel, RewardNetConfig, as_reward_fn
+
+    vec = gym.make_vec("Pendulum-v1", num_envs=3, vectorization_mode="sync")
+    model = RewardModel(RewardNetConfig(hidden_sizes=(8,)), vec.single_observation_space, vec.single_action_space)
+    fn = as_reward_fn(model, model.init(jax.random.key(0)))
+    envs = VectorRewardWrapper(vec, fn)
+    obs, _ = envs.reset(seed=0)
+    actions = np.full((3, 1), 0.5, np.float32)
+    next_obs, rewards, _, _, info = envs.step(actions)
+    np.testing.assert_allclose(rewards, fn(obs, actions, next_obs, np.zeros(3, bool)), rtol=1e-6)
+    assert info["reward_components"]["learned"].shape == (3,)
+    # a model of another single-env space is still refused, by set_reward_fn too
+    other = RewardModel(RewardNetConfig(hidden_sizes=(8,)), gym.spaces.Box(-1, 1, (4,)), vec.single_action_space)
+    with pytest.raises(ValueError, match="observation-space mismatch"):
+        envs.set_reward_fn(as_reward_fn(other, other.init(jax.random.key(0))))

@@ -300,5 +300,9 @@ class RewardFnSlot:
         Raises:
             ValueError: ``reward_fn`` is not callable or its model's spaces do not match the env's.
         """
-        check_reward_fn(reward_fn, self.observation_space, self.action_space)  # type: ignore[attr-defined]
+        check_reward_fn(reward_fn, *self.transition_spaces())
         self._reward_fn = CheckedRewardFn(reward_fn)
+
+    def transition_spaces(self) -> tuple[gym.Space, gym.Space]:
+        """(observation space, action space) of one transition: the spaces a reward model must be built for."""
+        return self.observation_space, self.action_space  # type: ignore[attr-defined]

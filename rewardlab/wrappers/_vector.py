@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
@@ -85,6 +86,10 @@ class VectorRewardWrapper(RewardFnSlot, VectorWrapper):
         self.autoreset_mode = _autoreset_mode(env)
         self._resetting = np.zeros(self.num_envs, bool)  # NEXT_STEP: envs whose next step is a reset step
         self.init_slot(reward_fn, mode, weight, env_weight, name)
+
+    def transition_spaces(self) -> tuple[gym.Space, gym.Space]:
+        """The single-env spaces: ``observation_space`` and ``action_space`` are the batched ones."""
+        return self.single_observation_space, self.single_action_space
 
     def reset(
         self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
