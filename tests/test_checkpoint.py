@@ -126,6 +126,24 @@ def test_overwrite_is_atomic(saved, trained, monkeypatch):
     assert saved.read_bytes() != original
 
 
+def test_checkpoint_mode_follows_the_umask_and_stale_temp_files_go(tmp_path, trained):
+    model, params = trained
+    path = tmp_path / "reward.rlab"
+    leftover = tmp_path / ".reward.rlab.0a1b2c3d.tmp"  # a save killed mid-write left it
+    leftover.write_bytes(b"RLABRWD\x00 half")
+    os.utime(leftover, (1.0, 1.0))
+    saved_mask = os.umask(0o022)
+    try:
+        save_reward_model(path, model, params)
+        assert path.stat().st_mode & 0o777 == 0o644  # was 0o600 (tempfile.mkstemp) whatever the umask
+        os.umask(0o027)
+        save_reward_model(path, model, params)
+        assert path.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(saved_mask)
+    assert os.listdir(tmp_path) == [path.name]
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
         load_reward_model(tmp_path / "nope.rlab")

@@ -62,7 +62,9 @@ def save_reward_model(path: str | os.PathLike, model: RewardModel, params: Rewar
 
     The bytes go to a temporary file in the destination directory, are flushed and fsynced,
     then ``os.replace`` moves it over ``path``: a crash leaves the old file or the new one,
-    never a partial file.
+    never a partial file. The file's mode follows the umask (``0o666 & ~umask``), and the
+    temporary file of a save killed mid-write is removed by the next save to ``path``
+    (``rewardlab._io`` states the rule).
 
     Args:
         path: destination file (parent directories are created).
