@@ -561,3 +561,28 @@ def test_sample_starc_is_zero_under_shaping_in_the_feature_span_and_two_under_ne
     assert 0.1 < other.mean < 2.0
     with pytest.raises(ValueError, match="discount: expected a value in \\[0, 1\\)"):
         sample_starc_distance(reward, reward, data, 1.0)
+
+
+@pytest.mark.parametrize("distance", ["epic", "dard", "starc-value", "starc-minimal"])
+def test_real_reward_under_a_large_shaping_term_is_not_zeroed(distance):
+    """A real reward 10⁴ times smaller than its shaping term keeps its true distances (float32 inputs)."""
+    mdp = rewardlab_envs.random_mdp(5, 2, seed=3)
+    transitions = jnp.asarray(mdp.transitions, jnp.float32)
+    real = jnp.asarray(np.random.default_rng(0).normal(size=(5, 2, 5)), jnp.float32)
+    potential = jnp.asarray(np.random.default_rng(1).normal(size=5), jnp.float32)
+    zero = jnp.zeros_like(real)
+    potential = potential * 1e4 * jnp.max(jnp.abs(real)) / jnp.max(jnp.abs(_shape(zero, potential, 0.9)))
+    hidden = _shape(real, potential, 0.9)  # max |shaping| = 10⁴ max |real|
+    if distance == "epic":
+        measure = lambda a, b: epic_distance(a, b, 0.9)  # noqa: E731
+    elif distance == "dard":
+        measure = lambda a, b: dard_distance(a, b, transitions, 0.9)  # noqa: E731
+    else:
+        canonicalization = distance.split("-")[1]
+        measure = lambda a, b: starc_distance(a, b, transitions, 0.9, canonicalization=canonicalization)  # noqa: E731
+    # to the zero reward: EPIC/DARD give sqrt(1/2) (no correlation), STARC gives ‖s(R)‖ = 1
+    expected_to_zero = 1.0 if distance.startswith("starc") else np.sqrt(0.5)
+    assert float(measure(hidden, zero)) == pytest.approx(expected_to_zero, abs=1e-3)
+    assert float(measure(hidden, real)) < 0.05  # the same class as the real reward, up to float32 round-off
+    # a pure shaping term of the same size is still trivial: round-off is snapped to zero
+    assert float(measure(_shape(zero, potential, 0.9), zero)) == pytest.approx(0.0, abs=1e-6)

@@ -6,12 +6,14 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from rewardlab._types import Transitions, batch_size
 
 Array = Any
 
-ZERO_TOLERANCE = 1e-4  # relative to max |R|: float32 round-off of a canonicalisation stays well below
+ROUNDOFF_ULPS = 4
+"""Units in the last place allowed per rounded term of a canonicalisation (``roundoff_tolerance``)."""
 _NORM_NAMES = {1: 1, 2: 2, "inf": jnp.inf, float("inf"): jnp.inf}
 
 
@@ -61,14 +63,33 @@ def flat_norm(x: jax.Array, order: float) -> jax.Array:
     return jnp.linalg.norm(jnp.ravel(x), ord=order)
 
 
+def roundoff_tolerance(canonical: jax.Array, reward: jax.Array) -> jax.Array:
+    """The largest |c(R)| that float round-off alone can leave when R is trivial (c(R) = 0 exactly).
+
+    A canonicalisation adds four terms, each a weighted mean of at most n = ``reward.size``
+    entries of R, and every entry is at most max|R|; summed pairwise, each mean rounds to within
+    ⌈log₂ n⌉ ulps of max|R|. The tolerance is that bound with ``ROUNDOFF_ULPS`` ulps per term:
+
+        tol = ROUNDOFF_ULPS · ε · max|R| · (4 + ⌈log₂ n⌉),
+
+    ε the machine epsilon of the canonical reward's dtype. It is absolute in the scale of the
+    input: a real reward hidden under a shaping term 10⁴ times larger (|c(R)| ≈ 10⁻⁴ max|R|) stays
+    well above it in float32 (tol ≈ 5·10⁻⁶ max|R| for a 5-state, 2-action MDP).
+    """
+    eps = jnp.finfo(jnp.result_type(canonical, float)).eps
+    size = max(int(jnp.size(reward)), 2)
+    terms = 4 + int(np.ceil(np.log2(size)))
+    return ROUNDOFF_ULPS * eps * terms * jnp.max(jnp.abs(reward)) + 1e-30
+
+
 def snap_zero(canonical: jax.Array, reward: jax.Array) -> jax.Array:
-    """c(R) with round-off residue of a trivial reward (c(R) ≈ 0 relative to R) set to exactly 0."""
-    zero = jnp.max(jnp.abs(canonical)) <= ZERO_TOLERANCE * jnp.max(jnp.abs(reward)) + 1e-30
+    """c(R), set to exactly 0 where it is no larger than round-off (R trivial; ``roundoff_tolerance``)."""
+    zero = jnp.max(jnp.abs(canonical)) <= roundoff_tolerance(canonical, reward)
     return jnp.where(zero, jnp.zeros_like(canonical), canonical)
 
 
 def standardize(canonical: jax.Array, order: float, reward: jax.Array) -> jax.Array:
     """s(R) = c(R)/‖c(R)‖_p, and 0 when c(R) = 0 up to round-off (R is trivial)."""
     norm = flat_norm(canonical, order)
-    zero = jnp.max(jnp.abs(canonical)) <= ZERO_TOLERANCE * jnp.max(jnp.abs(reward)) + 1e-30
+    zero = jnp.max(jnp.abs(canonical)) <= roundoff_tolerance(canonical, reward)
     return jnp.where(zero, jnp.zeros_like(canonical), canonical / jnp.where(zero, 1.0, norm))

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rewardlab.distances._common import check_distribution, norm_order, snap_zero, standardize
+from rewardlab.distances._common import check_distribution, norm_order, roundoff_tolerance, snap_zero, standardize
 from rewardlab.distances._tabular import (
     CANONICALIZATIONS,
     dard_canonicalize,
@@ -84,11 +84,10 @@ def _epic_matrix(
         def split_features(reward: jax.Array) -> jax.Array:
             mean_out = reward @ action_dist
             f = reward - mean_out[:, None]
-            scale = jnp.max(jnp.abs(reward))
             f_part = _weighted_centred(f, state_dist[:, None] * action_dist[None, :])
             g_part = _weighted_centred(discount * mean_out, state_dist)
             x = jnp.concatenate([f_part, g_part])
-            return jnp.where(jnp.max(jnp.abs(x)) <= 1e-4 * scale + 1e-30, 0.0, x)
+            return jnp.where(jnp.max(jnp.abs(x)) <= roundoff_tolerance(x, reward), 0.0, x)
 
         return _pearson_matrix(jax.vmap(split_features)(rewards))
 
