@@ -240,12 +240,33 @@ def test_constrained_reward_fn_raises_the_multiplier_of_a_violated_constraint():
     )
     acts = np.full((4, 1), 1.0, np.float32)  # effort 1 > 0.5
     for step in range(3):
-        rewards = fn(None, acts, None, np.zeros(4, bool))
+        rewards = fn.training_reward(None, acts, None, np.zeros(4, bool))
         np.testing.assert_allclose(rewards, 1.0 - 0.25 * step)
         fn.update_multipliers()
     assert fn.multipliers == {"effort": pytest.approx(0.75), "free": 0.0}
     with pytest.raises(ValueError, match="thresholds: expected one threshold per cost"):
         ConstrainedRewardFn(main, {"effort": effort}, {"speed": 1.0})
+
+
+def test_constrained_reward_fn_moves_multipliers_only_on_training_transitions():
+    """Relabelling and evaluation calls read λ; they must not pollute the cost estimates."""
+
+    def effort(obs, acts, next_obs, dones):
+        return np.sum(acts**2, axis=-1)
+
+    fn = ConstrainedRewardFn(
+        lambda o, a, n, d: np.zeros(len(d)), {"effort": effort}, {"effort": 1.0}, learning_rate=1.0
+    )
+    calm, wild = np.full((4, 1), 0.5), np.full((4, 1), 10.0)  # costs 0.25 (within 1.0) and 100
+    fn.training_reward(None, calm, None, np.zeros(4, bool))
+    for _ in range(5):  # evaluation and relabelling of wild actions in between
+        np.testing.assert_allclose(fn(None, wild, None, np.zeros(4, bool)), 0.0)
+    assert fn.update_multipliers() == {"effort": 0.0}  # max(0, 0 + (0.25 − 1)): the wild calls left no trace
+    fn.training_reward(None, wild, None, np.zeros(4, bool))
+    fn(None, calm, None, np.zeros(4, bool))
+    assert fn.update_multipliers() == {"effort": pytest.approx(99.0)}  # 0 + (100 − 1)
+    np.testing.assert_allclose(fn(None, calm, None, np.zeros(4, bool)), -99.0 * 0.25)
+    assert fn.update_multipliers() == {"effort": pytest.approx(99.0)}  # nothing recorded: no step
 
 
 def test_lagrange_multiplier_callback_updates_after_each_rollout():
@@ -257,7 +278,11 @@ def test_lagrange_multiplier_callback_updates_after_each_rollout():
     fn = ConstrainedRewardFn(
         lambda o, a, n, d: n[:, 0].astype(np.float32), {"effort": effort}, {"effort": 0.0}, learning_rate=0.1
     )
-    venv = RewardVecEnvWrapper(DummyVecEnv([lambda: gym.make("Pendulum-v1")] * 2), fn)
+    plain = RewardVecEnvWrapper(DummyVecEnv([lambda: gym.make("Pendulum-v1")] * 2), fn)
+    agent = make_agent("ppo", plain, "Pendulum-v1", seed=0, n_steps=32, batch_size=32, n_epochs=1)
+    with pytest.raises(ValueError, match=r"reward_fn\.training_reward"):  # the plain reward records nothing
+        agent.learn(64, callback=LagrangeMultiplierCallback(fn))
+    venv = RewardVecEnvWrapper(DummyVecEnv([lambda: gym.make("Pendulum-v1")] * 2), fn.training_reward)
     agent = make_agent("ppo", venv, "Pendulum-v1", seed=0, n_steps=32, batch_size=32, n_epochs=1)
     callback = LagrangeMultiplierCallback(fn)
     agent.learn(128, callback=callback)

@@ -40,8 +40,9 @@ def critic_potential(agent: Any) -> Callable[[Any], np.ndarray]:
 class LagrangeMultiplierCallback(BaseCallback):
     """Updates a :class:`ConstrainedRewardFn`'s multipliers at the end of every SB3 rollout.
 
-    Pass the same ``ConstrainedRewardFn`` to a reward wrapper (e.g.
-    :class:`rewardlab.wrappers.RewardVecEnvWrapper`) and this callback to ``agent.learn``.
+    Pass the reward's ``training_reward`` to the training env's reward wrapper (e.g.
+    ``RewardVecEnvWrapper(venv, fn.training_reward)``) and this callback to ``agent.learn``;
+    only those transitions move the multipliers.
     ``history`` holds (timestep, multipliers, mean costs) per update; the values also go to
     the SB3 logger under ``constraint/``.
     """
@@ -57,6 +58,11 @@ class LagrangeMultiplierCallback(BaseCallback):
         return True
 
     def _on_rollout_end(self) -> None:
+        if self.reward_fn.state.count == 0:
+            raise ValueError(
+                "reward_fn: expected the rollout's costs recorded by reward_fn.training_reward, got none; "
+                "wrap the training env with RewardVecEnvWrapper(venv, reward_fn.training_reward)"
+            )
         multipliers = self.reward_fn.update_multipliers()
         costs = getattr(self.reward_fn, "last_mean_costs", {})
         self.history.append(

@@ -7,7 +7,8 @@ The agent maximises the main reward subject to E[c_k] ≤ d_k for cost component
 
 and dual (projected gradient) ascent on the multipliers after each batch of experience,
 
-    λ_k ← max(0, λ_k + η (ĉ_k − d_k)),   ĉ_k the mean cost since the last update,
+    λ_k ← max(0, λ_k + η (ĉ_k − d_k)),   ĉ_k the mean cost of the training
+transitions since the last update,
 
 raises the weight of a component that exceeds its threshold and relaxes it otherwise.
 
@@ -58,9 +59,12 @@ def dual_ascent(multipliers: Any, mean_costs: Any, thresholds: Any, learning_rat
 class ConstrainedRewardFn:
     """A ``RewardFn`` r = r_main − Σ_k λ_k c_k whose multipliers follow :func:`dual_ascent`.
 
-    Every call accumulates the mean of each cost; :meth:`update_multipliers` (called by
-    :class:`rewardlab.rl.LagrangeMultiplierCallback` at the end of each rollout) takes one ascent step and
-    resets the statistics.
+    Only training rollouts may move the multipliers: calling the object itself (relabelling a
+    replay buffer, evaluating a policy, measuring a distance) reads the current λ and changes
+    nothing. :attr:`training_reward` is the same reward that also records each transition's
+    costs; give it to the training env's reward wrapper, and :meth:`update_multipliers` (called
+    by :class:`rewardlab.rl.LagrangeMultiplierCallback` at the end of each rollout) takes one
+    ascent step from the mean costs recorded since the last step and resets them.
 
     Args:
         main: the main ``RewardFn``.
@@ -73,7 +77,9 @@ class ConstrainedRewardFn:
         >>> import numpy as np
         >>> fn = ConstrainedRewardFn(lambda o, a, n, d: np.ones(2), {"effort": lambda o, a, n, d: np.full(2, 3.0)},
         ...                          {"effort": 1.0}, learning_rate=0.1)
-        >>> fn(None, None, None, np.zeros(2)).tolist(), fn.update_multipliers()
+        >>> fn(None, None, None, np.zeros(2)).tolist(), fn.update_multipliers()  # an evaluation call: no step
+        ([1.0, 1.0], {'effort': 0.0})
+        >>> fn.training_reward(None, None, None, np.zeros(2)).tolist(), fn.update_multipliers()
         ([1.0, 1.0], {'effort': 0.2})
         >>> fn(None, None, None, np.zeros(2)).tolist()  # 1 − 0.2 · 3
         [0.4000000059604645, 0.4000000059604645]
@@ -112,18 +118,35 @@ class ConstrainedRewardFn:
         """name → current λ_k."""
         return {name: float(value) for name, value in zip(self.names, self.state.multipliers, strict=True)}
 
-    def __call__(self, obs: Any, acts: Any, next_obs: Any, dones: Any) -> np.ndarray:
+    def _evaluate(self, obs: Any, acts: Any, next_obs: Any, dones: Any) -> tuple[np.ndarray, np.ndarray]:
         main = np.asarray(self.main(obs, acts, next_obs, dones), np.float64)
         costs = np.stack(
             [np.asarray(cost(obs, acts, next_obs, dones), np.float64) for cost in self.costs], axis=-1
         )  # [N, K]
+        return (main - costs @ self.state.multipliers).astype(np.float32), costs
+
+    def __call__(self, obs: Any, acts: Any, next_obs: Any, dones: Any) -> np.ndarray:
+        """r = r_main − Σ_k λ_k c_k under the current multipliers; records nothing."""
+        return self._evaluate(obs, acts, next_obs, dones)[0]
+
+    def training_reward(self, obs: Any, acts: Any, next_obs: Any, dones: Any) -> np.ndarray:
+        """The same reward as a call, also recording the costs for the next :meth:`update_multipliers`.
+
+        A ``RewardFn`` for the training env's reward wrapper only; every other caller uses the
+        object itself so that its transitions do not move the multipliers.
+        """
+        rewards, costs = self._evaluate(obs, acts, next_obs, dones)
         self.state = self.state._replace(
             cost_sums=self.state.cost_sums + costs.sum(0), count=self.state.count + costs.shape[0]
         )
-        return (main - costs @ self.state.multipliers).astype(np.float32)
+        return rewards
 
     def update_multipliers(self) -> dict[str, float]:
-        """One dual-ascent step from the mean costs since the last step; returns the multipliers."""
+        """One dual-ascent step from the mean costs of the training transitions since the last step.
+
+        Returns:
+            name → λ_k after the step (unchanged when no training transition was recorded).
+        """
         if self.state.count == 0:
             return self.multipliers
         mean_costs = self.state.cost_sums / self.state.count
