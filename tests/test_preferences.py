@@ -21,10 +21,13 @@ from rewardlab.preferences import (
     accuracy_from_probabilities,
     bradley_terry_loss,
     bradley_terry_probability,
+    compose,
     disagreement_score,
     entropy_score,
     expected_calibration_error,
     fragment_trajectories,
+    myopic,
+    oracle,
     pearson_correlation,
     preference_accuracy,
     preference_calibration,
@@ -33,6 +36,7 @@ from rewardlab.preferences import (
     random_fragmenter,
     reward_correlation,
     segment_return,
+    segment_scores,
     select_queries,
     synthetic_pairs,
 )
@@ -99,7 +103,27 @@ def test_label_noise_formula():
 
 def test_segment_return_discount():
     assert float(segment_return(jnp.array([1.0, 2.0, 4.0]))) == 7.0
-    assert float(segment_return(jnp.array([1.0, 2.0, 4.0]), 0.5)) == pytest.approx(1 + 1 + 1)
+    assert float(segment_return(jnp.array([1.0, 2.0, 4.0]), 0.5)) == pytest.approx(0.25 + 1 + 4)
+
+
+def test_discounted_return_model_is_the_myopic_teachers_return():
+    """The learner's discounted_return score is the myopic teacher's return: γ runs back from the end."""
+    rng = np.random.default_rng(0)
+    rews = rng.normal(size=(64, 2, 5)).astype(np.float32)
+    rews[0] = [
+        [4.0, 0.0, 0.0, 0.0, 0.0],
+        [0.0, 0.0, 0.0, 0.0, 3.0],
+    ]  # myopic (γ = 0.5): 0.25 vs 3, from the start 4 vs 0.19
+    pairs = synthetic_pairs(rews)._replace(obs=rews[..., None])  # obs = r, so r(s, a) = obs with w = [1, 0]
+    model = LinearEnsemble(1, 1)
+    params = StandInParams({"w": jnp.array([[1.0, 0.0]]), "b": jnp.zeros(1)})
+    scores = np.asarray(
+        segment_scores(model, params, pairs, preference_model=PreferenceModel("discounted_return", discount=0.5))
+    )[0]
+    np.testing.assert_allclose(scores, rews @ 0.5 ** np.arange(4, -1, -1), rtol=1e-5)
+    assert scores[0, 0] < scores[0, 1]
+    labels = compose(myopic(0.5), oracle())(pairs, np.random.default_rng(0))
+    np.testing.assert_array_equal(labels, (scores[:, 0] > scores[:, 1]).astype(np.float32))
 
 
 @settings(max_examples=40, deadline=None)

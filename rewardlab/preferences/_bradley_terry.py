@@ -36,22 +36,26 @@ from rewardlab.preferences._preference_model import PreferenceModel, check_prefe
 
 
 def segment_return(r_t: jax.Array, discount: float | jax.Array = 1.0) -> jax.Array:
-    """Return of one segment: R = Σ_t γ^t r_t.
+    """Myopic return of one segment: R = Σ_{t=0}^{L−1} γ^{L−1−t} r_t, the last step weighing 1.
+
+    The discount runs back from the segment's end, as a myopic teacher's does (B-Pref, Lee et
+    al. 2021; :class:`rewardlab.preferences.myopic`): recent steps weigh more. With γ = 1 it is
+    the partial return of Christiano et al.
 
     Args:
         r_t: ``[L]`` rewards of one segment.
-        discount: in-segment discount γ; 1 gives the partial return of Christiano et al.
+        discount: in-segment discount γ.
 
     Returns:
         Scalar return.
 
     Example:
         >>> import jax.numpy as jnp
-        >>> float(segment_return(jnp.array([1.0, 1.0, 1.0]), 0.5))
-        1.75
+        >>> float(segment_return(jnp.array([4.0, 2.0, 1.0]), 0.5))  # 0.25·4 + 0.5·2 + 1
+        3.0
     """
     r_t = jnp.asarray(r_t)
-    weights = jnp.asarray(discount, r_t.dtype) ** jnp.arange(r_t.shape[0], dtype=r_t.dtype)
+    weights = jnp.asarray(discount, r_t.dtype) ** jnp.arange(r_t.shape[0] - 1, -1, -1, dtype=r_t.dtype)
     return jnp.sum(weights * r_t)
 
 
@@ -242,7 +246,8 @@ def segment_scores(
         params: its parameters.
         pairs: B fragment pairs.
         preference_model: its ``name`` picks the score: ``"partial_return"`` (R = Σ r_t),
-            ``"discounted_return"`` (R = Σ γ^t r_t, γ its ``discount``) or ``"regret"`` (score
+            ``"discounted_return"`` (R = Σ_t γ^{L−1−t} r_t, a myopic
+            teacher's return, γ its ``discount``) or ``"regret"`` (score
             −regret(σ) = Σ_t A(s_t, a_t) from ``model.advantage``; Knox et al. 2024). Its
             temperature and label noise do not enter the scores.
 

@@ -8,7 +8,8 @@ label y = P(σ¹ ≻ σ²) is modelled as
 with the score chosen by ``name``:
 
 * ``"partial_return"``: s(σ) = Σ_t r_t (Christiano et al. 2017);
-* ``"discounted_return"``: s(σ) = Σ_t γ^t r_t;
+* ``"discounted_return"``: s(σ) = Σ_{t=0}^{L−1} γ^{L−1−t} r_t, the return of a myopic teacher
+  (B-Pref's ``myopic``: the discount runs back from the segment's end, recent steps weigh more);
 * ``"regret"``: s(σ) = −regret(σ) = Σ_t A_r(s_t, a_t), the optimal advantage of the candidate
   reward (Knox et al. 2024; the reward model needs ``advantage``).
 

@@ -12,10 +12,11 @@ import numpy as np
 
 
 def numpy_segment_return(rewards: np.ndarray, discount: float = 1.0) -> float:
-    """R = Σ_t γ^t r_t by an explicit loop."""
+    """R = Σ_t γ^{L−1−t} r_t (a myopic teacher's return: the last step weighs 1) by an explicit loop."""
+    rewards = np.asarray(rewards, np.float64)
     total = 0.0
-    for t, reward in enumerate(np.asarray(rewards, np.float64)):
-        total += discount**t * float(reward)
+    for t, reward in enumerate(rewards):
+        total += discount ** (len(rewards) - 1 - t) * float(reward)
     return total
 
 
