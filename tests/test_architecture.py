@@ -27,6 +27,7 @@ FLOORS = {
     "rewardlab.tabular": 1,
     "rewardlab.sweeps": 1,
     "rewardlab.testing": 1,
+    "rewardlab.llm": 1,  # language-model tools: client, local server, reward-code contract, sandbox
     "rewardlab.preferences": 2,
     "rewardlab.distances": 2,
     "rewardlab.shaping": 2,
