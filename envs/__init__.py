@@ -27,6 +27,7 @@ from ._delivery import (
     random_delivery_mdp,
     random_delivery_task,
 )
+from ._detour import DETOUR_BOARD, DETOUR_START, DetourTask, detour_gridworld
 from ._factors import FACTOR_ENV_IDS, FixedHorizon, RewardFactors, factor_spec, make
 from ._registration import DELIVERY_ID, register_envs
 from ._render import configure_fast_rendering, measure_render_fps
@@ -41,12 +42,15 @@ __all__ = [
     "DEFAULT_BOARD",
     "DEFAULT_WEIGHT_CHOICES",
     "DELIVERY_ID",
+    "DETOUR_BOARD",
+    "DETOUR_START",
     "FACTOR_ENV_IDS",
     "FEATURE_NAMES",
     "TRUE_WEIGHTS",
     "DeliveryGridworld",
     "DeliveryModel",
     "DeliveryTask",
+    "DetourTask",
     "FactorSpec",
     "FeatureNames",
     "FixedHorizon",
@@ -56,6 +60,7 @@ __all__ = [
     "delivery_factor_spec",
     "delivery_mdp",
     "delivery_model",
+    "detour_gridworld",
     "factor_spec",
     "make",
     "measure_render_fps",

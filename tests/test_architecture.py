@@ -31,6 +31,7 @@ FLOORS = {
     "rewardlab.preferences": 2,
     "rewardlab.distances": 2,
     "rewardlab.shaping": 2,
+    "rewardlab.bilevel": 2,
     "rewardlab.rl": 3,
     "rewardlab.irl": 4,
     "rewardlab.cli": 5,

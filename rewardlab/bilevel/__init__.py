@@ -1,0 +1,78 @@
+"""Bilevel reward optimisation: BARFI's behaviour-alignment rewards and implicit outer gradients.
+
+BARFI (Gupta et al., NeurIPS 2023) learns how to blend a primary reward r_p with a designer's
+auxiliary reward r_aux, r_φ = φ1 + φ2·r_p + φ3·r_aux with a learned discount γ_φ, so that the
+policy an inner learner reaches on r_φ maximises the primary return::
+
+    problem = tabular_problem(mdp.transitions, mdp.initial_state_dist, r_primary, r_auxiliary, mdp.discount)
+    result = barfi(problem, BarfiConfig(hypergradient="neumann"), jax.random.split(key, 16))  # 16 seeds, one call
+
+The outer gradient comes from the implicit function theorem on Hessian-vector products
+(:func:`implicit_gradient`: Neumann series or conjugate gradient) or from unrolled inner
+steps (:func:`unrolled_gradient`); the blend's dependence on (s, a) is a
+:class:`BlendParameterisation` (:func:`table_blend`, :func:`linear_blend`, :func:`network_blend`).
+"""
+
+from rewardlab.bilevel._blend import (
+    NAIVE_SUM,
+    BlendParameterisation,
+    BlendParams,
+    LinearBlend,
+    NetworkBlend,
+    TableBlend,
+    blend_rewards,
+    check_blend,
+    discount_logit,
+    learned_discount,
+    linear_blend,
+    network_blend,
+    table_blend,
+)
+from rewardlab.bilevel._implicit import (
+    HYPERGRADIENTS,
+    conjugate_gradient_inverse_hvp,
+    hessian_vector_product,
+    implicit_gradient,
+    neumann_inverse_hvp,
+    unrolled_gradient,
+)
+from rewardlab.bilevel._tabular import (
+    BarfiConfig,
+    BarfiResult,
+    TabularBilevelProblem,
+    barfi,
+    inner_objective,
+    optimal_primary_return,
+    primary_return,
+    tabular_problem,
+)
+
+__all__ = [
+    "HYPERGRADIENTS",
+    "NAIVE_SUM",
+    "BarfiConfig",
+    "BarfiResult",
+    "BlendParameterisation",
+    "BlendParams",
+    "LinearBlend",
+    "NetworkBlend",
+    "TableBlend",
+    "TabularBilevelProblem",
+    "barfi",
+    "blend_rewards",
+    "check_blend",
+    "conjugate_gradient_inverse_hvp",
+    "discount_logit",
+    "hessian_vector_product",
+    "implicit_gradient",
+    "inner_objective",
+    "learned_discount",
+    "linear_blend",
+    "network_blend",
+    "neumann_inverse_hvp",
+    "optimal_primary_return",
+    "primary_return",
+    "table_blend",
+    "tabular_problem",
+    "unrolled_gradient",
+]
