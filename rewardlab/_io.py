@@ -146,6 +146,48 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
+def check_folder(path: str | os.PathLike, what: str) -> Path:
+    """``path`` as a Path, checked to be usable as a folder: not a file, nor below one.
+
+    Raises:
+        ValueError: ``path`` or a folder above it is an existing file (the message names ``what``).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> file = pathlib.Path(tempfile.mkdtemp()) / "notes.txt"; _ = file.write_text("x")
+        >>> check_folder(file / "run", "out")
+        Traceback (most recent call last):
+        ...
+        ValueError: out: expected a folder, got '.../notes.txt/run', below the file '.../notes.txt'
+    """
+    path = Path(path)
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if folder.is_dir():
+                return path
+            if folder == path:
+                raise ValueError(f"{what}: expected a folder, got the file {str(path)!r}")
+            raise ValueError(f"{what}: expected a folder, got {str(path)!r}, below the file {str(folder)!r}")
+    return path
+
+
+def check_file(path: str | os.PathLike, what: str) -> Path:
+    """``path`` as a Path, checked to be usable as a file to write: not a folder, nor below a file.
+
+    Raises:
+        ValueError: ``path`` is an existing folder, or a folder above it is a file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what}: expected a file to write, got the folder {str(path)!r}")
+    for folder in path.parents:
+        if folder.exists():
+            if not folder.is_dir():
+                raise ValueError(f"{what}: expected a file to write, got {str(path)!r}, below the file {str(folder)!r}")
+            break
+    return path
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
     return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=_to_builtin) + "\n").encode())

@@ -33,6 +33,7 @@ from rewardlab.sweeps import (
     parse_args,
     random_search,
     read_metrics,
+    run_states,
     run_sweep,
     stratified_bootstrap_ci,
 )
@@ -348,6 +349,113 @@ def test_a_stalled_run_is_killed_at_run_timeout_with_its_stacks_and_the_sweep_fi
     marker = json.loads((tmp_path / "sweep" / "runs" / "seed1" / "result.json").read_text())
     assert "_wait_forever" in marker["traceback"]  # the Python stacks when it was killed
     assert "_wait_forever" in (tmp_path / "sweep" / "runs" / "seed1" / "output.log").read_text()
+
+
+def test_a_metric_of_several_kinds_is_stored_as_text_and_never_blocks_a_resume(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    import mixed_metric_target as target
+
+    sweep = Sweep(target.main, target.Args(scale=2.0), grid={"seed": [0, 1, 2]})
+    results = run_sweep(sweep, tmp_path, workers=2, log=None).set_index("run")
+    assert list(results["status"]) == ["ok"] * 3
+    assert list(results["score"]) == ["2.0", "diverged", "6.0"]  # numbers and text: the column is text
+    assert list(results["ok"]) == [True, False, True]
+    stored = load_results(tmp_path).set_index("run")
+    assert list(stored["score"]) == ["2.0", "diverged", "6.0"]
+    assert pd.to_numeric(stored["score"], errors="coerce").tolist()[::2] == [2.0, 6.0]
+    # a rerun finds everything complete and rewrites the table, as does one after a torn marker
+    lines: list[str] = []
+    run_sweep(sweep, tmp_path, workers=2, log=lines.append)
+    assert "3 already complete, 0 to run" in lines[0]
+    (tmp_path / "runs" / "seed2" / "result.json").write_text('{"status": "ok"}')  # valid JSON, fields missing
+    lines.clear()
+    assert len(run_sweep(sweep, tmp_path, workers=2, log=lines.append)) == 3
+    assert "2 already complete, 1 to run" in lines[0]
+    # the report summarises the runs whose value is a number
+    row = make_report(tmp_path, curves=[]).final_table.set_index("metric").loc["score"]
+    assert row["runs"] == 2 and row["mean"] == pytest.approx(4.0)
+
+
+def test_resuming_with_other_base_arguments_is_refused_until_forced(tmp_path):
+    first = Sweep(main, Args(num_steps=20, log_every=10), grid={"seed": [0, 1]})
+    run_sweep(first, tmp_path, workers=2, log=None)
+    before = {p.name: (p / "result.json").stat().st_mtime_ns for p in (tmp_path / "runs").iterdir()}
+    manifest = (tmp_path / "sweep.json").read_text()
+    edited = Sweep(main, Args(num_steps=30, log_every=10), grid={"seed": [0, 1, 2]})
+    with pytest.raises(
+        ValueError, match=r"out_dir: 2 finished run\(s\) .* other arguments \(num_steps: 20 -> 30\).*force=True"
+    ):
+        run_sweep(edited, tmp_path, workers=2, log=None)
+    assert (tmp_path / "sweep.json").read_text() == manifest  # refused before touching the folder
+    assert {p.name: (p / "result.json").stat().st_mtime_ns for p in (tmp_path / "runs").iterdir()} == before
+    states = run_states(edited, tmp_path)
+    assert [(s.run.name, s.status, s.changed) for s in states] == [
+        ("seed0", "ok", ("num_steps: 20 -> 30",)),
+        ("seed1", "ok", ("num_steps: 20 -> 30",)),
+        ("seed2", None, ()),
+    ]
+    results = run_sweep(edited, tmp_path, workers=2, force=True, log=None)
+    assert len(results) == 3 and set(results["num_steps"]) == {30}
+    assert all(not s.changed for s in run_states(edited, tmp_path))
+    # extending the grid with the same base arguments still resumes
+    lines: list[str] = []
+    run_sweep(Sweep(main, Args(num_steps=30, log_every=10), grid={"seed": [0, 1, 2, 3]}), tmp_path, log=lines.append)
+    assert "3 already complete, 1 to run" in lines[0]
+
+
+def test_distinct_float_values_get_distinct_design_names_that_stay_short():
+    sweep = Sweep(main, Args(), grid={"learning_rate": [0.123456789, 0.123456788], "seed": [0, 1]})
+    designs = [run.design for run in sweep.runs()]
+    assert designs == ["learning_rate=0.123456789"] * 2 + ["learning_rate=0.123456788"] * 2
+    assert len({run.name for run in sweep.runs()}) == 4
+    short = Sweep(main, Args(), grid={"learning_rate": [0.1, 1 / 3, 1e-4, 1e9]}).runs()
+    assert [run.design for run in short] == [
+        "learning_rate=0.1",
+        "learning_rate=0.3333",
+        "learning_rate=0.0001",
+        "learning_rate=1e+09",
+    ]
+
+    # values whose text is the same still get distinct names
+    @dataclasses.dataclass(frozen=True)
+    class AnyArgs:
+        value: typing.Any = 0
+        seed: int = 0
+
+    names = [run.design for run in Sweep(main, AnyArgs(), grid={"value": [1, "1"]}).runs()]
+    assert len(set(names)) == 2 and all(name.startswith("value=1__") for name in names)
+
+
+def _nested_target(args: Args) -> dict[str, float]:
+    return {"x": 1.0}
+
+
+def test_a_lambda_or_nested_target_is_a_clear_error_before_anything_runs(tmp_path):
+    def nested(args: Args) -> dict[str, float]:
+        return {"x": 1.0}
+
+    for fn, kind in ((lambda args: {"x": 1.0}, "a lambda"), (nested, "a nested function")):
+        sweep = Sweep(fn, Args(num_steps=5), grid={"seed": [0]})
+        with pytest.raises(ValueError, match=f"fn: .*expected a module-level function .*got {kind}"):
+            run_sweep(sweep, tmp_path / "out", log=None)
+    assert not (tmp_path / "out").exists()
+
+    @dataclasses.dataclass(frozen=True)
+    class LocalArgs:
+        seed: int = 0
+
+    with pytest.raises(ValueError, match=r"base: .*module-level dataclass, got .*LocalArgs"):
+        run_sweep(Sweep(_nested_target, LocalArgs(), grid={"seed": [0]}), tmp_path / "out", log=None)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_output_folder_that_is_a_file_is_a_clear_error(tmp_path):
+    file = tmp_path / "notes.txt"
+    file.write_text("mine")
+    for out in (file, file / "sweep"):
+        with pytest.raises(ValueError, match="out_dir: expected a folder"):
+            run_sweep(_sweep(), out, log=None)
+    assert file.read_text() == "mine"
 
 
 def test_bad_run_sweep_arguments(tmp_path):

@@ -14,6 +14,10 @@ if TYPE_CHECKING:
     from rewardlab._types import Transitions
 
 
+METRICS = ("pearson", "1", "2", "inf")
+"""Values of ``rewardlab distance --metric``: EPIC's Pearson distance (the default), or L1, L2, L∞."""
+
+
 def coverage_from_spaces(
     observation_space: gym.Space, action_space: gym.Space, num_steps: int, seed: int
 ) -> Transitions:
@@ -44,28 +48,37 @@ def distance(
     samples: int = typer.Option(1024, min=1, help="Canonicalisation samples per seed (M)."),
     seeds: int = typer.Option(3, min=1, help="Independent repetitions for the confidence interval."),
     seed: int = typer.Option(0, help="Base seed."),
-    metric: str = typer.Option("pearson", help="pearson (EPIC) or an L_p distance after canonicalisation: 1, 2, inf."),
+    metric: str = typer.Option(
+        "pearson",
+        help="One of: pearson (EPIC, the default), or an L_p distance after canonicalisation: 1, 2, inf.",
+    ),
     rollout_steps: int = typer.Option(
         10_000, min=2, help="Random-policy steps collected for the coverage data (with --env)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a sentence."),
 ) -> None:
     """Compare two saved reward models with sample-based EPIC (mean and 95% interval over seeds)."""
+    import gymnasium as gym
     from rich.console import Console
 
+    from rewardlab.cli._common import RUNTIME_ERROR, check_env_id, fail
     from rewardlab.distances import sample_epic_distance
     from rewardlab.rewards import as_reward_fn, load_reward_model, space_to_dict
     from rewardlab.rl import rollout_transitions
 
     console = Console()
+    if metric not in METRICS:
+        fail(f"metric: expected one of pearson (EPIC, the default), 1, 2, inf, got {metric!r}")
     try:
+        if env_id:
+            check_env_id(env_id)
         first = load_reward_model(model_a)
         second = load_reward_model(model_b)
         if space_to_dict(first[0].observation_space) != space_to_dict(second[0].observation_space) or space_to_dict(
             first[0].action_space
         ) != space_to_dict(second[0].action_space):
             raise ValueError("model_b: expected the observation and action spaces of model_a, got different ones")
-        metric_value = metric if metric in ("pearson", "inf") else int(metric) if metric.isdigit() else metric
+        metric_value = metric if metric in ("pearson", "inf") else int(metric)
         if env_id:
             coverage = rollout_transitions(env_id, rollout_steps, seed=seed)
             source = f"random-policy rollouts of {env_id}"
@@ -83,9 +96,10 @@ def distance(
             seed=seed,
             metric=metric_value,
         )
-    except ValueError as error:
-        console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from None
+    except (ValueError, gym.error.Error) as error:
+        fail(str(error))
+    except OSError as error:
+        fail(str(error), RUNTIME_ERROR)
     if as_json:
         print(
             json.dumps(

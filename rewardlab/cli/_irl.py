@@ -29,15 +29,18 @@ def irl_expert(
     import gymnasium as gym
     from rich.console import Console
 
+    from rewardlab._io import check_file
+    from rewardlab.cli._common import RUNTIME_ERROR, check_env_id, fail
     from rewardlab.irl import save_demonstrations, train_expert
     from rewardlab.rl import DEFAULT_HORIZONS, make_env, rollout
 
     console = Console()
     if algo not in ("sac", "ppo"):
-        console.print(f"[red]error:[/red] algo: expected 'sac' or 'ppo', got {algo!r}")
-        raise typer.Exit(2)
+        fail(f"algo: expected 'sac' or 'ppo', got {algo!r}")
     fixed_horizon = horizon or None
     try:
+        check_env_id(env_id)
+        check_file(out, "out")  # before the expert's training, not after
         expert = train_expert(env_id, algo, total_timesteps, seed=seed, fixed_horizon=fixed_horizon)
         recorded = rollout(
             expert,
@@ -47,8 +50,7 @@ def irl_expert(
         )
         demos, returns = recorded.transitions, recorded.returns
     except (ValueError, gym.error.Error) as error:  # gymnasium raises its own error types for unknown ids
-        console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from None
+        fail(str(error))
     metadata = {
         "env_id": env_id,
         "expert_algo": algo,
@@ -57,7 +59,10 @@ def irl_expert(
         "demo_return": float(returns.mean()),
         "fixed_horizon": fixed_horizon,
     }
-    path = save_demonstrations(out, demos, metadata)
+    try:
+        path = save_demonstrations(out, demos, metadata)
+    except OSError as error:
+        fail(str(error), RUNTIME_ERROR)
     console.print(
         f"{len(demos.dones)} transitions from {episodes} episodes, mean true return {returns.mean():.1f}: {path}"
     )

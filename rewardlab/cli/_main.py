@@ -20,8 +20,20 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        import rewardlab
+
+        typer.echo(f"rewardlab {rewardlab.__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", help="Print rewardlab's version and exit.", is_eager=True, callback=_print_version
+    ),
+) -> None:
     """rewardlab: reward learning for Stable-Baselines3 agents on gymnasium environments."""
 
 
@@ -48,9 +60,11 @@ def quickstart(
     from rich.table import Table
 
     from experiments.quickstart import Args, main
+    from rewardlab._io import check_folder
+    from rewardlab.cli._common import check_env_id, one_line_errors
 
     console = Console()
-    try:
+    with one_line_errors():
         # typer gives the teacher as a str; Args checks it is one of its choices (check_choices).
         args = Args(
             env_id=env_id,
@@ -64,10 +78,10 @@ def quickstart(
             parallel=parallel,
             progress=progress,
         )
+        check_env_id(env_id)
+        check_folder(out, "out")
+    with one_line_errors(created=Path(out) / args.name):  # a failed run leaves no empty run folder
         summary = main(args)
-    except ValueError as error:
-        console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from None
     table = Table(title=f"{env_id}: true return of each policy ({eval_episodes} episodes)")
     table.add_column("policy")
     table.add_column("true return", justify="right")

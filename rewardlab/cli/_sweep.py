@@ -8,12 +8,7 @@ from pathlib import Path
 
 import typer
 
-
-def _fail(message: str) -> None:
-    from rich.console import Console
-
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/red] {message}", markup=True)
-    raise typer.Exit(2)
+from rewardlab.cli._common import RUNTIME_ERROR, fail
 
 
 def sweep(
@@ -37,6 +32,11 @@ def sweep(
     run_timeout: float | None = typer.Option(
         None, help="Seconds a run may take; one still going then is killed and recorded as failed."
     ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Redo finished runs made with other arguments (the base was edited) instead of refusing to resume.",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and their state, run nothing."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
 ) -> None:
@@ -44,9 +44,12 @@ def sweep(
 
     Each run gets its own process, seed and folder (args.json, output.log, metrics.sqlite,
     tensorboard/, result.json); the sweep folder gets results.parquet, rebuilt after every run.
-    Kill it and run the same command again to resume.
+    Kill it and run the same command again to resume. A run is identified by all its
+    arguments: if the sweep folder holds finished runs made with other arguments, the command
+    refuses (use a new --out, or --force to redo them).
     """
-    from rewardlab.sweeps import load_sweep, read_result, run_sweep
+    from rewardlab._io import check_folder
+    from rewardlab.sweeps import load_sweep, run_states, run_sweep
 
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())  # targets of the current project import as with `python -m`
@@ -58,13 +61,15 @@ def sweep(
             raise ValueError(f"threads_per_run: expected an integer >= 1, got {threads_per_run}")
         spec = load_sweep(file)
         folder = out if out is not None else Path("runs") / "sweeps" / str(spec.name)
+        check_folder(folder, "out")
         if dry_run:
-            runs = spec.runs()
-            for run in runs:
-                record = read_result(folder / "runs" / run.name)
-                state = "to run" if record is None else record["status"]
-                typer.echo(f"{run.name}\t{state}")
-            typer.echo(f"{len(runs)} runs -> {folder}")
+            states = run_states(spec, folder)
+            for state in states:
+                text = "to run" if state.status is None else state.status
+                if state.changed:
+                    text += f", made with other arguments ({'; '.join(state.changed)})"
+                typer.echo(f"{state.run.name}\t{text}")
+            typer.echo(f"{len(states)} runs -> {folder}")
             return
         from rich.console import Console
 
@@ -79,10 +84,12 @@ def sweep(
             threads_per_run=threads_per_run,
             run_timeout=run_timeout,
             log=None if quiet else console.print,
+            force=force,
         )
     except (ValueError, ImportError) as error:
-        _fail(str(error))
-        return
+        fail(str(error).replace("out_dir: ", "out: ", 1).replace("force=True (rewardlab sweep --force)", "--force"))
+    except OSError as error:
+        fail(str(error), RUNTIME_ERROR)
     failed = int((frame["status"] != "ok").sum()) if len(frame) else 0
     typer.echo(
         f"{len(frame)} runs complete ({failed} failed); results: {folder / 'results.parquet'}; "
@@ -93,7 +100,7 @@ def sweep(
 def report(
     sweep_dir: Path = typer.Argument(..., help="A sweep folder (holding results.parquet)."),
     metric: list[str] | None = typer.Option(
-        None, "--metric", help="Final metric to tabulate (repeatable); default all."
+        None, "--metric", help="Final metric to tabulate (repeatable); default: every numeric final metric."
     ),
     curve: list[str] | None = typer.Option(
         None, "--curve", help="Logged metric to plot against step (repeatable); default all."
@@ -106,6 +113,7 @@ def report(
     try:
         result = make_report(sweep_dir, metrics=metric or None, curves=curve or None, out_dir=out)
     except ValueError as error:
-        _fail(str(error))
-        return
+        fail(str(error).replace("out_dir: ", "out: ", 1))
+    except OSError as error:
+        fail(str(error), RUNTIME_ERROR)
     typer.echo(f"report: {result.markdown_path} ({len(result.figures)} figures)")

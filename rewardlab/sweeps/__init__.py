@@ -26,7 +26,7 @@ from rewardlab.sweeps._ray import INSTALL_HINT as RAY_INSTALL_HINT
 from rewardlab.sweeps._report import Report, final_table, make_report
 from rewardlab.sweeps._results import load_metrics, load_results
 from rewardlab.sweeps._run import RunSpec, execute_run, read_result
-from rewardlab.sweeps._runner import BACKENDS, SweepProgress, run_sweep
+from rewardlab.sweeps._runner import BACKENDS, RunState, SweepProgress, run_states, run_sweep
 from rewardlab.sweeps._spaces import RandomSearch, choice, loguniform, randint, random_search, uniform
 from rewardlab.sweeps._spec import Sweep
 from rewardlab.sweeps._stats import Interval, iqm, mean_band, stratified_bootstrap_ci
@@ -41,6 +41,7 @@ __all__ = [
     "RandomSearch",
     "RunLogger",
     "RunSpec",
+    "RunState",
     "Sweep",
     "SweepProgress",
     "check_choices",
@@ -61,6 +62,7 @@ __all__ = [
     "random_search",
     "read_metrics",
     "read_result",
+    "run_states",
     "run_sweep",
     "stratified_bootstrap_ci",
     "uniform",

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from rewardlab._io import atomic_write_bytes, atomic_write_figure
+from rewardlab._io import atomic_write_bytes, atomic_write_figure, check_folder
 from rewardlab.sweeps._results import load_metrics, load_results
 from rewardlab.sweeps._stats import mean_band, stratified_bootstrap_ci
 
@@ -38,12 +38,25 @@ def _slug(name: str) -> str:
 
 
 def final_metric_names(results: Any, args_fields: Sequence[str] = ()) -> list[str]:
-    """Numeric columns of the results table that hold final metrics (not arguments or bookkeeping)."""
+    """Numeric columns of the results table that hold final metrics (not arguments or bookkeeping).
+
+    A text column counts when some of its values read as numbers: the results table stores a
+    metric as text when runs returned numbers and text for it (``"diverged"`` in one run), and
+    the report then summarises the runs whose value is a number.
+    """
+    import pandas as pd
+
     names = []
     for column in results.columns:
         if column in _NOT_METRICS or column in args_fields:
             continue
-        if np.issubdtype(np.asarray(results[column].dropna()).dtype, np.number) and results[column].dtype != bool:
+        values = results[column].dropna()
+        if results[column].dtype == bool or pd.api.types.is_bool_dtype(results[column].dtype):
+            continue
+        numeric = np.issubdtype(np.asarray(values).dtype, np.number)
+        if numeric or (
+            pd.api.types.is_string_dtype(values.dtype) and pd.to_numeric(values, errors="coerce").notna().any()
+        ):
             names.append(column)
     return names
 
@@ -179,7 +192,8 @@ def make_report(
         :class:`Report` with the Markdown path, the figure paths and the final table.
 
     Raises:
-        ValueError: not a sweep folder, no completed run, or an unknown metric name.
+        ValueError: not a sweep folder, no completed run, an unknown metric name, or an
+            ``out_dir`` that is a file.
     """
     import json
 
@@ -204,7 +218,7 @@ def make_report(
         if name not in logged_names:
             raise ValueError(f"curve: {name!r} was not logged by this sweep's runs; expected one of {logged_names}")
 
-    out = Path(out_dir) if out_dir is not None else sweep_dir / "report"
+    out = check_folder(out_dir if out_dir is not None else sweep_dir / "report", "out_dir")
     out.mkdir(parents=True, exist_ok=True)
     title = manifest.get("name", sweep_dir.name)
     table = final_table(results, metrics, confidence=confidence)

@@ -4,7 +4,14 @@
 ``seed``, ``status`` (ok / failed), ``wall_s``, ``error``, then every argument under its
 field name and every final metric under its own name (``metric.<name>`` when a metric
 shares a name with an argument). It is rebuilt from the run folders and replaced
-atomically after every completion, so it can be read while the sweep runs::
+atomically after every completion, so it can be read while the sweep runs.
+
+Column types follow what the runs returned: numbers give a numeric column (missing values
+NaN or ``<NA>``), booleans a boolean one, text a string one. A column whose runs returned
+values of different kinds (a float in most runs, a string such as ``"diverged"`` in one)
+is stored as text, each value as ``str(value)`` writes it; ``pandas.to_numeric(df[name],
+errors="coerce")`` gives the numbers back, and ``rewardlab report`` does so itself. No
+value a run returns can stop the table from being written (or a sweep from resuming)::
 
     df = pandas.read_parquet("runs/sweeps/bpref/results.parquet")
     df[df.status == "ok"].groupby("teacher").normalized_return.mean()
@@ -12,6 +19,7 @@ atomically after every completion, so it can be read while the sweep runs::
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -62,7 +70,17 @@ def results_frame(records: Iterable[dict[str, Any]]) -> Any:
         if frame[column].dtype == object:
             # mixed None/str or None/float columns: let pandas pick a parquet-friendly dtype
             frame[column] = frame[column].convert_dtypes()
+        if frame[column].dtype == object:
+            # values of several kinds (numbers and text, booleans and numbers): stored as text
+            frame[column] = _as_text(frame[column])
     return frame
+
+
+def _as_text(column: Any) -> Any:
+    """A column as pandas strings: ``str(value)`` of each value, missing values (None, NaN) kept missing."""
+    import pandas as pd
+
+    return pd.Series([None if pd.isna(v) else str(v) for v in column], index=column.index, dtype="string")
 
 
 def write_results(sweep_dir: Path, run_names: Sequence[str]) -> Any:
@@ -70,7 +88,16 @@ def write_results(sweep_dir: Path, run_names: Sequence[str]) -> Any:
     runs_dir = Path(sweep_dir) / RUNS_DIR
     records = [record for name in run_names if (record := read_result(runs_dir / name)) is not None]
     frame = results_frame(records)
-    write_parquet(Path(sweep_dir) / RESULTS_FILE, frame)
+    try:
+        write_parquet(Path(sweep_dir) / RESULTS_FILE, frame)
+    except (ValueError, TypeError, OverflowError):  # pyarrow's ArrowInvalid and ArrowTypeError among them
+        # a kind of value results_frame did not foresee: such columns are stored as text too
+        for column in frame.columns:
+            try:
+                frame[[column]].to_parquet(io.BytesIO(), index=False)
+            except (ValueError, TypeError, OverflowError):
+                frame[column] = _as_text(frame[column])
+        write_parquet(Path(sweep_dir) / RESULTS_FILE, frame)
     return frame
 
 

@@ -42,13 +42,27 @@ class RunSpec(NamedTuple):
 
 
 def read_result(run_dir: Path) -> dict[str, Any] | None:
-    """The completion marker of a run folder, or None if the run never completed."""
+    """The completion marker of a run folder, or None if the run never completed.
+
+    A marker that is torn, or lacks a field the results table needs (``name``, ``design``,
+    an integer ``seed``, ``status`` ok or failed, ``metrics`` and ``args`` as mappings when
+    present), counts as no marker: the run is redone rather than blocking the table.
+    """
     try:
         with open(run_dir / RESULT_FILE) as handle:
             result = json.load(handle)
     except (OSError, ValueError):
         return None
-    return result if isinstance(result, dict) and result.get("status") in ("ok", "failed") else None
+    if not isinstance(result, dict) or result.get("status") not in ("ok", "failed"):
+        return None
+    seed = result.get("seed")
+    if not isinstance(result.get("name"), str) or not isinstance(result.get("design"), str):
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        return None
+    if not all(isinstance(result.get(key, {}), dict) for key in ("metrics", "args")):
+        return None
+    return result
 
 
 def prepare_run_dir(run_dir: Path) -> None:

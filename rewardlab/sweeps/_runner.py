@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
+import pickle
 import shutil
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from rewardlab._io import atomic_write_json
+from rewardlab._io import atomic_write_json, check_folder
+from rewardlab.sweeps._coerce import args_to_builtin
 from rewardlab.sweeps._local import run_local
 from rewardlab.sweeps._process import default_workers
 from rewardlab.sweeps._results import MANIFEST_FILE, RUNS_DIR, write_results
@@ -120,6 +123,118 @@ class _SweepLock:
             self.handle.close()
 
 
+class RunState(NamedTuple):
+    """A run of a sweep and what its folder holds (:func:`run_states`)."""
+
+    run: RunSpec  # the run as the sweep defines it now
+    status: str | None  # "ok" or "failed" when the folder holds a finished run, None when it must run
+    changed: tuple[str, ...]  # what differs from the finished run's identity, e.g. ("num_steps: 30 -> 50",)
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+_ABSENT = object()
+
+
+def _differences(stored: dict[str, Any], now: dict[str, Any]) -> tuple[str, ...]:
+    """``field: stored -> now`` of every argument whose value differs (JSON texts, so NaN equals NaN)."""
+    out = []
+    for name in dict.fromkeys([*now, *stored]):
+        before, after = stored.get(name, _ABSENT), now.get(name, _ABSENT)
+        if before is _ABSENT or after is _ABSENT or _canonical(before) != _canonical(after):
+            text = ["absent" if v is _ABSENT else _canonical(v) for v in (before, after)]
+            out.append(f"{name}: {text[0]} -> {text[1]}")
+    return tuple(out)
+
+
+def _stored_target(sweep_dir: Path) -> str | None:
+    try:
+        manifest = json.loads((sweep_dir / MANIFEST_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    target = manifest.get("target") if isinstance(manifest, dict) else None
+    return target if isinstance(target, str) else None
+
+
+def run_states(sweep: SweepPlan, out_dir: str | os.PathLike) -> list[RunState]:
+    """Every run of ``sweep`` with the state of its folder in ``out_dir``: to run, finished, or finished with other arguments.
+
+    A run's identity is its name *and* every argument it receives, plus the sweep's target:
+    a finished run whose ``result.json`` records other argument values (the base arguments
+    were edited, a field was added to the dataclass) or whose sweep folder names another
+    target is reported with what ``changed``; :func:`run_sweep` refuses to resume over such
+    runs unless told to redo them (``force=True``).
+
+    Example:
+        >>> import tempfile
+        >>> from rewardlab.sweeps import Sweep
+        >>> from experiments.bandit import Args, main
+        >>> [state.status for state in run_states(Sweep(main, Args(), grid={"seed": [0, 1]}), tempfile.mkdtemp())]
+        [None, None]
+    """
+    sweep_dir = Path(out_dir)
+    runs_dir = sweep_dir / RUNS_DIR
+    stored_target = _stored_target(sweep_dir)
+    target = sweep.manifest().get("target")
+    states = []
+    for run in sweep.runs():
+        record = read_result(runs_dir / run.name)
+        if record is None:
+            states.append(RunState(run, None, ()))
+            continue
+        now = json.loads(_canonical(args_to_builtin(run.args)))
+        changed = _differences(record["args"], now) if "args" in record else ()
+        if stored_target is not None and target is not None and stored_target != target:
+            changed = (f"target: {stored_target} -> {target}", *changed)
+        states.append(RunState(run, record["status"], changed))
+    return states
+
+
+def _refuse_changed(states: list[RunState], sweep_dir: Path) -> None:
+    changed = [state for state in states if state.changed]
+    if not changed:
+        return
+    fields = list(dict.fromkeys(item for state in changed for item in state.changed))
+    shown = "; ".join(fields[:4]) + ("; ..." if len(fields) > 4 else "")
+    raise ValueError(
+        f"out_dir: {len(changed)} finished run(s) in {str(sweep_dir)!r} were made with other arguments ({shown}), "
+        f"e.g. {changed[0].run.name}; resuming would mix two configurations in one table. Write to a new out_dir, "
+        "or pass force=True (rewardlab sweep --force) to redo those runs with the arguments of now"
+    )
+
+
+def _check_local_target(sweep: SweepPlan, runs: list[RunSpec]) -> None:
+    """The local backend sends the target and the arguments to fresh processes by name (pickle)."""
+    fn = sweep.fn
+    name = f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
+    main = sys.modules.get("__main__")
+    interactive = getattr(fn, "__module__", None) == "__main__" and getattr(main, "__file__", None) is None
+    try:
+        pickle.dumps(fn)
+        picklable = True
+    except Exception:  # noqa: BLE001 - pickle raises PicklingError, AttributeError or TypeError here
+        picklable = False
+    if interactive or not picklable:
+        kind = "a lambda" if "<lambda>" in name else "a nested function" if "<locals>" in name else "a callable"
+        where = " defined in an interactive session" if interactive else " that cannot be imported by name"
+        raise ValueError(
+            f"fn: the local backend runs each run in a fresh process that imports the target by name; expected a "
+            f"module-level function (or 'module:function'), got {kind}{where}: {name!r}. Define it at the top level "
+            "of a module (backend='ray' ships such functions by value)"
+        )
+    if runs:
+        try:
+            pickle.dumps(runs[0].args)
+        except Exception:  # noqa: BLE001 - as above
+            cls = type(runs[0].args)
+            raise ValueError(
+                f"base: the local backend sends the arguments to fresh processes, which import their class by name; "
+                f"expected an instance of a module-level dataclass, got {cls.__module__}:{cls.__qualname__}"
+            ) from None
+
+
 def _manifest(sweep: SweepPlan, runs: list[RunSpec], backend: str) -> dict[str, Any]:
     return {
         **sweep.manifest(),
@@ -142,6 +257,7 @@ def run_sweep(
     threads_per_run: int | None = None,
     run_timeout: float | None = None,
     log: Callable[[str], None] | None = _default_log,
+    force: bool = False,
 ) -> Any:
     """Run every run of ``sweep`` not already completed in ``out_dir``; return the results table.
 
@@ -150,6 +266,11 @@ def run_sweep(
     redone. Killing a sweep and running the same call again therefore finishes it without
     losing or duplicating a run. The results table ``out_dir/results.parquet`` is rebuilt
     atomically after every completed run.
+
+    A run's identity is every argument it receives and the target, not only its name: when a
+    finished run in ``out_dir`` was made with other arguments (the base arguments were edited
+    between two calls), the sweep refuses to start (nothing in ``out_dir`` changes) unless
+    ``force=True``, which redoes those runs. :func:`run_states` lists what differs.
 
     Args:
         sweep: what to run (a :class:`~rewardlab.sweeps.Sweep`).
@@ -163,12 +284,16 @@ def run_sweep(
             failed (its Python stacks in its ``output.log`` on the local backend), so a stalled
             run cannot hold up the sweep. None: no limit.
         log: receives one progress line per finished run (None: silent).
+        force: redo finished runs whose arguments (or target) differ from the sweep's now,
+            instead of refusing.
 
     Returns:
         The results DataFrame (one row per completed run of this sweep).
 
     Raises:
-        ValueError: a bad argument, or another sweep holds ``out_dir``.
+        ValueError: a bad argument; ``out_dir`` is a file; another sweep holds ``out_dir``;
+            finished runs in ``out_dir`` were made with other arguments (without ``force``);
+            a target the local backend cannot send to its processes (a lambda, a nested function).
         ImportError: ``backend="ray"`` without Ray installed (says how to install it).
     """
     if backend not in BACKENDS:
@@ -186,8 +311,13 @@ def run_sweep(
 
         import_ray()  # fail before touching the sweep folder
     runs = sweep.runs()
+    if backend == "local":
+        _check_local_target(sweep, runs)
     sweep_dir = Path(out_dir)
+    check_folder(sweep_dir, "out_dir")
     runs_dir = sweep_dir / RUNS_DIR
+    if not force:
+        _refuse_changed(run_states(sweep, sweep_dir), sweep_dir)  # before the folder is touched
     runs_dir.mkdir(parents=True, exist_ok=True)
     cores = default_workers()
     if workers is None and backend == "local":
@@ -198,12 +328,15 @@ def run_sweep(
         for leftover in runs_dir.iterdir():  # staging folders of an interrupted Ray sweep
             if leftover.name.startswith(".") and leftover.is_dir():
                 shutil.rmtree(leftover, ignore_errors=True)
+        states = run_states(sweep, sweep_dir)  # again under the lock: another sweep may have written meanwhile
+        if not force:
+            _refuse_changed(states, sweep_dir)
         atomic_write_json(sweep_dir / MANIFEST_FILE, _manifest(sweep, runs, backend))
-        todo = []
-        for run in runs:
-            record = read_result(runs_dir / run.name)
-            if record is None or (retry_failed and record["status"] == "failed"):
-                todo.append(run)
+        todo = [
+            state.run
+            for state in states
+            if state.status is None or state.changed or (retry_failed and state.status == "failed")
+        ]
         names = [run.name for run in runs]
         write_results(sweep_dir, names)
         progress = SweepProgress(len(runs), len(runs) - len(todo), log)

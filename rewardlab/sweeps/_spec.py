@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -134,18 +135,14 @@ class Sweep:
                         overrides[self.seed_field] = seed
                     points.append(overrides)
         env_field = _env_field(self.base)
+        designs = [{k: v for k, v in overrides.items() if k != self.seed_field} for overrides in points]
+        labels = design_names(designs, env_field)
         runs, seen = [], set()
-        for overrides in points:
+        for overrides, design_items, design_name in zip(points, designs, labels, strict=True):
             try:
                 args = dataclasses.replace(self.base, **overrides)
             except (TypeError, ValueError) as error:
                 raise ValueError(f"grid: the run {overrides} has invalid arguments: {error}") from None
-            design_items = {k: v for k, v in overrides.items() if k != self.seed_field}
-            # the environment reads best bare and first: "HalfCheetah-v5__teacher=mistake"
-            ordered = sorted(design_items.items(), key=lambda item: item[0] != env_field)
-            design_name = (
-                "__".join(format_value(v) if k == env_field else f"{k}={format_value(v)}" for k, v in ordered) or "base"
-            )
             seed = int(getattr(args, self.seed_field, 0) or 0)
             parts = []
             if env_field is not None and env_field not in design_items:
@@ -173,22 +170,76 @@ def _module_tail(fn: Any) -> str:
     return str(getattr(fn, "__module__", "sweep")).rsplit(".", 1)[-1]
 
 
-def format_value(value: Any) -> str:
-    """A varied value as it reads in a run or design name: short floats as written, others to 4 digits.
+def format_value(value: Any, digits: int = 4) -> str:
+    """A varied value as it reads in a run or design name: short floats as written, others to ``digits`` digits.
 
     Example:
         >>> format_value(0.1), format_value(1e-4), format_value(1 / 3), format_value((64, 64))
         ('0.1', '0.0001', '0.3333', '64-64')
+        >>> format_value(0.123456789), format_value(0.123456789, digits=9)
+        ('0.1235', '0.123456789')
     """
     if isinstance(value, float):
         return (
-            f"{value:.4g}"
+            f"{value:.{digits}g}"
             if (value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5)) or len(repr(value)) > 8
             else repr(value)
         )
     if isinstance(value, (list, tuple)):
-        return "-".join(format_value(v) for v in value)
+        return "-".join(format_value(v, digits) for v in value)
     return str(value)
+
+
+def _floats(value: Any) -> list[float]:
+    if isinstance(value, float):
+        return [value] if math.isfinite(value) else []
+    if isinstance(value, (list, tuple)):
+        return [f for v in value for f in _floats(v)]
+    return []
+
+
+def _digits(values: list[Any]) -> int:
+    """The fewest significant digits (at least 4) at which distinct floats among ``values`` read differently.
+
+    17 digits tell any two distinct doubles apart (``repr`` round-trips with at most 17).
+    """
+    floats = {f for value in values for f in _floats(value)}
+    digits = 4
+    while digits < 17 and len({format_value(f, digits) for f in floats}) < len(floats):
+        digits += 1
+    return digits
+
+
+def design_names(designs: list[dict[str, Any]], env_field: str | None) -> list[str]:
+    """A name per design: ``field=value`` pairs, the environment bare and first, ``base`` when nothing varies.
+
+    Distinct designs get distinct names: floats read with 4 significant digits, or as many
+    more as a field needs to tell its values apart (``lr=0.123456789`` and
+    ``lr=0.123456788``, not twice ``lr=0.1235``); designs that would still share a name
+    (values whose text is the same, like the string ``"1"`` and the integer 1) get a short
+    digest of their values appended.
+    """
+    fields = list(dict.fromkeys(name for design in designs for name in design))
+    digits = {name: _digits([design[name] for design in designs if name in design]) for name in fields}
+    names = []
+    for design in designs:
+        # the environment reads best bare and first: "HalfCheetah-v5__teacher=mistake"
+        ordered = sorted(design.items(), key=lambda item: item[0] != env_field)
+        parts = [
+            format_value(v, digits[k]) if k == env_field else f"{k}={format_value(v, digits[k])}" for k, v in ordered
+        ]
+        names.append("__".join(parts) or "base")
+    identities: dict[str, set[str]] = {}
+    for name, design in zip(names, designs, strict=True):
+        identities.setdefault(name, set()).add(_identity(design))
+    return [
+        f"{name}__{_digest(_identity(design))}" if len(identities[name]) > 1 else name
+        for name, design in zip(names, designs, strict=True)
+    ]
+
+
+def _identity(design: dict[str, Any]) -> str:
+    return json.dumps({k: [type(v).__name__, to_builtin(v)] for k, v in design.items()}, sort_keys=True, default=repr)
 
 
 def _safe_name(name: str) -> str:
