@@ -316,8 +316,6 @@ def run_sweep(
     sweep_dir = Path(out_dir)
     check_folder(sweep_dir, "out_dir")
     runs_dir = sweep_dir / RUNS_DIR
-    if not force:
-        _refuse_changed(run_states(sweep, sweep_dir), sweep_dir)  # before the folder is touched
     runs_dir.mkdir(parents=True, exist_ok=True)
     cores = default_workers()
     if workers is None and backend == "local":
@@ -325,12 +323,12 @@ def run_sweep(
     if threads_per_run is None:
         threads_per_run = max(1, cores // (workers or cores))
     with _SweepLock(sweep_dir):
+        states = run_states(sweep, sweep_dir)
+        if not force:
+            _refuse_changed(states, sweep_dir)  # before anything in the folder changes
         for leftover in runs_dir.iterdir():  # staging folders of an interrupted Ray sweep
             if leftover.name.startswith(".") and leftover.is_dir():
                 shutil.rmtree(leftover, ignore_errors=True)
-        states = run_states(sweep, sweep_dir)  # again under the lock: another sweep may have written meanwhile
-        if not force:
-            _refuse_changed(states, sweep_dir)
         atomic_write_json(sweep_dir / MANIFEST_FILE, _manifest(sweep, runs, backend))
         todo = [
             state.run
