@@ -113,6 +113,10 @@ from rewardlab.cli._irl import irl_expert as _irl_expert_command  # noqa: E402
 
 app.command("irl-expert")(_irl_expert_command)
 
+from rewardlab.cli._llm import llm_app as _llm_app  # noqa: E402
+
+app.add_typer(_llm_app, name="llm")
+
 
 def main() -> None:
     app()

@@ -1,5 +1,18 @@
 """Language-model tools: a chat client, a local server, the reward-code contract and a sandbox."""
 
+from rewardlab.llm._cache import ChatCache, request_key
+from rewardlab.llm._client import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    CACHE_ENV,
+    DEFAULT_BASE_URL,
+    DEFAULT_MODEL,
+    MODEL_ENV,
+    ChatClient,
+    ChatReply,
+    ChatUsage,
+)
+from rewardlab.llm._code_reward import CODE_REWARD_FORMAT, CodeReward, load_code_reward
 from rewardlab.llm._contract import (
     ALLOWED_IMPORTS,
     REPLY_SCHEMA,
@@ -10,11 +23,29 @@ from rewardlab.llm._contract import (
     contract_text,
     extract_code,
     reply_schema,
+    reward_messages,
 )
 from rewardlab.llm._errors import CodeError, EndpointUnreachableError, LLMError, RewardCodeError
 from rewardlab.llm._sandbox import RewardOutput, Sandbox, SandboxLimits
+from rewardlab.llm._server import LocalServer, default_model_path
 
 __all__ = [
+    "CODE_REWARD_FORMAT",
+    "CodeReward",
+    "load_code_reward",
+    "API_KEY_ENV",
+    "BASE_URL_ENV",
+    "CACHE_ENV",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MODEL",
+    "MODEL_ENV",
+    "ChatCache",
+    "ChatClient",
+    "ChatReply",
+    "ChatUsage",
+    "LocalServer",
+    "default_model_path",
+    "request_key",
     "ALLOWED_IMPORTS",
     "REPLY_SCHEMA",
     "REWARD_ARGUMENTS",
@@ -31,4 +62,5 @@ __all__ = [
     "contract_text",
     "extract_code",
     "reply_schema",
+    "reward_messages",
 ]

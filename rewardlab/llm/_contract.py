@@ -141,8 +141,8 @@ def reply_schema(*, fix_signature: bool = True) -> dict[str, Any]:
         ``{"type": "object", "properties": {"code": {"type": "string", ...}}, "required": ["code"]}``.
 
     Example:
-        >>> reply_schema()["properties"]["code"]["pattern"][:28]
-        '^import numpy as np\\\\n\\\\ndef co'
+        >>> reply_schema()["properties"]["code"]["pattern"].startswith("^import numpy as np\\\\n")
+        True
     """
     schema = json.loads(json.dumps(REPLY_SCHEMA))
     if fix_signature:
@@ -167,6 +167,34 @@ def contract_text() -> str:
         "float array [N] for each term of the reward. Use only `import numpy as np` and `import math`; "
         "no loops over the batch, no files, no printing, no other imports."
     )
+
+
+def reward_messages(task: str, env_description: str, *, feedback: str | None = None) -> list[dict[str, str]]:
+    """The chat messages that ask for a reward function: the contract, the environment and the task.
+
+    Args:
+        task: what the agent should do, in words.
+        env_description: the observation and action layouts (what each index means, units, ranges).
+        feedback: optional text appended to the request (errors of an earlier attempt, a critique).
+
+    Returns:
+        ``[{"role": "system", ...}, {"role": "user", ...}]``.
+
+    Example:
+        >>> messages = reward_messages("Swing up and balance.", "obs[:, 0] = cos(theta)")
+        >>> [message["role"] for message in messages]
+        ['system', 'user']
+    """
+    for name, value in (("task", task), ("env_description", env_description)):
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{name}: expected a non-empty description, got {value!r}")
+    system = "You are a reward engineer. You write reward functions for reinforcement learning in Python. " + (
+        contract_text()
+    )
+    user = f"Environment:\n{env_description.strip()}\n\nTask: {task.strip()}\n\nWrite compute_reward."
+    if feedback:
+        user += f"\n\n{feedback.strip()}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
@@ -199,12 +227,9 @@ def extract_code(reply: str) -> str:
         raise RewardCodeError([CodeError("NoCode", "the reply is empty")])
     text = reply.strip()
     if text.startswith("{"):
-        try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError:
-            parsed = None
-        if isinstance(parsed, dict) and isinstance(parsed.get("code"), str) and parsed["code"].strip():
-            return parsed["code"].strip("\n").rstrip()
+        code = _json_code_field(text)
+        if code is not None and code.strip():
+            return code.strip("\n").rstrip()
     blocks = [(language.lower(), body) for language, body in _FENCE.findall(text)]
     defining = [body for _, body in blocks if f"def {REWARD_FUNCTION_NAME}" in body]
     python = [body for language, body in blocks if language in ("python", "py", "python3", "")]
@@ -216,6 +241,31 @@ def extract_code(reply: str) -> str:
         if line.startswith(("import ", "from ", f"def {REWARD_FUNCTION_NAME}")):
             return "\n".join(lines[index:]).strip("\n").rstrip()
     raise RewardCodeError([CodeError("NoCode", "no code block and no `def compute_reward` in the reply")])
+
+
+_CODE_FIELD = re.compile(r'^\{\s*"code"\s*:\s*"')
+
+
+def _json_code_field(text: str) -> str | None:
+    """The ``"code"`` string of a JSON reply; lenient with raw newlines and with a reply cut off mid-string."""
+    try:
+        parsed = json.loads(text, strict=False)  # strict=False: raw control characters inside strings
+    except json.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, dict):
+        return parsed["code"] if isinstance(parsed.get("code"), str) else None
+    match = _CODE_FIELD.match(text)
+    if match is None:
+        return None
+    # Cut off (max_tokens): decode the string up to its closing quote or the end of the reply.
+    rest = text[match.end() :]
+    end = 0
+    while end < len(rest) and rest[end] != '"':
+        end += 2 if rest[end] == "\\" else 1
+    try:
+        return str(json.loads('"' + rest[:end].rstrip("\\") + '"', strict=False))
+    except json.JSONDecodeError:
+        return None
 
 
 def check_reward_code(code: str) -> tuple[CodeError, ...]:
