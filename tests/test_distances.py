@@ -559,7 +559,7 @@ def test_sample_starc_is_zero_under_shaping_in_the_feature_span_and_two_under_ne
         reward, lambda s, a, t, d: np.asarray(s[:, 1] * a[:, 0], np.float64), data, 0.95, **kwargs
     )
     assert 0.1 < other.mean < 2.0
-    with pytest.raises(ValueError, match="discount: expected a value in \\[0, 1\\)"):
+    with pytest.raises(ValueError, match="discount: expected a finite number in \\[0, 1\\)"):
         sample_starc_distance(reward, reward, data, 1.0)
 
 
@@ -586,3 +586,133 @@ def test_real_reward_under_a_large_shaping_term_is_not_zeroed(distance):
     assert float(measure(hidden, real)) < 0.05  # the same class as the real reward, up to float32 round-off
     # a pure shaping term of the same size is still trivial: round-off is snapped to zero
     assert float(measure(_shape(zero, potential, 0.9), zero)) == pytest.approx(0.0, abs=1e-6)
+
+
+# --------------------------------------------------------------------------- bad inputs: errors, never NaN
+
+from rewardlab import NonFiniteError  # noqa: E402
+
+
+def _tabular_measures(mdp):
+    """Every exact distance as (name of the reward argument, f(reward_a, reward_b, discount, **kwargs))."""
+
+    def matrix(distance):
+        def measure(a, b, discount, **kw):
+            return distance_matrix(np.stack([a, b]), discount, distance=distance, transitions=mdp.transitions, **kw)
+
+        return measure
+
+    return {
+        "epic": ("reward_b", lambda a, b, discount, **kw: epic_distance(a, b, discount, **kw)),
+        "dard": ("reward_b", lambda a, b, discount, **kw: dard_distance(a, b, mdp.transitions, discount, **kw)),
+        "starc": ("reward_b", lambda a, b, discount, **kw: starc_distance(a, b, mdp.transitions, discount, **kw)),
+        "matrix-epic": ("rewards", matrix("epic")),
+        "matrix-dard": ("rewards", matrix("dard")),
+        "matrix-starc": ("rewards", matrix("starc")),
+    }
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_exact_distances_reject_non_finite_rewards(mdp, bad):
+    # They used to return NaN.
+    for argument, measure in _tabular_measures(mdp).values():
+        broken = np.array(mdp.reward)
+        broken[2, 1, 3] = bad
+        with pytest.raises(NonFiniteError, match=rf"^{argument}: expected finite values, got 1 NaN or infinite entry"):
+            measure(mdp.reward, broken, 0.9)
+
+
+@pytest.mark.parametrize(
+    ("discount", "error", "message"),
+    [
+        (-0.1, ValueError, r"discount: expected a finite number in \[0, 1\], got -0.1"),
+        (1.5, ValueError, r"discount: expected a finite number in \[0, 1\], got 1.5"),
+        (np.nan, ValueError, r"discount: expected a finite number in \[0, 1\], got nan"),
+        (np.inf, ValueError, r"discount: expected a finite number"),
+        ("0.9", TypeError, r"discount: expected a real number, got str"),
+        (None, TypeError, r"discount: expected a real number, got NoneType"),
+    ],
+)
+def test_exact_distances_reject_discounts_outside_the_unit_interval(mdp, discount, error, message):
+    for _, measure in _tabular_measures(mdp).values():
+        with pytest.raises(error, match=message):
+            measure(mdp.reward, 2.0 * mdp.reward, discount)
+    # the edges are valid: γ = 0 (myopic) and γ = 1
+    assert np.isfinite(float(epic_distance(mdp.reward, 2.0 * mdp.reward, 0.0)))
+    assert np.isfinite(float(epic_distance(mdp.reward, 2.0 * mdp.reward, np.float32(1.0))))
+
+
+@pytest.mark.parametrize(
+    ("state_dist", "error", "message"),
+    [
+        (
+            np.array([0.5, 0.5, -0.2, 0.2, 0, 0, 0]),
+            ValueError,
+            r"state_dist: expected non-negative weights, got a minimum of -0.2",
+        ),
+        (np.array([0.5, np.nan, 0, 0, 0, 0, 0.5]), NonFiniteError, r"state_dist: expected finite values"),
+        (np.zeros(7), ValueError, r"state_dist: expected weights with a positive sum"),
+        (np.ones(3), ValueError, r"state_dist: expected shape \(7,\), got \(3,\)"),
+        (np.array(["a"] * 7), TypeError, r"state_dist: expected a numeric"),
+    ],
+)
+def test_exact_distances_reject_invalid_distributions(mdp, state_dist, error, message):
+    with pytest.raises(error, match=message):
+        epic_distance(mdp.reward, 2.0 * mdp.reward, 0.9, state_dist=state_dist)
+    with pytest.raises(error, match=message):
+        distance_matrix(np.stack([mdp.reward, -mdp.reward]), 0.9, state_dist=state_dist)
+    bad = state_dist[:3] if state_dist.shape == (7,) else np.ones(5)
+    with pytest.raises(
+        error, match=message.replace("state_dist", "action_dist").split(", got")[0].replace(r"\(7,\)", r"\(3,\)")
+    ):
+        dard_distance(mdp.reward, 2.0 * mdp.reward, mdp.transitions, 0.9, action_dist=bad)
+    with pytest.raises(ValueError, match=r"coverage: expected non-negative weights"):
+        epic_distance(mdp.reward, mdp.reward, 0.9, coverage=-np.ones((7, 3, 7)))
+    with pytest.raises(ValueError, match=r"policy: expected non-negative weights"):
+        starc_distance(mdp.reward, mdp.reward, mdp.transitions, 0.9, policy=-np.ones((7, 3)))
+    # weights that do not sum to 1 (counts) are divided by their sum, as documented
+    counts = np.arange(1.0, 8.0)
+    assert float(epic_distance(mdp.reward, -mdp.reward, 0.9, state_dist=counts)) == pytest.approx(
+        float(epic_distance(mdp.reward, -mdp.reward, 0.9, state_dist=counts / counts.sum())), abs=1e-6
+    )
+
+
+def test_exact_distances_still_trace_under_jit_and_vmap(mdp):
+    # Value checks are skipped for traced arguments; the traced results equal the eager ones.
+    rewards = jnp.stack([mdp.reward, -mdp.reward, 2.0 * mdp.reward])
+    traced = jax.jit(jax.vmap(lambda r, g: epic_distance(mdp.reward, r, g)))(rewards, jnp.full(3, 0.9))
+    np.testing.assert_allclose(traced, [0.0, 1.0, 0.0], atol=1e-5)
+
+
+def test_sample_distances_reject_non_finite_rewards_and_data():
+    data = _continuous_coverage(64)
+    good = _pure(_base_reward)
+
+    def nan_reward(s, a, t, d):
+        out = np.zeros(len(d))
+        out[5] = np.nan
+        return out
+
+    nan_pure = as_reward_fn(FunctionReward(lambda s, a, t, d: jnp.log(s[:, 0] - 10.0)))  # NaN for these states
+    kwargs = dict(num_transitions=16, num_samples=8, num_seeds=1)
+    for reward in (nan_reward, nan_pure):
+        with pytest.raises(NonFiniteError, match=r"^reward_b: expected finite rewards on the coverage transitions"):
+            sample_epic_distance(good, reward, data, 0.9, **kwargs)
+    with pytest.raises(NonFiniteError, match=r"^reward_a: expected finite rewards"):
+        sample_starc_distance(nan_reward, good, data, 0.9, num_transitions=16, num_seeds=1, num_features=4)
+    with pytest.raises(NonFiniteError, match=r"^reward_b: expected finite rewards"):
+        sample_dard_distance(good, nan_pure, data, 0.9, lambda key, s, a: s, **kwargs)
+    inf_obs = data._replace(obs=np.where(np.arange(64)[:, None] == 3, np.inf, data.obs))
+    with pytest.raises(NonFiniteError, match=r"^transitions.obs: expected finite values"):
+        sample_epic_distance(good, good, inf_obs, 0.9, **kwargs)
+    with pytest.raises(TypeError, match=r"^transitions.acts: expected a numeric"):
+        sample_epic_distance(good, good, data._replace(acts=data.acts.astype(complex)), 0.9, **kwargs)
+    for discount in (1.5, -0.5, np.nan):
+        with pytest.raises(ValueError, match=r"^discount: expected a finite number in \[0, 1\]"):
+            sample_epic_distance(good, good, data, discount, **kwargs)
+        with pytest.raises(ValueError, match=r"^discount: expected a finite number in \[0, 1\]"):
+            sample_dard_distance(good, good, data, discount, lambda key, s, a: s, **kwargs)
+    with pytest.raises(ValueError, match=r"^confidence: expected a finite number in \(0, 1\)"):
+        sample_epic_distance(good, good, data, 0.9, confidence=1.0, **kwargs)
+    with pytest.raises(TypeError, match=r"^seed: expected an integer, got str"):
+        sample_starc_distance(good, good, data, 0.9, seed="0")

@@ -28,7 +28,7 @@ import jax
 import numpy as np
 
 from rewardlab._types import RewardFn, Transitions
-from rewardlab.distances._common import check_transitions, norm_order
+from rewardlab.distances._common import check_canonical, check_sample_settings, check_transitions, norm_order
 from rewardlab.distances._sample import SampleDistance, confidence_interval
 
 
@@ -125,8 +125,7 @@ def sample_starc_distance(
     for name, value in (("num_transitions", num_transitions), ("num_seeds", num_seeds), ("num_features", num_features)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    if not 0.0 <= discount < 1.0:
-        raise ValueError(f"discount: expected a value in [0, 1) for V^π to exist, got {discount!r}")
+    check_sample_settings(discount, seed, confidence, below_one=True)  # γ < 1 for V^π to exist
     norm_p, metric_p = norm_order("norm", norm), norm_order("metric", metric)
     obs, next_obs = np.asarray(transitions.obs), np.asarray(transitions.next_obs)
     if features is None:
@@ -147,6 +146,8 @@ def sample_starc_distance(
         features_tp1 = np.asarray(features(batch[2]), np.float64)
         discount_t = discount * (1.0 - batch[3])
         weights = lstd_values(features_t, features_tp1, rewards, discount_t, ridge)
+        check_canonical("reward_a", rewards[:, 0])
+        check_canonical("reward_b", rewards[:, 1])
         canonical = rewards + discount_t[:, None] * (features_tp1 @ weights) - features_t @ weights  # [N, 2]
         standardized = []
         for column, reward in zip(canonical.T, rewards.T, strict=True):
