@@ -168,7 +168,7 @@ def test_gradient_of_tabular_reward_is_occupancy_difference():
 def test_recovered_reward_induces_demonstrator_optimal_policy(horizon, discount):
     T, r, d0 = _small_mdp(seed=6, discount=discount)
     demos = demonstration_occupancy(T, r, d0, discount, horizon, "causal_entropy", rationality=3.0)
-    config = MCEIRLConfig(horizon=horizon, rationality=3.0, num_steps=600, learning_rate=0.1)
+    config = MCEIRLConfig(horizon=horizon, rationality=3.0, num_steps=600, learning_rate=0.1, tolerance=1e-4)
     result = mce_irl(tabular_reward((8, 3)), T, d0, demos, discount=discount, config=config)
     assert float(result.metrics["occupancy_error"][-1]) < 1e-2
     assert float(result.metrics["loss"][-1]) < float(result.metrics["loss"][0])
@@ -182,6 +182,67 @@ def test_recovered_reward_induces_demonstrator_optimal_policy(horizon, discount)
         learned = value_iteration(T, result.reward, discount, num_sweeps=500).policy
         true = value_iteration(T, r, discount, num_sweeps=500).policy
         np.testing.assert_array_equal(np.asarray(learned).argmax(-1)[visited], np.asarray(true).argmax(-1)[visited])
+
+
+def _reasonable_mdp():
+    """imitation's ``ReasonableMDP`` (tests/algorithms/test_mce_irl.py): 5 states, 3 actions, state reward, H = 20."""
+    observations = np.array(
+        [
+            [3, -5, -1, -1, -4, 5, 3, 0],
+            [4, -4, 2, 2, -4, -1, -2, -2],
+            [3, -1, 5, -1, 0, 2, -5, 2],
+            [-5, -1, 4, 1, 4, 1, 5, 3],
+            [2, -5, 1, -5, 1, 4, 4, -3],
+        ],
+        np.float32,
+    )
+    T = np.zeros((5, 3, 5), np.float32)
+    T[0, 0, [1, 2]] = [0.9, 0.1]  # to the top (sometimes the bottom)
+    T[0, 1, 3] = 1.0  # to the bad middle state
+    T[0, 2, [1, 2]] = [0.1, 0.9]  # to the bottom (sometimes the top)
+    for state in (1, 2):
+        T[state, 0, [3, 4]] = [0.05, 0.95]  # to the final state, sometimes the middle one
+        T[state, 1, 3] = 1.0
+        T[state, 2, 4] = 1.0
+    T[3, :, 4] = 1.0
+    T[4, :, 0] = 1.0
+    reward = np.array([1.0, 2.0, 2.0, -20.0, 3.0], np.float32)
+    return observations, T, reward, np.array([0.5, 0, 0, 0, 0.5], np.float32)
+
+
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+def test_default_settings_converge_on_imitations_reasonable_mdp(model):
+    # imitation's test_mce_irl_reasonable_mdp: fit the exact (state) occupancy of the MCE-optimal
+    # policy over 20 steps to within 1e-3, with a linear reward or a [32, 32] MLP over the observations
+    observations, T, reward, d0 = _reasonable_mdp()
+    reward_model = linear_reward(observations) if model == "linear" else mlp_reward(observations, (32, 32))
+    for discount in (0.99, 1.0):
+        demos = demonstration_occupancy(T, reward, d0, discount, 20, "causal_entropy")
+        result = mce_irl(reward_model, T, d0, demos, discount=discount, config=MCEIRLConfig(horizon=20))
+        state_error = np.abs(np.asarray(result.occupancy).sum(-1) - np.asarray(demos).sum(-1))
+        assert bool(result.converged) and int(result.num_steps) < 2000
+        assert state_error.max() <= 1e-3
+        assert float(result.metrics["occupancy_max_error"][-1]) == pytest.approx(state_error.max(), abs=1e-4)
+
+
+def test_tolerance_stops_early_and_reports_convergence():
+    T, r, d0 = _small_mdp(seed=11)
+    demos = demonstration_occupancy(T, r, d0, 1.0, 5, "causal_entropy")
+    model = tabular_reward((8, 3))
+    stopped = mce_irl(model, T, d0, demos, discount=1.0, config=MCEIRLConfig(horizon=5, tolerance=1e-2))
+    steps = int(stopped.num_steps)
+    assert bool(stopped.converged) and 1 <= steps < 2000
+    errors = np.asarray(stopped.metrics["occupancy_max_error"])
+    assert errors[steps - 1] <= 1e-2 < errors[steps - 2]  # stopped at the first step within the tolerance
+    np.testing.assert_array_equal(errors[steps:], errors[steps - 1])  # repeated after the stop
+    short = mce_irl(model, T, d0, demos, discount=1.0, config=MCEIRLConfig(horizon=5, num_steps=3, tolerance=1e-6))
+    assert not bool(short.converged) and int(short.num_steps) == 3
+    with pytest.raises(ValueError, match="tolerance"):
+        MCEIRLConfig(tolerance=-1.0)
+    with pytest.raises(ValueError, match="objective"):
+        MCEIRLConfig(objective="margin")
+    with pytest.raises(ValueError, match="horizon"):
+        MCEIRLConfig(objective="likelihood", horizon=5)
 
 
 def test_linear_reward_recovers_delivery_weights():

@@ -7,8 +7,13 @@ Tabular (pure JAX, exact planning from :mod:`rewardlab.tabular`):
   trajectories sampled with a JAX PRNG;
 * maximum-causal-entropy IRL (:func:`mce_irl`, :func:`make_mce_irl`), finite or infinite
   horizon, over the tabular, linear or neural rewards of :mod:`rewardlab.tabular`
-  (``tabular_reward``, ``linear_reward``, ``mlp_reward``), one ``lax.scan`` per training run;
-* misspecification analysis helpers (perturbed transition models, regret of the induced policy).
+  (``tabular_reward``, ``linear_reward``, ``mlp_reward``), one ``lax.while_loop`` per training
+  run that stops at an occupancy tolerance;
+* likelihood IRL (:func:`likelihood_irl`, :func:`make_likelihood_irl`): the demonstrations'
+  policy log-likelihood under a causal-entropy or Boltzmann-rational learner, planned by
+  policy iteration and differentiated implicitly, bounded under a misspecified model;
+* misspecification analysis (:func:`misspecified_irl`: perturbed transition models, STARC,
+  EPIC and the regret of the induced policy).
 
 Deep (JAX discriminator, SB3 generator, fixed-horizon gymnasium tasks):
 
@@ -41,7 +46,19 @@ from rewardlab.irl._demos import (
     sample_trajectories,
 )
 from rewardlab.irl._experts import train_expert
+from rewardlab.irl._likelihood import (
+    LEARNER_MODELS,
+    LikelihoodIRLConfig,
+    LikelihoodIRLResult,
+    ModelPlan,
+    demonstration_log_likelihood,
+    likelihood_irl,
+    likelihood_irl_loss,
+    make_likelihood_irl,
+    plan_behaviour,
+)
 from rewardlab.irl._mce import (
+    OBJECTIVES,
     MCEIRLConfig,
     MCEIRLResult,
     SoftPlan,
@@ -65,21 +82,30 @@ __all__ = [
     "AdversarialResult",
     "BEHAVIOUR_MODELS",
     "DiscriminatorBatch",
+    "LEARNER_MODELS",
+    "LikelihoodIRLConfig",
+    "LikelihoodIRLResult",
     "MCEIRLConfig",
     "MCEIRLResult",
+    "ModelPlan",
+    "OBJECTIVES",
     "RewardError",
     "SoftPlan",
     "TabularDemonstrations",
     "behaviour_policy",
+    "demonstration_log_likelihood",
     "demonstration_occupancy",
     "discounted_occupancy",
     "discriminator_logits",
     "discriminator_loss",
     "empirical_occupancy",
     "finite_horizon_optimal_q",
+    "likelihood_irl",
+    "likelihood_irl_loss",
     "linear_reward",
     "load_demonstrations",
     "make_discriminator",
+    "make_likelihood_irl",
     "make_mce_irl",
     "mce_irl",
     "mce_irl_gradient",
@@ -87,6 +113,7 @@ __all__ = [
     "misspecified_irl",
     "mlp_reward",
     "perturb_transitions",
+    "plan_behaviour",
     "policy_log_prob",
     "reward_error",
     "sample_trajectories",

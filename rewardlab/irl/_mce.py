@@ -22,9 +22,17 @@ vector-Jacobian product through r_θ. Finite horizon: time-indexed policy, occup
 steps (entries sum to Σ_{t<H} γᵗ). Infinite horizon: ``num_sweeps`` soft-VI sweeps and the
 exact discounted occupancy D = d0ᵀ(I − γP_π)⁻¹ ⊙ π.
 
-The whole training loop (``num_steps`` Optax updates) is one ``lax.scan``; the trainer
-returned by :func:`make_mce_irl` is a pure function of (key, transitions, d0, γ, D_demo), so
-sweeps over seeds, discounts, transition models or demonstrations are a ``jax.vmap``.
+The whole training loop (up to ``num_steps`` Optax updates, stopping once the occupancy
+error is within ``tolerance``) is one ``lax.while_loop``; the trainer returned by
+:func:`make_mce_irl` is a pure function of (key, transitions, d0, γ, D_demo), so sweeps over
+seeds, discounts, transition models or demonstrations are a ``jax.vmap``.
+
+The dual is the right objective when the learner's model (T, γ, β) is the demonstrator's.
+When it is not, D_demo can violate the learner's flow constraints Σ_a D(s',a) = d0(s') +
+γ Σ_{s,a} D(s,a) T_L(s,a,s'); the dual then decreases without bound along the learner's
+shaping directions γT_LΦ − Φ and the fit drifts for as long as it runs. ``objective=
+"likelihood"`` fits the demonstrations' policy log-likelihood instead, which is bounded
+whatever the model (:mod:`rewardlab.irl` ``likelihood_irl``).
 
 References:
     Ziebart, Bagnell and Dey, "Modeling interaction via the principle of maximum causal
@@ -46,6 +54,8 @@ import jax.numpy as jnp
 import optax
 
 from rewardlab.irl._demos import discounted_occupancy
+from rewardlab.irl._likelihood import LikelihoodIRLConfig, make_likelihood_irl
+from rewardlab.irl._optimise import minimise_until
 from rewardlab.tabular import (
     TabularReward,
     expected_reward,
@@ -57,6 +67,10 @@ from rewardlab.tabular import (
 Array = Any
 
 
+OBJECTIVES = ("occupancy_matching", "likelihood")
+"""Objectives of :func:`mce_irl`: the MCE dual (occupancy matching) or the policy log-likelihood."""
+
+
 @dataclasses.dataclass(frozen=True)
 class MCEIRLConfig:
     """Settings of maximum-causal-entropy IRL (static: changing one recompiles).
@@ -65,25 +79,46 @@ class MCEIRLConfig:
         horizon: H for finite-horizon MCE IRL (time-indexed policy); None for infinite horizon.
         num_sweeps: soft-VI sweeps in the infinite-horizon case (error ≤ γⁿ).
         rationality: β the learner assumes; the soft backups use temperature τ = 1/β.
+        objective: ``"occupancy_matching"`` (the MCE dual of the module docstring: exact when the
+            learner's model is right, unbounded below when D_demo violates the learner's flow
+            constraints) or ``"likelihood"`` (the demonstrations' policy log-likelihood under the
+            learner's model, bounded under any misspecification; infinite horizon only; fitted by
+            :func:`rewardlab.irl.make_likelihood_irl` with ``behaviour="causal_entropy"``,
+            ``num_steps`` L-BFGS steps to ``gradient_tolerance``; the Adam settings are unused).
         learning_rate: initial Adam step size, decayed to ``final_learning_rate_fraction`` of it
             along a cosine over ``num_steps`` (Adam at a constant step size keeps oscillating
             once the gradient is near zero, so the final reward would be a random iterate).
         final_learning_rate_fraction: step size at the end relative to ``learning_rate``.
-        num_steps: optimiser steps (one soft-VI + occupancy pass each).
+        num_steps: the most optimiser steps (one soft-VI + occupancy pass each).
+        tolerance: occupancy matching stops once ``occupancy_max_error`` — the largest absolute
+            occupancy difference over the reward's own domain: max_s |D_π(s) − D_demo(s)| for a
+            state reward (imitation's ``linf_eps``), max_{s,a} |D_π(s,a) − D_demo(s,a)| for a
+            state-action or transition reward — is at most this; 0 runs all ``num_steps``.
+            Whether it was reached is ``MCEIRLResult.converged``.
+        gradient_tolerance: the likelihood objective stops once ‖∇_θ L‖₂ ≤ this.
         l2_penalty: λ of the penalty λ/2 ‖θ‖² (0 = none).
     """
 
     horizon: int | None = None
     num_sweeps: int = 300
     rationality: float = 1.0
-    learning_rate: float = 0.05
+    objective: str = "occupancy_matching"
+    learning_rate: float = 0.1
     final_learning_rate_fraction: float = 0.01
-    num_steps: int = 500
+    num_steps: int = 2000
+    tolerance: float = 1e-3
+    gradient_tolerance: float = 3e-5
     l2_penalty: float = 0.0
 
     def __post_init__(self) -> None:
         if self.horizon is not None and (int(self.horizon) != self.horizon or self.horizon < 1):
             raise ValueError(f"horizon: expected None or an integer >= 1, got {self.horizon!r}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective: expected one of {OBJECTIVES}, got {self.objective!r}")
+        if self.objective == "likelihood" and self.horizon is not None:
+            raise ValueError(
+                f"horizon: the likelihood objective needs a stationary policy, expected None, got {self.horizon!r}"
+            )
         for name in ("num_sweeps", "num_steps"):
             value = getattr(self, name)
             if int(value) != value or value < 1:
@@ -96,8 +131,9 @@ class MCEIRLConfig:
             raise ValueError(
                 f"final_learning_rate_fraction: expected a value in (0, 1], got {self.final_learning_rate_fraction!r}"
             )
-        if not self.l2_penalty >= 0:
-            raise ValueError(f"l2_penalty: expected >= 0, got {self.l2_penalty!r}")
+        for name in ("tolerance", "gradient_tolerance", "l2_penalty"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name}: expected >= 0, got {getattr(self, name)!r}")
 
 
 class SoftPlan(NamedTuple):
@@ -115,7 +151,12 @@ class MCEIRLResult(NamedTuple):
     reward: jax.Array  # r_θ as returned by the reward model ([S], [S, A] or [S, A, S'])
     policy: jax.Array  # [S, A] or [H, S, A] the MCE policy of r_θ
     occupancy: jax.Array  # [S, A] its occupancy D_π
-    metrics: dict[str, jax.Array]  # loss, occupancy_error, grad_norm: [num_steps] each (before each update)
+    # [num_steps] each, measured before each update and repeated after a stop. Occupancy matching:
+    # loss, occupancy_error (‖D_π − D_demo‖₁/‖D_demo‖₁), occupancy_max_error, grad_norm; likelihood:
+    # loss, log_likelihood, likelihood_gap, grad_norm, planning_iterations.
+    metrics: dict[str, jax.Array]
+    converged: jax.Array  # [] bool: the tolerance was reached
+    num_steps: jax.Array  # [] int32: optimiser steps measured
 
 
 def soft_plan(
@@ -179,7 +220,9 @@ def mce_irl_gradient(
 
     Returns:
         ``(grads, metrics, plan)``; metrics: ``loss``, ``occupancy_error`` =
-        ‖D_π − D_demo‖₁ / ‖D_demo‖₁, ``grad_norm``.
+        ‖D_π − D_demo‖₁ / ‖D_demo‖₁, ``occupancy_max_error`` (the largest absolute difference of
+        the state occupancies for a state reward ``[S]``, of the state-action occupancies otherwise),
+        ``grad_norm``.
     """
     mean_reward, vjp = jax.vjp(lambda p: expected_reward(transitions, reward_model.table(p)), params)
     plan = soft_plan(transitions, reward_model.table(params), initial_state_dist, discount, config, rationality)
@@ -191,6 +234,9 @@ def mce_irl_gradient(
     metrics = {
         "loss": plan.initial_value - jnp.sum(demo_occupancy * mean_reward) + penalty,
         "occupancy_error": jnp.sum(jnp.abs(difference)) / jnp.sum(demo_occupancy),
+        "occupancy_max_error": jnp.max(
+            jnp.abs(difference.sum(-1) if len(reward_model.reward_shape) == 1 else difference)
+        ),
         "grad_norm": optax.global_norm(grads),
     }
     return grads, metrics, plan
@@ -199,11 +245,29 @@ def mce_irl_gradient(
 def make_mce_irl(reward_model: TabularReward, config: MCEIRLConfig = MCEIRLConfig()) -> Callable[..., MCEIRLResult]:
     """A pure trainer ``train(key, transitions, initial_state_dist, discount, demo_occupancy, rationality=None) -> MCEIRLResult``.
 
-    ``train`` initialises θ from ``key`` and runs ``config.num_steps`` Adam steps under one
-    ``lax.scan``; jit it, or ``jax.vmap`` it over keys, discounts, transition models or
-    demonstration occupancies (no shape checks inside: use :func:`mce_irl` for checked calls).
-    ``rationality`` (the learner's β, may be traced, hence vmapped) overrides ``config.rationality``.
+    ``train`` initialises θ from ``key`` and runs up to ``config.num_steps`` Adam steps under one
+    ``lax.while_loop``, stopping once ``occupancy_max_error ≤ config.tolerance`` (the reward that
+    met it is returned, ``converged`` says whether it was met); jit it, or ``jax.vmap`` it over
+    keys, discounts, transition models or demonstration occupancies (each lane stops on its own;
+    no shape checks inside: use :func:`mce_irl` for checked calls). ``rationality`` (the
+    learner's β, may be traced, hence vmapped) overrides ``config.rationality``. With
+    ``objective="likelihood"`` the trainer is :func:`rewardlab.irl.make_likelihood_irl`'s.
     """
+    if config.objective == "likelihood":
+        likelihood_config = LikelihoodIRLConfig(
+            behaviour="causal_entropy",
+            rationality=config.rationality,
+            num_steps=config.num_steps,
+            gradient_tolerance=config.gradient_tolerance,
+            l2_penalty=config.l2_penalty,
+        )
+        likelihood_train = make_likelihood_irl(reward_model, likelihood_config)
+
+        def train_likelihood(*args: Any) -> MCEIRLResult:
+            return MCEIRLResult(*likelihood_train(*args))
+
+        return train_likelihood
+
     schedule = optax.cosine_decay_schedule(
         config.learning_rate, config.num_steps, alpha=config.final_learning_rate_fraction
     )
@@ -219,7 +283,7 @@ def make_mce_irl(reward_model: TabularReward, config: MCEIRLConfig = MCEIRLConfi
     ) -> MCEIRLResult:
         params = reward_model.init(key)
 
-        def step(carry: tuple[Any, Any], _: Any) -> tuple[tuple[Any, Any], Any]:
+        def step(carry: tuple[Any, Any]) -> tuple[tuple[Any, Any], dict[str, jax.Array]]:
             params, opt_state = carry
             grads, metrics, _ = mce_irl_gradient(
                 reward_model, params, transitions, initial_state_dist, discount, demo_occupancy, config, rationality
@@ -227,10 +291,12 @@ def make_mce_irl(reward_model: TabularReward, config: MCEIRLConfig = MCEIRLConfi
             updates, opt_state = optimizer.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), metrics
 
-        (params, _), metrics = jax.lax.scan(step, (params, optimizer.init(params)), None, length=config.num_steps)
+        (params, _), metrics, steps, converged = minimise_until(
+            step, (params, optimizer.init(params)), config.num_steps, "occupancy_max_error", config.tolerance
+        )
         reward = reward_model.table(params)
         plan = soft_plan(transitions, reward, initial_state_dist, discount, config, rationality)
-        return MCEIRLResult(params, reward, plan.policy, plan.occupancy, metrics)
+        return MCEIRLResult(params, reward, plan.policy, plan.occupancy, metrics, converged, steps)
 
     return train
 
@@ -259,7 +325,7 @@ def mce_irl(
         demo_occupancy: ``[S, A]`` D_demo, exact (:func:`demonstration_occupancy`) or sampled
             (:func:`empirical_occupancy`); computed with the same horizon and γ-weighting.
         discount: γ the learner assumes (< 1 for infinite horizon).
-        config: horizon, assumed rationality, optimiser settings.
+        config: horizon, assumed rationality, objective, optimiser settings and tolerance.
         key: PRNG key or int seed of the parameter initialisation.
 
     Returns:
@@ -267,6 +333,8 @@ def mce_irl(
 
     Raises:
         ValueError: shapes that do not fit the MDP, γ out of range, or γ = 1 with an infinite horizon.
+
+    Check ``result.converged``: False means ``num_steps`` ran out before the tolerance was met.
 
     Example:
         >>> import jax.numpy as jnp
@@ -276,10 +344,9 @@ def mce_irl(
         >>> true_reward = jnp.array([[0.0, 1.0], [0.0, 1.0]])
         >>> d0 = jnp.array([0.5, 0.5])
         >>> demos = demonstration_occupancy(T, true_reward, d0, 1.0, 5, "causal_entropy")
-        >>> config = MCEIRLConfig(horizon=5, num_steps=300, learning_rate=0.1)
-        >>> result = mce_irl(tabular_reward((2, 2)), T, d0, demos, discount=1.0, config=config)
-        >>> bool(result.metrics["occupancy_error"][-1] < 1e-2), result.policy[0].argmax(-1).tolist()
-        (True, [1, 1])
+        >>> result = mce_irl(tabular_reward((2, 2)), T, d0, demos, discount=1.0, config=MCEIRLConfig(horizon=5))
+        >>> bool(result.converged), bool(result.metrics["occupancy_max_error"][-1] <= 1e-3), result.policy[0].argmax(-1).tolist()
+        (True, True, [1, 1])
     """
     transitions = jnp.asarray(transitions, jnp.float32)
     if transitions.ndim != 3 or transitions.shape[0] != transitions.shape[2]:
