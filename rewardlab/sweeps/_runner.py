@@ -132,7 +132,14 @@ class RunState(NamedTuple):
 
 
 def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
+    """JSON text of ``value`` as a run's ``result.json`` stores it (arrays as lists, paths as strings)."""
+    return json.dumps(value, sort_keys=True, default=_jsonable)
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
 
 
 _ABSENT = object()
