@@ -307,9 +307,11 @@ def check_reward_code(code: str) -> tuple[CodeError, ...]:
                             "ForbiddenImport", f"import of {alias.name}: only numpy and math may be imported", line
                         )
                     )
+                elif _forbidden_submodule(alias.name):
+                    errors.append(CodeError("ForbiddenImport", f"import of {alias.name} is not allowed", line))
         elif isinstance(node, ast.ImportFrom):
             module = node.module or ""
-            if node.level or module.split(".")[0] not in ALLOWED_IMPORTS:
+            if node.level or module.split(".")[0] not in ALLOWED_IMPORTS or _forbidden_submodule(module):
                 errors.append(
                     CodeError(
                         "ForbiddenImport",
@@ -346,6 +348,10 @@ def check_reward_code(code: str) -> tuple[CodeError, ...]:
             errors.append(CodeError("ForbiddenName", f"alias {node.asname} is not allowed", line))
     errors.extend(_signature_errors(tree))
     return tuple(sorted(errors, key=lambda error: error.line or 0))
+
+
+def _forbidden_submodule(dotted: str) -> bool:
+    return any(part.startswith("_") or part in FORBIDDEN_ATTRIBUTES for part in dotted.split(".")[1:])
 
 
 def _signature_errors(tree: ast.Module) -> list[CodeError]:

@@ -137,6 +137,7 @@ class Sandbox:
         self.seccomp = bool(seccomp)
         self.isolation: dict[str, Any] = {}
         self.workers_started = 0
+        self.worker_pid: int | None = None
         self._process: subprocess.Popen | None = None
         self._to_worker = -1
         self._from_worker = -1
@@ -195,6 +196,7 @@ class Sandbox:
         try:
             header, _ = self._receive(self.limits.startup_s, "starting the worker")
             self.isolation = dict(header.get("isolation", {}))
+            self.worker_pid = int(header.get("pid", self._process.pid))
             header, _ = self._request({"op": "load", "code": self.code}, "loading the code")
         except _WorkerGoneError as gone:
             self._stop_worker()

@@ -5,7 +5,7 @@ script that imports the standard library and NumPy only, never rewardlab. Before
 generated code it: asks the kernel to kill it when its parent dies (``PR_SET_PDEATHSIG``), moves
 into its scratch directory, imports what the code may use, sets its resource limits (address
 space, file size, open files, processes, core files; CPU time per call), leaves the network
-namespace when it runs as root, and installs a seccomp filter (x86-64 Linux) under which every
+namespace and becomes ``nobody`` when it runs as root, and installs a seccomp filter (x86-64 Linux) under which every
 system call that opens or changes a path, creates a process or a socket, signals another
 process, traces or maps another process's memory, or loads kernel code fails with ``EPERM``.
 The code then runs with a reduced set of builtins, an ``__import__`` that gives only ``math``
@@ -34,6 +34,7 @@ import types
 from typing import Any
 
 _LENGTH = struct.Struct("<Q")
+_NOBODY = 65534
 _PR_SET_PDEATHSIG = 1
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_SECCOMP = 22
@@ -239,6 +240,17 @@ def _set_limits(config: dict[str, Any]) -> dict[str, Any]:
     return {"address_space_bytes": address_space, "rlimit_nproc": processes_limited and os.geteuid() != 0}
 
 
+def _drop_root(parent_pid: int) -> bool:
+    """Run as ``nobody`` from here on when started as root: no capabilities, so no raising of the limits."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return False
+    os.setgroups([])
+    os.setgid(_NOBODY)
+    os.setuid(_NOBODY)
+    _die_with_parent(parent_pid)  # a change of user clears the parent-death signal
+    return True
+
+
 def _install_seccomp() -> bool:
     if not sys.platform.startswith("linux") or platform.machine() not in ("x86_64", "AMD64"):
         return False
@@ -310,7 +322,8 @@ def _exception_error(error: BaseException) -> dict[str, Any]:
         message = "(no message)"
     if isinstance(error, SystemExit):
         message = f"the code called exit ({message})"
-    return _error(type(error).__name__, message, line)
+    public = next((cls.__name__ for cls in type(error).__mro__ if not cls.__name__.startswith("_")), "Exception")
+    return _error(public, message, line)
 
 
 def _as_rows(value: Any, n: int, what: str, numpy: Any) -> Any:
@@ -404,6 +417,7 @@ def main() -> None:
     isolation.update(_set_limits(config))
     guards = bool(config["python_guards"])
     safe_builtins = _guarded_builtins(numpy, math) if guards else None
+    isolation["dropped_root"] = _drop_root(int(config["parent_pid"]))
     isolation["seccomp"] = _install_seccomp() if config["seccomp"] else False
     isolation["python_guards"] = guards
     _send(out_fd, {"ok": True, "ready": True, "isolation": isolation, "pid": os.getpid()})
