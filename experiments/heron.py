@@ -15,9 +15,15 @@ pairs with the Bradley–Terry loss, and the agent is trained on that reward. Me
 
 Every method is scored on the env's own (ground-truth) return: the final policy's mean over
 ``eval_episodes`` and the learning curve's mean (area under the curve; sample efficiency).
+The preference methods also report, on the pairs they queried (:func:`label_diagnostics`),
+how often their labels and the plain factor sum's order agree with the env return's order,
+and which factor dominates the plain sum's differences: the measured reason why the factor
+sum fails where it does.
 
-Run one: ``python -m experiments.heron --env-id Pendulum-v1 --method heron``; sweep:
-``rewardlab sweep experiments/heron.toml``.
+Run one: ``python -m experiments.heron --env-id Pendulum-v1 --method heron``; sweeps (5 seeds
+per cell, resumable by rerunning): ``rewardlab sweep experiments/heron.toml --workers 1`` (Pendulum)
+and ``rewardlab sweep experiments/heron_halfcheetah.toml --workers 1`` (HalfCheetah), then
+``rewardlab report runs/sweeps/heron``.
 """
 
 from __future__ import annotations
@@ -126,6 +132,43 @@ def random_factor_std(env_id: str, steps: int = 2000, seed: int = 0) -> np.ndarr
     return np.maximum(np.std(np.asarray(factors, np.float64), axis=0), 1e-6)
 
 
+def label_diagnostics(pairs: Any, labels: np.ndarray, signs: Any, names: Any) -> dict[str, float]:
+    """How labels and the plain factor sum order segment pairs, against the env return's order.
+
+    With Z_k(σ) = Σ_t z_{t,k}, R(σ) = Σ_t r_t and Δ = value(σ¹) − value(σ²) per pair:
+
+    * ``label_agreement``: fraction of pairs where the label (> 0.5: σ¹) agrees with sign ΔR;
+    * ``factor_sum_agreement``: fraction where sign Σ_k s_k ΔZ_k agrees with sign ΔR;
+    * ``dominant_<name>``: fraction of pairs where factor k has the largest |ΔZ_k|, i.e. decides
+      the plain sum's order more than any other factor.
+
+    Args:
+        pairs: ``FragmentPairs`` with ``factors`` [B, 2, L, K] and ``rews`` [B, 2, L].
+        labels: [B] labels of those pairs.
+        signs: [K] factor signs s_k.
+        names: [K] factor names.
+
+    Example:
+        >>> from rewardlab._types import FragmentPairs
+        >>> z = np.array([[[[1.0, 0.0]], [[0.0, 5.0]]]])  # B=1, L=1, K=2: σ¹ better on factor 0, σ² pays 5 on factor 1
+        >>> pairs = FragmentPairs(*(np.zeros((1, 2, 1)),) * 4, rews=np.array([[[1.0], [-0.5]]]), factors=z)
+        >>> label_diagnostics(pairs, np.array([1.0]), (1, -1), ("progress", "cost"))
+        {'label_agreement': 1.0, 'factor_sum_agreement': 1.0, 'dominant_progress': 0.0, 'dominant_cost': 1.0}
+    """
+    factors = np.asarray(pairs.factors, np.float64).sum(axis=2)  # [B, 2, K]
+    returns = np.asarray(pairs.rews, np.float64).sum(axis=2)  # [B, 2]
+    true_first = returns[:, 0] > returns[:, 1]
+    delta = factors[:, 0] - factors[:, 1]  # [B, K]
+    plain = delta @ np.asarray(signs, np.float64)
+    dominant = np.argmax(np.abs(delta), axis=1)
+    figures = {
+        "label_agreement": float(np.mean((np.asarray(labels) > 0.5) == true_first)),
+        "factor_sum_agreement": float(np.mean((plain > 0) == true_first)),
+    }
+    figures.update({f"dominant_{name}": float(np.mean(dominant == k)) for k, name in enumerate(names)})
+    return figures
+
+
 def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
     """Train one agent with one method; return its final and average true return."""
     import torch
@@ -145,7 +188,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
     )
     curve = EpisodeReturns()
     figures: dict[str, float] = {}
-    overrides = {} if args.learning_starts is None else {"learning_starts": args.learning_starts}
+    overrides: dict[str, Any] = {} if args.learning_starts is None else {"learning_starts": args.learning_starts}
     if args.method in ("heron", "factor_sum"):
         venv = RewardVecEnvWrapper(venv, mode="replace")
         model = RewardModel(
@@ -178,6 +221,12 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         used = 0 if result.preferences is None else len(result.preferences.labels)
         figures["labels_used"] = float(used)
         figures["decided_fraction"] = used / asked if asked else float("nan")
+        if result.preferences is not None and used:
+            figures.update(
+                label_diagnostics(
+                    result.preferences.pairs, np.asarray(result.preferences.labels), spec.signs, spec.names
+                )
+            )
     else:
         agent = make_agent(args.algo, venv, args.env_id, seed=args.seed, **overrides)
         agent.learn(args.total_timesteps, callback=curve)

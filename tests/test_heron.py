@@ -199,8 +199,34 @@ def test_heron_sweep_file_and_arguments():
     from experiments.heron import Args
     from rewardlab.sweeps import load_sweep, parse_args
 
-    assert len(load_sweep("experiments/heron.toml").runs()) == 12  # 3 envs × 4 methods
+    for name in ("heron", "heron_halfcheetah"):  # 4 methods × 5 seeds
+        runs = load_sweep(f"experiments/{name}.toml").runs()
+        assert len(runs) == 20 and {run.seed for run in runs} == set(range(5))
     args = parse_args(Args, ["--env-id", "HalfCheetah-v5", "--method", "factor_sum", "--sigmas", "[0.5, 0.1]"])
     assert args.sigmas == (0.5, 0.1) and args.method == "factor_sum"
     with pytest.raises(ValueError, match="method"):
         Args(method="oracle")
+
+
+def test_label_diagnostics_measure_where_the_plain_factor_sum_disagrees_with_the_env_return():
+    from experiments.heron import label_diagnostics
+    from rewardlab._types import FragmentPairs
+
+    def pairs_of(factors, weights):
+        factors = np.asarray(factors, np.float64)[:, :, None, :]  # [B, 2, L=1, K]
+        zeros = np.zeros(factors.shape[:3])
+        return FragmentPairs(
+            zeros, zeros, zeros, zeros.astype(bool), rews=factors @ np.asarray(weights), factors=factors
+        )
+
+    pendulum = factor_spec("Pendulum-v1")
+    # σ¹: θ² = 1, θ̇² = 5; σ²: θ² = 2, θ̇² = 0. Env return −1.5 vs −2 prefers σ¹; the plain sum −6 vs −2 prefers σ².
+    pairs = pairs_of([[[1.0, 5.0, 0.0], [2.0, 0.0, 0.0]]], pendulum.weights)
+    figures = label_diagnostics(pairs, np.array([1.0]), pendulum.signs, pendulum.names)
+    assert figures["label_agreement"] == 1.0 and figures["factor_sum_agreement"] == 0.0
+    assert figures["dominant_angular_velocity_squared"] == 1.0 and figures["dominant_angle_squared"] == 0.0
+    # HalfCheetah's plain signed sum is its env reward (forward − control): it always agrees
+    cheetah = factor_spec("HalfCheetah-v5")
+    factors = np.abs(np.random.default_rng(0).normal(size=(50, 2, 2)))
+    figures = label_diagnostics(pairs_of(factors, cheetah.weights), np.zeros(50), cheetah.signs, cheetah.names)
+    assert figures["factor_sum_agreement"] == 1.0
