@@ -403,6 +403,13 @@ def test_resuming_with_other_base_arguments_is_refused_until_forced(tmp_path):
     assert "3 already complete, 1 to run" in lines[0]
 
 
+def test_vmapped_grid_gives_distinct_float_values_distinct_labels():
+    from rewardlab.sweeps import grid_designs
+
+    _, labels = grid_designs({"lr": [0.123456789, 0.123456788], "labels": [10]})
+    assert labels == ["lr=0.123456789__labels=10", "lr=0.123456788__labels=10"]
+
+
 def test_distinct_float_values_get_distinct_design_names_that_stay_short():
     sweep = Sweep(main, Args(), grid={"learning_rate": [0.123456789, 0.123456788], "seed": [0, 1]})
     designs = [run.design for run in sweep.runs()]

@@ -22,7 +22,7 @@ import numpy as np
 from rewardlab._io import atomic_write_json
 from rewardlab.sweeps._logger import write_parquet
 from rewardlab.sweeps._results import MANIFEST_FILE, RESULTS_FILE
-from rewardlab.sweeps._spec import format_value
+from rewardlab.sweeps._spec import design_names
 
 STACKED_METRICS_FILE = "metrics.parquet"
 
@@ -47,9 +47,7 @@ def grid_designs(grid: Mapping[str, Sequence[Any]]) -> tuple[dict[str, np.ndarra
             )
     combos = list(itertools.product(*[list(values) for values in grid.values()]))
     arrays = {name: np.asarray([combo[i] for combo in combos]) for i, name in enumerate(grid)}
-    labels = [
-        "__".join(f"{name}={format_value(value)}" for name, value in zip(grid, combo, strict=True)) for combo in combos
-    ]
+    labels = design_names([dict(zip(grid, combo, strict=True)) for combo in combos], None)
     return arrays, labels
 
 
