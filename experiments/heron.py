@@ -132,6 +132,63 @@ def random_factor_std(env_id: str, steps: int = 2000, seed: int = 0) -> np.ndarr
     return np.maximum(np.std(np.asarray(factors, np.float64), axis=0), 1e-6)
 
 
+def random_segment_diagnostics(
+    env_id: str, num_pairs: int = 1000, fragment_length: int = 50, episodes: int = 20, seed: int = 0
+) -> dict[str, dict[str, float]]:
+    """:func:`label_diagnostics` of HERON's teacher and the plain factor sum on uniformly random-policy segments.
+
+    The segments of the first feedback round (SAC's random warm-up) come from this policy.
+    Pairs are drawn uniformly from ``episodes`` episodes (both segments of a pair from any
+    episode); HERON's undecided pairs are left out of its figures.
+
+    Returns:
+        ``{"heron": figures, "factor_sum": figures}``, each with ``decided_fraction`` added.
+    """
+    from rewardlab._types import FragmentPairs
+
+    spec = factor_spec(env_id)
+    env = make_env(env_id, factors=True)
+    env.action_space.seed(seed)
+    factors, rewards = [], []
+    for episode in range(episodes):
+        env.reset(seed=seed + episode)
+        episode_factors, episode_rewards, done = [], [], False
+        while not done:
+            _, reward, terminated, truncated, info = env.step(env.action_space.sample())
+            episode_factors.append(info["reward_factors"])
+            episode_rewards.append(reward)
+            done = terminated or truncated
+        factors.append(np.asarray(episode_factors, np.float64))
+        rewards.append(np.asarray(episode_rewards, np.float64))
+    env.close()
+    rng = np.random.default_rng(seed)
+    which = rng.integers(episodes, size=(num_pairs, 2))
+    starts = rng.integers(0, min(len(r) for r in rewards) - fragment_length + 1, size=(num_pairs, 2))
+    window = np.arange(fragment_length)
+    z = np.stack(
+        [[factors[e][s + window] for e, s in zip(w, t, strict=True)] for w, t in zip(which, starts, strict=True)]
+    )
+    r = np.stack(
+        [[rewards[e][s + window] for e, s in zip(w, t, strict=True)] for w, t in zip(which, starts, strict=True)]
+    )
+    zeros = np.zeros(r.shape)
+    pairs = FragmentPairs(zeros, zeros, zeros, zeros.astype(bool), rews=r, factors=z)
+    heron = np.asarray(make_teacher("heron", spec=spec, sigmas=HERON_SIGMAS[env_id])(pairs, rng))
+    decided = np.isfinite(heron)
+    plain = (z.sum(axis=2)[:, 0] - z.sum(axis=2)[:, 1]) @ np.asarray(spec.signs, np.float64)
+    kept = FragmentPairs(*(x[decided] for x in (zeros, zeros, zeros, zeros.astype(bool), r, z)))
+    return {
+        "heron": {
+            **label_diagnostics(kept, heron[decided], spec.signs, spec.names),
+            "decided_fraction": float(decided.mean()),
+        },
+        "factor_sum": {
+            **label_diagnostics(pairs, (plain > 0).astype(np.float64), spec.signs, spec.names),
+            "decided_fraction": 1.0,
+        },
+    }
+
+
 def label_diagnostics(pairs: Any, labels: np.ndarray, signs: Any, names: Any) -> dict[str, float]:
     """How labels and the plain factor sum order segment pairs, against the env return's order.
 

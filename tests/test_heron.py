@@ -230,3 +230,11 @@ def test_label_diagnostics_measure_where_the_plain_factor_sum_disagrees_with_the
     factors = np.abs(np.random.default_rng(0).normal(size=(50, 2, 2)))
     figures = label_diagnostics(pairs_of(factors, cheetah.weights), np.zeros(50), cheetah.signs, cheetah.names)
     assert figures["factor_sum_agreement"] == 1.0
+
+
+def test_on_random_pendulum_segments_the_plain_sum_mostly_disagrees_and_heron_agrees():
+    from experiments.heron import random_segment_diagnostics
+
+    figures = random_segment_diagnostics("Pendulum-v1", num_pairs=200, fragment_length=50, episodes=4)
+    assert figures["factor_sum"]["factor_sum_agreement"] < 0.5 < 0.8 < figures["heron"]["label_agreement"]
+    assert figures["factor_sum"]["dominant_angular_velocity_squared"] > 0.8  # θ̇² decides the plain sum
