@@ -9,7 +9,16 @@ learned reward with the true one on those episodes (Pearson's ρ per transition 
 
     (R_learned − R_random) / (R_true − R_random),
 
-each R the mean true return over ``eval_episodes`` deterministic episodes.
+each R the mean true return over ``eval_episodes`` deterministic episodes. It is defined only
+when the true-reward agent beats the random policy (R_true > R_random): with a short budget it
+may not, and the ratio would then exceed 1 or flip sign for no reason of the learned reward's.
+There ``normalized_return`` is NaN, ``normalized_return_note`` says why (it is empty when the
+ratio is defined), the reason is printed, and the raw returns are the figures to compare.
+
+``summary.json`` keys: ``env_id``, ``seed``, ``teacher``, ``total_timesteps``,
+``feedback_until``; ``return_learned``, ``return_true``, ``return_random`` (mean true returns);
+``normalized_return`` and ``normalized_return_note``; ``pearson_transition``,
+``pearson_segment``; ``labels_used``, ``wall_s``, ``run_dir``.
 
 The run folder holds ``summary.json``, ``curves.npz`` (both agents' learning curves and
 the feedback rounds), ``learning_curve.png``, the reward-model checkpoint
@@ -112,6 +121,37 @@ class Args:
     def name(self) -> str:
         """The run folder's name: env, reward design (teacher, label budget) and seed unless ``run_name`` is set."""
         return self.run_name or f"quickstart-{self.env_id}-ppo-pbrl-{self.teacher}-{self.labels}labels-seed{self.seed}"
+
+
+def normalized_return(return_learned: float, return_true: float, return_random: float) -> tuple[float, str]:
+    """(R_learned − R_random) / (R_true − R_random) and an empty note; NaN and the reason when undefined.
+
+    The ratio measures the learned-reward agent on the scale from the random policy (0) to
+    the true-reward agent (1); that scale exists only when R_true > R_random. Otherwise (a
+    short budget, an agent that has not learned yet) the ratio says nothing about the learned
+    reward: it would exceed 1 whenever R_learned < R_true < R_random, for instance.
+
+    Returns:
+        (normalised return, note): the note is "" when the ratio is defined, else it gives
+        the raw returns and why the ratio is undefined (and the ratio is NaN).
+
+    Example:
+        >>> normalized_return(-150.0, -130.0, -1000.0)[0] == (-150.0 + 1000.0) / (-130.0 + 1000.0)
+        True
+        >>> value, note = normalized_return(-900.0, -1200.0, -1000.0)
+        >>> value, note.split(":")[0]
+        (nan, 'normalized_return undefined')
+    """
+    values = (return_learned, return_true, return_random)
+    if not all(np.isfinite(values)):
+        return float("nan"), f"normalized_return undefined: a return is not finite {values}"
+    if return_true <= return_random:
+        return float("nan"), (
+            f"normalized_return undefined: the true-reward agent ({return_true:.1f}) does not beat the random "
+            f"policy ({return_random:.1f}), so there is no scale to normalise on; compare the raw returns "
+            f"(learned-reward agent {return_learned:.1f}); a longer total_timesteps lets the true-reward agent learn"
+        )
+    return float((return_learned - return_random) / (return_true - return_random)), ""
 
 
 def segment_sums(values: np.ndarray, episode: np.ndarray, length: int) -> np.ndarray:
@@ -274,10 +314,11 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
         "labels_used": 0 if result.preferences is None else len(result.preferences.labels),
         "wall_s": 0.0,
     }
-    span = summary["return_true"] - summary["return_random"]
-    summary["normalized_return"] = (
-        float((summary["return_learned"] - summary["return_random"]) / span) if span else float("nan")
+    summary["normalized_return"], summary["normalized_return_note"] = normalized_return(
+        summary["return_learned"], summary["return_true"], summary["return_random"]
     )
+    if summary["normalized_return_note"]:
+        print(f"quickstart: {summary['normalized_return_note']}")
 
     for step, value in zip(learned_curve.timesteps, learned_curve.returns, strict=True):
         run_logger.log(step, true_return=value)

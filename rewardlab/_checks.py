@@ -20,6 +20,14 @@ NUMERIC_KINDS = "biuf"
 """NumPy dtype kinds of the arrays the library computes on: bool, signed and unsigned integers, floats."""
 
 
+class NonFiniteError(ValueError, FloatingPointError):
+    """NaN or ±inf where finite values are required (an input batch, a reward, a distance's reward table).
+
+    Both a ``ValueError`` (a bad argument) and a ``FloatingPointError`` (what non-finite
+    arithmetic raises elsewhere in the library), so either ``except`` catches it.
+    """
+
+
 def is_concrete(value: Any) -> bool:
     """False for a JAX tracer (a value inside ``jit``/``vmap``/``grad``), True otherwise."""
     import jax
@@ -134,14 +142,15 @@ def check_finite_array(name: str, value: Any) -> None:
     """Raise when a numeric array holds NaN or ±inf (one vectorised check; integers pass at once).
 
     Raises:
-        ValueError: names the argument, how many entries are not finite and the first one.
+        NonFiniteError: (a ``ValueError``) names the argument, how many entries are not finite
+            and the first one.
     """
     array = np.asarray(value)
     if array.dtype.kind != "f" or np.isfinite(array).all():
         return
     bad = np.argwhere(~np.isfinite(array))
     first = tuple(int(i) for i in bad[0])
-    raise ValueError(
+    raise NonFiniteError(
         f"{name}: expected finite values, got {len(bad)} NaN or infinite entr{'y' if len(bad) == 1 else 'ies'} "
         f"(first at index {first if len(first) != 1 else first[0]}: {array[tuple(bad[0])]})"
     )
@@ -159,7 +168,22 @@ def check_prng_key(name: str, key: Any) -> Any:
 
     if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         return key
-    if isinstance(key, jax.Array) and key.dtype == jnp.uint32 and key.shape[-1:] == (2,):
-        return key  # a legacy jax.random.PRNGKey
+    if isinstance(key, (jax.Array, np.ndarray)) and key.dtype == jnp.uint32 and key.shape[-1:] == (2,):
+        return key  # a legacy jax.random.PRNGKey (raw uint32 key data)
     kind = type(key).__name__ if not hasattr(key, "dtype") else f"{type(key).__name__} of dtype {key.dtype}"
     raise TypeError(f"{name}: expected a JAX PRNG key (e.g. jax.random.key(seed)), got {kind} {key!r}"[:300])
+
+
+def check_generator(name: str, rng: Any) -> Any:
+    """``rng`` after checking that it is a ``numpy.random.Generator``.
+
+    Raises:
+        TypeError: anything else (an int seed, a JAX key, the legacy ``RandomState``); the
+            message says how to make one from a seed.
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"{name}: expected a numpy.random.Generator (e.g. numpy.random.default_rng(seed)), "
+            f"got {type(rng).__name__} {rng!r}"[:300]
+        )
+    return rng

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rewardlab import RewardFn
+from rewardlab import NonFiniteError, RewardFn
 from rewardlab.rewards import (
     FunctionReward,
     RewardModel,
@@ -162,7 +162,7 @@ def test_non_finite_rewards_raise(cheetah, host_batch_limit):
     obs, acts, next_obs, dones = transitions(4)
     acts = acts.copy()
     acts[2, 0] = np.nan
-    with pytest.raises(FloatingPointError, match=r"non-finite reward.*index 2"):
+    with pytest.raises(FloatingPointError, match=r"acts: expected finite values.*index \(2, 0\)"):
         fn(obs, acts, next_obs, dones)
     poisoned = params._replace(net=jax.tree.map(lambda x: jnp.full_like(x, jnp.nan), params.net))
     fn.set_params(poisoned)
@@ -463,3 +463,125 @@ def test_any_model_pads_to_buckets_validates_and_swaps_params():
     fn.set_params(nan_table)
     with pytest.raises(FloatingPointError, match=r"1 non-finite reward.*index 1"):
         _call(fn, STATES)
+
+
+@pytest.fixture(scope="module")
+def flat_model():
+    """obs + act + next_obs, no shaping: the folded host pass (FlatHostForward)."""
+    model = RewardModel(RewardNetConfig(inputs=("obs", "act", "next_obs"), hidden_sizes=(16,)), OBS_SPACE, ACT_SPACE)
+    rng = np.random.default_rng(0)
+    return model, model.update_normalizer(model.init(jax.random.key(0)), rng.normal(1.0, 2.0, (64, 17)))
+
+
+@pytest.mark.parametrize("which", ["flat", "general"])
+@pytest.mark.parametrize("host_batch_limit", [128, 0], ids=["numpy-host", "jit"])
+def test_non_finite_inputs_raise_instead_of_being_clipped(request, which, host_batch_limit):
+    # ±inf observations used to be clipped to ±5 by the normaliser and scored as a finite reward.
+    model, params = request.getfixturevalue("flat_model" if which == "flat" else "cheetah")
+    fn = as_reward_fn(model, params, host_batch_limit=host_batch_limit)
+    for argument, name in enumerate(("obs", "acts", "next_obs")):
+        for bad in (np.inf, -np.inf, np.nan):
+            data = [np.array(x) for x in transitions(5)]
+            data[argument][3, 1] = bad
+            with pytest.raises(
+                NonFiniteError,
+                match=rf"^{name}: expected finite values, got 1 NaN or infinite entry \(first at index \(3, 1\)",
+            ):
+                fn(*data)
+        # huge but finite inputs still score (x·x overflows float32; the exact check clears them)
+        data[argument][3, 1] = 1e30
+        with np.errstate(over="ignore"):
+            assert np.isfinite(fn(*data)).all()
+
+
+@pytest.fixture(scope="module")
+def discrete_model():
+    """Box(3) observations, Discrete(4, start=1) actions, MultiDiscrete([2, 3]) in a Dict next to them."""
+    obs_space = gym.spaces.Dict({"x": gym.spaces.Box(-1, 1, (3,)), "m": gym.spaces.MultiDiscrete([2, 3])})
+    model = RewardModel(
+        RewardNetConfig(inputs=("obs", "act"), hidden_sizes=(8,)), obs_space, gym.spaces.Discrete(4, start=1)
+    )
+    return model, model.init(jax.random.key(1))
+
+
+def _discrete_batch(n: int = 3):
+    obs = {"x": np.zeros((n, 3), np.float32), "m": np.tile(np.array([[1, 2]]), (n, 1))}
+    return obs, np.array([1, 2, 4][:n] + [3] * max(0, n - 3)), obs, np.zeros(n, bool)
+
+
+@pytest.mark.parametrize("host_batch_limit", [128, 0], ids=["numpy-host", "jit"])
+@pytest.mark.parametrize("bad", [0, 5, -1, 2.5, np.nan, 1e12])
+def test_discrete_actions_outside_the_space_raise_on_both_paths(discrete_model, host_batch_limit, bad):
+    model, params = discrete_model
+    fn = as_reward_fn(model, params, host_batch_limit=host_batch_limit)
+    obs, acts, next_obs, dones = _discrete_batch()
+    acts = acts.astype(np.float64)
+    acts[1] = bad
+    with pytest.raises(
+        ValueError, match=r"^acts: expected integers in \[1, 4\] \(Discrete\(4, start=1\)\), got .* at row 1"
+    ):
+        fn(obs, acts, next_obs, dones)
+    # whole-number floats are valid codes and score as the integers
+    acts[1] = 2.0
+    np.testing.assert_array_equal(fn(obs, acts, next_obs, dones), fn(*_discrete_batch()))
+
+
+@pytest.mark.parametrize("host_batch_limit", [128, 0], ids=["numpy-host", "jit"])
+def test_multi_discrete_and_multi_binary_values_are_checked(discrete_model, host_batch_limit):
+    model, params = discrete_model
+    fn = as_reward_fn(model, params, host_batch_limit=host_batch_limit)
+    obs, acts, next_obs, dones = _discrete_batch()
+    obs = {**obs, "m": obs["m"].copy()}
+    obs["m"][2, 1] = 3  # nvec 3: codes 0..2
+    with pytest.raises(
+        ValueError, match=r"^obs\['m'\]: expected integers in \[start, start \+ nvec − 1\].*got 3 at row 2"
+    ):
+        fn(obs, acts, next_obs, dones)
+    binary = RewardModel(RewardNetConfig(inputs=("obs",), hidden_sizes=(4,)), gym.spaces.MultiBinary(3), ACT_SPACE)
+    binary_fn = as_reward_fn(binary, binary.init(jax.random.key(0)), host_batch_limit=host_batch_limit)
+    bits = np.array([[0, 1, 1], [1, 2, 0]])
+    with pytest.raises(ValueError, match=r"^obs: expected MultiBinary values 0 or 1, got \[1, 2, 0\] at row 1"):
+        binary_fn(bits, np.zeros((2, 6)), bits, np.zeros(2, bool))
+
+
+def test_pure_path_gives_invalid_codes_an_all_zero_one_hot_like_the_host_pass(discrete_model):
+    # Under jit nothing can raise: a fractional code must not be truncated to a valid one (the old
+    # cast to int32 scored 2.5 as 2 while the host pass scored it as no action at all).
+    model, params = discrete_model
+    obs, _, next_obs, dones = _discrete_batch()
+    pure = as_reward_fn(model, params).pure_fn()
+    host = host_forward(model, params)
+
+    def both(code):
+        codes = np.array([code, code, code], np.float32)
+        return np.asarray(pure(obs, codes, next_obs, dones)), host(obs, codes, next_obs, dones, 3).mean(0)
+
+    fractional, out_of_range, valid = both(2.5), both(99.0), both(2.0)
+    for values in (fractional, out_of_range, valid):
+        np.testing.assert_allclose(values[0], values[1], rtol=1e-5, atol=1e-6)  # pure and host agree
+    np.testing.assert_allclose(fractional[0], out_of_range[0], rtol=1e-6)
+    assert not np.allclose(fractional[0], valid[0])
+
+
+@pytest.mark.parametrize("host_batch_limit", [128, 0], ids=["numpy-host", "jit"])
+def test_non_numeric_inputs_raise_type_errors_naming_the_argument(flat_model, discrete_model, host_batch_limit):
+    model, params = flat_model
+    fn = as_reward_fn(model, params, host_batch_limit=host_batch_limit)
+    obs, acts, next_obs, dones = transitions(2)
+    for bad in (obs.astype(str), obs.astype(object), obs.astype(np.complex64)):
+        with pytest.raises(TypeError, match=r"^obs: expected a numeric \(bool, integer or float\) array, got dtype"):
+            fn(bad, acts, next_obs, dones)
+    with pytest.raises(TypeError, match=r"^acts: expected a numeric"):
+        fn(obs, acts.astype(np.complex128), next_obs, dones)
+    with pytest.raises(TypeError, match=r"^dones: expected a bool"):
+        fn(obs, acts, next_obs, np.array(["no", "yes"]))
+    with pytest.raises(TypeError, match=r"^next_obs: expected an array"):
+        fn(obs, acts, [[1.0] * 17, [2.0]], dones)
+    dict_model, dict_params = discrete_model
+    dict_fn = as_reward_fn(dict_model, dict_params, host_batch_limit=host_batch_limit)
+    obs, acts, next_obs, dones = _discrete_batch()
+    with pytest.raises(TypeError, match=r"^obs\['x'\]: expected a numeric"):
+        dict_fn({**obs, "x": obs["x"].astype(str)}, acts, next_obs, dones)
+    generic = as_reward_fn(FunctionReward(lambda s, a, t, d: s[:, 0]))
+    with pytest.raises(TypeError, match=r"^obs: expected a numeric"):
+        generic(np.array([["a"], ["b"]]), np.zeros((2, 1)), np.zeros((2, 1)), np.zeros(2, bool))

@@ -137,7 +137,7 @@ def test_make_teacher_presets_and_errors():
         make_teacher("heron", signs=(1,), importance=(0,), rationality=1.0)
     assert isinstance(make_teacher("heron", signs=(1, -1), importance=(1, 0)), HeronTeacher)
     assert make_teacher("regret", advantage_fn=lambda *a: None).preference_model == "regret"
-    with pytest.raises(ValueError, match=r"rationality: expected a rationality constant > 0, got 0.0"):
+    with pytest.raises(ValueError, match=r"rationality: expected a number in \(0, inf\], got 0.0"):
         stochastic(rationality=0.0)
     with pytest.raises(ValueError, match="gamma"):
         myopic(1.5)
@@ -166,3 +166,63 @@ def test_label_validates_teacher_output():
         label(pairs._replace(rews=np.zeros((2, 3))), oracle(), _rng())
     prefs = label(pairs, make_teacher("oracle"), _rng())
     np.testing.assert_array_equal(prefs.labels, [1.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error", "message"),
+    [
+        ("eps_mistake", math.nan, ValueError, r"eps_mistake: expected a finite number in \[0, 1\], got nan"),
+        ("eps_mistake", -0.1, ValueError, r"eps_mistake: expected a finite number in \[0, 1\], got -0.1"),
+        ("eps_mistake", 1.5, ValueError, r"eps_mistake: expected a finite number in \[0, 1\]"),
+        ("skip_quantile", math.nan, ValueError, r"skip_quantile: expected a finite number in \[0, 1\], got nan"),
+        ("skip_quantile", -0.5, ValueError, r"skip_quantile: expected a finite number in \[0, 1\]"),
+        ("equal_quantile", math.nan, ValueError, r"equal_quantile: expected a finite number in \[0, 1\]"),
+        ("equal_quantile", 2.0, ValueError, r"equal_quantile: expected a finite number in \[0, 1\]"),
+        ("skip_threshold", math.nan, ValueError, r"skip_threshold: expected a finite number"),
+        ("equal_margin", math.inf, ValueError, r"equal_margin: expected a finite number"),
+        ("rationality", math.nan, ValueError, r"rationality: expected a number in \(0, inf\], got nan"),
+        ("rationality", -math.inf, ValueError, r"rationality: expected a number in \(0, inf\]"),
+        ("gamma", math.nan, ValueError, r"gamma: expected a finite number in \(0, 1\]"),
+        ("rationality", "1.0", TypeError, r"rationality: expected a real number, got str"),
+        ("eps_mistake", None, TypeError, r"eps_mistake: expected a real number, got NoneType"),
+        ("skip_quantile", True, TypeError, r"skip_quantile: expected a real number, got bool"),
+    ],
+)
+def test_simulated_teacher_rejects_settings_that_would_switch_a_feature_off(field, value, error, message):
+    # A NaN or negative eps_mistake / quantile used to fail the `> 0` test and drop the stage silently.
+    with pytest.raises(error, match=message):
+        SimulatedTeacher(**{field: value})
+    preset = {"eps_mistake": "mistake", "skip_quantile": "skip", "equal_quantile": "equal"}.get(field, "oracle")
+    with pytest.raises(error, match=message):
+        make_teacher(preset, **{field: value})
+
+
+def test_stages_reject_nan_and_non_numbers():
+    for stage, message in (
+        (lambda: mistake(math.nan), r"eps: expected a finite number in \[0, 1\], got nan"),
+        (lambda: skip(quantile=math.nan), r"quantile: expected a finite number in \[0, 1\], got nan"),
+        (lambda: equal(margin=math.nan), r"margin: expected a finite number"),
+        (lambda: myopic(math.nan), r"gamma: expected a finite number in \(0, 1\]"),
+        (lambda: stochastic(math.nan), r"rationality: expected a number in \(0, inf\]"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            stage()
+    with pytest.raises(TypeError, match=r"eps: expected a real number, got str"):
+        mistake("0.1")
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_true_rewards_raise_instead_of_tying(bad):
+    # NaN returns compare False both ways, so every pair holding one used to be labelled 0.5.
+    rews = np.zeros((3, 2, 4), np.float32)
+    rews[:, 0] = 1.0
+    rews[1, 1, 2] = bad
+    pairs = synthetic_pairs(rews)
+    for teacher in (oracle(), SimulatedTeacher(eps_mistake=0.1), make_teacher("equal"), compose(myopic(0.9), oracle())):
+        with pytest.raises(
+            ValueError,
+            match=r"^pairs.rews: expected finite values, got 1 NaN or infinite entry \(first at index \(1, 1, 2\)",
+        ):
+            teacher(pairs, _rng())
+        with pytest.raises(ValueError, match=r"^pairs.rews: expected finite values"):
+            label(pairs, teacher, _rng())

@@ -253,7 +253,7 @@ def learned_discount(discount_logit: Array) -> jax.Array:
         >>> float(learned_discount(0.0))
         0.5
     """
-    return jax.nn.sigmoid(jnp.asarray(discount_logit, jnp.float32))
+    return jax.nn.sigmoid(jnp.asarray(discount_logit))
 
 
 def discount_logit(discount: float) -> jax.Array:

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from rewardlab._checks import check_prng_key
 from rewardlab.irl._behaviour import behaviour_policy
 from rewardlab.linalg import solve
 from rewardlab.tabular import occupancy_measure
@@ -68,6 +69,7 @@ def sample_trajectories(
         >>> demos.states.tolist(), demos.actions.shape
         ([[0, 1, 1, 1], [0, 1, 1, 1]], (2, 3))
     """
+    check_prng_key("key", key)
     transitions = jnp.asarray(transitions)
     if transitions.ndim != 3 or transitions.shape[0] != transitions.shape[2]:
         raise ValueError(f"transitions: expected shape [S, A, S], got {transitions.shape}")

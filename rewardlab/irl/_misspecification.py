@@ -34,6 +34,7 @@ from rewardlab.irl._demos import discounted_occupancy
 from rewardlab.irl._mce import MCEIRLConfig, make_mce_irl
 from rewardlab.tabular import scaled_return, tabular_reward, value_iteration
 
+from rewardlab._checks import check_prng_key
 Array = Any
 
 
@@ -72,6 +73,7 @@ def reward_error(
     *,
     num_sweeps: int = 500,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    check_prng_key("key", key)
     """(EPIC, STARC, normalised regret) of ``learned_reward`` against ``true_reward`` in the true MDP (pure).
 
     Example:
@@ -132,3 +134,4 @@ def misspecified_irl(
         result.reward, true_reward, transitions, discount, initial_state_dist, num_sweeps=config.num_sweeps
     )
     return RewardError(epic, starc, regret, result.metrics["occupancy_error"][-1])
+    check_prng_key("key", key)

@@ -22,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 import jax
 import numpy as np
 
+from rewardlab._checks import check_generator
 from rewardlab._types import FragmentPairs, Trajectory, Transitions
 
 
@@ -236,6 +237,7 @@ class TransitionBuffer:
                 f"fragment_length: no segment of {fragment_length} steps fits inside one episode "
                 f"(longest stored episode stretch: {self.longest_episode_steps()} steps); collect more data or shorten segments"
             )
+        check_generator("rng", rng)
         count = 2 * int(num_pairs)
         pick = rng.choice(len(time_starts), size=count, replace=count > len(time_starts))
         offsets = np.arange(fragment_length)
@@ -262,6 +264,7 @@ class Fragmenter(Protocol):
     """Samples fragment pairs: ``(buffer, num_pairs, fragment_length, rng) -> FragmentPairs``."""
 
     def __call__(
+        check_generator("rng", rng)
         self, buffer: TransitionBuffer, num_pairs: int, fragment_length: int, rng: np.random.Generator
     ) -> FragmentPairs: ...
 

@@ -44,6 +44,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 import jax
 import numpy as np
 
+from rewardlab._checks import as_numeric_array, check_finite_array, check_optional_real, check_real
 from rewardlab._types import FragmentPairs, Preferences
 from rewardlab.preferences._bradley_terry import check_fragment_pairs
 
@@ -126,8 +127,7 @@ class stochastic(TeacherStage):  # noqa: N801
     rationality: float = 1.0
 
     def __post_init__(self) -> None:
-        if not float(self.rationality) > 0:
-            raise ValueError(f"rationality: expected a rationality constant > 0, got {self.rationality!r}")
+        check_real("rationality", self.rationality, low=0.0, high=math.inf, low_open=True, allow_inf=True)
 
     def update(self, pairs: FragmentPairs, state: TeacherState, rng: np.random.Generator) -> TeacherState:
         if math.isinf(self.rationality):
@@ -184,6 +184,7 @@ class regret(TeacherStage):  # noqa: N801
             raise ValueError(
                 f"advantage_fn: expected {int(np.prod(shape))} advantages ([B*2*L]), got shape {advantages.shape}"
             )
+        check_finite_array("advantage_fn", advantages)
         return state._replace(returns=advantages.reshape(shape).sum(axis=-1))
 
 
@@ -198,8 +199,7 @@ class myopic(TeacherStage):  # noqa: N801
     gamma: float = 0.9
 
     def __post_init__(self) -> None:
-        if not 0.0 < float(self.gamma) <= 1.0:
-            raise ValueError(f"gamma: expected a value in (0, 1], got {self.gamma!r}")
+        check_real("gamma", self.gamma, low=0.0, high=1.0, low_open=True)
 
     def update(self, pairs: FragmentPairs, state: TeacherState, rng: np.random.Generator) -> TeacherState:
         if state.labels is not None:
@@ -213,10 +213,8 @@ class myopic(TeacherStage):  # noqa: N801
 
 
 def _check_threshold(name: str, value: float | None, quantile: float) -> None:
-    if value is not None and not math.isfinite(float(value)):
-        raise ValueError(f"{name}: expected a finite number or None, got {value!r}")
-    if not 0.0 <= float(quantile) <= 1.0:
-        raise ValueError(f"quantile: expected a value in [0, 1], got {quantile!r}")
+    check_optional_real(name, value)
+    check_real("quantile", quantile, low=0.0, high=1.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -277,8 +275,7 @@ class mistake(TeacherStage):  # noqa: N801
     eps: float = 0.1
 
     def __post_init__(self) -> None:
-        if not 0.0 <= float(self.eps) <= 1.0:
-            raise ValueError(f"eps: expected a probability in [0, 1], got {self.eps!r}")
+        check_real("eps", self.eps, low=0.0, high=1.0)
 
     def update(self, pairs: FragmentPairs, state: TeacherState, rng: np.random.Generator) -> TeacherState:
         labels = _oracle_labels(state.returns) if state.labels is None else state.labels
@@ -313,6 +310,8 @@ class compose:  # noqa: N801
         check_fragment_pairs(pairs)
         if not isinstance(rng, np.random.Generator):
             raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+        # A NaN return compares False both ways: every such pair would be labelled a tie.
+        check_finite_array("pairs.rews", as_numeric_array("pairs.rews", pairs.rews))
         state = _initial_state(pairs)
         for stage in self.stages:
             state = stage.update(pairs, state, rng)
@@ -358,6 +357,15 @@ class SimulatedTeacher:
     advantage_fn: Any = None
 
     def __post_init__(self) -> None:
+        # Every knob is checked here, also those whose value switches a stage off (NaN > 0 is
+        # False: a NaN eps_mistake or quantile would silently drop the stage).
+        check_real("rationality", self.rationality, low=0.0, high=math.inf, low_open=True, allow_inf=True)
+        check_real("gamma", self.gamma, low=0.0, high=1.0, low_open=True)
+        check_real("eps_mistake", self.eps_mistake, low=0.0, high=1.0)
+        check_optional_real("skip_threshold", self.skip_threshold)
+        check_real("skip_quantile", self.skip_quantile, low=0.0, high=1.0)
+        check_optional_real("equal_margin", self.equal_margin)
+        check_real("equal_quantile", self.equal_quantile, low=0.0, high=1.0)
         if self.preference_model not in ("partial_return", "regret"):
             raise ValueError(f"preference_model: expected 'partial_return' or 'regret', got {self.preference_model!r}")
         if self.preference_model == "regret" and (self.advantage_fn is None or self.gamma != 1.0):

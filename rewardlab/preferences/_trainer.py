@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from rewardlab._checks import check_prng_key
 from rewardlab._types import FragmentPairs, Preferences, RewardModelLike
 from rewardlab.preferences._bradley_terry import check_preferences, pair_losses, weighted_member_losses
 from rewardlab.preferences._preference_model import PreferenceModel, check_preference_model
@@ -223,6 +224,7 @@ class RewardTrainer:
         grows to a known budget compiles the epoch once (padding batches are skipped, not computed).
         """
         if not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        check_prng_key("key", key)
             raise ValueError(f"epochs: expected an integer >= 1, got {epochs!r}")
         if (
             isinstance(min_dataset_size, bool)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from rewardlab._checks import NonFiniteError, check_finite_array
 from rewardlab.rewards._model import RewardModel
 from rewardlab.rewards._normalizer import NORMALIZE_CLIP, NORMALIZE_EPSILON, stats_get
 from rewardlab.rewards._spaces import Leaf
@@ -308,7 +309,7 @@ class FlatHostForward:
         if self.relu:
             for kernel in self.hidden_kernels:
                 zeros.append(np.zeros(kernel.shape[:-1] + (n,), np.float32))
-        operands = (features, views, low, high, zeros)
+        operands = (features, features.reshape(-1), views, low, high, zeros)
         per_n = getattr(self._local, "per_n", None)
         if per_n is None:
             per_n = self._local.per_n = {}
@@ -322,12 +323,18 @@ class FlatHostForward:
         Dict observations, [N, 1] actions, wrong shapes) returns None, and the caller validates
         (with messages that explain) and calls the instance. ``dones`` must already be ``[n]``.
         """
-        obs, acts, next_obs = np.asarray(obs), np.asarray(acts), np.asarray(next_obs)
+        try:
+            obs, acts, next_obs = np.asarray(obs), np.asarray(acts), np.asarray(next_obs)
+        except ValueError:  # ragged sequences: the validating path names the argument
+            return None
         obs_shape = self._obs_shape
         if (
             obs.shape[1:] == obs_shape == next_obs.shape[1:]
             and acts.shape[1:] == self._act_shape
             and obs.shape[0] == next_obs.shape[0] == acts.shape[0] == n
+            and obs.dtype.kind in "fiub"  # other dtypes take the validating path, which names them
+            and next_obs.dtype.kind in "fiub"
+            and acts.dtype.kind in "fiub"
         ):
             return self(obs, acts, next_obs, dones, n)
         return None
@@ -337,12 +344,17 @@ class FlatHostForward:
     ) -> np.ndarray:
         """``[E, n]`` member rewards of inputs validated against the spaces."""
         try:
-            x, views, low, high, zeros = self._local.per_n[n]
+            x, flat, views, low, high, zeros = self._local.per_n[n]
         except (AttributeError, KeyError):
-            x, views, low, high, zeros = self._operands(n)
+            x, flat, views, low, high, zeros = self._operands(n)
         arguments = (obs, acts, next_obs, dones)
         for view, index, reshape in views:  # [n, F + 1] features, cast to float32 as they are copied
             view[...] = arguments[index].reshape(n, -1) if reshape else arguments[index]
+        # NaN or ±inf inputs must raise, not be clipped into range: x·x is finite when every
+        # entry is (one BLAS call on a flat view of x); when it is not, an exact check tells
+        # overflow from a bad input.
+        if not math.isfinite(flat.dot(flat)) and not np.isfinite(x).all():
+            self._raise_non_finite(arguments)
         if not self.fold:
             x -= self.mean
             x /= self.std
@@ -360,6 +372,13 @@ class FlatHostForward:
                 x = activation(kernel @ x)
         out = self.kernels[-1] @ x  # [n], or [E, 1, n]
         return out[None] if self.ensemble_size == 1 else out[:, 0]  # [E, n]
+
+    def _raise_non_finite(self, arguments: tuple[Any, ...]) -> None:
+        names = (("obs", "obs"), ("act", "acts"), ("next_obs", "next_obs"), ("done", "dones"))
+        for (feature, name), value in zip(names, arguments, strict=True):
+            if feature in self.inputs and np.asarray(value).dtype.kind == "f":
+                check_finite_array(name, value)
+        raise NonFiniteError("obs, acts, next_obs, dones: expected finite values")  # unreachable: one of them is not
 
 
 def supports_flat_host_forward(model: Any) -> bool:

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from rewardlab._checks import check_prng_key
 from rewardlab.rewards._config import RewardNetConfig
 from rewardlab.rewards._networks import RewardNet
 from rewardlab.rewards._normalizer import RunningStats, init_running_stats, normalize_leaf, update_running_stats
@@ -218,8 +219,7 @@ class RewardModel:
         """
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
             key = jax.random.key(int(key))
-        elif not hasattr(key, "dtype"):
-            raise ValueError(f"key: expected a JAX PRNG key or an int seed, got {type(key).__name__}")
+        check_prng_key("key", key)
         # The partitionable threefry variant (JAX's default) makes XLA CPU compile long for every
         # random draw, i.e. per layer; init is small and never sharded, so use the classic variant
         # (fixed here, so a key gives the same parameters whatever the global setting).

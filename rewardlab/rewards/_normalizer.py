@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rewardlab._checks import as_numeric_array, check_finite_array
 from rewardlab.rewards._spaces import Leaf, get_leaf
 
 NORMALIZE_CLIP = 5.0  # normalised inputs are clipped to ±5
@@ -60,6 +61,10 @@ def update_running_stats(stats: RunningStats, leaves: tuple[Leaf, ...], obs: Any
 
     With batch mean m, population variance v and n = N samples, and δ = m − μ:
     μ' = μ + δ n / (c + n), σ²' = (c σ² + n v + δ² c n / (c + n)) / (c + n), c' = c + n.
+
+    Raises:
+        TypeError: a non-numeric host batch (names the leaf, e.g. ``obs['pos']``).
+        rewardlab.NonFiniteError: a host batch holds NaN or ±inf (checked outside ``jit`` only).
     """
     n = None
     updates_mean: dict = {}
@@ -75,8 +80,10 @@ def update_running_stats(stats: RunningStats, leaves: tuple[Leaf, ...], obs: Any
             batch_mean, batch_var = jnp.mean(x, axis=0), jnp.var(x, axis=0)
         else:
             # Batch moments on the host, in float64: host batches of ever-changing N would make
-            # jnp.mean/jnp.var compile once per N.
-            x = np.asarray(x, np.float32)
+            # jnp.mean/jnp.var compile once per N. One NaN or ±inf would poison μ and σ² for good.
+            x = as_numeric_array(leaf.describe("obs"), x)
+            check_finite_array(leaf.describe("obs"), x)
+            x = x.astype(np.float32, copy=False)
             n = x.shape[0]
             batch_mean = x.mean(axis=0, dtype=np.float64).astype(np.float32)
             batch_var = x.var(axis=0, dtype=np.float64).astype(np.float32)

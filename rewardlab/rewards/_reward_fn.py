@@ -15,16 +15,25 @@ from typing import Any
 import jax
 import numpy as np
 
+from rewardlab._checks import NonFiniteError, check_numeric_dtype
 from rewardlab._types import PureReward, RewardModelLike
 from rewardlab.rewards._aggregate import aggregate_ensemble, aggregate_ensemble_host, check_aggregate
 from rewardlab.rewards._host_forward import host_forward
 from rewardlab.rewards._model import RewardModel
-from rewardlab.rewards._spaces import Leaf, expected_shape, leaf_shape_ok
+from rewardlab.rewards._spaces import Leaf, check_leaf_values, expected_shape, leaf_shape_ok
 
 REWARD_METHODS = ("apply", "advantage", "base_reward")  # methods that give member rewards [E, N]
 """The model methods ``as_reward_fn(..., use=)`` may name: each gives member rewards ``[E, N]``."""
 MIN_BUCKET = 8
 DEFAULT_HOST_BATCH_LIMIT = 128
+
+
+def _as_array(name: str, value: Any) -> np.ndarray:
+    """``np.asarray(value)``, with ragged sequences reported against the argument ``name``."""
+    try:
+        return np.asarray(value)
+    except ValueError as error:
+        raise TypeError(f"{name}: expected an array (or a dict of arrays for a Dict space), got {error}") from None
 
 
 def bucket_size(n: int) -> int:
@@ -79,10 +88,11 @@ class _SpaceInputs:
     def _check(self, argument: str, value: Any, leaves: tuple[Leaf, ...], is_dict: bool, n: int) -> Any:
         if not is_dict:
             leaf = leaves[0]
-            x: Any = np.asarray(value)
+            x: Any = _as_array(argument, value)
             shape = x.shape
             if not shape or shape[0] != n or not leaf_shape_ok(leaf, shape[1:]):
                 self._shape_error(argument, leaf, shape, n)
+            check_leaf_values(leaf, x, argument)
             return x
         if not isinstance(value, dict):
             raise ValueError(f"{argument}: expected a dict of arrays (Dict space), got {type(value).__name__}")
@@ -94,9 +104,11 @@ class _SpaceInputs:
                         f"{leaf.describe(argument)}: missing; expected an array of shape {expected_shape(leaf)}"
                     )
                 x = x[key]
-            shape = np.shape(x)
+            x = _as_array(leaf.describe(argument), x)
+            shape = x.shape
             if not shape or shape[0] != n or not leaf_shape_ok(leaf, shape[1:]):
                 self._shape_error(argument, leaf, shape, n)
+            check_leaf_values(leaf, x, argument)
         return value
 
     @staticmethod
@@ -154,6 +166,9 @@ class _ArrayInputs:
     def check(obs: Any, acts: Any, next_obs: Any, n: int) -> list[Any]:
         for argument, value in (("obs", obs), ("acts", acts), ("next_obs", next_obs)):
             for leaf in jax.tree.leaves(value):
+                if not hasattr(leaf, "dtype"):
+                    leaf = _as_array(argument, leaf)
+                check_numeric_dtype(argument, leaf)
                 shape = tuple(np.shape(leaf))
                 if not shape or shape[0] != n:
                     raise ValueError(
@@ -300,10 +315,17 @@ class ModelRewardFn:
         """Rewards ``[N]`` float32 of N transitions (NumPy in, NumPy out).
 
         Raises:
-            ValueError: a shape does not match the model's spaces (names the argument).
-            FloatingPointError: the reward is NaN or infinite.
+            ValueError: a shape does not match the model's spaces, or a value lies outside
+                them: a Discrete/MultiDiscrete code that is not an integer in range (negative,
+                too large, fractional, NaN), a MultiBinary value other than 0/1 (names the
+                argument and the valid range).
+            TypeError: a string, object, complex or ragged input (names the argument).
+            rewardlab.NonFiniteError: (a ``ValueError`` and a ``FloatingPointError``) a
+                ``RewardModel`` input holds NaN or ±inf, or the reward is NaN or infinite.
         """
         dones = np.asarray(dones)
+        if dones.dtype.kind not in "biuf":
+            raise TypeError(f"dones: expected a bool (or numeric) array [N], got dtype {dones.dtype}")
         if dones.ndim != 1:
             raise ValueError(f"dones: expected shape [N], got {dones.shape}")
         n = dones.shape[0]
@@ -333,7 +355,7 @@ class ModelRewardFn:
     @staticmethod
     def _raise_non_finite(rewards: np.ndarray, n: int) -> None:
         bad = np.flatnonzero(~np.isfinite(rewards))
-        raise FloatingPointError(
+        raise NonFiniteError(
             f"reward model returned {bad.size} non-finite reward(s) out of {n} (first at index {bad[0]}: {rewards[bad[0]]}); "
             "check the inputs for NaN/inf and the parameters for divergence"
         )

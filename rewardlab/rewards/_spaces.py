@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rewardlab._checks import check_finite_array
+
 
 def _encode_float(value: float) -> float | str:
     value = float(value)
@@ -233,16 +235,67 @@ def get_leaf(tree: Any, path: tuple[str, ...]) -> Any:
     return tree
 
 
+def check_leaf_values(leaf: Leaf, x: np.ndarray, argument: str) -> None:
+    """Raise unless the host batch ``x`` [N, *leaf.shape] holds valid values of ``leaf``'s space.
+
+    One vectorised pass per leaf: numeric dtype everywhere; Box: finite; image: finite and in
+    [0, 255]; MultiBinary: 0 or 1; Discrete/MultiDiscrete: integers in [start, start + n − 1]
+    (a float array is accepted when every value is a whole number).
+
+    Raises:
+        TypeError: a string, object, complex or other non-numeric dtype (names the argument).
+        ValueError: a value outside the space: NaN or ±inf, a fractional or out-of-range code
+            (names the argument, the valid range and the first offending row).
+    """
+    name = leaf.describe(argument)
+    kind = x.dtype.kind
+    if kind not in "biuf":
+        raise TypeError(f"{name}: expected a numeric (bool, integer or float) array, got dtype {x.dtype}")
+    if leaf.kind == "box":
+        if kind == "f" and not np.isfinite(x).all():
+            check_finite_array(name, x)
+        return
+    if leaf.kind == "image":
+        if x.dtype != np.uint8 and (x.size and not (np.isfinite(x).all() and x.min() >= 0 and x.max() <= 255)):
+            raise ValueError(f"{name}: expected finite pixel values in [0, 255], got min {x.min()} max {x.max()}")
+        return
+    if leaf.kind == "multi_binary":
+        if kind != "b" and not ((x == 0) | (x == 1)).all():
+            row = int(np.argwhere((x != 0) & (x != 1))[0][0])
+            raise ValueError(f"{name}: expected MultiBinary values 0 or 1, got {x[row].tolist()!r} at row {row}")
+        return
+    codes = x.reshape(x.shape[0], len(leaf.sizes))
+    starts = np.asarray(leaf.starts)
+    ends = starts + np.asarray(leaf.sizes)  # exclusive
+    valid = (codes >= starts) & (codes < ends)  # NaN compares False
+    if kind == "f":
+        valid &= codes == np.floor(codes)
+    if not valid.all():
+        row, entry = (int(i) for i in np.argwhere(~valid)[0])
+        if leaf.kind == "discrete":
+            expected = f"integers in [{leaf.starts[0]}, {leaf.starts[0] + leaf.sizes[0] - 1}] (Discrete({leaf.sizes[0]}, start={leaf.starts[0]}))"
+        else:
+            expected = f"integers in [start, start + nvec − 1] per entry (MultiDiscrete(nvec={list(leaf.sizes)}, start={list(leaf.starts)}))"
+        raise ValueError(f"{name}: expected {expected}, got {codes[row, entry].item()!r} at row {row}")
+
+
 def encode_leaf(leaf: Leaf, x: jax.Array) -> jax.Array:
-    """Features of a batch ``x`` of shape [N, *leaf.shape]: [N, features] float32, or [N, H, W, C] in [0, 1] for images."""
+    """Features of a batch ``x`` of shape [N, *leaf.shape]: [N, features] float32, or [N, H, W, C] in [0, 1] for images.
+
+    Not checked (this runs under ``jit``): a Discrete or MultiDiscrete code outside the space
+    (out of range, fractional, NaN) gives an all-zero one-hot block, in this pure path and in
+    the NumPy host pass alike; ``as_reward_fn`` raises on such inputs (``check_leaf_values``).
+    """
     n = x.shape[0]
     if leaf.kind == "image":
         image = jnp.asarray(x, jnp.float32) / 255.0
         return jnp.transpose(image, (0, 2, 3, 1)) if leaf.channels_first else image
     if leaf.kind in ("box", "multi_binary"):
         return jnp.reshape(jnp.asarray(x, jnp.float32), (n, leaf.features))
-    # Categorical leaves: one-hot every entry, then concatenate.
-    codes = jnp.reshape(jnp.asarray(x), (n, len(leaf.sizes))).astype(jnp.int32)
+    # Categorical leaves: one-hot every entry, then concatenate. Codes are compared in their own
+    # dtype (no cast to int): a fractional, NaN or out-of-range code gives an all-zero block, as the
+    # NumPy host pass does; ``as_reward_fn`` rejects such codes before either runs.
+    codes = jnp.reshape(jnp.asarray(x), (n, len(leaf.sizes)))
     blocks = [
         jax.nn.one_hot(codes[:, i] - start, size, dtype=jnp.float32)
         for i, (size, start) in enumerate(zip(leaf.sizes, leaf.starts, strict=True))

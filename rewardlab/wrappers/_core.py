@@ -20,14 +20,15 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from rewardlab._checks import NonFiniteError
 from rewardlab._types import RewardFn
 
 REWARD_MODES = ("replace", "add", "weighted")
 """A wrapper's ``mode``: r = r_learned, r_env + weight·r_learned or env_weight·r_env + weight·r_learned."""
 
 
-class NonFiniteRewardError(ValueError, FloatingPointError):
-    """The reward function returned NaN or ±inf for some env (a ``ValueError`` and a ``FloatingPointError``)."""
+class NonFiniteRewardError(NonFiniteError):
+    """The reward function returned NaN or ±inf for some env, or got them as inputs (a ``ValueError`` and a ``FloatingPointError``)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,313 @@
+"""rewardlab.bilevel: outer gradients against finite differences and the exact implicit gradient; bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rewardlab.bilevel import (
+    BarfiConfig,
+    BlendParams,
+    TabularBilevelProblem,
+    barfi,
+    blend_rewards,
+    check_blend,
+    implicit_gradient,
+    inner_objective,
+    linear_blend,
+    network_blend,
+    primary_return,
+    table_blend,
+    tabular_problem,
+    unrolled_gradient,
+)
+
+
+def _small_problem(seed: int = 0) -> TabularBilevelProblem:
+    """3 states × 2 actions, dense random transitions, float64 (built inside enable_x64)."""
+    rng = np.random.default_rng(seed)
+    transitions = rng.dirichlet(np.ones(3), size=(3, 2))
+    return TabularBilevelProblem(
+        jnp.asarray(transitions),
+        jnp.asarray([0.6, 0.4, 0.0]),
+        jnp.asarray(rng.normal(size=(3, 2))),
+        jnp.asarray(rng.normal(size=(3, 2))),
+        jnp.arange(6).reshape(3, 2),
+        jnp.asarray(0.9),
+    )
+
+
+CONFIG = BarfiConfig(l2_penalty=0.2, horizon=15, learning_rate=0.5)
+
+
+def _flat_hessian_solve(problem, blend, theta, phi):
+    """The exact implicit gradient: full Hessian and mixed Jacobian, one linear solve (small MDP, test only)."""
+
+    def f(t, p):
+        return inner_objective(t, p, problem, blend, CONFIG)
+
+    hessian = jax.hessian(f)(theta, phi).reshape(6, 6)
+    grad_outer = jax.grad(lambda t: primary_return(jax.nn.softmax(t, -1), problem, CONFIG.horizon))(theta).reshape(6)
+    p = jnp.linalg.solve(-hessian, grad_outer).reshape(3, 2)
+    return jax.grad(lambda q: jnp.vdot(jax.grad(f)(theta, q), p))(phi)
+
+
+def _solve_inner(problem, blend, phi, theta0):
+    """θ*(φ) to machine precision: gradient ascent, then Newton's method on the full Hessian (test only)."""
+
+    def f(t):
+        return inner_objective(t, phi, problem, blend, CONFIG)
+
+    def ascent(t, _):
+        return t + 0.5 * jax.grad(f)(t), None
+
+    def newton(t, _):
+        step = jnp.linalg.solve(jax.hessian(f)(t).reshape(6, 6), jax.grad(f)(t).reshape(6))
+        return t - step.reshape(3, 2), None
+
+    theta = jax.lax.scan(ascent, theta0, None, length=2000)[0]
+    return jax.lax.scan(newton, theta, None, length=8)[0]
+
+
+def _flatten(tree):
+    return jnp.concatenate([jnp.ravel(x) for x in jax.tree.leaves(tree)])
+
+
+def test_outer_gradients_match_finite_differences_of_the_converged_inner_problem(capsys):
+    with jax.enable_x64(True):
+        problem = _small_problem()
+        blend = table_blend(6)
+        rng = np.random.default_rng(1)
+        phi = BlendParams(
+            jnp.asarray(np.array([0.0, 1.0, 1.0]) + 0.3 * rng.normal(size=(6, 3))), jnp.asarray(np.log(0.85 / 0.15))
+        )
+        solve_inner = jax.jit(lambda p, t0: _solve_inner(problem, blend, p, t0))
+        theta = solve_inner(phi, jnp.zeros((3, 2)))
+        assert float(jnp.max(jnp.abs(jax.grad(inner_objective)(theta, phi, problem, blend, CONFIG)))) < 1e-12
+
+        def outer_of_phi(p):
+            return primary_return(jax.nn.softmax(solve_inner(p, theta), -1), problem, CONFIG.horizon)
+
+        exact = _flatten(jax.jit(lambda t, p: _flat_hessian_solve(problem, blend, t, p))(theta, phi))
+        direction = jax.tree.map(lambda x: jnp.asarray(rng.normal(size=np.shape(x))), phi)
+        eps = 1e-5
+        plus = outer_of_phi(jax.tree.map(lambda x, d: x + eps * d, phi, direction))
+        minus = outer_of_phi(jax.tree.map(lambda x, d: x - eps * d, phi, direction))
+        finite_difference = (plus - minus) / (2 * eps)
+        assert float(jnp.dot(exact, _flatten(direction))) == pytest.approx(float(finite_difference), rel=1e-6, abs=1e-9)
+
+        def f(t, p):
+            return inner_objective(t, p, problem, blend, CONFIG)
+
+        def outer(t, p):
+            return primary_return(jax.nn.softmax(t, -1), problem, CONFIG.horizon)
+
+        settings = {
+            "cg, 6 iterations (= dim θ)": dict(method="cg", iterations=6),
+            "cg, 2 iterations": dict(method="cg", iterations=2),
+            "neumann, 0 terms": dict(terms=0, step=0.5),
+            "neumann, 5 terms": dict(terms=5, step=0.5),
+            "neumann, 50 terms": dict(terms=50, step=0.5),
+            "neumann, 300 terms": dict(terms=300, step=0.5),
+            "unrolled, 5 steps": dict(steps=5, learning_rate=0.5),
+            "unrolled, 300 steps": dict(steps=300, learning_rate=0.5),
+        }
+
+        @jax.jit
+        def gradients(t, p):
+            return {
+                name: (unrolled_gradient if "unrolled" in name else implicit_gradient)(f, outer, t, p, **options)
+                for name, options in settings.items()
+            }
+
+        approximations = gradients(theta, phi)
+        errors = {
+            name: float(jnp.linalg.norm(_flatten(g) - exact) / jnp.linalg.norm(exact))
+            for name, g in approximations.items()
+        }
+    with capsys.disabled():
+        print("\nrelative error of each outer gradient against the exact implicit gradient:")
+        for name, error in errors.items():
+            print(f"  {name:30s} {error:.2e}")
+    assert errors["cg, 6 iterations (= dim θ)"] < 1e-8
+    assert errors["neumann, 300 terms"] < 1e-6
+    assert errors["unrolled, 300 steps"] < 1e-6
+    # more terms, smaller error; the truncated versions are biased
+    assert (
+        errors["neumann, 0 terms"]
+        > errors["neumann, 5 terms"]
+        > errors["neumann, 50 terms"]
+        > errors["neumann, 300 terms"]
+    )
+    assert errors["unrolled, 5 steps"] > errors["unrolled, 300 steps"]
+    assert errors["neumann, 0 terms"] > 1e-2
+
+
+def _two_state_problem(aux_for_staying: float = 0.2) -> TabularBilevelProblem:
+    # state 0: action 0 stays (the auxiliary reward pays for it), action 1 collects the primary reward and ends
+    return tabular_problem(
+        jnp.array([[0, 1], [1, 1]]),
+        jnp.array([1.0, 0.0]),
+        jnp.array([[0.0, 1.0], [0.0, 0.0]]),
+        jnp.array([[aux_for_staying, 0.0], [0.0, 0.0]]),
+        0.9,
+    )
+
+
+SMALL = BarfiConfig(outer_iterations=40, inner_steps=10, learning_rate=2.0, outer_learning_rate=0.1, horizon=30)
+FIXED = dataclasses.replace(SMALL, hypergradient="none")
+
+
+def test_barfi_recovers_the_primary_return_that_the_naive_sum_loses():
+    problem = _two_state_problem()
+    keys = jax.random.split(jax.random.key(0), 2)
+    naive = barfi(problem, FIXED, keys)
+    primary_only = barfi(problem, FIXED, keys, blend_params=jnp.broadcast_to(jnp.array([0.0, 1.0, 0.0]), (4, 3)))
+    learned = barfi(problem, SMALL, keys)
+    assert float(naive.primary_return[:, -1].max()) < 0.2  # the naive sum stays for the auxiliary reward
+    assert float(primary_only.primary_return[:, -1].min()) > 0.8
+    assert not bool(learned.diverged.any())
+    assert float(learned.primary_return[:, -1].min()) > 0.8
+    # the outer loop lowered the weight of the auxiliary reward on the state-action it pays for
+    assert float(learned.params.blend[:, 0, 2].max()) < 1.0
+    np.testing.assert_allclose(naive.coefficients[:, -1], [[0.0, 1.0, 1.0]] * 2, rtol=1e-5)  # φ fixed: the baselines
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["cg", "unrolled"])
+def test_every_outer_gradient_recovers_the_primary_return(method):
+    keys = jax.random.split(jax.random.key(0), 2)
+    learned = barfi(_two_state_problem(), dataclasses.replace(SMALL, hypergradient=method), keys)
+    assert not bool(learned.diverged.any())
+    assert float(learned.primary_return[:, -1].min()) > 0.8
+
+
+def test_seeds_under_vmap_equal_one_run_per_seed():
+    problem = _two_state_problem()
+    config = SMALL
+    keys = jax.random.split(jax.random.key(3), 2)
+    batched = barfi(problem, config, keys)
+    for index in range(2):
+        single = barfi(problem, config, keys[index])
+        np.testing.assert_allclose(batched.primary_return[index], single.primary_return, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(batched.params.blend[index], single.params.blend, rtol=1e-5, atol=1e-6)
+
+
+def test_feature_blends_run_the_same_loop():
+    problem = _two_state_problem()
+    features = jnp.stack([jnp.eye(2)[jnp.array([0, 1])]] * 2)  # [S, A, F]: action one-hot
+    problem = problem._replace(blend_inputs=features)
+    result = barfi(problem, SMALL, 0, blend=network_blend(2, (4,)))
+    assert np.all(np.isfinite(result.primary_return)) and result.coefficients.shape == (SMALL.outer_iterations, 3)
+    assert float(result.primary_return[-1]) > 0.8
+    linear = linear_blend(2)
+    check_blend(linear, linear.init(None), features, (2, 2))
+
+
+# --- bad input ---------------------------------------------------------------------------------------------
+
+
+def test_mismatched_component_shapes_are_named():
+    transitions = jnp.array([[0, 1], [1, 1]])
+    with pytest.raises(ValueError, match=r"auxiliary: expected shape \[S\]=\(2,\)"):
+        tabular_problem(transitions, jnp.array([1.0, 0.0]), jnp.zeros((2, 2)), jnp.zeros((3, 2)), 0.9)
+    with pytest.raises(ValueError, match="primary: expected shape"):
+        tabular_problem(transitions, jnp.array([1.0, 0.0]), jnp.zeros((2, 2, 3)), jnp.zeros((2, 2)), 0.9)
+    with pytest.raises(ValueError, match="auxiliary: expected the shape of primary"):
+        blend_rewards(jnp.ones((2, 3)), jnp.ones(2), jnp.ones(3))
+    with pytest.raises(ValueError, match="initial_state_dist"):
+        tabular_problem(transitions, jnp.array([1.0]), jnp.zeros((2, 2)), jnp.zeros((2, 2)), 0.9)
+    with pytest.raises(ValueError, match="auxiliary: expected finite rewards"):
+        tabular_problem(transitions, jnp.array([1.0, 0.0]), jnp.zeros(2), jnp.array([0.0, np.nan]), 0.9)
+    with pytest.raises(ValueError, match="blend: expected coefficients of shape"):
+        barfi(
+            _two_state_problem(),
+            BarfiConfig(outer_iterations=1),
+            0,
+            blend=table_blend(4),
+            blend_params=jnp.ones((4, 2)),
+        )
+
+
+def test_component_functions_of_indices_are_accepted_and_failures_named():
+    transitions = jnp.array([[0, 1], [1, 1]])
+    problem = tabular_problem(
+        transitions, jnp.array([1.0, 0.0]), lambda s, a, s_next: (s_next == 1) & (s == 0), jnp.zeros(2), 0.9
+    )
+    assert problem.primary.tolist() == [[0.0, 1.0], [0.0, 0.0]]
+
+    def host_only(s, a, s_next):
+        raise RuntimeError("needs a simulator")
+
+    with pytest.raises(TypeError, match="primary: the reward-component function failed"):
+        tabular_problem(transitions, jnp.array([1.0, 0.0]), host_only, jnp.zeros(2), 0.9)
+    with pytest.raises(TypeError, match="auxiliary: expected real reward values"):
+        tabular_problem(transitions, jnp.array([1.0, 0.0]), jnp.zeros(2), np.array(["a", "b"]), 0.9)
+
+
+class _RoundedBlend:
+    """Coefficients rounded to integers: piecewise constant, zero gradient everywhere."""
+
+    def init(self, key):
+        return jnp.broadcast_to(jnp.array([0.0, 1.0, 1.0]), (4, 3))
+
+    def coefficients(self, params, inputs):
+        return jnp.round(params[inputs])
+
+
+class _HostBlend(_RoundedBlend):
+    def coefficients(self, params, inputs):
+        return jnp.asarray(np.asarray(params)[np.asarray(inputs)])
+
+
+class _IntegerBlend(_RoundedBlend):
+    def coefficients(self, params, inputs):
+        return params[inputs].astype(jnp.int32)
+
+
+def test_non_differentiable_rewards_are_refused():
+    problem = _two_state_problem()
+    with pytest.raises(ValueError, match="zero gradient everywhere"):
+        barfi(problem, SMALL, 0, blend=_RoundedBlend())
+    with pytest.raises(TypeError, match="pure JAX function"):
+        barfi(problem, SMALL, 0, blend=_HostBlend())
+    with pytest.raises(TypeError, match="expected float coefficients"):
+        barfi(problem, SMALL, 0, blend=_IntegerBlend())
+    with pytest.raises(TypeError, match="BlendParameterisation"):
+        check_blend(object(), None, jnp.zeros(2), (2,))
+
+
+def test_a_diverging_inner_loop_is_reported_and_leaves_no_nan():
+    problem = _two_state_problem()
+    keys = jax.random.split(jax.random.key(0), 2)
+    # an inner step far too large: the objective falls instead of rising
+    result = barfi(
+        problem,
+        BarfiConfig(outer_iterations=10, inner_steps=5, learning_rate=1e4, horizon=20, initial_policy_scale=1.0),
+        keys,
+    )
+    assert bool(result.diverged.all())
+    assert (np.asarray(result.diverged_at) >= 0).all()
+    # an outer step that blows φ up to inf
+    blown = barfi(problem, BarfiConfig(outer_iterations=5, inner_steps=2, outer_learning_rate=1e38, horizon=20), keys)
+    assert bool(blown.diverged.all())
+    for outcome in (result, blown):
+        for leaf in jax.tree.leaves(outcome):
+            assert np.all(np.isfinite(np.asarray(leaf, np.float64))), leaf
+    healthy = barfi(problem, SMALL, keys)
+    assert not bool(healthy.diverged.any()) and (np.asarray(healthy.diverged_at) == -1).all()
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(ValueError, match="hypergradient: expected one of"):
+        BarfiConfig(hypergradient="exact")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unroll_steps"):
+        BarfiConfig(hypergradient="unrolled", inner_steps=3, unroll_steps=5)
+    with pytest.raises(ValueError, match="learning_rate"):
+        BarfiConfig(learning_rate=-1.0)
+    with pytest.raises(TypeError, match="key: expected an int seed or typed PRNG keys"):
+        barfi(_two_state_problem(), SMALL, jax.random.PRNGKey(0))
