@@ -28,13 +28,13 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from rewardlab._checks import check_prng_key
 from rewardlab.distances import epic_distance, starc_distance
 from rewardlab.irl._behaviour import behaviour_policy
 from rewardlab.irl._demos import discounted_occupancy
 from rewardlab.irl._mce import MCEIRLConfig, make_mce_irl
 from rewardlab.tabular import scaled_return, tabular_reward, value_iteration
 
-from rewardlab._checks import check_prng_key
 Array = Any
 
 
@@ -59,6 +59,7 @@ def perturb_transitions(transitions: Array, noise: Array, key: jax.Array) -> jax
         >>> bool(jnp.allclose(perturbed.sum(-1), 1.0)), bool(jnp.abs(perturbed - T).sum(-1).max() <= 0.2 + 1e-6)
         (True, True)
     """
+    check_prng_key("key", key)
     transitions = jnp.asarray(transitions)
     other = jax.random.dirichlet(key, jnp.ones(transitions.shape[-1]), transitions.shape[:2])
     return (1.0 - noise) * transitions + noise * other
@@ -73,7 +74,6 @@ def reward_error(
     *,
     num_sweeps: int = 500,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    check_prng_key("key", key)
     """(EPIC, STARC, normalised regret) of ``learned_reward`` against ``true_reward`` in the true MDP (pure).
 
     Example:
@@ -123,6 +123,7 @@ def misspecified_irl(
     Returns:
         :class:`RewardError`.
     """
+    check_prng_key("key", key)
     transitions = jnp.asarray(transitions)
     policy = behaviour_policy(
         transitions, true_reward, discount, behaviour, rationality=demo_rationality, num_sweeps=config.num_sweeps
@@ -134,4 +135,3 @@ def misspecified_irl(
         result.reward, true_reward, transitions, discount, initial_state_dist, num_sweeps=config.num_sweeps
     )
     return RewardError(epic, starc, regret, result.metrics["occupancy_error"][-1])
-    check_prng_key("key", key)
