@@ -128,14 +128,20 @@ REPLY_SCHEMA: dict[str, Any] = {
 """JSON schema of a constrained reply: ``{"code": "<the Python source>"}`` (see ``reply_schema``)."""
 
 
-def reply_schema(*, fix_signature: bool = True) -> dict[str, Any]:
+def reply_schema(*, fix_signature: bool = True, single_expression: bool = False) -> dict[str, Any]:
     """The JSON schema for grammar-constrained decoding of a reply that carries reward code.
 
+    The code's length is bounded by the pattern, so a constrained reply closes its JSON string
+    before a token limit can cut it (llama.cpp refuses to return JSON it cannot parse).
+
     Args:
-        fix_signature: also constrain the code to begin with ``import numpy as np`` and the
-            function's ``def`` line (a regular-expression ``pattern``), so a small model cannot
-            miss the name or the arguments; llama.cpp's server honours the pattern, other
-            endpoints may ignore it.
+        fix_signature: constrain the code to begin with ``import numpy as np`` and the function's
+            ``def`` line, then at most 4 body lines of at most 80 characters and a ``return``
+            line (a regular-expression ``pattern``), so a small model cannot miss the name or the
+            arguments. llama.cpp's server honours the pattern; other endpoints may ignore it.
+        single_expression: stricter: the body is exactly ``reward = <one expression of at most
+            160 characters>`` and ``return reward, {'reward': reward}``; the prompt should ask
+            for one NumPy expression.
 
     Returns:
         ``{"type": "object", "properties": {"code": {"type": "string", ...}}, "required": ["code"]}``.
@@ -143,11 +149,16 @@ def reply_schema(*, fix_signature: bool = True) -> dict[str, Any]:
     Example:
         >>> reply_schema()["properties"]["code"]["pattern"].startswith("^import numpy as np\\\\n")
         True
+        >>> "pattern" in reply_schema(fix_signature=False)["properties"]["code"]
+        False
     """
     schema = json.loads(json.dumps(REPLY_SCHEMA))
-    if fix_signature:
-        header = rf"import numpy as np\n\ndef {REWARD_FUNCTION_NAME}\({', '.join(REWARD_ARGUMENTS)}\):\n"
-        schema["properties"]["code"]["pattern"] = "^" + header + r"(.|\n)*$"
+    header = rf"import numpy as np\n\ndef {REWARD_FUNCTION_NAME}\({', '.join(REWARD_ARGUMENTS)}\):\n"
+    if single_expression:
+        body = r"    reward = .{1,160}\n    return reward, \{'reward': reward\}"
+        schema["properties"]["code"]["pattern"] = "^" + header + body + "$"
+    elif fix_signature:
+        schema["properties"]["code"]["pattern"] = "^" + header + r"(    .{0,80}\n){0,4}    return .{1,100}$"
     return schema
 
 

@@ -97,6 +97,12 @@ class Sandbox:
             process's own locks; the tests use it to show those hold alone.
         seccomp: install the system-call filter (x86-64 Linux).
 
+    Attributes:
+        isolation: the locks the current worker reports (``seccomp``, ``network_namespace``,
+            ``dropped_root``, ``rlimit_nproc``, ``python_guards``, ``address_space_bytes``).
+        workers_started: workers started so far (a timeout or a crash replaces the worker).
+        worker_pid: the current worker's process id.
+
     Raises:
         RewardCodeError: the static checks reject the code (with ``check=True``).
 

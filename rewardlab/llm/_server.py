@@ -122,6 +122,11 @@ class LocalServer:
         return self.url + "/v1"
 
     @property
+    def pid(self) -> int | None:
+        """The server process's id (None when not started)."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def running(self) -> bool:
         """The server process is alive."""
         return self._process is not None and self._process.poll() is None
