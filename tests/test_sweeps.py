@@ -156,7 +156,7 @@ STUDY_CHOICES = [
     ("adversarial_irl", "algo", "td3"),
     ("adversarial_irl", "expert_algo", "td3"),
     ("irl_misspecification", "behaviours", ("optimal", "lazy")),
-    ("overoptimization", "designs", ("single", "median")),
+    ("overoptimization", "reward_design", "median"),
 ]
 
 
