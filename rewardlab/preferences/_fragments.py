@@ -231,13 +231,13 @@ class TransitionBuffer:
         """
         if not isinstance(num_pairs, (int, np.integer)) or num_pairs < 1:
             raise ValueError(f"num_pairs: expected an integer >= 1, got {num_pairs!r}")
+        check_generator("rng", rng)
         time_starts, env_starts = self.valid_starts(fragment_length)
         if len(time_starts) == 0:
             raise ValueError(
                 f"fragment_length: no segment of {fragment_length} steps fits inside one episode "
                 f"(longest stored episode stretch: {self.longest_episode_steps()} steps); collect more data or shorten segments"
             )
-        check_generator("rng", rng)
         count = 2 * int(num_pairs)
         pick = rng.choice(len(time_starts), size=count, replace=count > len(time_starts))
         offsets = np.arange(fragment_length)
@@ -252,6 +252,7 @@ class TransitionBuffer:
         """Uniformly sampled stored transitions (without replacement when possible)."""
         if not isinstance(num_transitions, (int, np.integer)) or num_transitions < 1:
             raise ValueError(f"num_transitions: expected an integer >= 1, got {num_transitions!r}")
+        check_generator("rng", rng)
         if len(self) == 0:
             raise ValueError("sample_transitions: the buffer is empty")
         flat = rng.choice(len(self), size=num_transitions, replace=num_transitions > len(self))
@@ -264,7 +265,6 @@ class Fragmenter(Protocol):
     """Samples fragment pairs: ``(buffer, num_pairs, fragment_length, rng) -> FragmentPairs``."""
 
     def __call__(
-        check_generator("rng", rng)
         self, buffer: TransitionBuffer, num_pairs: int, fragment_length: int, rng: np.random.Generator
     ) -> FragmentPairs: ...
 

@@ -223,8 +223,8 @@ class RewardTrainer:
         ``min_dataset_size`` pads the dataset as if it held that many pairs: a loop whose dataset
         grows to a known budget compiles the epoch once (padding batches are skipped, not computed).
         """
-        if not isinstance(epochs, (int, np.integer)) or epochs < 1:
         check_prng_key("key", key)
+        if not isinstance(epochs, (int, np.integer)) or epochs < 1:
             raise ValueError(f"epochs: expected an integer >= 1, got {epochs!r}")
         if (
             isinstance(min_dataset_size, bool)
