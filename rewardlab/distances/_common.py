@@ -8,6 +8,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rewardlab._checks import (
+    NonFiniteError,
+    as_numeric_array,
+    check_finite_array,
+    check_int,
+    check_numeric_dtype,
+    check_real,
+    is_concrete,
+)
 from rewardlab._types import Transitions, batch_size
 
 Array = Any
@@ -28,17 +37,85 @@ def norm_order(name: str, value: Any) -> float:
     return _NORM_NAMES[value]
 
 
+def check_discount(discount: Any, *, below_one: bool = False) -> Any:
+    """``discount`` after checking that γ is a real number in [0, 1] ([0, 1) with ``below_one``).
+
+    γ = 0 is allowed (a myopic comparison: C(R) = R − E[R(s, A, S')] for EPIC). A traced γ
+    (inside ``jit``/``vmap``) is returned unchecked.
+
+    Raises:
+        TypeError: not a real number (a string, None, an array of several values).
+        ValueError: NaN, ±inf, negative, above 1 (or equal to 1 with ``below_one``).
+    """
+    if not is_concrete(discount):
+        return discount
+    if isinstance(discount, (np.ndarray, jax.Array)) and np.ndim(discount) == 0:
+        discount = np.asarray(discount)
+    check_real("discount", discount, low=0.0, high=1.0, high_open=below_one)
+    return discount
+
+
+def check_table(name: str, table: Array) -> Array:
+    """A tabular reward (or weight) array: numeric and, outside ``jit``, finite.
+
+    Raises:
+        TypeError: a string, object or complex array (names ``name``).
+        rewardlab.NonFiniteError: NaN or ±inf entries (names ``name``).
+    """
+    if not is_concrete(table):
+        return table
+    array = np.asarray(table) if isinstance(table, jax.Array) else as_numeric_array(name, table)
+    check_numeric_dtype(name, array)
+    check_finite_array(name, array)
+    if array.dtype.itemsize > 4 and not jax.config.read("jax_enable_x64") and array.size:
+        peak = float(np.max(np.abs(array)))
+        if peak > float(np.finfo(np.float32).max):
+            raise ValueError(f"{name}: expected values that fit float32 (|x| ≤ 3.4e38), got a maximum |x| of {peak:g}")
+    return table
+
+
+def unit_scale(values: jax.Array) -> jax.Array:
+    """``values · 2^−k`` with 2^(k−1) ≤ max |x| < 2^k: max |x| in [0.5, 1), exactly (a power of two).
+
+    The distances are invariant to positive scaling; computing them on rewards of unit size
+    keeps their sums and squares from overflowing float32 for rewards near its range.
+    Traceable; zeros stay zeros.
+    """
+    peak = jnp.max(jnp.abs(values))
+    _, exponent = jnp.frexp(jnp.where(peak > 0, peak, 1.0))
+    return jnp.ldexp(values, -exponent)
+
+
+def check_weights(name: str, weights: Array, shape: tuple[int, ...]) -> jax.Array:
+    """Non-negative, finite weights of ``shape`` with a positive sum (not normalised)."""
+    if not is_concrete(weights):
+        return jnp.asarray(weights)
+    array = np.asarray(weights) if isinstance(weights, jax.Array) else as_numeric_array(name, weights)
+    if array.shape != shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {array.shape}")
+    check_numeric_dtype(name, array)
+    check_finite_array(name, array)
+    if (array < 0).any():
+        raise ValueError(f"{name}: expected non-negative weights, got a minimum of {array.min()}")
+    if not array.sum() > 0:
+        raise ValueError(f"{name}: expected weights with a positive sum, got all zeros")
+    return jnp.asarray(array)
+
+
 def check_distribution(name: str, dist: Array | None, size: int) -> jax.Array:
     """``dist`` [size] normalised to sum 1; uniform when None.
 
+    ``dist`` holds non-negative weights (probabilities, or counts: they are divided by their
+    sum). Outside ``jit`` the values are checked.
+
     Raises:
-        ValueError: ``dist`` is not of shape ``(size,)`` (the message names the argument ``name``).
+        ValueError: ``dist`` is not of shape ``(size,)``, holds a negative entry, NaN or ±inf
+            (``rewardlab.NonFiniteError``), or sums to 0 (the message names the argument ``name``).
+        TypeError: a non-numeric array.
     """
     if dist is None:
         return jnp.full((size,), 1.0 / size)
-    dist = jnp.asarray(dist)
-    if dist.shape != (size,):
-        raise ValueError(f"{name}: expected shape ({size},), got {dist.shape}")
+    dist = check_weights(name, dist, (size,))
     return dist / jnp.sum(dist)
 
 
@@ -55,7 +132,42 @@ def check_transitions(transitions: Transitions) -> int:
     size = batch_size((transitions.obs, transitions.acts, transitions.next_obs, transitions.dones))
     if size < 2:
         raise ValueError(f"transitions: expected at least 2 coverage transitions, got {size}")
+    for field in ("obs", "acts", "next_obs", "dones"):
+        for leaf in jax.tree.leaves(getattr(transitions, field)):
+            array = as_numeric_array(f"transitions.{field}", leaf)
+            check_finite_array(f"transitions.{field}", array)
     return size
+
+
+def check_sample_settings(discount: Any, seed: Any, confidence: Any, *, below_one: bool = False, **counts: Any) -> None:
+    """The settings every sample-based distance shares: γ, the base seed, the confidence level, counts >= 1.
+
+    Raises:
+        TypeError: a setting of the wrong type (a float count, a string γ).
+        ValueError: γ outside [0, 1] ([0, 1) with ``below_one``), ``confidence`` outside
+            (0, 1), a count below 1, a negative seed.
+    """
+    check_discount(discount, below_one=below_one)
+    check_int("seed", seed, low=0)
+    check_real("confidence", confidence, low=0.0, high=1.0, low_open=True, high_open=True)
+    for name, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+
+
+def check_canonical(name: str, canonical: Any) -> None:
+    """Raise when a reward's canonicalisation on the coverage data is not finite (it would make the distance NaN).
+
+    Raises:
+        rewardlab.NonFiniteError: names the reward argument (``reward_a`` or ``reward_b``).
+    """
+    values = np.asarray(canonical)
+    if not np.isfinite(values).all():
+        bad = int(np.count_nonzero(~np.isfinite(values)))
+        raise NonFiniteError(
+            f"{name}: expected finite rewards on the coverage transitions, got {bad} NaN or infinite canonical "
+            f"value(s) of {values.size}; check the reward for NaN/inf outputs"
+        )
 
 
 def flat_norm(x: jax.Array, order: float) -> jax.Array:

@@ -23,7 +23,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rewardlab.distances._common import check_distribution, norm_order, roundoff_tolerance, snap_zero, standardize
+from rewardlab.distances._common import (
+    check_discount,
+    check_distribution,
+    check_table,
+    check_weights,
+    norm_order,
+    roundoff_tolerance,
+    snap_zero,
+    standardize,
+    unit_scale,
+)
 from rewardlab.distances._tabular import (
     CANONICALIZATIONS,
     dard_canonicalize,
@@ -164,7 +174,10 @@ def distance_matrix(
         ``[K, K]`` symmetric matrix with a zero diagonal.
 
     Raises:
-        ValueError: unknown distance, bad shapes, missing transitions.
+        ValueError: unknown distance, bad shapes, missing transitions, γ outside [0, 1], a
+            negative or all-zero distribution, coverage or policy, NaN or ±inf in any array
+            (``rewardlab.NonFiniteError``, named after the argument).
+        TypeError: a non-numeric array or γ.
 
     Example:
         >>> import rewardlab_envs
@@ -175,11 +188,12 @@ def distance_matrix(
     """
     if distance not in DISTANCES:
         raise ValueError(f"distance: expected one of {DISTANCES}, got {distance!r}")
-    rewards = jnp.asarray(rewards, dtype=jnp.result_type(float))
+    discount = check_discount(discount)
+    rewards = jnp.asarray(check_table("rewards", rewards), dtype=jnp.result_type(float))
     if rewards.ndim not in (2, 3, 4) or rewards.shape[0] < 1:
         raise ValueError(f"rewards: expected shape [K, S], [K, S, A] or [K, S, A, S], got {rewards.shape}")
     if transitions is not None:
-        transitions = jnp.asarray(transitions)
+        transitions = jnp.asarray(check_table("transitions", transitions))
         if transitions.ndim != 3 or transitions.shape[0] != transitions.shape[2]:
             raise ValueError(f"transitions: expected shape [S, A, S], got {transitions.shape}")
     elif distance != "epic" or rewards.ndim == 2:
@@ -192,13 +206,14 @@ def distance_matrix(
         raise ValueError(f"rewards: expected [K, S, A(, S)] with S, A = {transitions.shape[:2]}, got {rewards.shape}")
     if rewards.ndim == 4 and rewards.shape[3] != num_states:
         raise ValueError(f"rewards: expected shape [K, S, A, S], got {rewards.shape}")
+    rewards = jax.vmap(unit_scale)(rewards)  # each reward at unit size: exact, and no float32 overflow
     if distance == "starc":
         if canonicalization not in CANONICALIZATIONS:
             raise ValueError(f"canonicalization: expected one of {CANONICALIZATIONS}, got {canonicalization!r}")
         if policy is None:
             policy = jnp.full((num_states, num_actions), 1.0 / num_actions)
-        elif jnp.shape(policy) != (num_states, num_actions):
-            raise ValueError(f"policy: expected shape [S, A]={(num_states, num_actions)}, got {jnp.shape(policy)}")
+        else:
+            policy = check_weights("policy", policy, (num_states, num_actions))
         full = rewards if rewards.ndim == 4 else jax.vmap(lambda r: expand_reward(r, transitions))(rewards)
         return _starc_matrix(
             full,
@@ -211,8 +226,8 @@ def distance_matrix(
         )
     action_dist = check_distribution("action_dist", action_dist, num_actions)
     full_shape = (num_states, num_actions, num_states)
-    if coverage is not None and jnp.shape(coverage) != full_shape:
-        raise ValueError(f"coverage: expected shape {full_shape}, got {jnp.shape(coverage)}")
+    if coverage is not None:
+        coverage = check_weights("coverage", coverage, full_shape)
     if distance == "dard":
         assert transitions is not None  # required for distance="dard" (checked above)
         if coverage is None:

@@ -34,7 +34,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from rewardlab._types import Obs, PureReward, RewardFn, Transitions, batch_size
-from rewardlab.distances._common import check_transitions, norm_order
+from rewardlab.distances._common import (
+    check_canonical,
+    check_discount,
+    check_sample_settings,
+    check_transitions,
+    norm_order,
+)
 from rewardlab.distances._tabular import pearson_distance
 
 Array = Any
@@ -213,7 +219,7 @@ def sample_epic_canonicalize(
         >>> bool(np.allclose(difference, difference.mean(), atol=1e-4))  # shaping moves Ĉ by a constant only
         True
     """
-    return canonicalizer(reward)(obs, acts, next_obs, dones, sample_acts, sample_next_obs, discount)
+    return canonicalizer(reward)(obs, acts, next_obs, dones, sample_acts, sample_next_obs, check_discount(discount))
 
 
 def confidence_interval(per_seed: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
@@ -278,7 +284,10 @@ def sample_epic_distance(
         :class:`SampleDistance` (mean, interval, per-seed values).
 
     Raises:
-        ValueError: bad counts, metric or transitions.
+        ValueError: bad counts, metric, ``confidence`` outside (0, 1), γ outside [0, 1], or
+            transitions with too few rows; ``rewardlab.NonFiniteError`` (a ``ValueError``) for
+            NaN or ±inf in the transitions or in a reward's values (named after the argument).
+        TypeError: non-numeric transitions, counts or γ.
 
     References:
         Gleave et al., "Quantifying Differences in Reward Functions", ICLR 2021.
@@ -297,11 +306,9 @@ def sample_epic_distance(
         1.0
     """
     size = check_transitions(transitions)
-    for name, value in (("num_transitions", num_transitions), ("num_samples", num_samples), ("num_seeds", num_seeds)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence: expected a level in (0, 1), got {confidence!r}")
+    check_sample_settings(
+        discount, seed, confidence, num_transitions=num_transitions, num_samples=num_samples, num_seeds=num_seeds
+    )
     order = None if metric == "pearson" else norm_order("metric", metric)
     obs_pool = jax.tree.map(
         lambda x, y: np.concatenate([np.asarray(x), np.asarray(y)]), transitions.obs, transitions.next_obs
@@ -326,6 +333,8 @@ def sample_epic_distance(
         )
         canonical_a = canonicalize_a(*batch)
         canonical_b = canonicalize_b(*batch)
+        check_canonical("reward_a", canonical_a)
+        check_canonical("reward_b", canonical_b)
         if order is None:
             per_seed_values.append(
                 float(pearson_distance(jnp.asarray(canonical_a, jnp.float32), jnp.asarray(canonical_b, jnp.float32)))

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rewardlab._types import Array, Obs, PureReward, RewardFn, Transitions, batch_size
-from rewardlab.distances._common import check_transitions
+from rewardlab.distances._common import check_canonical, check_sample_settings, check_transitions
 from rewardlab.distances._sample import SampleDistance, confidence_interval, pure_reward
 from rewardlab.distances._tabular import pearson_distance
 
@@ -121,7 +121,10 @@ def sample_dard_distance(
         :class:`SampleDistance`.
 
     Raises:
-        ValueError: a host-only ``RewardFn`` (DARD's grid needs the dynamics inside the program), bad counts.
+        ValueError: a host-only ``RewardFn`` (DARD's grid needs the dynamics inside the program), bad counts,
+            γ or ``confidence`` out of range; ``rewardlab.NonFiniteError`` for NaN or ±inf in the
+            transitions or a reward's values (named after the argument).
+        TypeError: non-numeric transitions or settings.
 
     References:
         Wulfe et al., "Dynamics-Aware Comparison of Learned Reward Functions", ICLR 2022.
@@ -141,9 +144,9 @@ def sample_dard_distance(
         True
     """
     size = check_transitions(transitions)
-    for name, value in (("num_transitions", num_transitions), ("num_samples", num_samples), ("num_seeds", num_seeds)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    check_sample_settings(
+        discount, seed, confidence, num_transitions=num_transitions, num_samples=num_samples, num_seeds=num_seeds
+    )
     if not callable(dynamics):
         raise ValueError(
             f"dynamics: expected a pure JAX callable (key, obs, acts) -> next_obs, got {type(dynamics).__name__}"
@@ -175,6 +178,8 @@ def sample_dard_distance(
         # the partitionable threefry variant makes XLA CPU compile long for every random draw
         with jax.threefry_partitionable(False):
             canonical = jitted(tuple(applies), dynamics, chunk, key, jnp.float32(discount), *batch)
+        check_canonical("reward_a", canonical[0])
+        check_canonical("reward_b", canonical[1])
         per_seed_values.append(float(pearson_distance(canonical[0], canonical[1])))
     per_seed = np.asarray(per_seed_values)
     mean, low, high = confidence_interval(per_seed, confidence)

@@ -142,12 +142,12 @@ def sample_starc_distance(
             dones[index],
         )
         rewards = np.stack([np.asarray(fn(*batch), np.float64) for fn in (reward_a, reward_b)], axis=1)  # [N, 2]
+        check_canonical("reward_a", rewards[:, 0])
+        check_canonical("reward_b", rewards[:, 1])
         features_t = np.asarray(features(batch[0]), np.float64)
         features_tp1 = np.asarray(features(batch[2]), np.float64)
         discount_t = discount * (1.0 - batch[3])
         weights = lstd_values(features_t, features_tp1, rewards, discount_t, ridge)
-        check_canonical("reward_a", rewards[:, 0])
-        check_canonical("reward_b", rewards[:, 1])
         canonical = rewards + discount_t[:, None] * (features_tp1 @ weights) - features_t @ weights  # [N, 2]
         standardized = []
         for column, reward in zip(canonical.T, rewards.T, strict=True):

@@ -35,7 +35,17 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from rewardlab.distances._common import check_distribution, flat_norm, norm_order, snap_zero, standardize
+from rewardlab.distances._common import (
+    check_discount,
+    check_distribution,
+    check_table,
+    check_weights,
+    flat_norm,
+    norm_order,
+    snap_zero,
+    standardize,
+    unit_scale,
+)
 from rewardlab.linalg import pinv
 from rewardlab.tabular import expand_reward, policy_evaluation
 
@@ -81,11 +91,11 @@ def as_transition_reward(
 def _pair(
     reward_a: Array, reward_b: Array, transitions: Array | None, num_actions: int | None
 ) -> tuple[jax.Array, jax.Array]:
-    a = as_transition_reward(reward_a, transitions=transitions, num_actions=num_actions)
-    b = as_transition_reward(reward_b, transitions=transitions, num_actions=num_actions)
+    a = as_transition_reward(check_table("reward_a", reward_a), transitions=transitions, num_actions=num_actions)
+    b = as_transition_reward(check_table("reward_b", reward_b), transitions=transitions, num_actions=num_actions)
     if a.shape != b.shape:
         raise ValueError(f"reward_b: expected the shape of reward_a {a.shape}, got {b.shape}")
-    return a, b
+    return unit_scale(a), unit_scale(b)
 
 
 # --------------------------------------------------------------------------- canonicalisations
@@ -186,7 +196,7 @@ def pearson_distance(x: Array, y: Array, weights: Array | None = None) -> jax.Ar
         >>> round(float(pearson_distance(jnp.array([1.0, 2.0, 3.0]), jnp.array([-2.0, -4.0, -6.0]))), 6)
         1.0
     """
-    x, y = jnp.asarray(x), jnp.asarray(y)
+    x, y = unit_scale(jnp.asarray(x)), unit_scale(jnp.asarray(y))  # ρ is scale-invariant; no overflow
     w = jnp.full(x.shape, 1.0 / x.size, x.dtype) if weights is None else jnp.broadcast_to(weights, x.shape)
     x, y, w = jnp.ravel(x), jnp.ravel(y), jnp.ravel(w)
     w = w / jnp.sum(w)
@@ -246,8 +256,8 @@ def epic_distance(
         reward_a: ``[S, A, S']``, ``[S, A]`` or ``[S]``.
         reward_b: same shape as ``reward_a``.
         discount: γ.
-        state_dist: ``[S]`` D_S (uniform by default).
-        action_dist: ``[A]`` D_A (uniform by default).
+        state_dist: ``[S]`` D_S, non-negative weights divided by their sum (uniform by default).
+        action_dist: ``[A]`` D_A, as ``state_dist`` (uniform by default).
         coverage: ``[S, A, S']`` weights of the Pearson correlation (default the product).
         transitions: ``[S, A, S']``, only to shape ``[S]``/``[S, A]`` rewards.
 
@@ -255,7 +265,11 @@ def epic_distance(
         Scalar distance.
 
     Raises:
-        ValueError: on mismatched shapes.
+        ValueError: mismatched shapes; γ outside [0, 1]; a distribution or coverage with a
+            negative entry or a zero sum; NaN or ±inf in a reward or weight
+            (``rewardlab.NonFiniteError``, named after the argument). Values are checked
+            outside ``jit``/``vmap`` only.
+        TypeError: a non-numeric reward or weight array, a non-numeric γ.
 
     References:
         Gleave et al., "Quantifying Differences in Reward Functions", ICLR 2021.
@@ -268,15 +282,18 @@ def epic_distance(
         >>> round(float(epic_distance(mdp.reward, shaped, mdp.discount)), 4), round(float(epic_distance(mdp.reward, -mdp.reward, mdp.discount)), 4)
         (0.0, 1.0)
     """
+    discount = check_discount(discount)
     num_actions = None if action_dist is None else jnp.shape(action_dist)[0]
-    a, b = _pair(reward_a, reward_b, transitions, num_actions)
+    a, b = _pair(
+        reward_a, reward_b, None if transitions is None else check_table("transitions", transitions), num_actions
+    )
     num_states, num_actions, _ = a.shape
     state_dist = check_distribution("state_dist", state_dist, num_states)
     action_dist = check_distribution("action_dist", action_dist, num_actions)
     if coverage is None:
         coverage = state_dist[:, None, None] * action_dist[None, :, None] * state_dist[None, None, :]
-    elif jnp.shape(coverage) != a.shape:
-        raise ValueError(f"coverage: expected shape {a.shape}, got {jnp.shape(coverage)}")
+    else:
+        coverage = check_weights("coverage", coverage, a.shape)
     return pearson_distance(
         snap_zero(epic_canonicalize(a, discount, state_dist, action_dist), a),
         snap_zero(epic_canonicalize(b, discount, state_dist, action_dist), b),
@@ -304,8 +321,12 @@ def dard_distance(
         reward_b: same shape as ``reward_a``.
         transitions: ``[S, A, S']`` T(s, a, s').
         discount: γ.
-        action_dist: ``[A]`` D_A (uniform by default).
+        action_dist: ``[A]`` D_A, non-negative weights divided by their sum (uniform by default).
         coverage: ``[S, A, S']`` correlation weights.
+
+    Raises:
+        ValueError: as :func:`epic_distance` (shapes, γ, weights, NaN or ±inf).
+        TypeError: as :func:`epic_distance`.
 
     References:
         Wulfe et al., "Dynamics-Aware Comparison of Learned Reward Functions", ICLR 2022.
@@ -316,14 +337,15 @@ def dard_distance(
         >>> round(float(dard_distance(mdp.reward, 2.0 * mdp.reward, mdp.transitions, mdp.discount)), 4)
         0.0
     """
-    transitions = jnp.asarray(transitions)
+    discount = check_discount(discount)
+    transitions = jnp.asarray(check_table("transitions", transitions))
     a, b = _pair(reward_a, reward_b, transitions, None)
     num_states, num_actions, _ = a.shape
     action_dist = check_distribution("action_dist", action_dist, num_actions)
     if coverage is None:
         coverage = action_dist[None, :, None] * transitions / num_states
-    elif jnp.shape(coverage) != a.shape:
-        raise ValueError(f"coverage: expected shape {a.shape}, got {jnp.shape(coverage)}")
+    else:
+        coverage = check_weights("coverage", coverage, a.shape)
     return pearson_distance(
         snap_zero(dard_canonicalize(a, transitions, discount, action_dist), a),
         snap_zero(dard_canonicalize(b, transitions, discount, action_dist), b),
@@ -394,7 +416,10 @@ def starc_distance(
         Scalar distance.
 
     Raises:
-        ValueError: for an unknown canonicalisation, norm or metric, or mismatched shapes.
+        ValueError: for an unknown canonicalisation, norm or metric, mismatched shapes, γ
+            outside [0, 1], a negative ``policy``, NaN or ±inf in a reward, ``transitions`` or
+            ``policy`` (``rewardlab.NonFiniteError``; checked outside ``jit``/``vmap`` only).
+        TypeError: a non-numeric array or γ.
 
     References:
         Skalse et al., "STARC: A General Framework For Quantifying Differences Between Reward
@@ -414,12 +439,15 @@ def starc_distance(
     metric_p = norm_order("metric", metric)
     if canonicalization not in CANONICALIZATIONS:
         raise ValueError(f"canonicalization: expected one of {CANONICALIZATIONS}, got {canonicalization!r}")
-    transitions = jnp.asarray(transitions)
+    discount = check_discount(discount)
+    transitions = jnp.asarray(check_table("transitions", transitions))
     if transitions.ndim != 3 or transitions.shape[0] != transitions.shape[2]:
         raise ValueError(f"transitions: expected shape [S, A, S], got {transitions.shape}")
     a, b = _pair(reward_a, reward_b, transitions, None)
-    if policy is not None and jnp.shape(policy) != transitions.shape[:2]:
-        raise ValueError(f"policy: expected shape [S, A]={transitions.shape[:2]}, got {jnp.shape(policy)}")
+    if policy is not None:
+        if jnp.shape(policy) != transitions.shape[:2]:
+            raise ValueError(f"policy: expected shape [S, A]={transitions.shape[:2]}, got {jnp.shape(policy)}")
+        policy = check_weights("policy", policy, transitions.shape[:2])
     standard_a = standardize(
         starc_canonicalize(a, transitions, discount, canonicalization=canonicalization, policy=policy), norm_p, a
     )
