@@ -36,6 +36,7 @@ from rewardlab.llm._errors import CodeError, RewardCodeError
 _WORKER = Path(__file__).with_name("_sandbox_worker.py")
 _LENGTH = struct.Struct("<Q")
 _MAX_HEADER_BYTES = 1 << 16
+_PIPE_BUF = 4096  # a write this small into an empty pipe never blocks (POSIX PIPE_BUF; a pipe holds at least a page)
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ class Sandbox:
         self._process: subprocess.Popen | None = None
         self._to_worker = -1
         self._from_worker = -1
+        self._buffer = bytearray()
         self._cpu_s = 0.0
         self._closed = False
 
@@ -197,6 +199,7 @@ class Sandbox:
                 os.close(request_read)
                 os.close(reply_write)
         self._to_worker, self._from_worker = request_write, reply_read
+        self._buffer = bytearray()
         self.workers_started += 1
         self._cpu_s = 0.0
         try:
@@ -304,6 +307,15 @@ class Sandbox:
         return self._receive(max(0.0, deadline - time.monotonic()), doing, deadline)
 
     def _write(self, data: bytes, deadline: float, doing: str) -> None:
+        if len(data) <= _PIPE_BUF:  # requests alternate with replies, so the pipe is empty here
+            try:
+                if os.write(self._to_worker, data) == len(data):
+                    return
+            except OSError:
+                raise _WorkerGoneError(self._gone_error("WorkerDied", doing)) from None
+            raise _WorkerGoneError(
+                CodeError("WorkerDied", f"the pipe to the worker took part of a request while {doing}")
+            )
         view = memoryview(data)
         while view:
             remaining = deadline - time.monotonic()
@@ -330,18 +342,20 @@ class Sandbox:
         return header, self._read(body_size, deadline, doing)
 
     def _read(self, size: int, deadline: float, doing: str) -> bytes:
-        chunks = []
-        while size:
+        # Whatever the pipe holds is read at once (a reply usually arrives whole): one wake-up per reply.
+        buffer = self._buffer
+        while len(buffer) < size:
             remaining = deadline - time.monotonic()
             ready, _, _ = select.select([self._from_worker], [], [], max(0.0, remaining))
             if not ready:
                 raise _WorkerGoneError(self._gone_error("Timeout", doing))
-            chunk = os.read(self._from_worker, min(size, 1 << 20))
+            chunk = os.read(self._from_worker, max(size - len(buffer), 1 << 16))
             if not chunk:
                 raise _WorkerGoneError(self._gone_error("WorkerDied", doing))
-            chunks.append(chunk)
-            size -= len(chunk)
-        return b"".join(chunks)
+            buffer += chunk
+        data = bytes(buffer[:size])
+        del buffer[:size]
+        return data
 
     def _gone_error(self, kind: str, doing: str) -> CodeError:
         if kind == "Timeout":

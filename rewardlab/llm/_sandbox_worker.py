@@ -394,8 +394,7 @@ def _read_exactly(fd: int, size: int) -> bytes:
 
 def _send(fd: int, header: dict[str, Any], body: bytes = b"") -> None:
     encoded = json.dumps(header).encode()
-    os.write(fd, _LENGTH.pack(len(encoded)) + encoded + _LENGTH.pack(len(body)))
-    view = memoryview(body)
+    view = memoryview(_LENGTH.pack(len(encoded)) + encoded + _LENGTH.pack(len(body)) + body)  # one write, one wake-up
     while view:
         view = view[os.write(fd, view) :]
 
