@@ -197,6 +197,7 @@ def test_seeds_under_vmap_equal_one_run_per_seed():
         np.testing.assert_allclose(batched.params.blend[index], single.params.blend, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_feature_blends_run_the_same_loop():
     problem = _two_state_problem()
     features = jnp.stack([jnp.eye(2)[jnp.array([0, 1])]] * 2)  # [S, A, F]: action one-hot
@@ -311,3 +312,63 @@ def test_bad_settings_are_named():
         BarfiConfig(learning_rate=-1.0)
     with pytest.raises(TypeError, match="key: expected an int seed or typed PRNG keys"):
         barfi(_two_state_problem(), SMALL, jax.random.PRNGKey(0))
+
+
+# --- the sampled inner learner and the study ------------------------------------------------------------------
+
+
+class _Chain:
+    """A pure JAX chain on [0, 1]: action 1 moves right by 0.25, action 0 left; the episode ends at 1."""
+
+    def initial(self, rng):
+        return jnp.zeros(())
+
+    def transition(self, state, action, rng):
+        return jnp.clip(state + jnp.where(action == 1, 0.25, -0.25), 0.0, 1.0)
+
+    def observation(self, state, rng):
+        return jnp.stack([state])
+
+    def terminal(self, state, rng):
+        return state >= 1.0
+
+
+def test_actor_critic_loop_runs_over_seeds_and_checks_its_components():
+    from rewardlab.bilevel import ActorCriticConfig, barfi_actor_critic
+
+    def components(obs, action, next_obs):
+        return (next_obs[0] >= 1.0).astype(jnp.float32), jnp.asarray(0.1) * (action == 0)  # aux pays for going left
+
+    config = ActorCriticConfig(num_actions=2, outer_iterations=3, inner_steps=2, num_episodes=4, horizon=12)
+    keys = jax.random.split(jax.random.key(0), 2)
+    result = barfi_actor_critic(_Chain(), components, config, keys, blend=linear_blend(1))
+    assert result.primary_return.shape == (2, 3) and result.coefficients.shape == (2, 3, 3)
+    assert not bool(result.diverged.any())
+    assert all(np.all(np.isfinite(np.asarray(leaf, np.float64))) for leaf in jax.tree.leaves(result))
+    with pytest.raises(ValueError, match=r"components: expected two scalars"):
+        barfi_actor_critic(_Chain(), lambda o, a, n: (o, o), config, keys, blend=linear_blend(1))
+    with pytest.raises(TypeError, match=r"blend: coefficients\(params, inputs\) must be a pure JAX function"):
+        barfi_actor_critic(_Chain(), components, config, keys, blend=linear_blend(3))  # 3 features, observations [1]
+
+
+def test_the_study_parses_from_the_command_line_and_the_sweep_file():
+    from experiments import barfi as study
+    from rewardlab.sweeps import load_sweep, parse_args
+
+    args = parse_args(
+        study.Args, ["--auxiliary", "bad", "--seeds", "2", "--outer-iterations", "3", "--inner-steps", "2"]
+    )
+    assert args == study.Args(auxiliary="bad", seeds=2, outer_iterations=3, inner_steps=2)
+    assert len(load_sweep("experiments/barfi.toml").runs()) == 6
+    with pytest.raises(ValueError, match="auxiliary: expected one of"):
+        study.Args(auxiliary="ugly")  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_the_study_runs_with_a_tiny_budget(tmp_path):
+    from experiments import barfi as study
+
+    args = study.Args(auxiliary="bad", seeds=2, outer_iterations=3, inner_steps=2)
+    summary = study.main(dataclasses.replace(args, out_dir=tmp_path, horizon=20, figures=False))
+    assert {"bad/barfi/primary_fraction", "bad/naive/primary_fraction", "bad/shaping/primary_fraction"} <= set(summary)
+    assert (tmp_path / args.name / "table.md").read_text().count("| bad |") == 4

@@ -9,10 +9,19 @@ policy an inner learner reaches on r_φ maximises the primary return::
 
 The outer gradient comes from the implicit function theorem on Hessian-vector products
 (:func:`implicit_gradient`: Neumann series or conjugate gradient) or from unrolled inner
-steps (:func:`unrolled_gradient`); the blend's dependence on (s, a) is a
+steps (:func:`unrolled_gradient`). On a finite MDP the inner learner is exact softmax policy
+gradient (:func:`barfi`); with continuous states it is a sampled actor-critic on a pure JAX
+functional environment (:func:`barfi_actor_critic`). The blend's dependence on (s, a) is a
 :class:`BlendParameterisation` (:func:`table_blend`, :func:`linear_blend`, :func:`network_blend`).
 """
 
+from rewardlab.bilevel._actor_critic import (
+    ActorCriticConfig,
+    ActorCriticResult,
+    Batch,
+    FunctionalEnv,
+    barfi_actor_critic,
+)
 from rewardlab.bilevel._blend import (
     NAIVE_SUM,
     BlendParameterisation,
@@ -50,15 +59,20 @@ from rewardlab.bilevel._tabular import (
 __all__ = [
     "HYPERGRADIENTS",
     "NAIVE_SUM",
+    "ActorCriticConfig",
+    "ActorCriticResult",
     "BarfiConfig",
     "BarfiResult",
+    "Batch",
     "BlendParameterisation",
     "BlendParams",
+    "FunctionalEnv",
     "LinearBlend",
     "NetworkBlend",
     "TableBlend",
     "TabularBilevelProblem",
     "barfi",
+    "barfi_actor_critic",
     "blend_rewards",
     "check_blend",
     "conjugate_gradient_inverse_hvp",
