@@ -464,3 +464,41 @@ def test_code_reward_goes_into_distances_unchanged():
             num_seeds=1,
         )
     assert result.mean < 1e-3
+
+
+# Prompt pieces ----------------------------------------------------------------------------------
+def test_describe_env_gives_the_layouts_and_bounds():
+    from rewardlab.llm import describe_env, describe_space
+
+    text = describe_env(gym.make("Pendulum-v1"), notes="theta = 0 is upright.")
+    lines = text.splitlines()
+    assert lines[0] == "gymnasium Pendulum-v1."
+    assert lines[1].startswith(
+        "obs: float32 array [N, 3]; obs[:, 0] in [-1, 1]; obs[:, 1] in [-1, 1]; obs[:, 2] in [-8, 8]"
+    )
+    assert lines[2] == "act: float32 array [N, 1]; act[:, 0] in [-2, 2]"
+    assert lines[3] == "theta = 0 is upright."
+    nested = gym.spaces.Dict({"goal": gym.spaces.MultiBinary(2), "cell": gym.spaces.MultiDiscrete([3, 4])})
+    assert describe_space(nested, "obs").splitlines() == [  # gymnasium sorts a Dict's keys
+        "obs['cell']: integer array [N, 2], column i in 0 .. nvec[i] - 1, nvec = [3, 4]",
+        "obs['goal']: 0/1 array [N, 2]",
+    ]
+    with pytest.raises(ValueError, match="space: expected"):
+        describe_space(gym.spaces.Text(3), "obs")
+
+
+def test_error_feedback_and_reflection_follow_eureka():
+    from rewardlab.llm import error_feedback, reward_reflection
+
+    errors = [CodeError("ZeroDivisionError", "division by zero", 4), CodeError("Timeout", "took longer than 10 s")]
+    text = error_feedback(errors, code=GOOD)
+    assert "```python\n" + GOOD.strip() in text
+    assert "ZeroDivisionError: line 4: division by zero\nTimeout: took longer than 10 s\n" in text
+    with pytest.raises(ValueError, match="errors"):
+        error_feedback([])
+    reflection = reward_reflection({"upright": list(range(100)), "effort": [-1.0] * 100}, 7.5, points=5)
+    assert "upright: [0.00, 25.00, 50.00, 74.00, 99.00], max 99.00, mean 49.50, min 0.00" in reflection
+    assert "effort: [-1.00, -1.00, -1.00, -1.00, -1.00], max -1.00, mean -1.00, min -1.00" in reflection
+    assert "task score: [7.50], max 7.50" in reflection
+    messages = reward_messages("Balance.", "obs", feedback=reflection)
+    assert messages[1]["content"].endswith("write a new, improved compute_reward.")
