@@ -12,7 +12,9 @@ The outer gradient comes from the implicit function theorem on Hessian-vector pr
 steps (:func:`unrolled_gradient`). On a finite MDP the inner learner is exact softmax policy
 gradient (:func:`barfi`); with continuous states it is a sampled actor-critic on a pure JAX
 functional environment (:func:`barfi_actor_critic`). The blend's dependence on (s, a) is a
-:class:`BlendParameterisation` (:func:`table_blend`, :func:`linear_blend`, :func:`network_blend`).
+:class:`BlendParameterisation` (:func:`table_blend`, :func:`linear_blend`, :func:`network_blend`). PARL's variant swaps the
+upper objective for a preference likelihood (:func:`preference_objective` as ``barfi``'s
+``outer_objective``, with labelled pairs as ``outer_data``).
 """
 
 from rewardlab.bilevel._actor_critic import (
@@ -48,10 +50,13 @@ from rewardlab.bilevel._implicit import (
 from rewardlab.bilevel._tabular import (
     BarfiConfig,
     BarfiResult,
+    OuterObjective,
     TabularBilevelProblem,
+    TabularPreferences,
     barfi,
     inner_objective,
     optimal_primary_return,
+    preference_objective,
     primary_return,
     tabular_problem,
 )
@@ -69,8 +74,10 @@ __all__ = [
     "FunctionalEnv",
     "LinearBlend",
     "NetworkBlend",
+    "OuterObjective",
     "TableBlend",
     "TabularBilevelProblem",
+    "TabularPreferences",
     "barfi",
     "barfi_actor_critic",
     "blend_rewards",
@@ -85,6 +92,7 @@ __all__ = [
     "network_blend",
     "neumann_inverse_hvp",
     "optimal_primary_return",
+    "preference_objective",
     "primary_return",
     "table_blend",
     "tabular_problem",

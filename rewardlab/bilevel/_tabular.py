@@ -47,10 +47,13 @@ from rewardlab.bilevel._blend import (
     table_blend,
 )
 from rewardlab.bilevel._implicit import HYPERGRADIENTS, implicit_gradient, unrolled_gradient
+from rewardlab.preferences import bradley_terry_loss
 from rewardlab.tabular import expected_reward, is_successor_table, occupancy_measure, value_iteration
 
 Array = Any
 ComponentFn = Callable[[jax.Array, jax.Array, jax.Array], Any]  # (s, a, s') index grids -> reward values
+# (θ [S, A], φ, problem, blend, data) -> scalar to maximise; data is a pytree of arrays (traced)
+OuterObjective = Callable[[jax.Array, BlendParams, "TabularBilevelProblem", BlendParameterisation, Any], jax.Array]
 
 
 class TabularBilevelProblem(NamedTuple):
@@ -312,6 +315,8 @@ def _run(
     key: jax.Array,
     blend: BlendParameterisation,
     config: BarfiConfig,
+    outer_objective: OuterObjective | None = None,
+    outer_data: Any = None,
 ) -> BarfiResult:
     num_states, num_actions = problem.primary.shape
     theta = config.initial_policy_scale * jax.random.normal(key, (num_states, num_actions), jnp.float32)
@@ -327,7 +332,8 @@ def _run(
         return inner_objective(t, p, problem, blend, config)
 
     def outer(t: jax.Array, p: BlendParams) -> jax.Array:
-        del p
+        if outer_objective is not None:
+            return outer_objective(t, p, problem, blend, outer_data)
         return primary_return(_policy(t), problem, config.horizon)
 
     def ascend(t: jax.Array, p: BlendParams, steps: int) -> jax.Array:
@@ -398,18 +404,30 @@ def _run(
     return BarfiResult(phi, theta, returns, inner_returns, coefficients, discounts, grad_norms, diverged, diverged_at)
 
 
-@functools.partial(jax.jit, static_argnames=("blend", "config"))
+@functools.partial(jax.jit, static_argnames=("blend", "config", "outer_objective"))
 def _run_one(
-    problem: TabularBilevelProblem, blend_params: Any, key: jax.Array, blend: Any, config: BarfiConfig
+    problem: TabularBilevelProblem,
+    blend_params: Any,
+    key: jax.Array,
+    blend: Any,
+    config: BarfiConfig,
+    outer_objective: Any,
+    outer_data: Any,
 ) -> BarfiResult:
-    return _run(problem, blend_params, key, blend, config)
+    return _run(problem, blend_params, key, blend, config, outer_objective, outer_data)
 
 
-@functools.partial(jax.jit, static_argnames=("blend", "config"))
+@functools.partial(jax.jit, static_argnames=("blend", "config", "outer_objective"))
 def _run_seeds(
-    problem: TabularBilevelProblem, blend_params: Any, keys: jax.Array, blend: Any, config: BarfiConfig
+    problem: TabularBilevelProblem,
+    blend_params: Any,
+    keys: jax.Array,
+    blend: Any,
+    config: BarfiConfig,
+    outer_objective: Any,
+    outer_data: Any,
 ) -> BarfiResult:
-    return jax.vmap(lambda key: _run(problem, blend_params, key, blend, config))(keys)
+    return jax.vmap(lambda key: _run(problem, blend_params, key, blend, config, outer_objective, outer_data))(keys)
 
 
 def barfi(
@@ -419,6 +437,8 @@ def barfi(
     *,
     blend: BlendParameterisation | None = None,
     blend_params: Any = None,
+    outer_objective: OuterObjective | None = None,
+    outer_data: Any = None,
 ) -> BarfiResult:
     """Learn a behaviour-alignment reward on a finite MDP: BARFI's bilevel loop, one jitted ``lax.scan``.
 
@@ -432,6 +452,10 @@ def barfi(
         key: a PRNG key or int seed (one run), or a batch of keys ``[N]`` (N seeds under ``vmap``).
         blend: the parameterisation of φ; None for a table over ``problem.blend_inputs``.
         blend_params: φ's starting parameters; None for ``blend.init`` (the naive sum).
+        outer_objective: the upper objective J_o(θ, φ, problem, blend, outer_data) to maximise, a
+            module-level pure function; None for the primary return J_p (BARFI). PARL's
+            preference-based objective is :func:`preference_objective`.
+        outer_data: arrays the outer objective reads (e.g. labelled pairs), traced, not compiled in.
 
     Returns:
         :class:`BarfiResult` (with a leading ``[N]`` axis for a batch of keys).
@@ -465,13 +489,54 @@ def barfi(
         blend_params = blend.init(keys if keys.ndim == 0 else keys[0])
     check_blend(blend, blend_params, problem.blend_inputs, tuple(problem.primary.shape))
     if keys.ndim == 0:
-        return _run_one(problem, blend_params, keys, blend, config)
+        return _run_one(problem, blend_params, keys, blend, config, outer_objective, outer_data)
     if keys.ndim != 1:
         raise ValueError(f"key: expected one PRNG key or a batch [N] of keys, got shape {keys.shape}")
-    return _run_seeds(problem, blend_params, keys, blend, config)
+    return _run_seeds(problem, blend_params, keys, blend, config, outer_objective, outer_data)
 
 
 @functools.lru_cache(maxsize=16)
 def _default_blend(num_inputs: int) -> BlendParameterisation:
     # one instance per size, so that repeated calls hit the same compiled loop
     return table_blend(num_inputs)
+
+
+class TabularPreferences(NamedTuple):
+    """B labelled pairs of L-step segments on a finite MDP (index arrays), for :func:`preference_objective`."""
+
+    states: jax.Array  # [B, 2, L] int s_t of σ¹ and σ²
+    actions: jax.Array  # [B, 2, L] int a_t
+    labels: jax.Array  # [B] float P(σ¹ ≻ σ²) from the teacher
+
+
+def preference_objective(
+    policy_logits: jax.Array,
+    params: BlendParams,
+    problem: TabularBilevelProblem,
+    blend: BlendParameterisation,
+    data: TabularPreferences,
+) -> jax.Array:
+    """PARL's upper objective: −Σ_b w_b(θ) BT(R_φ(σ¹_b), R_φ(σ²_b), y_b), with partial returns of r_φ.
+
+    R_φ(σ) = Σ_t r_φ(s_t, a_t) and BT the Bradley–Terry cross-entropy of
+    :func:`rewardlab.preferences.bradley_terry_loss`. The weights w = softmax_b(log π_θ(σ¹_b) +
+    log π_θ(σ²_b)) put the labelled pairs the current policy would produce first, PARL's dependence
+    of the upper level's data on the lower level's policy (Chakraborty et al. 2023), so the outer
+    gradient has both a direct term (fitting r_φ to the labels) and the implicit one through θ*(φ).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> problem = tabular_problem(jnp.array([[0, 1], [1, 1]]), jnp.array([1.0, 0.0]),
+        ...                           jnp.array([[0.0, 1.0], [0.0, 0.0]]), jnp.array([[0.2, 0.0], [0.0, 0.0]]), 0.9)
+        >>> pairs = TabularPreferences(jnp.zeros((1, 2, 1), int), jnp.array([[[1], [0]]]), jnp.array([1.0]))
+        >>> blend = table_blend(4)
+        >>> round(float(preference_objective(jnp.zeros((2, 2)), BlendParams(blend.init(None), 0.0), problem, blend, pairs)), 4)
+        -0.3711
+    """
+    coefficients = blend.coefficients(params.blend, problem.blend_inputs)
+    reward = blend_rewards(coefficients, problem.primary, problem.auxiliary)  # [S, A]
+    returns = jnp.sum(reward[data.states, data.actions], axis=-1)  # [B, 2]
+    losses = jax.vmap(bradley_terry_loss)(returns[:, 0], returns[:, 1], data.labels)
+    log_policy = jax.nn.log_softmax(policy_logits, axis=-1)
+    weights = jax.nn.softmax(jnp.sum(log_policy[data.states, data.actions], axis=(1, 2)))
+    return -jnp.sum(weights * losses)
