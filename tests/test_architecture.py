@@ -34,6 +34,7 @@ FLOORS = {
     "rewardlab.bilevel": 2,
     "rewardlab.rl": 3,
     "rewardlab.irl": 4,
+    "rewardlab.search": 4,  # reward-code searches with a language model: Eureka, Text2Reward, ICPL
     "rewardlab.cli": 5,
 }
 # Agents and torch live in `rl` and above; the SB3 VecEnv wrapper is the one exception below.

@@ -117,6 +117,10 @@ from rewardlab.cli._llm import llm_app as _llm_app  # noqa: E402
 
 app.add_typer(_llm_app, name="llm")
 
+from rewardlab.cli._search import eureka as _eureka_command  # noqa: E402
+
+app.command("eureka")(_eureka_command)
+
 
 def main() -> None:
     app()
