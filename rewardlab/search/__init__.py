@@ -29,7 +29,7 @@ from rewardlab.search._search import (
     reflection_text,
     run_search,
 )
-from rewardlab.search._text2reward import critique_text, few_shot_text, text2reward
+from rewardlab.search._text2reward import critique_text, few_shot_text, text2reward, text2reward_messages
 
 __all__ = [
     "ENV_NOTES",
@@ -59,6 +59,7 @@ __all__ = [
     "reflection_text",
     "run_search",
     "text2reward",
+    "text2reward_messages",
     "train_all",
     "train_candidate",
 ]

@@ -46,6 +46,36 @@ def critique_text(code: str, critique: str) -> str:
     )
 
 
+def text2reward_messages(
+    task: str,
+    env_id: str,
+    *,
+    examples: Sequence[str] | bool = False,
+    code: str | None = None,
+    critique: str | None = None,
+    notes: str | None = None,
+) -> list[dict[str, str]]:
+    """The messages :func:`text2reward` sends: contract, environment, task, then examples and the critique.
+
+    Raises:
+        ValueError: ``critique`` without ``code`` or the other way round.
+
+    Example:
+        >>> messages = text2reward_messages("Swing up.", "Pendulum-v1", examples=True)
+        >>> "def compute_reward" in messages[1]["content"] and "Expert-written" in messages[1]["content"]
+        True
+    """
+    if (code is None) != (critique is None):
+        raise ValueError("code, critique: expected both (a refinement) or neither, got one")
+    shots = [expert_example(name) for name in EXPERT_EXAMPLES] if examples is True else list(examples or [])
+    parts = []
+    if shots:
+        parts.append(few_shot_text(shots))
+    if code is not None and critique is not None:
+        parts.append(critique_text(code, critique))
+    return reward_messages(task, env_context(env_id, notes), feedback="\n\n".join(parts) or None)
+
+
 def text2reward(
     task: str,
     env_id: str,
@@ -81,20 +111,12 @@ def text2reward(
     Raises:
         ValueError: ``critique`` without ``code`` or the other way round.
     """
-    if (code is None) != (critique is None):
-        raise ValueError("code, critique: expected both (a refinement) or neither, got one")
-    shots = [expert_example(name) for name in EXPERT_EXAMPLES] if examples is True else list(examples or [])
-    parts = []
-    if shots:
-        parts.append(few_shot_text(shots))
-    if code is not None and critique is not None:
-        parts.append(critique_text(code, critique))
-    messages = reward_messages(task, env_context(env_id, notes), feedback="\n\n".join(parts) or None)
+    messages = text2reward_messages(task, env_id, examples=examples, code=code, critique=critique, notes=notes)
     generation = generation if generation is not None else GenerationConfig(temperature=0.0)
     probe = probe_batch(env_id, generation.probe_transitions, seed)
     (candidate,) = generate_candidates(client, messages, 1, generation, seed=seed, probe=probe)
     candidate["messages"] = messages
-    candidate["mode"] = "refine" if critique is not None else ("few-shot" if shots else "zero-shot")
+    candidate["mode"] = "refine" if critique is not None else ("few-shot" if examples else "zero-shot")
     if run_dir is not None:
         folder = Path(run_dir)
         folder.mkdir(parents=True, exist_ok=True)
