@@ -31,8 +31,8 @@ FLOORS = {
     "rewardlab.preferences": 2,
     "rewardlab.distances": 2,
     "rewardlab.shaping": 2,
-    "rewardlab.bilevel": 2,
     "rewardlab.rl": 3,
+    "rewardlab.bilevel": 3,  # beside rl: it uses preferences' Bradley–Terry loss (PARL)
     "rewardlab.irl": 4,
     "rewardlab.search": 4,  # reward-code searches with a language model: Eureka, Text2Reward, ICPL
     "rewardlab.cli": 5,
