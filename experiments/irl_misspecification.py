@@ -1,24 +1,28 @@
-"""Misspecified maximum-causal-entropy IRL on delivery gridworlds: tolerant to β, fragile to γ and transitions.
+"""Misspecified IRL on delivery gridworlds (Skalse & Abate): β, γ and T misspecification for two behaviour models.
 
-Skalse and Abate (AAAI 2023) prove that IRL under a misspecified rationality β only rescales
-the learned reward (harmless), while a misspecified discount γ or transition model τ can make
-it arbitrarily wrong however small the error. This study measures it. On each of
-``num_boards`` delivery gridworlds (Knox et al.'s board and random ones, true weights, reward
-divided by ``reward_scale``) a demonstrator acts in the true MDP (γ = ``discount``) following
-the causal-entropy behaviour model with β_d = ``demo_rationality``; an MCE IRL learner with a
-tabular state-action reward sees its exact γ_L-weighted occupancy and assumes
+Skalse and Abate (AAAI 2023) prove that for Boltzmann-rational and maximum-causal-entropy
+behaviour models a misspecified rationality β only rescales the learned reward (harmless),
+while a misspecified discount γ or transition model τ can make it arbitrarily wrong however
+small the error. This study measures it for both models. On each of ``num_boards`` delivery
+gridworlds (Knox et al.'s board and random ones, true weights, reward divided by
+``reward_scale``, γ = ``discount``) a demonstrator acts in the true MDP; a learner with a
+tabular state-action reward fits the demonstrations' policy log-likelihood (bounded under any
+misspecification; L-BFGS from θ = 0 to a gradient tolerance: the least-norm
+maximum-likelihood reward) under its own model, for each learner model L ∈ ``learners``
+(``causal_entropy``: MCE soft-optimal; ``boltzmann``: softmax(β Q*)) and each axis:
 
-* ``rationality``: rationality β_L ∈ ``learner_rationalities`` (everything else right);
-* ``discount``: discount γ_L ∈ ``learner_discounts``;
+* ``rationality``: the learner assumes β_L ∈ ``learner_rationalities`` (demonstrator: model L, β_d);
+* ``discount``: γ_L ∈ ``learner_discounts``;
 * ``noise``: transitions T_ε = (1 − ε)T + εN, N ~ Dirichlet rows, ε ∈ ``transition_noises``;
-* ``behaviour``: the demonstrator itself follows ``optimal``, ``boltzmann`` or
-  ``causal_entropy`` (β_d) while the learner assumes causal entropy.
+* ``behaviour``: the demonstrator follows ``optimal``, ``boltzmann`` or ``causal_entropy``
+  (β_d) while the learner assumes L.
 
 Each learned reward is scored against the truth by STARC (value canonicalisation, L2; 0 iff
-equal up to shaping, S'-redistribution and positive scaling), by EPIC (which quotients out
-shaping but not S'-redistribution, so a state-action reward learned from a correct model
-already sits at a floor above 0) and by the normalised regret of its optimal policy in the
-true MDP. Every (board, value) pair of an axis is one ``jax.vmap``-ed, jitted call.
+equal up to shaping, S'-redistribution and positive scaling), EPIC, and the normalised regret
+of its optimal policy in the true MDP; beside each cell the fit's convergence is kept (whether
+the gradient tolerance was met, the gradient norm, and the likelihood gap to the
+demonstrations' own action frequencies). All cells of one learner model (boards × axis values)
+are one ``jax.vmap``-ed, jitted call.
 
 Run: ``python -m experiments.irl_misspecification [--num-boards 3] [--out-dir runs/irl_misspecification]``.
 """
@@ -26,6 +30,7 @@ Run: ``python -m experiments.irl_misspecification [--num-boards 3] [--out-dir ru
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from pathlib import Path
@@ -37,10 +42,17 @@ import numpy as np
 
 import rewardlab_envs
 from rewardlab._io import atomic_write_figure, atomic_write_json
-from rewardlab.irl import BEHAVIOUR_MODELS, MCEIRLConfig, misspecified_irl, perturb_transitions
+from rewardlab.irl import (
+    LikelihoodIRLConfig,
+    RewardError,
+    demonstrator_policy,
+    learner_error,
+    perturb_transitions,
+)
 from rewardlab.sweeps import Logger, check_choices, parse_args
 
 AXES = ("rationality", "discount", "noise", "behaviour")
+METRICS = ("starc", "epic", "regret", "likelihood_gap", "grad_norm", "converged", "occupancy_error", "reward_max")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,13 +64,13 @@ class Args:
         discount: true γ of the MDP and the demonstrator.
         reward_scale: the true reward is the delivery reward divided by this.
         demo_rationality: the demonstrator's β_d.
+        learners: the learner's behaviour models (one row of the figure each).
         learner_rationalities: β_L values the learner assumes (axis ``rationality``).
         learner_discounts: γ_L values the learner assumes (axis ``discount``).
         transition_noises: ε of the learner's transition model (axis ``noise``).
         behaviours: demonstrator behaviour models (axis ``behaviour``).
-        num_steps: MCE IRL Adam steps.
-        learning_rate: MCE IRL Adam step size.
-        num_sweeps: soft value-iteration sweeps per step (error ≤ γⁿ).
+        num_steps: the most L-BFGS steps per fit.
+        gradient_tolerance: a fit stops (converged) once its gradient norm is at most this · β_L.
         seed: seed of the random boards, the transition noise and the initialisation.
         out_dir: folder for results.json and misspecification.png ("" writes nothing).
     """
@@ -67,39 +79,44 @@ class Args:
     discount: float = 0.99
     reward_scale: float = 50.0
     demo_rationality: float = 1.0
+    learners: tuple[Literal["causal_entropy", "boltzmann"], ...] = ("causal_entropy", "boltzmann")
     learner_rationalities: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
     learner_discounts: tuple[float, ...] = (0.95, 0.98, 0.985, 0.99, 0.995)
     transition_noises: tuple[float, ...] = (0.0, 0.01, 0.02, 0.05, 0.1)
-    behaviours: tuple[Literal["optimal", "boltzmann", "causal_entropy"], ...] = BEHAVIOUR_MODELS
-    num_steps: int = 1500
-    learning_rate: float = 0.1
-    num_sweeps: int = 1000
+    behaviours: tuple[Literal["optimal", "boltzmann", "causal_entropy"], ...] = (
+        "optimal",
+        "boltzmann",
+        "causal_entropy",
+    )
+    num_steps: int = 1000
+    gradient_tolerance: float = 3e-5
     seed: int = 0
     out_dir: str = "runs/irl_misspecification"
 
     def __post_init__(self) -> None:
         check_choices(self)
-        for name in ("num_boards", "num_steps", "num_sweeps"):
+        for name in ("num_boards", "num_steps"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
         if not 0.0 < self.discount < 1.0:
             raise ValueError(f"discount: expected a value in (0, 1), got {self.discount!r}")
-        for name in ("learner_discounts",):
-            if any(not 0.0 < g < 1.0 for g in getattr(self, name)):
-                raise ValueError(f"{name}: expected values in (0, 1), got {getattr(self, name)!r}")
-        for name in ("learner_rationalities", "transition_noises", "behaviours"):
+        if any(not 0.0 < g < 1.0 for g in self.learner_discounts):
+            raise ValueError(f"learner_discounts: expected values in (0, 1), got {self.learner_discounts!r}")
+        for name in ("learners", "learner_rationalities", "learner_discounts", "transition_noises", "behaviours"):
             if not getattr(self, name):
                 raise ValueError(f"{name}: expected at least one value, got {getattr(self, name)!r}")
         if any(not 0.0 <= e <= 1.0 for e in self.transition_noises):
             raise ValueError(f"transition_noises: expected values in [0, 1], got {self.transition_noises!r}")
         if any(not b > 0 for b in (*self.learner_rationalities, self.demo_rationality)):
             raise ValueError("learner_rationalities, demo_rationality: expected values > 0")
+        if not self.gradient_tolerance >= 0:
+            raise ValueError(f"gradient_tolerance: expected >= 0, got {self.gradient_tolerance!r}")
 
 
 def _boards(args: Args) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Stacked true MDPs: T [B, S, A, S'], r [B, S, A], d0 [B, S]."""
-    boards = [rewardlab_envs.DEFAULT_BOARD]
+    boards: list = [rewardlab_envs.DEFAULT_BOARD]
     boards += [rewardlab_envs.random_delivery_task(args.seed + index).board for index in range(1, args.num_boards)]
     mdps = [rewardlab_envs.delivery_mdp(board, discount=args.discount) for board in boards]
     transitions = jnp.stack([jnp.asarray(mdp.transitions) for mdp in mdps])
@@ -111,101 +128,141 @@ def _boards(args: Args) -> tuple[jax.Array, jax.Array, jax.Array]:
     return transitions, reward, d0
 
 
-def run_axis(
-    args: Args, axis: str, values: tuple, transitions: jax.Array, reward: jax.Array, d0: jax.Array
-) -> dict[str, np.ndarray]:
-    """Errors ``[num_boards, len(values)]`` of every metric along one misspecification axis."""
-    config = MCEIRLConfig(num_steps=args.num_steps, learning_rate=args.learning_rate, num_sweeps=args.num_sweeps)
-    key = jax.random.key(args.seed)
-    noise_key = jax.random.fold_in(key, 1)
+def _cells(args: Args, learner: str) -> list[tuple[str, float | str, str, float, float, float]]:
+    """(axis, value, demonstrator model, β_L, γ_L, ε) of every cell of one learner model."""
+    cells: list[tuple[str, float | str, str, float, float, float]] = [
+        ("rationality", b, learner, b, args.discount, 0.0) for b in args.learner_rationalities
+    ]
+    cells += [("discount", g, learner, args.demo_rationality, g, 0.0) for g in args.learner_discounts]
+    cells += [("noise", e, learner, args.demo_rationality, args.discount, e) for e in args.transition_noises]
+    cells += [("behaviour", m, m, args.demo_rationality, args.discount, 0.0) for m in args.behaviours]
+    return cells
 
-    def one(T, r, d0, behaviour, rationality, discount, noise):
-        return misspecified_irl(
+
+def run_learner(
+    args: Args, learner: str, transitions: jax.Array, reward: jax.Array, d0: jax.Array
+) -> dict[str, dict[str, list]]:
+    """Every cell of one learner model, boards × cells in one vmapped call; ``{axis: {values, metric: [B, n]}}``."""
+    cells = _cells(args, learner)
+    models = sorted({cell[2] for cell in cells})
+    demo = {}
+    for model in models:
+        plan = functools.partial(demonstrator_policy, discount=args.discount, behaviour=model)
+        demo[model] = jax.jit(jax.vmap(lambda T, r, plan=plan: plan(T, r, rationality=args.demo_rationality)))(
+            transitions, reward
+        )
+    demo_policy = jnp.stack([demo[cell[2]] for cell in cells], axis=1)  # [B, C, S, A]
+    noise_key = jax.random.fold_in(jax.random.key(args.seed), 1)
+    board_keys = jax.random.split(noise_key, transitions.shape[0])
+    noise = jnp.asarray([cell[5] for cell in cells], jnp.float32)
+    learner_transitions = jax.vmap(lambda T, key: jax.vmap(lambda eps: perturb_transitions(T, eps, key))(noise))(
+        transitions, board_keys
+    )  # [B, C, S, A, S]
+    rationality = jnp.asarray([cell[3] for cell in cells], jnp.float32)
+    discount = jnp.asarray([cell[4] for cell in cells], jnp.float32)
+    config = LikelihoodIRLConfig(
+        behaviour=learner, num_steps=args.num_steps, gradient_tolerance=args.gradient_tolerance
+    )
+    key = jax.random.key(args.seed)
+
+    def one(
+        T: jax.Array, r: jax.Array, d0: jax.Array, pi: jax.Array, T_L: jax.Array, gamma_L: jax.Array, beta_L: jax.Array
+    ) -> RewardError:
+        return learner_error(
             key,
             T,
             r,
             d0,
             args.discount,
-            behaviour=behaviour,
-            demo_rationality=args.demo_rationality,
-            learner_transitions=perturb_transitions(T, noise, noise_key),
-            learner_discount=discount,
-            learner_rationality=rationality,
+            pi,
+            learner_transitions=T_L,
+            learner_discount=gamma_L,
+            learner_rationality=beta_L,
             config=config,
         )
 
-    defaults = {"rationality": 1.0, "discount": args.discount, "noise": 0.0}
-    if axis == "behaviour":
-        columns = []
-        for behaviour in values:  # static: one compiled program per behaviour model
-            fn = jax.jit(jax.vmap(lambda T, r, d0: one(T, r, d0, behaviour, 1.0, args.discount, 0.0)))  # noqa: B023 - traced on the next line
-            columns.append(jax.tree.map(np.asarray, fn(transitions, reward, d0)))
-        return {name: np.stack([getattr(c, name) for c in columns], axis=1) for name in columns[0]._fields}
-    swept = jnp.asarray(values, jnp.float32)
-
-    def per_value(T, r, d0, value):
-        settings = dict(defaults, **{axis: value})
-        return one(T, r, d0, "causal_entropy", settings["rationality"], settings["discount"], settings["noise"])
-
-    fn = jax.jit(jax.vmap(jax.vmap(per_value, in_axes=(None, None, None, 0)), in_axes=(0, 0, 0, None)))
-    errors = jax.tree.map(np.asarray, fn(transitions, reward, d0, swept))
-    return {name: getattr(errors, name) for name in errors._fields}
+    per_cell = jax.vmap(one, in_axes=(None, None, None, 0, 0, 0, 0))
+    fn = jax.jit(jax.vmap(per_cell, in_axes=(0, 0, 0, 0, 0, None, None)))
+    errors = jax.tree.map(
+        np.asarray, fn(transitions, reward, d0, demo_policy, learner_transitions, discount, rationality)
+    )
+    results: dict[str, dict[str, list]] = {}
+    for axis in AXES:
+        columns = [index for index, cell in enumerate(cells) if cell[0] == axis]
+        results[axis] = {"values": [cells[index][1] for index in columns]}
+        for metric in METRICS:
+            results[axis][metric] = getattr(errors, metric)[:, columns].astype(float).tolist()
+    return results
 
 
 def plot(results: dict, path: Path) -> None:
-    """STARC, EPIC and regret against each misspecification (mean over boards, boards as dots)."""
+    """One row per learner model: STARC, EPIC and regret against each misspecification, convergence in the corner."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     titles = {
-        "rationality": "learner's β_L (true β_d = 1)",
-        "discount": "learner's γ_L",
-        "noise": "transition noise ε",
-        "behaviour": "demonstrator model",
+        "rationality": "learner's β_L (β_d = {beta})",
+        "discount": "learner's γ_L (γ = {gamma})",
+        "noise": "transition noise ε of T_L",
+        "behaviour": "demonstrator's model",
     }
-    fig, axes = plt.subplots(1, len(AXES), figsize=(4 * len(AXES), 3.4), sharey=True)
-    for ax, axis in zip(axes, AXES, strict=True):
-        values = results[axis]["values"]
-        xs = np.arange(len(values))
-        for metric, color in (("starc", "C0"), ("epic", "C2"), ("regret", "C3")):
-            data = np.asarray(results[axis][metric])
-            ax.plot(xs, data.mean(0), "-o", color=color, label=metric)
-            ax.scatter(np.repeat(xs[None], data.shape[0], 0), data, s=8, color=color, alpha=0.4)
-        ax.set_xticks(xs, [str(v) for v in values], rotation=30 if axis == "behaviour" else 0)
-        ax.set_title(titles[axis])
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("error of the learned reward")
-    axes[0].legend()
+    learners = results["args"]["learners"]
+    fig, axes = plt.subplots(len(learners), len(AXES), figsize=(4.2 * len(AXES), 3.3 * len(learners)), squeeze=False)
+    for row, learner in zip(axes, learners, strict=True):
+        for ax, axis in zip(row, AXES, strict=True):
+            cell = results[learner][axis]
+            xs = np.arange(len(cell["values"]))
+            for metric, color in (("starc", "C0"), ("epic", "C2"), ("regret", "C3")):
+                data = np.asarray(cell[metric])
+                ax.plot(xs, data.mean(0), "-o", color=color, label=metric, ms=4)
+                ax.scatter(np.repeat(xs[None], data.shape[0], 0), data, s=8, color=color, alpha=0.4)
+            converged = np.asarray(cell["converged"]).astype(bool)
+            for x in xs[~converged.all(0)]:
+                ax.axvspan(x - 0.3, x + 0.3, color="0.85", zorder=0)
+            gap = np.asarray(cell["likelihood_gap"]).max()
+            grad = np.asarray(cell["grad_norm"]).max()
+            ax.text(
+                0.02,
+                0.97,
+                f"converged {converged.sum()}/{converged.size}\nmax gap {gap:.0e}, max ‖∇‖ {grad:.0e}",
+                transform=ax.transAxes,
+                va="top",
+                fontsize=7,
+            )
+            ax.set_xticks(xs, [str(v) for v in cell["values"]], rotation=25 if axis == "behaviour" else 0, fontsize=8)
+            args = results["args"]
+            ax.set_title(
+                titles[axis].format(beta=args["demo_rationality"], gamma=args["discount"]) + f" — {learner}", fontsize=9
+            )
+            ax.set_ylim(-0.05, 2.05)
+            ax.grid(alpha=0.3)
+        row[0].set_ylabel(f"{learner} learner\nerror of the learned reward")
+    axes[0][0].legend(loc="center left", fontsize=8)
     fig.tight_layout()
     atomic_write_figure(path, fig, dpi=110, close=True)
 
 
 def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
-    """Run the four axes; return mean STARC, EPIC and regret per (axis, value) as flat ``metric/axis=value`` keys."""
+    """Run every axis for every learner model; return board means as flat ``metric/learner/axis=value`` keys."""
     start = time.perf_counter()
     transitions, reward, d0 = _boards(args)
-    axis_values = {
-        "rationality": args.learner_rationalities,
-        "discount": args.learner_discounts,
-        "noise": args.transition_noises,
-        "behaviour": args.behaviours,
-    }
     results: dict = {"args": dataclasses.asdict(args)}
     summary: dict[str, float] = {}
-    for index, axis in enumerate(AXES):
-        errors = run_axis(args, axis, axis_values[axis], transitions, reward, d0)
-        results[axis] = {"values": list(axis_values[axis]), **{name: value.tolist() for name, value in errors.items()}}
-        for metric in ("starc", "epic", "regret", "occupancy_error"):
-            for value, mean in zip(axis_values[axis], errors[metric].mean(0), strict=True):
-                summary[f"{metric}/{axis}={value}"] = float(mean)
+    for index, learner in enumerate(args.learners):
+        results[learner] = run_learner(args, learner, transitions, reward, d0)
+        for axis in AXES:
+            cell = results[learner][axis]
+            for metric in METRICS:
+                for value, mean in zip(cell["values"], np.asarray(cell[metric]).mean(0), strict=True):
+                    summary[f"{metric}/{learner}/{axis}={value}"] = float(mean)
         if logger is not None:
             logger.log(
                 index,
                 **{
-                    f"{axis}_max_starc": float(errors["starc"].mean(0).max()),
-                    f"{axis}_max_regret": float(errors["regret"].mean(0).max()),
+                    f"{learner}_{axis}_max_starc": float(np.asarray(results[learner][axis]["starc"]).mean(0).max())
+                    for axis in AXES
                 },
             )
     results["wall_s"] = time.perf_counter() - start

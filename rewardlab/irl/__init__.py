@@ -26,10 +26,12 @@ Deep (JAX discriminator, SB3 generator, fixed-horizon gymnasium tasks):
 
 from rewardlab.irl._adversarial import (
     ADVERSARIAL_METHODS,
+    GENERATOR_REWARDS,
     AdversarialCallback,
     AdversarialConfig,
     AdversarialResult,
     DiscriminatorBatch,
+    LogOddsRewardFn,
     discriminator_logits,
     discriminator_loss,
     make_discriminator,
@@ -68,7 +70,14 @@ from rewardlab.irl._mce import (
     mce_irl_loss,
     soft_plan,
 )
-from rewardlab.irl._misspecification import RewardError, misspecified_irl, perturb_transitions, reward_error
+from rewardlab.irl._misspecification import (
+    RewardError,
+    demonstrator_policy,
+    learner_error,
+    misspecified_irl,
+    perturb_transitions,
+    reward_error,
+)
 from rewardlab.tabular import (  # the tabular reward family MCE IRL fits, re-exported
     linear_reward,
     mlp_reward,
@@ -82,7 +91,9 @@ __all__ = [
     "AdversarialResult",
     "BEHAVIOUR_MODELS",
     "DiscriminatorBatch",
+    "GENERATOR_REWARDS",
     "LEARNER_MODELS",
+    "LogOddsRewardFn",
     "LikelihoodIRLConfig",
     "LikelihoodIRLResult",
     "MCEIRLConfig",
@@ -95,11 +106,13 @@ __all__ = [
     "behaviour_policy",
     "demonstration_log_likelihood",
     "demonstration_occupancy",
+    "demonstrator_policy",
     "discounted_occupancy",
     "discriminator_logits",
     "discriminator_loss",
     "empirical_occupancy",
     "finite_horizon_optimal_q",
+    "learner_error",
     "likelihood_irl",
     "likelihood_irl_loss",
     "linear_reward",

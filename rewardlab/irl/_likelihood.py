@@ -84,7 +84,8 @@ class LikelihoodIRLConfig:
         behaviour: the learner's behaviour model, ``"causal_entropy"`` or ``"boltzmann"``.
         rationality: β the learner assumes (τ = 1/β for causal entropy).
         num_steps: the most L-BFGS steps.
-        gradient_tolerance: stop once ‖∇_θ L‖₂ ≤ this (0 runs all ``num_steps``); reported as ``converged``.
+        gradient_tolerance: stop once ‖∇_θ L‖₂ ≤ this · β (the gradient of log softmax(βQ) scales
+            with β; 0 runs all ``num_steps``); reported as ``converged``.
         memory_size: L-BFGS history length.
         l2_penalty: λ of λ/2 ‖θ‖² (0 = none).
         planning_tolerance: relative sup-norm tolerance of policy iteration (its error after the
@@ -133,7 +134,7 @@ class LikelihoodIRLResult(NamedTuple):
     policy: jax.Array  # [S, A] the learner's model policy of r_θ
     occupancy: jax.Array  # [S, A] its discounted occupancy under the learner's model
     metrics: dict[str, jax.Array]  # loss, log_likelihood, likelihood_gap, grad_norm, planning_iterations
-    converged: jax.Array  # [] bool: grad_norm ≤ gradient_tolerance reached
+    converged: jax.Array  # [] bool: grad_norm ≤ gradient_tolerance · β reached
     num_steps: jax.Array  # [] int: optimiser steps taken
 
 
@@ -292,7 +293,7 @@ def make_likelihood_irl(
     """A pure trainer ``train(key, transitions, initial_state_dist, discount, demo_occupancy, rationality=None)``.
 
     Up to ``config.num_steps`` L-BFGS steps under one ``lax.while_loop`` that stops once the
-    gradient norm is at most ``config.gradient_tolerance``; jit it or ``jax.vmap`` it over keys,
+    gradient norm is at most ``config.gradient_tolerance`` · β; jit it or ``jax.vmap`` it over keys,
     discounts, transition models, demonstrations or rationalities (no shape checks inside:
     :func:`likelihood_irl` is the checked call). ``initial_state_dist`` only enters the
     returned occupancy. The planner is warm-started from the previous step's values.
@@ -334,8 +335,9 @@ def make_likelihood_irl(
             return (optax.apply_updates(params, updates), opt_state, plan.state_values), metrics
 
         start = (params, optimizer.init(params), jnp.zeros(transitions.shape[0], jnp.float32))
+        beta = config.rationality if rationality is None else rationality
         (params, _, values), metrics, steps, converged = minimise_until(
-            step, start, config.num_steps, "grad_norm", config.gradient_tolerance
+            step, start, config.num_steps, "grad_norm", config.gradient_tolerance * beta
         )
         reward = reward_model.table(params)
         _, (plan, _) = likelihood_irl_loss(

@@ -14,7 +14,7 @@ def minimise_until(
     carry: Any,
     num_steps: int,
     stop_metric: str,
-    tolerance: float,
+    tolerance: float | jax.Array,
 ) -> tuple[Any, dict[str, jax.Array], jax.Array, jax.Array]:
     """Run ``carry, metrics = step(carry)`` until ``metrics[stop_metric] ≤ tolerance`` or ``num_steps`` steps (pure).
 
