@@ -33,7 +33,7 @@ def env_context(env_id: str, notes: str | None = None) -> str:
 
     Args:
         env_id: a gymnasium id (``rewardlab.rl.make_env``).
-        notes: the indices' meaning; None takes :data:`ENV_NOTES` where the env is listed.
+        notes: the indices' meaning; None takes ``ENV_NOTES`` where the env is listed.
 
     Example:
         >>> print(env_context("Pendulum-v1").splitlines()[0])

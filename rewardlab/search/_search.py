@@ -336,13 +336,13 @@ def eureka(
 
     Args:
         task: what the agent should do, in words.
-        env_id: a gymnasium id; its layouts (and :data:`ENV_NOTES` where listed) describe it.
+        env_id: a gymnasium id; its layouts (and ``ENV_NOTES`` where listed) describe it.
         client: the chat client (its cache makes a resumed search free).
         run_dir: the run folder (created; an existing one with the same settings is resumed).
         config: iterations, candidates, generation and training settings, workers.
         trainer: trains one candidate (default :func:`train_candidate`; must be picklable for
             ``workers`` > 1).
-        notes: the env's index meanings, over :data:`ENV_NOTES`.
+        notes: the env's index meanings, over ``ENV_NOTES``.
         log: receives one line per iteration.
 
     Returns:

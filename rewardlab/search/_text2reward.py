@@ -93,15 +93,15 @@ def text2reward(
 
     Args:
         task: what the agent should do, in words.
-        env_id: a gymnasium id (its layouts and :data:`ENV_NOTES` describe it).
+        env_id: a gymnasium id (its layouts and ``ENV_NOTES`` describe it).
         client: the chat client.
         examples: reward functions shown as examples (few-shot); True takes every shipped
-            expert example (:data:`EXPERT_EXAMPLES`), False none (zero-shot).
+            expert example (``EXPERT_EXAMPLES``), False none (zero-shot).
         code: the reward to refine (with ``critique``).
         critique: what a person said about the policy trained on ``code``.
         generation: how the reply is asked for (default: greedy, constrained).
         seed: the sampling seed.
-        notes: the env's index meanings, over :data:`ENV_NOTES`.
+        notes: the env's index meanings, over ``ENV_NOTES``.
         run_dir: when given, ``text2reward.json`` (messages and candidate) and, for code that
             passed, ``reward.json`` are written there.
 
