@@ -6,7 +6,8 @@ Inner problem (θ: softmax logits ``[S, A]``, π_θ(a|s) = softmax_a θ(s, a)):
 
 with d^π_γ(s, a) = Σ_{t<H} γ^t P(s_t = s, a_t = a) the discounted occupancy over H steps
 (:func:`rewardlab.tabular.occupancy_measure`), so f and its gradient are exact (no
-sampling): ∂f/∂θ(s, a) = d_γ(s) π(a|s) A^π_γ(s, a) − λθ(s, a). The L2 term keeps the inner
+sampling): ∂f/∂θ(s, a) = d_γ(s) π(a|s) A^π_γ(s, a) − λθ(s, a), with the advantage of the
+truncated problem (time-dependent when H is short), by autodiff through the occupancy. The L2 term keeps the inner
 maximiser finite (an unregularised softmax policy is optimal only at infinite logits),
 which is what the implicit function theorem needs. The inner learner runs ``inner_steps``
 of gradient ascent per outer iteration, warm-started from the previous θ.
