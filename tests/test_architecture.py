@@ -28,6 +28,7 @@ FLOORS = {
     "rewardlab.sweeps": 1,
     "rewardlab.testing": 1,
     "rewardlab.llm": 1,  # language-model tools: client, local server, reward-code contract, sandbox
+    "rewardlab.vlm": 1,  # vision-language rewards: CLIP models, frame sources, goal-baseline projection
     "rewardlab.preferences": 2,
     "rewardlab.distances": 2,
     "rewardlab.shaping": 2,
@@ -37,9 +38,11 @@ FLOORS = {
     "rewardlab.search": 4,  # reward-code searches with a language model: Eureka, Text2Reward, ICPL
     "rewardlab.cli": 5,
 }
-# Agents and torch live in `rl` and above; the SB3 VecEnv wrapper is the one exception below.
+# Agents and torch live in `rl` and above. Exceptions below: the SB3 VecEnv wrapper, and `rewardlab.vlm`,
+# whose models are torch CLIP models (torch only; its SB3 rollout relabelling callback is the one SB3 file).
 AGENT_PACKAGES = ("stable_baselines3", "torch", "sbx")
-AGENT_EXCEPTIONS = {"rewardlab/wrappers/_sb3.py"}
+AGENT_EXCEPTIONS = {"rewardlab/wrappers/_sb3.py", "rewardlab/vlm/_relabel.py"}
+TORCH_PACKAGES = {"rewardlab.vlm"}  # may import torch (not stable_baselines3 or sbx)
 
 
 def _module_name(path: Path) -> str:
@@ -214,5 +217,6 @@ def test_agents_and_torch_stay_in_rl_and_above():
             f"{path.relative_to(ROOT)}:{line}: {imported}"
             for line, imported, _ in _imports(module, tree)
             if imported.split(".")[0] in AGENT_PACKAGES
+            and not (package in TORCH_PACKAGES and imported.split(".")[0] == "torch")
         ]
     assert not offences, "Stable-Baselines3/torch below rl:\n" + "\n".join(offences)
