@@ -21,13 +21,25 @@ PureReward = Callable[[Obs, Array, Obs, Array], Any]
 
 
 class Transitions(NamedTuple):
-    """A flat batch of N transitions (s, a, s', done) with the true reward."""
+    """A flat batch of N transitions (s, a, s') with how each one ended and the true reward.
+
+    ``terminated`` and ``truncated`` stay apart, as gymnasium reports them: a TD or LSTD target
+    stops at a terminated step (s' is terminal, nothing follows it) and bootstraps through a
+    truncated one (a time limit cut the episode; s' still has a value). ``dones`` is their
+    union, the episode end a ``RewardFn`` receives.
+    """
 
     obs: Obs  # [N, *obs_shape] s_t
     acts: Array  # [N, *act_shape] a_t (int for Discrete)
     next_obs: Obs  # [N, *obs_shape] s_{t+1}; the terminal observation at episode ends
-    dones: Array  # [N] bool: the episode ended (terminated or truncated) after this step
+    terminated: Array  # [N] bool: s_{t+1} is terminal (the MDP ended after this step)
+    truncated: Array  # [N] bool: the episode was cut after this step (time limit) with s_{t+1} not terminal
     rews: Array  # [N] float32 true environment reward r_t (NaN where unknown)
+
+    @property
+    def dones(self) -> Array:
+        """``[N]`` bool: the episode ended after this step (terminated or truncated)."""
+        return _either(self.terminated, self.truncated)
 
 
 class Trajectory(NamedTuple):
@@ -48,6 +60,11 @@ class FragmentPairs(NamedTuple):
     dones: Array  # [B, 2, L] bool
     rews: Array  # [B, 2, L] float32 true reward (used by simulated teachers and metrics only)
     factors: Array | None = None  # [B, 2, L, K] named reward factors when the env reports them
+    terminated: Array | None = None  # [B, 2, L] bool s' terminal (not a time limit); None: every done is terminal
+
+    def terminal(self) -> Array:
+        """``[B, 2, L]`` bool: s' is terminal; ``dones`` where ``terminated`` was not recorded."""
+        return self.dones if self.terminated is None else self.terminated
 
 
 class Preferences(NamedTuple):
@@ -110,6 +127,14 @@ class RewardModelLike(Protocol):
     ensemble_size: int
 
     def apply(self, params: Any, obs: Obs, acts: Array, next_obs: Obs, dones: Array) -> Any: ...
+
+
+def _either(a: Array, b: Array) -> Array:
+    """a ∨ b elementwise: NumPy for host arrays, the arrays' own ``|`` for JAX ones (traceable)."""
+    host = (np.ndarray, list, tuple, bool, np.bool_)
+    if isinstance(a, host) and isinstance(b, host):
+        return np.logical_or(a, b)
+    return a | b
 
 
 def batch_size(tree: Any) -> int:

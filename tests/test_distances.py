@@ -248,6 +248,7 @@ def _uniform_coverage(num_states, num_actions, size, seed):
         rng.integers(0, num_actions, size),
         rng.integers(0, num_states, size),
         np.zeros(size, bool),
+        np.zeros(size, bool),
         np.zeros(size, np.float32),
     )
 
@@ -306,6 +307,7 @@ def _continuous_coverage(size=2048, seed=0):
         obs,
         rng.uniform(-1, 1, (size, 2)).astype(np.float32),
         obs + 0.1 * rng.normal(size=(size, 3)).astype(np.float32),
+        np.zeros(size, bool),
         np.zeros(size, bool),
         np.zeros(size, np.float32),
     )
@@ -485,7 +487,9 @@ def test_sample_dard_agrees_with_exact_within_its_confidence_interval():
     states, actions = rng.integers(0, 6, size), rng.integers(0, 2, size)
     cumulative = np.cumsum(np.asarray(mdp.transitions, np.float64)[states, actions], axis=1)
     successors = np.minimum((rng.random(size)[:, None] * cumulative[:, -1:] > cumulative).sum(1), 5)
-    data = Transitions(states, actions, successors, np.zeros(size, bool), np.zeros(size, np.float32))
+    data = Transitions(
+        states, actions, successors, np.zeros(size, bool), np.zeros(size, bool), np.zeros(size, np.float32)
+    )
 
     def dynamics(key, s, a):
         return jax.random.categorical(key, jnp.log(transitions[s, a] + 1e-30))
@@ -523,7 +527,7 @@ def test_sample_starc_matches_exact_value_starc_on_a_deterministic_mdp():
     rng = np.random.default_rng(0)
     states, actions = rng.integers(0, 8, 50_000), rng.integers(0, 3, 50_000)
     data = Transitions(
-        states, actions, successor[states, actions], np.zeros(50_000, bool), np.zeros(50_000, np.float32)
+        states, actions, successor[states, actions], np.zeros(50_000, bool), np.zeros(50_000, bool), np.zeros(50_000)
     )
     estimate = sample_starc_distance(
         lambda s, a, t, d: reward_a[s, a],
@@ -561,6 +565,28 @@ def test_sample_starc_is_zero_under_shaping_in_the_feature_span_and_two_under_ne
     assert 0.1 < other.mean < 2.0
     with pytest.raises(ValueError, match="discount: expected a finite number in \\[0, 1\\)"):
         sample_starc_distance(reward, reward, data, 1.0)
+
+
+def test_sample_starc_bootstraps_through_truncation_and_stops_at_termination():
+    """A time limit does not end the MDP: shaping γΦ(s') − Φ(s) stays trivial at truncated steps."""
+    data = _continuous_coverage(1024)
+    cut = np.random.default_rng(3).random(1024) < 0.2  # a fifth of the steps end an episode
+    features = random_fourier_features(np.concatenate([data.obs, data.next_obs]), 32, seed=0)
+    theta = np.random.default_rng(0).normal(size=features(data.obs[:1]).shape[1])
+
+    def reward(s, a, t, d):
+        return np.asarray(_base_reward(jnp.asarray(s), jnp.asarray(a), jnp.asarray(t), d), np.float64)
+
+    def shaped(s, a, t, d):  # Φ(s') kept at episode ends: potential shaping of the MDP without terminal states
+        return reward(s, a, t, d) + 5.0 * (0.95 * features(t) @ theta - features(s) @ theta)
+
+    kwargs = dict(features=features, num_transitions=1024, num_seeds=1)
+    truncated = data._replace(truncated=cut)
+    assert bool(truncated.dones.any()) and not truncated.terminated.any()
+    assert sample_starc_distance(reward, shaped, truncated, 0.95, **kwargs).mean < 1e-3
+    # the same ends read as terminations make Φ(s') count where V(s') = 0: no longer shaping
+    terminated = data._replace(terminated=cut)
+    assert sample_starc_distance(reward, shaped, terminated, 0.95, **kwargs).mean > 0.03
 
 
 @pytest.mark.parametrize("distance", ["epic", "dard", "starc-value", "starc-minimal"])

@@ -1,5 +1,7 @@
 """AIRL/GAIL: discriminator maths, demonstration files, a tiny end-to-end run; the full run is slow."""
 
+from typing import NamedTuple
+
 import gymnasium as gym
 import jax
 import jax.numpy as jnp
@@ -79,6 +81,7 @@ def test_demonstrations_round_trip_and_corruption(tmp_path):
         np.arange(12, dtype=np.float32).reshape(4, 3),
         np.ones((4, 1), np.float32),
         np.arange(12, dtype=np.float32).reshape(4, 3) + 1,
+        np.array([0, 1, 0, 0], bool),
         np.array([0, 0, 0, 1], bool),
         np.arange(4, dtype=np.float32),
     )
@@ -100,6 +103,35 @@ def test_demonstrations_round_trip_and_corruption(tmp_path):
         load_demonstrations(tmp_path / "missing.rlab")
     with pytest.raises(ValueError, match="leading length"):
         save_demonstrations(tmp_path / "x.rlab", demos._replace(rews=np.zeros(3, np.float32)))
+
+
+def test_demonstrations_written_with_one_dones_array_still_load(tmp_path, monkeypatch):
+    """A file from before terminated/truncated were apart loads under the stated assumption, with a warning."""
+    import rewardlab.irl._demo_io as demo_io
+
+    class OldTransitions(NamedTuple):  # the container's fields before the split
+        obs: np.ndarray
+        acts: np.ndarray
+        next_obs: np.ndarray
+        dones: np.ndarray
+        rews: np.ndarray
+
+    old = OldTransitions(
+        np.zeros((3, 2), np.float32), np.zeros((3, 1), np.float32), np.ones((3, 2), np.float32),
+        np.array([0, 1, 1], bool), np.zeros(3, np.float32),
+    )  # fmt: skip
+    monkeypatch.setattr(demo_io, "Transitions", OldTransitions)
+    path = save_demonstrations(tmp_path / "old.rlab", old)
+    monkeypatch.undo()
+    with pytest.warns(UserWarning, match="read as terminated"):
+        loaded, _ = load_demonstrations(path)
+    assert loaded.terminated.tolist() == [False, True, True] and not loaded.truncated.any()
+    np.testing.assert_array_equal(loaded.dones, old.dones)
+    with pytest.warns(UserWarning, match="read as truncated"):
+        loaded, _ = load_demonstrations(path, legacy_dones="truncated")
+    assert loaded.truncated.tolist() == [False, True, True] and not loaded.terminated.any()
+    with pytest.raises(ValueError, match="legacy_dones"):
+        load_demonstrations(path, legacy_dones="both")
 
 
 def test_config_rejects_bad_values():

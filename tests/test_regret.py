@@ -8,7 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import rewardlab_envs
 from rewardlab._types import FragmentPairs, Preferences
+from rewardlab.distances import starc_distance
 from rewardlab.preferences import (
     PreferenceModel,
     SuccessorFeatures,
@@ -457,42 +459,98 @@ def test_train_reward_accepts_the_regret_model(delivery_regret_data):
     assert np.isfinite(np.asarray(params.net)).all()
 
 
-def test_continuous_regret_model_trains_jointly_on_pendulum():
-    env = gym.make("Pendulum-v1")
+def test_continuous_regret_model_learns_the_reward_through_its_td_link():
+    """Regret labels train Q; only the TD term carries them into the reward network.
+
+    A deterministic 8-state MDP seen through one-hot observations and a 1-D action grid (the
+    probes are exactly the 3 actions, so the max over actions is exact). Labels come from the
+    true optimal advantage and partly disagree with partial return. The learned reward lands
+    near the true one up to shaping (STARC); with ``td_weight=0`` the reward network keeps its
+    initial weights and the distance stays that of a random reward (about 1.3).
+    """
+    num_states, num_actions, length, num_pairs = 8, 3, 4, 256
+    mdp = rewardlab_envs.random_mdp(num_states, num_actions, seed=2, branching=1, discount=0.9)
+    successor = np.argmax(np.asarray(mdp.transitions), axis=-1)
+    reward = np.asarray(mdp.reward)
     rng = np.random.default_rng(0)
-    obs_list, act_list, next_list, rew_list = [], [], [], []
-    obs, _ = env.reset(seed=0)
-    for _ in range(400):
-        action = rng.uniform(-2, 2, size=1).astype(np.float32)
-        next_obs, reward, terminated, truncated, _ = env.step(action)
-        obs_list.append(obs), act_list.append(action), next_list.append(next_obs), rew_list.append(reward)
-        obs = next_obs if not (terminated or truncated) else env.reset()[0]
-    length, num_pairs = 10, 64
-    starts = rng.integers(0, 400 - length, size=(num_pairs, 2))
-    window = starts[..., None] + np.arange(length)
-    stack = lambda xs: np.asarray(xs, np.float32)[window]  # noqa: E731
+    states = np.zeros((num_pairs, 2, length), np.int64)
+    actions = rng.integers(0, num_actions, (num_pairs, 2, length))
+    states[..., 0] = rng.integers(0, num_states, (num_pairs, 2))
+    for t in range(length - 1):
+        states[..., t + 1] = successor[states[..., t], actions[..., t]]
+    next_states = successor[states, actions]
+    rews = reward[states, actions, next_states].astype(np.float32)
+    regrets = -tabular_advantage_fn(mdp)(states.ravel(), actions.ravel(), None, None).reshape(num_pairs, 2, length)
+    labels = (regrets.sum(-1)[:, 0] < regrets.sum(-1)[:, 1]).astype(np.float32)
+    assert np.mean(labels != (rews.sum(-1)[:, 0] > rews.sum(-1)[:, 1])) > 0.05  # not partial-return labels
+    eye, grid = np.eye(num_states, dtype=np.float32), np.linspace(-1.0, 1.0, num_actions, dtype=np.float32)
     pairs = FragmentPairs(
-        stack(obs_list), stack(act_list), stack(next_list), np.zeros((num_pairs, 2, length), bool), stack(rew_list)
+        eye[states], grid[actions][..., None], eye[next_states], np.zeros((num_pairs, 2, length), bool), rews
     )
-    prefs = label(pairs, make_teacher("oracle"), rng)
     model = ContinuousRegretModel(
-        3, env.action_space.low, env.action_space.high, hidden_sizes=(32,), num_probe_actions=8
+        num_states, [-1.0], [1.0], hidden_sizes=(32,), num_probe_actions=num_actions, discount=0.9
     )
     params, _, metrics = train_reward(
         model,
-        model.init(jax.random.key(0)),
+        model.init(0),
         None,
-        prefs,
+        Preferences(pairs, labels),
         jax.random.key(1),
-        epochs=30,
-        batch_size=32,
+        epochs=60,
+        batch_size=64,
         preference_model=PreferenceModel("regret"),
         optimizer=__import__("optax").adam(3e-3),
     )
-    assert np.all(np.isfinite(metrics["loss"])) and metrics["loss"][-1] < metrics["loss"][0]
-    assert metrics["accuracy"][-1] > 0.6
-    advantage = model.advantage(params, pairs.obs[:, 0].reshape(-1, 3), pairs.acts[:, 0].reshape(-1, 1), None, None)
-    assert advantage.shape == (1, num_pairs * length) and bool(jnp.all(advantage <= 0))
+    assert np.all(np.isfinite(metrics["loss"])) and metrics["accuracy"][-1] > 0.8
+    s, a, n = (x.ravel() for x in np.meshgrid(*map(np.arange, reward.shape), indexing="ij"))
+    learned = np.asarray(model.apply(params, eye[s], grid[a][:, None], eye[n], None))[0].reshape(reward.shape)
+    assert float(starc_distance(learned, reward, mdp.transitions, 0.9)) < 0.75
+
+
+def test_continuous_regret_td_target_bootstraps_through_truncation_with_the_next_taken_action():
+    """Hand-computed TD loss: V(s_{t+1}) includes a_{t+1}; only a terminated step drops γV(s')."""
+    model = ContinuousRegretModel(2, [-1.0], [1.0], hidden_sizes=(8,), num_probe_actions=3, discount=0.5)
+    params = model.init(3)
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(1, 2, 3, 2)).astype(np.float32)
+    next_obs = np.concatenate([obs[:, :, 1:], rng.normal(size=(1, 2, 1, 2)).astype(np.float32)], axis=2)
+    acts = rng.uniform(-1, 1, (1, 2, 3, 1)).astype(np.float32)
+    dones = np.zeros((1, 2, 3), bool)
+    dones[..., -1] = True  # both segments end their episode at the last step
+    pairs = FragmentPairs(obs, acts, next_obs, dones, np.zeros((1, 2, 3), np.float32))
+
+    def expected(terminated):
+        flat = lambda x: np.asarray(x, np.float32).reshape(6, -1)  # noqa: E731
+        q = np.asarray(model.q_values(params, jnp.asarray(flat(obs)), jnp.asarray(flat(acts))))[0]
+        values = np.asarray(model.state_values(params, jnp.asarray(flat(next_obs))))[0]
+        taken = np.concatenate([q.reshape(2, 3)[:, 1:], np.full((2, 1), -np.inf)], axis=1).ravel()
+        rewards = np.asarray(model.apply(params, flat(obs), flat(acts), flat(next_obs), None))[0]
+        target = rewards + 0.5 * (1.0 - terminated.ravel()) * np.maximum(values, taken)
+        return float(np.mean((q - target) ** 2))
+
+    weights = jnp.ones(1)
+    truncated = float(model.regret_auxiliary_loss(params, pairs._replace(terminated=np.zeros_like(dones)), weights))
+    terminated = float(model.regret_auxiliary_loss(params, pairs._replace(terminated=dones), weights))
+    assert truncated == pytest.approx(expected(np.zeros_like(dones)), rel=1e-5)
+    assert terminated == pytest.approx(expected(dones), rel=1e-5)
+    assert truncated != pytest.approx(terminated, rel=1e-5)
+    # without a terminated record every done is terminal
+    assert float(model.regret_auxiliary_loss(params, pairs, weights)) == pytest.approx(terminated, rel=1e-6)
+
+
+def test_continuous_regret_model_takes_a_policy_action_into_the_max():
+    model = ContinuousRegretModel(
+        2, [-1.0, -1.0], [1.0, 1.0], hidden_sizes=(8,), num_probe_actions=2, policy_action=lambda s: jnp.tanh(s)
+    )
+    params = model.init(0)
+    obs = np.random.default_rng(0).normal(size=(5, 2)).astype(np.float32)
+    probes = np.stack(
+        [np.asarray(model.q_values(params, obs, np.broadcast_to(a, (5, 2))))[0] for a in model.probe_actions]
+    )
+    policy = np.asarray(model.q_values(params, obs, np.tanh(obs)))[0]
+    np.testing.assert_allclose(model.state_values(params, obs)[0], np.maximum(probes.max(0), policy), rtol=1e-6)
+    with pytest.raises(ValueError, match="policy_action"):
+        ContinuousRegretModel(2, [-1.0, -1.0], [1.0, 1.0], policy_action=3)
 
 
 def test_continuous_regret_model_stacks_members_and_checks_shapes():

@@ -16,6 +16,7 @@ from rewardlab.rl import (
     make_task_env,
     reward_returns,
     rollout,
+    rollout_transitions,
 )
 
 
@@ -66,6 +67,8 @@ def test_rollout_of_a_fixed_policy_matches_a_hand_loop(seed_every_episode):
     np.testing.assert_array_equal(t.acts, np.stack([row[1] for row in rows]))
     np.testing.assert_array_equal(t.next_obs, np.stack([row[2] for row in rows]))
     np.testing.assert_array_equal(t.dones, [row[3] for row in rows])
+    np.testing.assert_array_equal(t.truncated, t.dones)  # Pendulum's ends are all time limits
+    assert not t.terminated.any()
     np.testing.assert_array_equal(t.rews, np.asarray([row[4] for row in rows], np.float32))
     np.testing.assert_array_equal(data.episode, np.repeat([0, 1, 2], 25))
     assert data.returns.tolist() == returns  # exactly: float64, summed in step order
@@ -135,6 +138,42 @@ def test_terminated_episodes_and_trajectories():
     assert first.terminated and first.obs.shape == (len(first.acts) + 1, 4)
     np.testing.assert_array_equal(first.obs[1:], data.transitions.next_obs[data.episode == 0])
     assert data.transitions.acts.dtype.kind == "i"  # Discrete actions stay integers
+    ends = np.flatnonzero(data.transitions.dones)
+    assert data.transitions.terminated[ends].all() and not data.transitions.truncated.any()
+
+
+def test_transitions_keep_terminated_and_truncated_apart_from_every_producer():
+    """rollout_transitions, the SB3 wrapper's last_transitions and the transition buffer split the ends."""
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from rewardlab.preferences import TransitionBuffer
+    from rewardlab.wrappers import RewardVecEnvWrapper
+
+    def short_cartpole():
+        return gym.wrappers.TimeLimit(gym.make("CartPole-v1").unwrapped, max_episode_steps=12)
+
+    data = rollout_transitions(short_cartpole(), 200, seed=0)
+    assert data.terminated.any() and data.truncated.any()  # random pushes: some fall, some reach 12 steps
+    assert not (data.terminated & data.truncated).any()
+    np.testing.assert_array_equal(data.dones, data.terminated | data.truncated)
+
+    venv = RewardVecEnvWrapper(DummyVecEnv([short_cartpole] * 2), lambda o, a, n, d: np.zeros(len(d), np.float32))
+    venv.seed(0)
+    venv.reset()
+    buffer = TransitionBuffer(400, 2)
+    seen = {"terminated": 0, "truncated": 0}
+    for _ in range(200):
+        venv.step(np.random.default_rng(len(buffer)).integers(0, 2, 2))
+        batch = venv.last_transitions
+        assert not (batch.terminated & batch.truncated).any()
+        seen["terminated"] += int(batch.terminated.sum())
+        seen["truncated"] += int(batch.truncated.sum())
+        buffer.add(batch.obs, batch.acts, batch.next_obs, batch.dones, batch.rews, terminated=batch.terminated)
+    assert seen["terminated"] > 0 and seen["truncated"] > 0
+    sample = buffer.sample_transitions(400, np.random.default_rng(0))
+    assert int(sample.terminated.sum()) == seen["terminated"] and int(sample.truncated.sum()) == seen["truncated"]
+    pairs = buffer.sample_pairs(64, 3, np.random.default_rng(0))
+    assert pairs.terminated is not None and not (pairs.terminated & ~pairs.dones).any()
 
 
 def test_task_envs_carry_the_library_wrappers():

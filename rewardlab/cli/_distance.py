@@ -31,7 +31,8 @@ def coverage_from_spaces(
     obs = np.stack([observation_space.sample() for _ in range(num_steps)]).astype(np.float32)
     next_obs = np.stack([observation_space.sample() for _ in range(num_steps)]).astype(np.float32)
     acts = np.stack([action_space.sample() for _ in range(num_steps)])
-    return Transitions(obs, acts, next_obs, np.zeros(num_steps, bool), np.full(num_steps, np.nan, np.float32))
+    never = np.zeros(num_steps, bool)  # independent draws: no episode ends
+    return Transitions(obs, acts, next_obs, never, never, np.full(num_steps, np.nan, np.float32))
 
 
 def distance(

@@ -298,7 +298,7 @@ def sample_epic_distance(
         >>> from rewardlab.rewards import FunctionReward, as_reward_fn
         >>> rng = np.random.default_rng(0)
         >>> obs = rng.normal(size=(256, 2)).astype(np.float32)
-        >>> data = Transitions(obs, rng.normal(size=(256, 1)).astype(np.float32), np.roll(obs, -1, 0), np.zeros(256, bool), np.zeros(256, np.float32))
+        >>> data = Transitions(obs, rng.normal(size=(256, 1)).astype(np.float32), np.roll(obs, -1, 0), np.zeros(256, bool), np.zeros(256, bool), np.zeros(256, np.float32))
         >>> reward = as_reward_fn(FunctionReward(lambda s, a, t, d: -jnp.sum(t**2, -1) - 0.1 * a[:, 0] ** 2))
         >>> negated = as_reward_fn(FunctionReward(lambda s, a, t, d: jnp.sum(t**2, -1) + 0.1 * a[:, 0] ** 2))
         >>> result = sample_epic_distance(reward, negated, data, 0.99, num_transitions=128, num_samples=64, num_seeds=2)

@@ -136,7 +136,7 @@ def sample_dard_distance(
         >>> step = lambda key, s, a: s + a + 0.1 * jax.random.normal(key, s.shape)  # s' = s + a + noise
         >>> rng = np.random.default_rng(0)
         >>> s, a = rng.normal(size=(512, 1)).astype(np.float32), rng.uniform(-1, 1, (512, 1)).astype(np.float32)
-        >>> data = Transitions(s, a, s + a, np.zeros(512, bool), np.zeros(512, np.float32))
+        >>> data = Transitions(s, a, s + a, np.zeros(512, bool), np.zeros(512, bool), np.zeros(512, np.float32))
         >>> reward = as_reward_fn(FunctionReward(lambda s, a, t, d: -jnp.abs(t[:, 0])))
         >>> shaped = as_reward_fn(FunctionReward(lambda s, a, t, d: -jnp.abs(t[:, 0]) + 0.9 * t[:, 0] ** 2 - s[:, 0] ** 2))
         >>> result = sample_dard_distance(reward, shaped, data, 0.9, step, num_transitions=128, num_samples=64, num_seeds=2)

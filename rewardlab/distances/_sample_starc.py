@@ -64,7 +64,10 @@ def random_fourier_features(
 def lstd_values(
     features_t: np.ndarray, features_tp1: np.ndarray, rewards: np.ndarray, discount_t: np.ndarray, ridge: float
 ) -> np.ndarray:
-    """LSTD weights ``[F, K]`` for K reward columns ``rewards [N, K]``; ``discount_t [N]`` = γ(1 − done)."""
+    """LSTD weights ``[F, K]`` for K reward columns ``rewards [N, K]``; ``discount_t [N]`` = γ(1 − terminated).
+
+    Only termination stops the bootstrap: a time-limit truncation keeps γ, since s' has a value.
+    """
     a = features_t.T @ (features_t - discount_t[:, None] * features_tp1) / len(features_t)
     b = features_t.T @ rewards / len(features_t)
     return np.linalg.solve(a + ridge * np.eye(a.shape[0]), b)
@@ -115,7 +118,7 @@ def sample_starc_distance(
         >>> from rewardlab import Transitions
         >>> rng = np.random.default_rng(0)
         >>> s = rng.normal(size=(512, 2)); t = s + 0.1 * rng.normal(size=(512, 2))
-        >>> data = Transitions(s, rng.normal(size=(512, 1)), t, np.zeros(512, bool), np.zeros(512))
+        >>> data = Transitions(s, rng.normal(size=(512, 1)), t, np.zeros(512, bool), np.zeros(512, bool), np.zeros(512))
         >>> reward = lambda o, a, n, d: -np.sum(n**2, 1) + a[:, 0]
         >>> shaped = lambda o, a, n, d: 3 * reward(o, a, n, d) + 0.9 * n[:, 0] - o[:, 0]  # Φ(s) = s₀, in the span
         >>> round(sample_starc_distance(reward, shaped, data, 0.9, num_transitions=256, num_seeds=2).mean, 3)
@@ -131,6 +134,7 @@ def sample_starc_distance(
     if features is None:
         features = random_fourier_features(np.concatenate([obs, next_obs]), num_features, seed=seed)
     dones = np.asarray(transitions.dones, bool)
+    terminated = np.asarray(transitions.terminated, bool)  # truncated steps bootstrap: V(s') is not 0 there
     per_seed_values: list[float] = []
     for k in range(int(num_seeds)):
         rng = np.random.default_rng(seed + k)
@@ -146,7 +150,7 @@ def sample_starc_distance(
         check_canonical("reward_b", rewards[:, 1])
         features_t = np.asarray(features(batch[0]), np.float64)
         features_tp1 = np.asarray(features(batch[2]), np.float64)
-        discount_t = discount * (1.0 - batch[3])
+        discount_t = discount * (1.0 - terminated[index])
         weights = lstd_values(features_t, features_tp1, rewards, discount_t, ridge)
         canonical = rewards + discount_t[:, None] * (features_tp1 @ weights) - features_t @ weights  # [N, 2]
         standardized = []

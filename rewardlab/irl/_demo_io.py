@@ -11,6 +11,9 @@ Same layout as reward-model checkpoints (:mod:`rewardlab.rewards._checkpoint`)::
     sha256           32 bytes  digest of everything above
 
 The arrays are the fields of a :class:`rewardlab.Transitions` (array observations only).
+Files written before ``Transitions`` split its ``dones`` into ``terminated`` and ``truncated``
+hold one ``dones`` array; :func:`load_demonstrations` reads them under a stated assumption
+(``legacy_dones``).
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ import hashlib
 import json
 import os
 import struct
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from flax import serialization
@@ -34,6 +38,8 @@ FORMAT_VERSION = 1
 FORMAT_NAME = "rewardlab.demonstrations"
 _PREFIX = struct.Struct("<8sIQQ")
 _DIGEST_SIZE = 32
+_FIELDS = set(Transitions._fields)
+_LEGACY_FIELDS = {"obs", "acts", "next_obs", "dones", "rews"}  # before terminated and truncated were apart
 
 
 def _library_version() -> str:
@@ -62,7 +68,7 @@ def save_demonstrations(
         >>> import numpy as np, tempfile, os
         >>> from rewardlab import Transitions
         >>> demos = Transitions(np.zeros((4, 3), np.float32), np.zeros((4, 1), np.float32),
-        ...                     np.ones((4, 3), np.float32), np.zeros(4, bool), np.zeros(4, np.float32))
+        ...                     np.ones((4, 3), np.float32), np.zeros(4, bool), np.zeros(4, bool), np.zeros(4, np.float32))
         >>> path = save_demonstrations(os.path.join(tempfile.mkdtemp(), "demos.rlab"), demos, {"env_id": "Pendulum-v1"})
         >>> loaded, meta = load_demonstrations(path)
         >>> loaded.next_obs.shape, meta["env_id"]
@@ -95,8 +101,18 @@ def save_demonstrations(
     return atomic_write_bytes(path, body + hashlib.sha256(body).digest())
 
 
-def load_demonstrations(path: str | os.PathLike) -> tuple[Transitions, dict[str, Any]]:
+def load_demonstrations(
+    path: str | os.PathLike, *, legacy_dones: Literal["terminated", "truncated"] = "terminated"
+) -> tuple[Transitions, dict[str, Any]]:
     """Read a file written by :func:`save_demonstrations`.
+
+    Args:
+        path: the file.
+        legacy_dones: how to read a file written before ``terminated`` and ``truncated`` were
+            recorded apart (it holds only ``dones``): ``"terminated"`` (the default, what those
+            versions assumed: every episode end is terminal) or ``"truncated"`` (every end was a
+            time limit, as in the fixed-horizon tasks of :func:`rewardlab.rl.make_env`). Such a
+            file also raises a ``UserWarning`` that names the assumption.
 
     Returns:
         ``(transitions, metadata)``.
@@ -104,7 +120,10 @@ def load_demonstrations(path: str | os.PathLike) -> tuple[Transitions, dict[str,
     Raises:
         CheckpointError: (a ``ValueError``) missing, truncated, corrupted (checksum), of another
             format or version, or with arrays that disagree with the header.
+        ValueError: ``legacy_dones`` is neither ``"terminated"`` nor ``"truncated"``.
     """
+    if legacy_dones not in ("terminated", "truncated"):
+        raise ValueError(f"legacy_dones: expected 'terminated' or 'truncated', got {legacy_dones!r}")
     file = Path(path)
     try:
         data = file.read_bytes()
@@ -145,11 +164,7 @@ def load_demonstrations(path: str | os.PathLike) -> tuple[Transitions, dict[str,
         arrays = serialization.msgpack_restore(body[_PREFIX.size + header_length :])
     except Exception as error:  # msgpack raises several unrelated types on bad input
         raise CheckpointError(f"{file}: cannot decode the payload: {error}") from error
-    if (
-        not isinstance(arrays, dict)
-        or set(arrays) != set(Transitions._fields)
-        or set(table) != set(Transitions._fields)
-    ):
+    if not isinstance(arrays, dict) or set(arrays) != set(table) or set(table) not in (_FIELDS, _LEGACY_FIELDS):
         raise CheckpointError(f"{file}: expected the arrays {Transitions._fields}")
     for name, (shape, dtype) in table.items():
         array = np.asarray(arrays[name])
@@ -157,4 +172,14 @@ def load_demonstrations(path: str | os.PathLike) -> tuple[Transitions, dict[str,
             raise CheckpointError(
                 f"{file}: array {name}: header says {shape} {dtype}, payload has {array.shape} {array.dtype.name}"
             )
+    if set(table) == _LEGACY_FIELDS:
+        warnings.warn(
+            f"{file}: written before terminated and truncated were recorded apart; its episode ends are read as "
+            f"{legacy_dones} (legacy_dones={legacy_dones!r})",
+            UserWarning,
+            stacklevel=2,
+        )
+        dones = np.asarray(arrays.pop("dones")).astype(bool)
+        arrays["terminated"] = dones if legacy_dones == "terminated" else np.zeros_like(dones)
+        arrays["truncated"] = dones if legacy_dones == "truncated" else np.zeros_like(dones)
     return Transitions(**{name: np.asarray(arrays[name]) for name in Transitions._fields}), metadata

@@ -108,7 +108,9 @@ class TransitionBuffer:
             value = value.reshape(self.num_envs, *expected)
         return value
 
-    def add(self, obs: Any, acts: Any, next_obs: Any, dones: Any, rews: Any, factors: Any = None) -> None:
+    def add(
+        self, obs: Any, acts: Any, next_obs: Any, dones: Any, rews: Any, factors: Any = None, *, terminated: Any = None
+    ) -> None:
         """Append one vec-env step.
 
         Args:
@@ -118,6 +120,8 @@ class TransitionBuffer:
             dones: ``[num_envs]`` bool, the episode ended after this step.
             rews: ``[num_envs]`` true reward.
             factors: optional ``[num_envs, K]`` reward factors (must be given on every call once given).
+            terminated: ``[num_envs]`` bool, s_{t+1} is terminal (a subset of ``dones``; the rest
+                are time-limit truncations). None: every done step is taken as terminated.
 
         Raises:
             ValueError: a shape disagrees with ``num_envs``, the spaces or earlier batches.
@@ -129,7 +133,8 @@ class TransitionBuffer:
             "dones": np.asarray(dones).astype(bool),
             "rews": np.asarray(rews, np.float32),
         }
-        for name in ("dones", "rews"):
+        batch["terminated"] = batch["dones"] if terminated is None else np.asarray(terminated).astype(bool)
+        for name in ("dones", "rews", "terminated"):
             if batch[name].shape != (self.num_envs,):
                 raise ValueError(f"{name}: expected shape ({self.num_envs},) ([num_envs]), got {batch[name].shape}")
         if factors is not None:
@@ -170,6 +175,7 @@ class TransitionBuffer:
                 jax.tree.map(lambda x, i=t: np.asarray(x)[i + 1][None], trajectory.obs),
                 np.array([t == steps - 1]),
                 pick(trajectory.rews),
+                terminated=np.array([t == steps - 1 and bool(trajectory.terminated)]),
             )
 
     # Reading -----------------------------------------------------------------------------
@@ -245,7 +251,13 @@ class TransitionBuffer:
         env_index = np.broadcast_to(env_starts[pick].reshape(num_pairs, 2, 1), time_index.shape)
         data = self._gather(time_index, env_index)
         return FragmentPairs(
-            data["obs"], data["acts"], data["next_obs"], data["dones"], data["rews"], data.get("factors")
+            data["obs"],
+            data["acts"],
+            data["next_obs"],
+            data["dones"],
+            data["rews"],
+            data.get("factors"),
+            data["terminated"] & data["dones"],
         )
 
     def sample_transitions(self, num_transitions: int, rng: np.random.Generator) -> Transitions:
@@ -257,7 +269,10 @@ class TransitionBuffer:
             raise ValueError("sample_transitions: the buffer is empty")
         flat = rng.choice(len(self), size=num_transitions, replace=num_transitions > len(self))
         data = self._gather(flat // self.num_envs, flat % self.num_envs)
-        return Transitions(data["obs"], data["acts"], data["next_obs"], data["dones"], data["rews"])
+        terminated = data["terminated"] & data["dones"]
+        return Transitions(
+            data["obs"], data["acts"], data["next_obs"], terminated, data["dones"] & ~terminated, data["rews"]
+        )
 
 
 @runtime_checkable

@@ -92,7 +92,7 @@ class PairScorer:
         pieces = []
         for start in range(0, num_pairs, size):
             chunk = FragmentPairs._make(
-                [*(None if f is None else _pad_take(f, start, size, num_pairs) for f in pairs[:5]), None]
+                [*(None if f is None else _pad_take(f, start, size, num_pairs) for f in pairs[:5]), None, None]
             )
             pieces.append(np.asarray(self.chunk_probabilities(params, chunk)))
         return np.concatenate(pieces, axis=1)[:, :num_pairs]

@@ -57,6 +57,7 @@ def _pad_preferences(prefs: Preferences, size: int) -> Preferences:
         take(pairs.dones).astype(bool),
         take(pairs.rews).astype(np.float32),
         None,
+        None if pairs.terminated is None else take(pairs.terminated).astype(bool),
     )
     return Preferences(padded, take(prefs.labels).astype(np.float32))
 

@@ -230,7 +230,13 @@ class PreferenceFeedbackCallback(BaseCallback):
         batch = self.reward_wrapper.last_transitions
         assert batch is not None  # SB3 calls _on_step after a step of the wrapper
         self.buffer.add(
-            batch.obs, batch.acts, batch.next_obs, batch.dones, batch.rews, _reward_factors(self.locals.get("infos"))
+            batch.obs,
+            batch.acts,
+            batch.next_obs,
+            batch.dones,
+            batch.rews,
+            _reward_factors(self.locals.get("infos")),
+            terminated=batch.terminated,
         )
         self._learned_sum += np.asarray(self.locals["rewards"], dtype=np.float64)
         self._true_sum += np.asarray(batch.rews, dtype=np.float64)
@@ -254,6 +260,9 @@ class PreferenceFeedbackCallback(BaseCallback):
             candidates = self.buffer.sample_pairs(num_queries * cfg.candidate_multiplier, cfg.fragment_length, self.rng)
             queries = select_queries(self.scorer, self.params, candidates, num_queries, cfg.query_method, self.rng)
             new = label(queries, self.teacher, self.rng)
+            late = getattr(self.teacher, "late_preferences", None)  # a human teacher's labels of earlier rounds
+            if callable(late) and (arrived := late()) is not None:
+                new = _concat_preferences(arrived, new)
             heldout = float("nan")
             if len(new.labels) and self.preferences is not None:
                 heldout = float(preference_accuracy(self.scorer, self.params, new))

@@ -192,7 +192,8 @@ def _transitions(steps: list[_Step]) -> Transitions:
         _stack([step.obs for step in steps]),
         np.stack([np.asarray(step.action) for step in steps]),
         _stack([step.next_obs for step in steps]),
-        np.asarray([step.done for step in steps], bool),
+        np.asarray([step.terminated for step in steps], bool),
+        np.asarray([step.done and not step.terminated for step in steps], bool),
         np.asarray([step.reward for step in steps], np.float32),
     )
 

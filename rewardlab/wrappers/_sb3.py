@@ -21,11 +21,12 @@ class RewardVecEnvWrapper(RewardFnSlot, VecEnvWrapper):
     SB3 VecEnvs auto-reset: at an episode end the returned observation is already the next
     episode's first one, so s' of that env is ``infos[i]["terminal_observation"]`` (one copy
     of the observation batch is made, only at steps where some env is done). ``dones`` are
-    SB3's (terminated or truncated). ``infos[i]["true_reward"]`` keeps the env reward (an
+    SB3's (terminated or truncated); SB3's ``infos[i]["TimeLimit.truncated"]`` splits them
+    into the ``terminated`` and ``truncated`` of ``last_transitions``. ``infos[i]["true_reward"]`` keeps the env reward (an
     inner reward wrapper's value is kept), ``infos[i]["reward_components"]`` the unweighted
     terms ``{"env": r_env, name: r_learned}``.
 
-    ``last_transitions`` is the ``Transitions(obs, acts, next_obs, dones, rews)`` of the last
+    ``last_transitions`` is the ``Transitions(obs, acts, next_obs, terminated, truncated, rews)`` of the last
     step, ``rews`` the true rewards (float32 ``[num_envs]``); callbacks that collect
     transitions read it in ``_on_step``. Its arrays are the very arrays the VecEnv returned and
     the agent passed (SB3's VecEnvs return fresh arrays every step), so they are not copied:
@@ -96,8 +97,12 @@ class RewardVecEnvWrapper(RewardFnSlot, VecEnvWrapper):
             raise RuntimeError("RewardVecEnvWrapper.step: call reset() before step()")
         obs, env_rewards, dones, infos = self.venv.step_wait()
         next_obs = obs
+        terminated = truncated = dones  # all False unless some env is done
         if True in dones.tolist():  # several times cheaper than dones.any() for a few envs
             rows = np.flatnonzero(dones)
+            truncated = np.zeros_like(dones)
+            truncated[rows] = [bool(infos[row].get("TimeLimit.truncated", False)) for row in rows]
+            terminated = dones & ~truncated
             try:
                 terminal = [infos[row]["terminal_observation"] for row in rows]
             except KeyError:
@@ -118,7 +123,7 @@ class RewardVecEnvWrapper(RewardFnSlot, VecEnvWrapper):
                 info["true_reward"] = env_reward
                 info["reward_components"] = {"env": env_reward, name: learned_reward}
             self.last_transitions = Transitions(
-                self._obs, self._actions, next_obs, dones, np.asarray(env_rewards, np.float32)
+                self._obs, self._actions, next_obs, terminated, truncated, np.asarray(env_rewards, np.float32)
             )
             self._obs = obs
             return obs, rewards, dones, infos
@@ -134,6 +139,6 @@ class RewardVecEnvWrapper(RewardFnSlot, VecEnvWrapper):
             if inner_true
             else np.asarray(env_rewards, np.float32)
         )
-        self.last_transitions = Transitions(self._obs, self._actions, next_obs, dones, true_rewards)
+        self.last_transitions = Transitions(self._obs, self._actions, next_obs, terminated, truncated, true_rewards)
         self._obs = obs
         return obs, rewards, dones, infos
