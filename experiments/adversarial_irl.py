@@ -58,6 +58,8 @@ class Args:
         round_steps: env steps between discriminator rounds.
         updates_per_round: discriminator Adam steps per round.
         discount: γ of the generator and of AIRL's potential term.
+        generator_reward: log_odds (Fu et al.'s log D − log(1 − D) = f − log π for AIRL) or shaped
+            (AIRL's f alone, the entropy left to the RL algorithm).
         transfer_total_timesteps: PPO env steps on the learned g alone (0 = skip; AIRL only).
         eval_episodes: episodes per evaluated policy.
         seed: seed of everything.
@@ -77,6 +79,7 @@ class Args:
     round_steps: int = 1000
     updates_per_round: int = 16
     discount: float = 0.99
+    generator_reward: Literal["log_odds", "shaped"] = "log_odds"
     transfer_total_timesteps: int = 0
     eval_episodes: int = 10
     seed: int = 0
@@ -154,6 +157,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         reward_inputs=args.reward_inputs,
         hidden_sizes=args.hidden_sizes,
         discount=args.discount,
+        generator_reward=args.generator_reward,
         round_steps=args.round_steps,
         updates_per_round=args.updates_per_round,
     )
@@ -177,6 +181,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         "imitation_return": imitation_return,
         "normalized_return": _normalised(imitation_return, expert_return, random_return),
         "discriminator_loss": result.history[-1]["loss"] if result.history else float("nan"),
+        "generator_reward": config.generator_reward,
         "expert_seconds": expert_seconds,
     }
     if args.method == "airl" and args.transfer_total_timesteps > 0:

@@ -34,6 +34,9 @@ from rewardlab.sweeps import load_metrics, load_results, mean_band, stratified_b
 TABLE_METRICS = ("final_true_return", "mean_true_return", "peak_true_return", "overoptimization", "final_policy_kl")
 """Final metrics tabulated per cell."""
 
+KL_LEVELS = (0.25, 0.5)
+"""KL(π ‖ π₀) levels, in nats, at which designs are compared (``returns_at_kl``)."""
+
 PROXY_METRICS = ("label_agreement_with_truth", "reward_correlation", "penalty_scale")
 """Figures of the learned proxy, tabulated per cell (their mean over seeds)."""
 
@@ -90,7 +93,7 @@ def paired_differences(
         >>> frame = pd.DataFrame(dict(noise=[0.1] * 4, reward_design=["mean", "min"] * 2, seed=[0, 0, 1, 1],
         ...                           final_true_return=[-100.0, -90.0, -200.0, -150.0]))
         >>> row = paired_differences(frame).iloc[0]
-        >>> row.reward_design, row.seeds, row.difference, row.wins
+        >>> row.reward_design, int(row.seeds), float(row.difference), int(row.wins)
         ('min', 2, 30.0, 2)
     """
     import pandas as pd
@@ -112,6 +115,7 @@ def paired_differences(
                 dict(
                     noise=float(noise),
                     reward_design=str(design),
+                    metric=metric,
                     baseline=baseline,
                     seeds=len(difference),
                     difference=interval.estimate,
@@ -121,7 +125,7 @@ def paired_differences(
                 )
             )
     return pd.DataFrame(
-        rows, columns=["noise", "reward_design", "baseline", "seeds", "difference", "low", "high", "wins"]
+        rows, columns=["noise", "reward_design", "metric", "baseline", "seeds", "difference", "low", "high", "wins"]
     )
 
 
@@ -149,6 +153,43 @@ def checkpoint_curves(results: Any, metrics: Any) -> dict[tuple[float, str], dic
             kls.append(kl["value"].to_numpy(np.float64))
         if steps is not None and returns:
             out[(float(noise), str(design))] = dict(step=steps, true_return=np.stack(returns), policy_kl=np.stack(kls))
+    return out
+
+
+def returns_at_kl(results: Any, metrics: Any, levels: Sequence[float] = (0.25, 0.5)) -> Any:
+    """Each run's true return at given KL(π ‖ π₀) levels: the results table with a ``true_return_at_kl<level>`` column each.
+
+    The run's checkpoints (KL_c, R_c) are linearly interpolated at the level, with KL_c replaced by
+    its running maximum so that the abscissa never decreases; a run whose KL never reaches the
+    level gets NaN. Comparing designs at equal KL rather than at equal env steps separates how far
+    optimisation moved the policy from what the true return was there (Coste et al.'s comparison).
+
+    Example:
+        >>> import pandas as pd
+        >>> results = pd.DataFrame(dict(run=["a"]))
+        >>> metrics = pd.DataFrame(dict(run=["a"] * 6, step=[0, 10, 20] * 2, name=["true_return"] * 3 + ["policy_kl"] * 3,
+        ...                             value=[-900.0, -500.0, -700.0, 0.0, 0.4, 0.8]))
+        >>> returns_at_kl(results, metrics, (0.2, 1.0))[["true_return_at_kl0.2", "true_return_at_kl1"]].values.tolist()
+        [[-700.0, nan]]
+    """
+    out = results.copy()
+    for level in levels:
+        column = []
+        for run in results["run"]:
+            rows = metrics[metrics["run"] == run]
+            true = rows[rows["name"] == "true_return"].sort_values("step")["value"].to_numpy(np.float64)
+            kl = rows[rows["name"] == "policy_kl"].sort_values("step")["value"].to_numpy(np.float64)
+            if len(true) == 0 or len(true) != len(kl) or np.max(kl) < level:
+                column.append(np.nan)
+                continue
+            reach = np.maximum.accumulate(kl)
+            first = int(np.argmax(reach >= level))  # the first checkpoint at or past the level
+            if first == 0:
+                column.append(float(true[0]))
+                continue
+            x0, x1, y0, y1 = reach[first - 1], reach[first], true[first - 1], true[first]
+            column.append(float(y0 + (y1 - y0) * (level - x0) / (x1 - x0)))
+        out[f"true_return_at_kl{level:g}"] = column
     return out
 
 
@@ -224,7 +265,7 @@ def markdown(table: Any, paired: Any, proxies: Any) -> str:
     lines = []
     for noise in sorted(set(table["noise"])):
         lines += [f"### {int(round(100 * noise))}% flipped labels", ""]
-        metrics = [m for m in TABLE_METRICS if m in set(table["metric"])]
+        metrics = list(dict.fromkeys(table["metric"]))
         lines.append("| reward design | runs | " + " | ".join(f"{m}: IQM [95% CI]" for m in metrics) + " |")
         lines.append("|---|---|" + "---|" * len(metrics))
         cells = table[table["noise"] == noise]
@@ -234,8 +275,9 @@ def markdown(table: Any, paired: Any, proxies: Any) -> str:
             for metric in metrics:
                 if metric in rows.index:
                     r = rows.loc[metric]
-                    digits = 2 if "kl" in metric else 0
-                    values.append(f"{r.iqm:.{digits}f} [{r.iqm_low:.{digits}f}, {r.iqm_high:.{digits}f}]")
+                    digits = 2 if metric.endswith("policy_kl") else 0
+                    text = f"{r.iqm:.{digits}f} [{r.iqm_low:.{digits}f}, {r.iqm_high:.{digits}f}]"
+                    values.append(text if r.runs == rows["runs"].max() else f"{text} (n={int(r.runs)})")
                 else:
                     values.append("")
             lines.append(f"| {design} | {int(rows['runs'].max())} | " + " | ".join(values) + " |")
@@ -248,12 +290,12 @@ def markdown(table: Any, paired: Any, proxies: Any) -> str:
             lines.append(f"| {noise:g} | {design} | " + " | ".join(f"{row[m]:.3f}" for m in PROXY_METRICS) + " |")
         lines.append("")
     if len(paired):
-        lines += ["Paired differences in final true return against the ensemble mean (same seed):", ""]
-        lines.append("| noise | reward design | seeds | mean difference [95% CI] | seeds ahead |")
-        lines.append("|---|---|---|---|---|")
+        lines += ["Paired differences against the ensemble mean (same seed):", ""]
+        lines.append("| noise | reward design | metric | seeds | mean difference [95% CI] | seeds ahead |")
+        lines.append("|---|---|---|---|---|---|")
         for _, row in paired.iterrows():
             lines.append(
-                f"| {row.noise:g} | {row.reward_design} | {row.seeds} | "
+                f"| {row.noise:g} | {row.reward_design} | {row.metric} | {row.seeds} | "
                 f"{row.difference:+.0f} [{row.low:+.0f}, {row.high:+.0f}] | {row.wins}/{row.seeds} |"
             )
         lines.append("")
@@ -268,8 +310,13 @@ def report(sweep_dir: str | Path, figures: str | Path | None = None, prefix: str
     results = ok_results(sweep_dir)
     if results.empty:
         raise ValueError(f"sweep_dir: no finished runs in {str(sweep_dir)!r}")
-    table = cell_table(results)
-    paired = paired_differences(results)
+    metrics = load_metrics(sweep_dir)
+    results = returns_at_kl(results, metrics, KL_LEVELS)
+    at_kl = [f"true_return_at_kl{level:g}" for level in KL_LEVELS]
+    table = cell_table(results, TABLE_METRICS + tuple(at_kl))
+    paired = pd.concat(
+        [paired_differences(results, metric) for metric in ("final_true_return", *at_kl)], ignore_index=True
+    )
     proxies = results.groupby(["noise", "reward_design"])[list(PROXY_METRICS)].agg(
         lambda column: pd.to_numeric(column, errors="coerce").mean()
     )
@@ -278,7 +325,7 @@ def report(sweep_dir: str | Path, figures: str | Path | None = None, prefix: str
     folder = Path(figures) if figures is not None else sweep_dir / "report"
     first = results.iloc[0]
     title = f"{first['env_id']}: PPO on a learned reward ({first['labels']} labels, {first['total_timesteps']} steps)"
-    plot_kl_curves(checkpoint_curves(results, load_metrics(sweep_dir)), folder / f"{prefix}_kl.png", title=title)
+    plot_kl_curves(checkpoint_curves(results, metrics), folder / f"{prefix}_kl.png", title=title)
     plot_final(table, folder / f"{prefix}_final.png")
     return text
 

@@ -10,12 +10,14 @@ import pytest
 
 from rewardlab import Transitions
 from rewardlab.irl import (
+    AdversarialCallback,
     AdversarialConfig,
     DiscriminatorBatch,
     discriminator_logits,
     discriminator_loss,
     load_demonstrations,
     make_discriminator,
+    policy_log_prob,
     save_demonstrations,
     train_adversarial,
     train_expert,
@@ -137,8 +139,36 @@ def test_demonstrations_written_with_one_dones_array_still_load(tmp_path, monkey
 def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="method"):
         AdversarialConfig(method="gan")
+    with pytest.raises(ValueError, match="generator_reward"):
+        AdversarialConfig(generator_reward="logit")
+    with pytest.raises(ValueError, match="generator_reward: 'shaped'"):
+        AdversarialConfig(method="gail", generator_reward="shaped")
     with pytest.raises(ValueError, match="batch_size"):
         AdversarialConfig(batch_size=0)
+
+
+@pytest.mark.parametrize("generator_reward", ["log_odds", "shaped"])
+def test_airl_generator_trains_on_the_log_odds_by_default(generator_reward):
+    """Fu et al.'s generator reward log D − log(1 − D) = f − log π(a|s); "shaped" gives f alone."""
+    config = AdversarialConfig(hidden_sizes=(8,), batch_size=8, generator_reward=generator_reward)
+    assert AdversarialConfig().generator_reward == "log_odds"
+    agent = _generator("ppo", config, n_steps=32, batch_size=32, n_epochs=1)
+    venv = agent.get_env()
+    demos = rollout(None, make_env("Pendulum-v1", fixed_horizon=20), 1, seed=0).transitions
+    model = make_discriminator(venv.observation_space, venv.action_space, config)
+    callback = AdversarialCallback(venv, model, model.init(0), demos, config)
+    callback.init_callback(agent)
+    obs, acts, next_obs, dones = demos.obs, demos.acts, demos.next_obs, demos.dones
+    shaped = as_reward_fn(model, callback.params)(obs, acts, next_obs, dones)
+    log_pi = policy_log_prob(agent, obs, acts)
+    assert np.abs(log_pi).max() > 0.1  # the entropy term is not negligible here
+    expected = shaped - log_pi if generator_reward == "log_odds" else shaped
+    np.testing.assert_allclose(venv.reward_fn(obs, acts, next_obs, dones), expected, rtol=1e-5, atol=1e-5)
+    # the discriminator's logit is the same log-odds: the generator's reward is log D − log(1 − D) by default
+    batch = DiscriminatorBatch(obs, acts, next_obs, dones.astype(np.float32), log_pi)
+    logits = np.asarray(discriminator_logits(model, callback.params, batch, "airl"))
+    if generator_reward == "log_odds":
+        np.testing.assert_allclose(venv.reward_fn(obs, acts, next_obs, dones), logits, rtol=1e-5, atol=1e-5)
 
 
 def _generator(algo, config, **overrides):
@@ -202,7 +232,7 @@ def test_airl_pendulum_imitates_expert():
     expert = train_expert("Pendulum-v1", "sac", 10_000, seed=0)
     recorded = rollout(expert, make_env("Pendulum-v1", fixed_horizon=200), 10, seed=1)
     random_return = evaluate_policy(None, make_env("Pendulum-v1", fixed_horizon=200), 10, seed=10_000).true_return
-    config = AdversarialConfig()
+    config = AdversarialConfig(generator_reward="shaped")  # the benchmark's setting (benchmarks/airl_pendulum.py)
     venv = RewardVecEnvWrapper(make_task_env("Pendulum-v1", 1, 0, fixed_horizon=200))
     agent = make_agent("sac", venv, "Pendulum-v1", seed=0, gamma=config.discount)
     train_adversarial(agent, recorded.transitions, 15_000, config, seed=0)

@@ -203,7 +203,13 @@ def _fake_sweep_tables():
 
 
 def test_overoptimization_report_tables_and_curves(tmp_path):
-    from experiments.overoptimization_report import cell_table, checkpoint_curves, paired_differences, plot_kl_curves
+    from experiments.overoptimization_report import (
+        cell_table,
+        checkpoint_curves,
+        paired_differences,
+        plot_kl_curves,
+        returns_at_kl,
+    )
 
     results, metrics = _fake_sweep_tables()
     table = cell_table(results, metrics=("final_true_return",)).set_index("reward_design")
@@ -218,5 +224,8 @@ def test_overoptimization_report_tables_and_curves(tmp_path):
     curves = checkpoint_curves(results, metrics)
     np.testing.assert_allclose(curves[(0.25, "min")]["policy_kl"], [[0.0, 0.5], [0.0, 1.5], [0.0, 2.5]])
     assert curves[(0.25, "mean")]["true_return"].shape == (3, 2)
+    at_kl = returns_at_kl(results, metrics, (0.25, 10.0)).set_index("run")
+    assert at_kl.loc["min-0", "true_return_at_kl0.25"] == pytest.approx((-900.0 - 450.0) / 2)  # halfway to KL 0.5
+    assert at_kl["true_return_at_kl10"].isna().all()  # no run gets that far
     plot_kl_curves(curves, tmp_path / "kl.png")
     assert (tmp_path / "kl.png").read_bytes()[:4] == b"\x89PNG"

@@ -12,9 +12,16 @@ minimise the logistic loss with expert transitions labelled 1 and generator tran
     L = E_expert[softplus(−logit)] + E_generator[softplus(logit)].
 
 The generator is any SB3 agent (PPO, SAC) trained inside its ``learn`` call on the
-discriminator's reward through :class:`rewardlab.wrappers.RewardVecEnvWrapper`: AIRL rewards f
-(the entropy term comes from the RL algorithm: SAC's bonus, PPO's entropy coefficient), GAIL
-the logit log D − log(1 − D). :class:`AdversarialCallback` keeps the recent generator
+discriminator's reward through :class:`rewardlab.wrappers.RewardVecEnvWrapper`. By default
+(``generator_reward="log_odds"``) that reward is the discriminator's log-odds, as in Fu et al.:
+
+    r = log D − log(1 − D) = f(s, a, s', d) − log π(a|s)   (AIRL),   r = g(s, a)   (GAIL),
+
+so the generator maximises E[Σ γ^t f] plus the policy's entropy with weight exactly 1, which
+makes AIRL's optimum the maximum-entropy policy of f. ``generator_reward="shaped"`` gives AIRL's
+generator f alone and leaves the entropy to the RL algorithm (SAC's auto-tuned α, PPO's
+``ent_coef``, often 0): the weight is then the algorithm's, not 1, and f is the advantage of a
+different objective. :class:`AdversarialCallback` keeps the recent generator
 transitions and, every ``round_steps`` env steps (at the end of a rollout), takes
 ``updates_per_round`` Adam steps on the discriminator, swaps the new parameters into the
 wrapper's reward function and, for off-policy agents, relabels the replay buffer.
@@ -47,6 +54,8 @@ from rewardlab.wrappers import RewardVecEnvWrapper
 
 ADVERSARIAL_METHODS = ("airl", "gail")
 """``AdversarialConfig.method``: AIRL or GAIL."""
+GENERATOR_REWARDS = ("log_odds", "shaped")
+"""``AdversarialConfig.generator_reward``: log D − log(1 − D) (Fu et al.) or AIRL's f alone."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +73,9 @@ class AdversarialConfig:
         round_steps: env steps (summed over envs) between rounds.
         generator_buffer_steps: most recent generator transitions kept for discriminator batches.
         relabel_replay: rewrite an off-policy agent's replay-buffer rewards after each round.
+        generator_reward: the generator's reward. ``"log_odds"`` (default, Fu et al.):
+            log D − log(1 − D), i.e. f − log π(a|s) for AIRL (entropy weight 1) and g for GAIL.
+            ``"shaped"`` (AIRL only): f, the entropy left to the RL algorithm.
     """
 
     method: str = "airl"
@@ -76,10 +88,18 @@ class AdversarialConfig:
     round_steps: int = 1000
     generator_buffer_steps: int = 10_000
     relabel_replay: bool = True
+    generator_reward: str = "log_odds"
 
     def __post_init__(self) -> None:
         if self.method not in ADVERSARIAL_METHODS:
             raise ValueError(f"method: expected one of {ADVERSARIAL_METHODS}, got {self.method!r}")
+        if self.generator_reward not in GENERATOR_REWARDS:
+            raise ValueError(f"generator_reward: expected one of {GENERATOR_REWARDS}, got {self.generator_reward!r}")
+        if self.generator_reward == "shaped" and self.method != "airl":
+            raise ValueError(
+                f"generator_reward: 'shaped' (f without −log π) is AIRL's; GAIL's generator reward is its logit, "
+                f"got generator_reward='shaped' with method={self.method!r}"
+            )
         for name in ("batch_size", "updates_per_round", "round_steps", "generator_buffer_steps"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -158,12 +178,36 @@ def policy_log_prob(agent: Any, obs: np.ndarray, acts: np.ndarray) -> np.ndarray
     return log_prob.cpu().numpy().astype(np.float32).reshape(-1)
 
 
+class LogOddsRewardFn:
+    """The generator's reward log D − log(1 − D) = f(s, a, s', d) − log π(a|s), a host ``RewardFn``.
+
+    Args:
+        discriminator_reward: f as a ``RewardFn``.
+        log_policy: ``(obs, acts) -> [N]`` log π(a|s) under the generator's current policy.
+
+    Example:
+        >>> import numpy as np
+        >>> fn = LogOddsRewardFn(lambda o, a, n, d: np.ones(2), lambda o, a: np.log(np.array([0.5, 2.0])))
+        >>> fn(None, None, None, np.zeros(2)).round(4).tolist()  # 1 − log 0.5, 1 − log 2
+        [1.6931, 0.3069]
+    """
+
+    def __init__(self, discriminator_reward: Any, log_policy: Any) -> None:
+        self.discriminator_reward = discriminator_reward
+        self.log_policy = log_policy
+
+    def __call__(self, obs: Any, acts: Any, next_obs: Any, dones: Any) -> np.ndarray:
+        shaped = np.asarray(self.discriminator_reward(obs, acts, next_obs, dones), np.float32)
+        return shaped - np.asarray(self.log_policy(obs, acts), np.float32)
+
+
 class AdversarialCallback(BaseCallback):
     """SB3 callback that trains an AIRL/GAIL discriminator between the generator's rollouts.
 
     The agent's env must be (outermost) a :class:`RewardVecEnvWrapper` in ``replace`` mode; its
     ``last_transitions`` feed the generator buffer and its reward function is the
-    discriminator's (swapped after each round). Round figures are logged as ``adversarial/*``
+    discriminator's (swapped after each round): its log-odds f − log π(a|s) (AIRL) or g (GAIL),
+    or AIRL's f alone (``config.generator_reward``). Round figures are logged as ``adversarial/*``
     and kept in :attr:`history`.
 
     Args:
@@ -209,7 +253,14 @@ class AdversarialCallback(BaseCallback):
         self.history: list[dict[str, float]] = []
         """One record per discriminator round: its last update's metrics and the ``timestep``."""
         self.reward_fn = as_reward_fn(model, self.params)
-        reward_wrapper.set_reward_fn(self.reward_fn)
+        """The discriminator's reward (f for AIRL, g for GAIL) under the current parameters."""
+        self.generator_reward_fn: Any = self.reward_fn
+        """What the generator trains on (``config.generator_reward``); it relabels the replay buffer too."""
+        if config.method == "airl" and config.generator_reward == "log_odds":
+            self.generator_reward_fn = LogOddsRewardFn(
+                self.reward_fn, lambda obs, acts: policy_log_prob(self.model, obs, acts)
+            )
+        reward_wrapper.set_reward_fn(self.generator_reward_fn)
         method = config.method
 
         def update(
@@ -289,7 +340,7 @@ class AdversarialCallback(BaseCallback):
         if cfg.relabel_replay and isinstance(replay, ReplayBuffer):
             from rewardlab.rl import relabel_replay_buffer
 
-            relabel_replay_buffer(replay, self.reward_fn, self.model)
+            relabel_replay_buffer(replay, self.generator_reward_fn, self.model)
         return record
 
 
