@@ -215,11 +215,11 @@ def plot_kl_curves(curves: dict[tuple[float, str], dict[str, np.ndarray]], path:
             axis.fill_between(kl, low, high, color=color, alpha=0.15, linewidth=0)
             for seed_kl, seed_return in zip(curve["policy_kl"], curve["true_return"], strict=True):
                 axis.plot(seed_kl, seed_return, color=color, alpha=0.2, linewidth=0.7)
+        axis.legend(fontsize=7)
         axis.set_title(f"{int(round(100 * noise))}% flipped labels")
         axis.set_xlabel("KL(π ‖ π₀) on fixed states, nats")
         axis.grid(alpha=0.3)
-    axes[0].set_ylabel("true return (3 deterministic episodes)")
-    axes[0].legend(fontsize=7)
+    axes[0].set_ylabel("true return (deterministic evaluation episodes)")
     if title:
         figure.suptitle(title)
     figure.tight_layout()
