@@ -6,6 +6,8 @@
 * Named reward factors (``info["reward_factors"]`` + :class:`FactorSpec`) for
   Pendulum, MountainCarContinuous and MuJoCo locomotion envs, fixed-horizon episodes
   and fast offscreen MuJoCo rendering, all through :func:`make`.
+* NLE and MiniHack tasks with a compact glyph/stats/message observation, the message text in
+  ``info["message"]`` and tty rendering (:func:`make_nethack`, ``rewardlab/MiniHack-…`` ids).
 
 Importing the package registers its gymnasium envs.
 """
@@ -29,12 +31,24 @@ from ._delivery import (
 )
 from ._detour import DETOUR_BOARD, DETOUR_START, DetourTask, detour_gridworld
 from ._factors import FACTOR_ENV_IDS, FixedHorizon, RewardFactors, factor_spec, make
+from ._nethack import (
+    MAX_GLYPH,
+    NETHACK_ENV_IDS,
+    NetHackObservation,
+    crop_glyphs,
+    decode_message,
+    make_nethack,
+    register_nethack_envs,
+    tty_rgb,
+    tty_text,
+)
 from ._registration import DELIVERY_ID, register_envs
 from ._render import configure_fast_rendering, measure_render_fps
 from ._spec import FactorSpec
 from ._tabular import FeatureNames, TabularMDP, random_mdp, validate_tabular_mdp
 
 register_envs()
+register_nethack_envs()
 
 __all__ = [
     "ACTION_NAMES",
@@ -46,6 +60,8 @@ __all__ = [
     "DETOUR_START",
     "FACTOR_ENV_IDS",
     "FEATURE_NAMES",
+    "MAX_GLYPH",
+    "NETHACK_ENV_IDS",
     "TRUE_WEIGHTS",
     "DeliveryGridworld",
     "DeliveryModel",
@@ -54,20 +70,27 @@ __all__ = [
     "FactorSpec",
     "FeatureNames",
     "FixedHorizon",
+    "NetHackObservation",
     "RewardFactors",
     "TabularMDP",
     "configure_fast_rendering",
+    "crop_glyphs",
+    "decode_message",
     "delivery_factor_spec",
     "delivery_mdp",
     "delivery_model",
     "detour_gridworld",
     "factor_spec",
     "make",
+    "make_nethack",
     "measure_render_fps",
     "parse_board",
     "random_delivery_mdp",
     "random_delivery_task",
     "random_mdp",
     "register_envs",
+    "register_nethack_envs",
+    "tty_rgb",
+    "tty_text",
     "validate_tabular_mdp",
 ]
