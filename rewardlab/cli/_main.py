@@ -89,8 +89,10 @@ def quickstart(
     table.add_row("PPO on true reward", f"{summary['return_true']:.1f}")
     table.add_row("random", f"{summary['return_random']:.1f}")
     console.print(table)
+    note = summary["normalized_return_note"]
+    normalized = f"undefined ({note.split(': ', 1)[-1]})" if note else f"{summary['normalized_return']:.3f}"
     console.print(
-        f"normalized return {summary['normalized_return']:.3f} | reward correlation: per transition "
+        f"normalized return {normalized} | reward correlation: per transition "
         f"{summary['pearson_transition']:.3f}, per 50-step segment {summary['pearson_segment']:.3f} | "
         f"labels {summary['labels_used']} | {summary['wall_s']:.0f} s"
     )
