@@ -188,7 +188,7 @@ class LogOddsRewardFn:
     Example:
         >>> import numpy as np
         >>> fn = LogOddsRewardFn(lambda o, a, n, d: np.ones(2), lambda o, a: np.log(np.array([0.5, 2.0])))
-        >>> fn(None, None, None, np.zeros(2)).round(4).tolist()  # 1 − log 0.5, 1 − log 2
+        >>> [round(float(x), 4) for x in fn(None, None, None, np.zeros(2))]  # 1 − log 0.5, 1 − log 2
         [1.6931, 0.3069]
     """
 
