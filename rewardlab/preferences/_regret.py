@@ -103,11 +103,18 @@ def optimal_advantages(
     *,
     temperature: float = 0.0,
     num_sweeps: int = 200,
+    exact_values: bool = False,
 ) -> jax.Array:
     """A(s, a) = Q(s, a) − V(s) of a reward by (soft) value iteration: ``[S, A]``.
 
     Differentiable in ``reward`` (soft backups for τ > 0; the hard max has the Danskin
     subgradient, the successor features of the greedy policy).
+
+    ``num_sweeps`` backups leave an error of up to γ^n·max|V| in the values: at γ = 0.999, 80
+    sweeps leave 92 % of it. With ``exact_values`` (hard max, γ < 1) the sweeps only choose
+    the greedy policy π, whose values are then solved exactly, V^π = (I − γP_π)⁻¹ r_π, and
+    Q = r + γTV^π: the advantages are exact once the sweeps have found an optimal policy (the
+    policy converges long before the values do), as :func:`tabular_advantage_fn`'s are.
 
     Example:
         >>> import jax.numpy as jnp
@@ -117,6 +124,10 @@ def optimal_advantages(
         [[-0.5, 0.0], [0.0, 0.0]]
     """
     result = value_iteration(transitions, reward, discount, num_sweeps=num_sweeps, temperature=temperature)
+    if exact_values and temperature == 0 and float(discount) < 1.0:
+        values = policy_evaluation(transitions, reward, discount, greedy_policy(result.q_values))
+        q_values = bellman_backup(transitions, reward, discount, values)
+        return q_values - jnp.max(q_values, axis=-1, keepdims=True)
     return result.q_values - result.state_values[:, None]
 
 
@@ -278,6 +289,11 @@ class TabularRegretModel:
             (Knox et al.'s approximation; linear rewards only; ``library`` required).
         temperature: τ of the soft backups (0: hard max).
         num_sweeps: value-iteration sweeps per planning call.
+        exact_values: with the hard max and γ < 1, solve the greedy policy's values exactly
+            after the sweeps (:func:`optimal_advantages`), so the advantages carry the
+            precision of the teacher's :func:`tabular_advantage_fn` rather than the sweeps'
+            γ^n error (at γ = 0.999, 80 sweeps leave 92 % of it). Costs one ``[S, S]`` solve
+            per planning call.
         library: successor features for ``value_model="successor_features"``.
         library_temperature: T of the softmax over the library (Knox et al.: 0.001).
 
@@ -310,6 +326,7 @@ class TabularRegretModel:
         value_model: str = "exact",
         temperature: float = 0.0,
         num_sweeps: int = 200,
+        exact_values: bool = True,
         library: SuccessorFeatures | None = None,
         library_temperature: float = 0.001,
     ) -> None:
@@ -339,6 +356,7 @@ class TabularRegretModel:
         self.value_model = value_model
         self.temperature = 0 if float(temperature) == 0 else float(temperature)
         self.num_sweeps = int(num_sweeps)
+        self.exact_values = bool(exact_values)
         self.library = library
         self.library_temperature = float(library_temperature)
 
@@ -351,7 +369,12 @@ class TabularRegretModel:
         reward = self.reward.table(params)
         if self.value_model == "exact":
             return optimal_advantages(
-                self.transitions, reward, self.discount, temperature=self.temperature, num_sweeps=self.num_sweeps
+                self.transitions,
+                reward,
+                self.discount,
+                temperature=self.temperature,
+                num_sweeps=self.num_sweeps,
+                exact_values=self.exact_values,
             )
         assert self.library is not None  # value_model="successor_features" requires it
         values = successor_feature_values(self.library, params.net, self.library_temperature)
