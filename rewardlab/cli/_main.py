@@ -119,6 +119,10 @@ from rewardlab.cli._llm import llm_app as _llm_app  # noqa: E402
 
 app.add_typer(_llm_app, name="llm")
 
+from rewardlab.cli._vlm import vlm_app as _vlm_app  # noqa: E402
+
+app.add_typer(_vlm_app, name="vlm")
+
 from rewardlab.cli._search import eureka as _eureka_command  # noqa: E402
 
 app.command("eureka")(_eureka_command)

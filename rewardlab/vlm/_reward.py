@@ -41,6 +41,9 @@ class CLIPReward:
         goal: one goal prompt or several (averaged).
         baseline: one baseline prompt or several (averaged); None only for ``alpha = 0``.
         alpha: α in [0, 1], the weight of the goal-baseline direction.
+        cache: keep the image embedding of every next observation seen (keyed by its float32
+            bytes) and render only new ones: for sample-based distances, whose grids repeat
+            the same states many times. Off for training, where states rarely repeat.
 
     Raises:
         ValueError: bad prompts or ``alpha`` (see :func:`goal_baseline`).
@@ -60,6 +63,7 @@ class CLIPReward:
         baseline: str | Sequence[str] | None = None,
         *,
         alpha: float = 0.0,
+        cache: bool = False,
     ) -> None:
         if not isinstance(embedder, ClipEmbedder):
             raise ValueError(f"embedder: expected a ClipEmbedder (load_clip), got {type(embedder).__name__}")
@@ -71,6 +75,7 @@ class CLIPReward:
         self.goal_embeddings = embedder.embed_texts(self.goal)
         self.baseline_embeddings = None if self.baseline is None else embedder.embed_texts(self.baseline)
         self.spec: GoalBaseline = goal_baseline(self.goal_embeddings, self.baseline_embeddings, alpha)
+        self.cache: dict[bytes, np.ndarray] | None = {} if cache else None
 
     def __repr__(self) -> str:
         return f"CLIPReward({self.embedder.name!r}, goal={self.goal!r}, baseline={self.baseline!r}, alpha={self.alpha})"
@@ -117,4 +122,17 @@ class CLIPReward:
             raise ValueError(f"dones: expected shape [N] with N >= 1, got {dones.shape}")
         if np.shape(next_obs)[0] != dones.shape[0]:
             raise ValueError(f"next_obs: expected N={dones.shape[0]} rows (from dones), got {np.shape(next_obs)[0]}")
-        return self.from_frames(self.render(next_obs))
+        if self.cache is None:
+            return self.from_frames(self.render(next_obs))
+        return self.from_embeddings(self.cached_embeddings(next_obs))
+
+    def cached_embeddings(self, next_obs: Any) -> np.ndarray:
+        """Image embeddings ``[N, D]`` of next observations, rendering and embedding only those not cached."""
+        rows = np.ascontiguousarray(next_obs, np.float32)
+        keys = [row.tobytes() for row in rows]
+        assert self.cache is not None
+        missing = {key: i for i, key in enumerate(keys) if key not in self.cache}
+        if missing:
+            embeddings = self.embedder.embed_images(self.render(rows[list(missing.values())]))
+            self.cache.update(zip(missing, embeddings, strict=True))
+        return np.stack([self.cache[key] for key in keys])
