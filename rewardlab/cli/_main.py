@@ -119,6 +119,10 @@ from rewardlab.cli._llm import llm_app as _llm_app  # noqa: E402
 
 app.add_typer(_llm_app, name="llm")
 
+from rewardlab.cli._label import label_app as _label_app  # noqa: E402
+
+app.add_typer(_label_app, name="label")
+
 from rewardlab.cli._vlm import vlm_app as _vlm_app  # noqa: E402
 
 app.add_typer(_vlm_app, name="vlm")

@@ -72,7 +72,13 @@ from rewardlab.preferences._tabular_learning import (
     fit_tabular_reward,
     sample_tabular_pairs,
 )
-from rewardlab.preferences._teacher_registry import TEACHER_MODELS, TEACHER_PRESETS, make_teacher
+from rewardlab.preferences._teacher_registry import (
+    TEACHER_FACTORIES,
+    TEACHER_MODELS,
+    TEACHER_PRESETS,
+    make_teacher,
+    register_teacher,
+)
 from rewardlab.preferences._teachers import (
     SimulatedTeacher,
     Teacher,
@@ -97,6 +103,7 @@ __all__ = [
     "PREFERENCE_MODELS",
     "QUERY_METHODS",
     "TABULAR_SOLVERS",
+    "TEACHER_FACTORIES",
     "TEACHER_MODELS",
     "TEACHER_PRESETS",
     "VALUE_MODELS",
@@ -152,6 +159,7 @@ __all__ = [
     "random_fragmenter",
     "regret",
     "regret_probability",
+    "register_teacher",
     "reward_correlation",
     "sample_tabular_pairs",
     "segment_regret",

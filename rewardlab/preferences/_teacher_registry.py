@@ -9,6 +9,7 @@ each other or of the names given to them here.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from rewardlab.preferences._heron import HeronTeacher
@@ -27,6 +28,21 @@ TEACHER_MODELS = ("regret", "heron")
 """Teachers beyond B-Pref's partial-return presets; they need extra arguments (see ``make_teacher``)."""
 
 
+TEACHER_FACTORIES: dict[str, Callable[..., Any]] = {}
+"""Teachers registered by packages above this one (``register_teacher``): ``human`` by ``rewardlab.labelling``."""
+
+
+def register_teacher(name: str, factory: Callable[..., Any]) -> None:
+    """Make ``make_teacher(name, **kwargs)`` return ``factory(**kwargs)``; presets and models keep their names.
+
+    Raises:
+        ValueError: ``name`` is a preset or a preference model.
+    """
+    if name in TEACHER_PRESETS or name in TEACHER_MODELS:
+        raise ValueError(f"name: {name!r} is a built-in teacher, expected another name")
+    TEACHER_FACTORIES[name] = factory
+
+
 def _check_overrides(cls: type, overrides: dict[str, Any]) -> None:
     fields = {field.name for field in dataclasses.fields(cls)}
     unknown = sorted(set(overrides) - fields)
@@ -43,7 +59,8 @@ def make_teacher(name: str, **overrides: Any) -> Any:
     ``regret`` (a ``SimulatedTeacher`` deciding on the true reward's regret; pass
     ``advantage_fn=``, and ``rationality=`` for a Boltzmann-rational one) and ``heron`` (a
     ``HeronTeacher`` over reward factors; pass ``spec=`` a ``FactorSpec`` and optionally
-    ``sigmas=``).
+    ``sigmas=``). Teachers registered with ``register_teacher``: ``human`` (``import rewardlab.labelling``;
+    pass ``run_dir=``, a ``HumanTeacher`` asking people through the labelling server).
 
     Raises:
         ValueError: unknown ``name`` or override.
@@ -57,7 +74,12 @@ def make_teacher(name: str, **overrides: Any) -> Any:
         return HeronTeacher(**overrides)
     if name == "regret":
         return make_teacher("oracle", **{"preference_model": "regret", **overrides})
+    if name in TEACHER_FACTORIES:
+        return TEACHER_FACTORIES[name](**overrides)
+    if name == "human":
+        raise ValueError("name: the 'human' teacher is registered by `import rewardlab.labelling`; import it first")
     if name not in TEACHER_PRESETS:
-        raise ValueError(f"name: expected one of {tuple(TEACHER_PRESETS) + TEACHER_MODELS}, got {name!r}")
+        known = tuple(TEACHER_PRESETS) + TEACHER_MODELS + tuple(TEACHER_FACTORIES)
+        raise ValueError(f"name: expected one of {known}, got {name!r}")
     _check_overrides(SimulatedTeacher, overrides)
     return SimulatedTeacher(**{**TEACHER_PRESETS[name], **overrides})
