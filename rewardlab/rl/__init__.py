@@ -2,6 +2,7 @@
 
 from rewardlab.rl._agents import default_num_envs, make_agent, tuned_hyperparameters
 from rewardlab.rl._episodes import EpisodeReturns
+from rewardlab.rl._nethack import NETHACK_KEYS, NetHackExtractor
 from rewardlab.rl._online import (
     FeedbackRecord,
     PbRLConfig,
@@ -43,6 +44,8 @@ __all__ = [
     "Evaluation",
     "FeedbackRecord",
     "LagrangeMultiplierCallback",
+    "NETHACK_KEYS",
+    "NetHackExtractor",
     "OveroptimizationCallback",
     "OveroptimizationResult",
     "PbRLConfig",
