@@ -209,3 +209,76 @@ def test_metadata_is_json(tmp_path, tiny_pendulum_clip):
     embedder, result = tiny_pendulum_clip
     path = save_clip(embedder, tmp_path / "c", env_id="Pendulum-v1", accuracy=result["accuracy"])
     assert json.loads((path / "rewardlab_vlm.json").read_text())["env_id"] == "Pendulum-v1"
+
+
+@pytest.mark.slow
+def test_vlm_rm_experiment_runs_with_a_tiny_budget(tmp_path):
+    from experiments.vlm_rm import Args, main
+
+    args = Args(
+        env_id="CartPole-v1",
+        image_size=32,
+        clip_frames=100,
+        clip_epochs=2,
+        alphas=(0.0, 1.0),
+        rollout_episodes=1,
+        total_timesteps=256,
+        num_envs=2,
+        epic_samples=16,
+        eval_episodes=1,
+        out_dir=tmp_path,
+    )
+    results = main(args)
+    assert set(results["correlation"]["random"]) == {"0", "1"}
+    assert np.isfinite(results["epic_distance"]) and 0 <= results["epic_distance"] <= 1
+    assert (tmp_path / args.run_name / "clip" / "config.json").is_file()
+    assert (tmp_path / args.run_name / "frames.png").is_file()
+
+
+@pytest.mark.slow
+def test_cli_trains_a_clip_then_ppo_on_its_reward(tmp_path):
+    from typer.testing import CliRunner
+
+    from rewardlab.cli import app
+
+    runner = CliRunner()
+    folder = tmp_path / "clip"
+    result = runner.invoke(
+        app,
+        [
+            "vlm",
+            "train-clip",
+            "--env",
+            "CartPole-v1",
+            "--out",
+            str(folder),
+            "--frames",
+            "60",
+            "--epochs",
+            "1",
+            "--image-size",
+            "32",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        app,
+        [
+            "vlm",
+            "train",
+            "--env",
+            "CartPole-v1",
+            "--clip",
+            str(folder),
+            "--total-timesteps",
+            "256",
+            "--num-envs",
+            "2",
+            "--eval-episodes",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1])["goal"] == ["the pole is upright"]
+    result = runner.invoke(app, ["vlm", "train", "--env", "CartPole-v1", "--clip", str(tmp_path / "none")])
+    assert result.exit_code != 0 and "goal" in result.output
