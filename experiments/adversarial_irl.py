@@ -181,7 +181,6 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         "imitation_return": imitation_return,
         "normalized_return": _normalised(imitation_return, expert_return, random_return),
         "discriminator_loss": result.history[-1]["loss"] if result.history else float("nan"),
-        "generator_reward": config.generator_reward,
         "expert_seconds": expert_seconds,
     }
     if args.method == "airl" and args.transfer_total_timesteps > 0:
