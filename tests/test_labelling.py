@@ -108,8 +108,9 @@ def test_store_refuses_closed_unknown_and_repeated_answers(tmp_path):
 
 
 def test_clip_path_keeps_to_the_clips_folder(tmp_path):
-    assert clip_path(tmp_path, "q3_1.gif") == (tmp_path / "q3_1.gif").resolve()
-    for name in ("../labels.sqlite", "q3_1.gif/../../x", "/etc/passwd", "q3_2.gif", "..%2Fq3_1.gif"):
+    good = "c0123456789abcdef_1.gif"
+    assert clip_path(tmp_path, good) == (tmp_path / good).resolve()
+    for name in ("../labels.sqlite", f"{good}/../../x", "/etc/passwd", "c0123456789abcdef_2.gif", f"..%2F{good}"):
         assert clip_path(tmp_path, name) is None
 
 
@@ -124,7 +125,7 @@ def test_app_serves_page_queries_clips_and_labels(client):
     query = client.get("/api/next", headers=headers).json()
     assert query["stats"]["queue"] == 3
     first = query["query"]
-    assert first["id"] == 1 and first["clips"] == ["/clips/q1_0.gif", "/clips/q1_1.gif"]
+    assert first["id"] == 1 and [clip.rsplit("_", 1)[1] for clip in first["clips"]] == ["0.gif", "1.gif"]
     clip = client.get(first["clips"][0])
     assert clip.status_code == 200 and clip.headers["content-type"] == "image/gif" and clip.content[:6] == b"GIF89a"
     posted = client.post("/api/labels", json={"query_id": 1, "choice": "left", "seconds": 1.5}, headers=headers)
@@ -160,7 +161,7 @@ def test_app_refuses_path_traversal(client):
         "/clips/../labels.sqlite",
         "/clips/..%2Flabels.sqlite",
         "/clips/%2e%2e%2fsecret.gif",
-        "/clips/q9_0.gif",  # well formed, but no query lists it
+        "/clips/c0123456789abcdef_0.gif",  # well formed, but no query lists it
         "/static/../_store.py",
         "/static/index.html%00.js",
     ):

@@ -18,8 +18,8 @@ import numpy as np
 
 from rewardlab._io import atomic_write_bytes
 
-CLIP_NAME = re.compile(r"^q(\d+)_([01])\.gif$")
-"""File names of clips: ``q<query id>_<side>.gif`` (side 0: left σ¹, 1: right σ²); nothing else is served."""
+CLIP_NAME = re.compile(r"^c([0-9a-f]{16})_([01])\.gif$")
+"""File names of clips: ``c<16 hex digits>_<side>.gif`` (side 0: left σ¹, 1: right σ²); nothing else is served."""
 
 
 class ClipRenderer(Protocol):
@@ -96,14 +96,17 @@ def encode_gif(frames: np.ndarray, fps: float = 15.0) -> bytes:
 
 
 def render_clips(
-    clips_dir: str | os.PathLike, query_id: int, obs_pair: np.ndarray, renderer: ClipRenderer, fps: float = 15.0
+    clips_dir: str | os.PathLike, key: str, obs_pair: np.ndarray, renderer: ClipRenderer, fps: float = 15.0
 ) -> tuple[str, str]:
-    """Encode the two segments of query ``query_id`` (``obs_pair [2, L, *obs_shape]``) once; returns the names.
+    """Encode the two segments ``obs_pair [2, L, *obs_shape]`` once, as clips named after ``key``; returns the names.
 
-    A clip already on disk is kept (the cache): rendering the same query again costs nothing.
+    ``key`` is 16 hex digits (e.g. ``secrets.token_hex(8)``). A clip already on disk is kept (the
+    cache): rendering the same key again costs nothing.
     """
+    if not re.fullmatch(r"[0-9a-f]{16}", key):
+        raise ValueError(f"key: expected 16 lowercase hex digits, got {key!r}")
     folder = Path(clips_dir)
-    names = (f"q{int(query_id)}_0.gif", f"q{int(query_id)}_1.gif")
+    names = (f"c{key}_0.gif", f"c{key}_1.gif")
     for side, name in enumerate(names):
         path = folder / name
         if not path.exists():
@@ -120,6 +123,8 @@ def clip_path(clips_dir: str | os.PathLike, name: str) -> Path | None:
     Example:
         >>> clip_path("/tmp/clips", "../etc/passwd") is None
         True
+        >>> clip_path("/tmp/clips", "c0123456789abcdef_1.gif").name
+        'c0123456789abcdef_1.gif'
     """
     if not CLIP_NAME.match(name):
         return None

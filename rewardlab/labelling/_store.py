@@ -253,13 +253,6 @@ class LabelStore:
                         db.execute("INSERT INTO clips VALUES (?, ?, ?, ?)", (query_id, side, name, kind))
         return ids
 
-    def set_clips(self, query_id: int, clips: tuple[str, str]) -> None:
-        """Record the clip file names of a query (rendered after it was queued)."""
-        with self._transaction() as db:
-            for side, name in enumerate(clips):
-                kind = "image/gif" if name.endswith(".gif") else "image/webp"
-                db.execute("INSERT OR REPLACE INTO clips VALUES (?, ?, ?, ?)", (query_id, side, name, kind))
-
     def clip(self, name: str) -> str | None:
         """The content type of the clip file ``name`` if a query names it, else None."""
         rows = self._read("SELECT content_type FROM clips WHERE name = ?", (name,))

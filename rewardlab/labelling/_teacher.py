@@ -10,6 +10,7 @@ teacher has it). A restarted trainer reopens the store and collects the queries 
 from __future__ import annotations
 
 import os
+import secrets
 import time
 from typing import Any
 
@@ -64,13 +65,12 @@ class HumanTeacher:
         self.pending: list[int] = self.store.open_queries()
 
     def ask(self, pairs: FragmentPairs) -> list[int]:
-        """Queue ``pairs`` (rendering their clips first, so the page never shows a query without them)."""
+        """Queue ``pairs``, their clips rendered first: the page never sees a query without its clips."""
         obs = np.asarray(pairs.obs)
-        # Clips are named after the query id, which the store assigns: insert, render, then record names.
-        ids = self.store.add_queries(pairs, labels_wanted=self.labels_wanted, factor_names=self.factor_names)
-        for b, query_id in enumerate(ids):
-            self.store.set_clips(query_id, render_clips(self.clips_dir, query_id, obs[b], self.renderer))
-        return ids
+        clips = [render_clips(self.clips_dir, secrets.token_hex(8), obs[b], self.renderer) for b in range(len(obs))]
+        return self.store.add_queries(
+            pairs, labels_wanted=self.labels_wanted, clips=clips, factor_names=self.factor_names
+        )
 
     def wait(self, query_ids: list[int], min_labels: int) -> dict[int, list[float | None]]:
         """The answers of the closed queries among ``query_ids`` once ``min_labels`` are closed (or at the timeout)."""
