@@ -345,3 +345,14 @@ def test_online_loop_trains_on_human_labels_as_they_arrive(tmp_path):
     exported = teacher.store.export_preferences()
     np.testing.assert_allclose(result.preferences.labels, exported.labels)
     np.testing.assert_array_equal(result.preferences.pairs.obs, exported.pairs.obs)
+
+
+def test_concurrent_labellers_get_different_queries(tmp_path):
+    store = LabelStore(tmp_path / "labels.sqlite")
+    store.add_queries(_pairs(3), labels_wanted=2)
+    tokens = [store.add_labeller(name) for name in "abcde"]
+    # Two labellers share query 1 (two answers wanted), the next two query 2, the fifth query 3.
+    assert [store.next_query(token).id for token in tokens] == [1, 1, 2, 2, 3]
+    assert store.next_query(tokens[0]).id == 1  # asking again keeps one's own query
+    store.add_label(tokens[0], 1, "left")
+    assert store.next_query(tokens[0]).id == 3  # query 2 is leased to two others, 3 to one

@@ -169,6 +169,7 @@ class LabelStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._leases: dict[int, dict[str, float]] = {}  # query id -> labeller token -> lease end (time.time())
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -268,19 +269,38 @@ class LabelStore:
             raise LabellingError(f"query_ids: unknown queries {missing}", 404)
         return _concat([_pair_from_bytes(found[q]) for q in query_ids])
 
-    def next_query(self, token: str) -> Query | None:
-        """The oldest open query that labeller ``token`` has not answered, or None when there is none."""
-        rows = self._read(
-            "SELECT id, factors FROM queries q WHERE closed IS NULL AND NOT EXISTS ("
-            " SELECT 1 FROM labels l WHERE l.query_id = q.id AND l.token = ? AND l.undone = 0)"
-            " AND (SELECT COUNT(*) FROM labels l WHERE l.query_id = q.id AND l.undone = 0) < q.labels_wanted"
-            " ORDER BY id LIMIT 1",
-            (token,),
-        )
-        if not rows:
-            return None
-        query_id, factors = rows[0]
-        names = dict(self._read("SELECT side, name FROM clips WHERE query_id = ?", (query_id,)))
+    def next_query(self, token: str, lease_seconds: float = 60.0) -> Query | None:
+        """The oldest open query that labeller ``token`` has not answered and others are not all looking at.
+
+        A query handed out is leased to its labeller for ``lease_seconds`` (in memory: a restarted
+        server forgets leases, not labels); a query asks no more labellers at once than it still
+        wants answers from, so concurrent labellers spread over the queue instead of colliding.
+        Returns None when no query is left for this labeller.
+        """
+        now = time.time()
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT q.id, q.factors, q.labels_wanted - (SELECT COUNT(*) FROM labels l"
+                "  WHERE l.query_id = q.id AND l.undone = 0)"
+                " FROM queries q WHERE q.closed IS NULL AND NOT EXISTS ("
+                " SELECT 1 FROM labels l WHERE l.query_id = q.id AND l.token = ? AND l.undone = 0)"
+                " ORDER BY q.id LIMIT 256",
+                (token,),
+            ).fetchall()
+            chosen = None
+            for query_id, factors, missing in rows:
+                leases = {t: until for t, until in self._leases.get(query_id, {}).items() if until > now}
+                self._leases[query_id] = leases
+                if token in leases or len(leases) < missing:
+                    chosen = (query_id, factors)
+                    break
+            if chosen is None and rows:  # everything leased: share the oldest rather than wait
+                chosen = rows[0][:2]
+            if chosen is None:
+                return None
+            query_id, factors = chosen
+            self._leases.setdefault(query_id, {})[token] = now + lease_seconds
+            names = dict(self._db.execute("SELECT side, name FROM clips WHERE query_id = ?", (query_id,)).fetchall())
         decoded = json.loads(factors) if factors else None
         return Query(
             id=int(query_id),
@@ -322,6 +342,7 @@ class LabelStore:
                 "SELECT COUNT(*) FROM labels WHERE query_id = ? AND undone = 0", (query_id,)
             ).fetchone()
             is_closed = count >= wanted
+            self._leases.get(query_id, {}).pop(token, None)  # the answer itself now counts
             if is_closed:
                 db.execute("UPDATE queries SET closed = ? WHERE id = ?", (now, query_id))
         return {"label_id": int(cursor.lastrowid or 0), "closed": is_closed}
@@ -341,6 +362,7 @@ class LabelStore:
             label_id, query_id = row
             db.execute("UPDATE labels SET undone = 1 WHERE id = ?", (label_id,))
             db.execute("UPDATE queries SET closed = NULL WHERE id = ?", (query_id,))
+            self._leases.get(query_id, {}).pop(token, None)
         return int(query_id)
 
     def answers(self, query_ids: list[int] | None = None) -> dict[int, list[float | None]]:
@@ -365,13 +387,17 @@ class LabelStore:
         return [int(row[0]) for row in self._read("SELECT id FROM queries WHERE closed IS NULL ORDER BY id")]
 
     def agreement(self) -> float:
-        """Mean pairwise agreement (``pairwise_agreement``) over closed queries with ≥ 2 non-skip answers."""
-        scores = [
-            pairwise_agreement([v for v in values if v is not None])
-            for values in self.answers().values()
-            if sum(v is not None for v in values) >= 2
-        ]
-        return float(np.mean(scores)) if scores else float("nan")
+        """Mean pairwise agreement (``pairwise_agreement``) over closed queries with ≥ 2 non-skip answers.
+
+        Per query, Σ_v n_v (n_v − 1) / (n (n − 1)) over the answer values v given n_v times (n = Σ_v n_v).
+        """
+        ((value,),) = self._read(
+            "WITH c AS (SELECT l.query_id, l.choice, COUNT(*) AS n FROM labels l JOIN queries q ON q.id = l.query_id"
+            "  WHERE l.undone = 0 AND q.closed IS NOT NULL AND l.choice != 'skip' GROUP BY l.query_id, l.choice),"
+            " t AS (SELECT SUM(n) AS n, SUM(n * (n - 1)) AS same FROM c GROUP BY query_id HAVING SUM(n) >= 2)"
+            " SELECT AVG(CAST(same AS REAL) / (n * (n - 1))) FROM t"
+        )
+        return float("nan") if value is None else float(value)
 
     def stats(self, token: str | None = None) -> Stats:
         """Queue length, progress, labels per minute (last 5 minutes) and agreement."""
