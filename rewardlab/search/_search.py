@@ -69,7 +69,7 @@ def reflection_text(candidate: dict[str, Any]) -> str:
     Example:
         >>> text = reflection_text({"code": "def compute_reward(obs, act, next_obs, terminated): ...",
         ...     "components": {"angle": [-2.0, -1.0]}, "returns_along": [-900.0, -500.0], "fitness": -300.0})
-        >>> print(text.splitlines()[4])
+        >>> print(text.splitlines()[-2])
         true return: [-900.00, -500.00, -300.00], max -300.00, mean -566.67, min -900.00
     """
     along = _finite(candidate.get("returns_along") or []) + [float(candidate["fitness"])]
