@@ -240,6 +240,11 @@ def plot(results: dict, path: Path) -> None:
             ax.grid(alpha=0.3)
         row[0].set_ylabel(f"{learner} learner\nerror of the learned reward")
     axes[0][0].legend(loc="center left", fontsize=8)
+    fig.suptitle(
+        "Likelihood IRL under a misspecified model: board means (lines) and boards (dots); "
+        "grey: some fit short of the gradient tolerance",
+        fontsize=10,
+    )
     fig.tight_layout()
     atomic_write_figure(path, fig, dpi=110, close=True)
 
