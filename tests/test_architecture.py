@@ -32,6 +32,7 @@ FLOORS = {
     "rewardlab.preferences": 2,
     "rewardlab.distances": 2,
     "rewardlab.shaping": 2,
+    "rewardlab.intrinsic": 3,  # exploration bonuses (counts, RND, E3B): reward sources above preferences
     "rewardlab.rl": 3,
     "rewardlab.bilevel": 3,  # beside rl: it uses preferences' Bradley–Terry loss (PARL)
     "rewardlab.labelling": 3,  # human labelling web app; its teacher plugs into rl's loop by registration

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from stable_baselines3 import PPO
+from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import rewardlab_envs  # registers rewardlab/MiniHack-…
@@ -17,7 +18,7 @@ pytest.importorskip("minihack")
 
 def _ppo(n_steps: int) -> PPO:
     torch.set_num_threads(1)
-    venv = DummyVecEnv([lambda: gym.make("rewardlab/MiniHack-Room-5x5-v0") for _ in range(2)])
+    venv = DummyVecEnv([lambda: Monitor(gym.make("rewardlab/MiniHack-Room-5x5-v0")) for _ in range(2)])
     return PPO(
         "MultiInputPolicy",
         venv,
