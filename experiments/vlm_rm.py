@@ -115,6 +115,15 @@ def task_reward(env_id: str, next_obs: Any, acts: Any) -> np.ndarray:
     return (healthy + velocity - control).astype(np.float32)
 
 
+# SB3's defaults (2,048 steps per env per rollout) leave CartPole one update in a short budget; the
+# RL Zoo's CartPole settings, with rollouts of 64 steps per env.
+PPO_OVERRIDES: dict[str, dict[str, Any]] = {
+    "CartPole-v1": dict(
+        n_steps=64, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0, learning_rate=1e-3
+    )
+}
+
+
 def _ppo(args: Args, reward: CLIPReward | None) -> tuple[float, list[int], list[float], Any]:
     """PPO on the VLM reward (or the env's when None): final true return, its training curve, the agent."""
     venv: Any = make_task_env(args.env_id, args.num_envs, args.seed)
@@ -124,7 +133,7 @@ def _ppo(args: Args, reward: CLIPReward | None) -> tuple[float, list[int], list[
             callbacks.append(RolloutRelabelCallback(reward))
         else:
             venv = RewardVecEnvWrapper(venv, reward)
-    agent = make_agent("ppo", venv, args.env_id, seed=args.seed)
+    agent = make_agent("ppo", venv, args.env_id, seed=args.seed, **PPO_OVERRIDES.get(args.env_id, {}))
     agent.learn(args.total_timesteps, callback=callbacks)
     final = evaluate_policy(agent, make_env(args.env_id), args.eval_episodes, seed=10_000).true_return
     return final, callbacks[0].timesteps, callbacks[0].returns, agent
