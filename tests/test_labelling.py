@@ -356,3 +356,19 @@ def test_concurrent_labellers_get_different_queries(tmp_path):
     assert store.next_query(tokens[0]).id == 1  # asking again keeps one's own query
     store.add_label(tokens[0], 1, "left")
     assert store.next_query(tokens[0]).id == 3  # query 2 is leased to two others, 3 to one
+
+
+def test_cli_prints_the_url_and_needs_a_key_beyond_loopback(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import rewardlab.labelling
+    from rewardlab.cli import app
+
+    calls = []
+    monkeypatch.setattr(rewardlab.labelling, "serve", lambda *args, **kwargs: calls.append((args, kwargs)))
+    local = CliRunner().invoke(app, ["label", "serve", str(tmp_path), "--port", "8123"])
+    assert local.exit_code == 0 and "http://127.0.0.1:8123/" in local.output and "key=" not in local.output
+    assert calls[-1][1] == {"host": "127.0.0.1", "port": 8123, "access_key": None}
+    public = CliRunner().invoke(app, ["label", "serve", str(tmp_path), "--host", "0.0.0.0"])
+    key = calls[-1][1]["access_key"]
+    assert public.exit_code == 0 and key and f"?key={key}" in public.output
