@@ -14,7 +14,7 @@ MiniHack (``MiniHack-Room-5x5-v0``, ``MiniHack-Corridor-R2-v0``, ``MiniHack-KeyR
 ``info["message"]`` holds the decoded message text (for message reward models), and the tty
 (24 × 80 characters and colours) renders as text (``render_mode="ansi"``) or as an RGB image
 (``"rgb_array"``, for videos and labelling UIs). The ``rewardlab/``-prefixed ids of
-:data:`NETHACK_ENV_IDS` are registered with gymnasium (``gym.make("rewardlab/MiniHack-Room-5x5-v0")``);
+``NETHACK_ENV_IDS`` are registered with gymnasium (``gym.make("rewardlab/MiniHack-Room-5x5-v0")``);
 ``nle`` and ``minihack`` (the ``[nethack]`` extra) are imported only when such an env is made.
 
 Küttler et al., "The NetHack Learning Environment", NeurIPS 2020; Samvelyan et al.,
@@ -241,7 +241,7 @@ def make_nethack(
 
 
 def register_nethack_envs() -> None:
-    """Register ``rewardlab/<id>`` for each id of :data:`NETHACK_ENV_IDS` (idempotent; no import of nle).
+    """Register ``rewardlab/<id>`` for each id of ``NETHACK_ENV_IDS`` (idempotent; no import of nle).
 
     Example:
         >>> register_nethack_envs()
