@@ -83,7 +83,7 @@ def captioner(env_id: str) -> Callable[[np.ndarray], str]:
 
 
 def caption_observations(env_id: str, obs: Any) -> list[str]:
-    """The caption of each observation ``[N, *obs_shape]`` (:data:`CAPTIONERS`)."""
+    """The caption of each observation ``[N, *obs_shape]`` (the rules of ``CAPTIONERS``)."""
     rule = captioner(env_id)
     return [rule(row) for row in np.asarray(obs)]
 
