@@ -277,7 +277,7 @@ def measure_overoptimization(
         >>> fn = lambda o, a, n, d: n[:, 0].astype(np.float32)  # cos θ': a decent proxy for Pendulum
         >>> result = measure_overoptimization("Pendulum-v1", fn, np.random.default_rng(0).normal(size=(64, 3)),
         ...     total_timesteps=64, num_checkpoints=1, eval_episodes=1, agent_kwargs=dict(n_steps=16, batch_size=32, n_epochs=1))
-        >>> result.timesteps.tolist(), result.true_return.shape, result.policy_kl[0]
+        >>> result.timesteps.tolist(), result.true_return.shape, float(result.policy_kl[0])
         ([0, 64], (2,), 0.0)
     """
     if total_timesteps < 1 or num_checkpoints < 1:
