@@ -27,6 +27,21 @@ def flatten_obs(obs: Any, keys: Sequence[str] | None) -> np.ndarray:
     return np.concatenate([leaf.reshape(n, -1).astype(np.float32) for leaf in leaves], axis=1)
 
 
+def fit_steps(
+    loss: Callable[[Any], jax.Array], optimizer: Any, params: Any, opt_state: Any, num_updates: int
+) -> tuple[Any, Any, jax.Array]:
+    """``num_updates`` Optax steps on ``loss(params)`` in one ``lax.scan``; returns params, state, last loss."""
+
+    def step(carry: tuple[Any, Any], _: None) -> tuple[tuple[Any, Any], jax.Array]:
+        p, s = carry
+        value, grads = jax.value_and_grad(loss)(p)
+        updates, s = optimizer.update(grads, s, p)
+        return (optax.apply_updates(p, updates), s), value
+
+    (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), None, length=num_updates)
+    return params, opt_state, losses[-1]
+
+
 class _MLP(nnx.Module):
     def __init__(self, d_in: int, hidden: int, d_out: int, rngs: nnx.Rngs) -> None:
         self.l1 = nnx.Linear(d_in, hidden, rngs=rngs)
@@ -104,14 +119,9 @@ class RNDBonus:
             return jnp.mean(jnp.square(diff), axis=-1)
 
         def train(params: Any, opt_state: Any, target_params: Any, x: jax.Array) -> tuple[Any, Any, jax.Array]:
-            def step(carry: tuple[Any, Any], _: None) -> tuple[tuple[Any, Any], jax.Array]:
-                p, s = carry
-                loss, grads = jax.value_and_grad(lambda q: jnp.mean(errors(q, target_params, x)))(p)
-                updates, s = self.optimizer.update(grads, s, p)
-                return (optax.apply_updates(p, updates), s), loss
-
-            (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), None, length=self.num_updates)
-            return params, opt_state, losses[-1]
+            return fit_steps(
+                lambda q: jnp.mean(errors(q, target_params, x)), self.optimizer, params, opt_state, self.num_updates
+            )
 
         self._errors = jax.jit(errors)
         self._train = jax.jit(train)
@@ -245,14 +255,7 @@ class E3BBonus:
             return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, a))
 
         def train(params: Any, opt_state: Any, x: jax.Array, a: jax.Array, x_next: jax.Array) -> tuple[Any, Any, Any]:
-            def step(carry: tuple[Any, Any], _: None) -> tuple[tuple[Any, Any], jax.Array]:
-                p, s = carry
-                loss, grads = jax.value_and_grad(loss_fn)(p, x, a, x_next)
-                updates, s = self.optimizer.update(grads, s, p)
-                return (optax.apply_updates(p, updates), s), loss
-
-            (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), None, length=self.num_updates)
-            return params, opt_state, losses[-1]
+            return fit_steps(lambda q: loss_fn(q, x, a, x_next), self.optimizer, params, opt_state, self.num_updates)
 
         self._embed = jax.jit(embed)
         self._train = jax.jit(train)
