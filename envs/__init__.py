@@ -30,6 +30,7 @@ from ._delivery import (
     random_delivery_task,
 )
 from ._detour import DETOUR_BOARD, DETOUR_START, DetourTask, detour_gridworld
+from ._dynamics import ChangedDynamics
 from ._factors import FACTOR_ENV_IDS, FixedHorizon, RewardFactors, factor_spec, make
 from ._nethack import (
     MAX_GLYPH,
@@ -63,6 +64,7 @@ __all__ = [
     "MAX_GLYPH",
     "NETHACK_ENV_IDS",
     "TRUE_WEIGHTS",
+    "ChangedDynamics",
     "DeliveryGridworld",
     "DeliveryModel",
     "DeliveryTask",

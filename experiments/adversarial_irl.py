@@ -8,11 +8,18 @@
    ``total_timesteps`` env steps.
 3. The generator's true return is normalised by the expert's and a uniform-random policy's:
    (R − R_random)/(R_expert − R_random).
-4. AIRL only, with ``transfer_total_timesteps`` > 0: a fresh PPO agent is trained from scratch on
-   the learned reward g alone (no potential term, no discriminator updates) and its true
-   return normalised the same way.
+4. AIRL only, with ``transfer_total_timesteps`` > 0: the reward transferred to changed dynamics, as
+   in Fu et al.'s transfer experiments. The target env is ``env_id`` with its bodies' masses
+   times ``transfer_mass_scale`` (:class:`rewardlab_envs.ChangedDynamics`; Pendulum's pole, or
+   the MuJoCo bodies ``transfer_bodies``). A fresh PPO agent is trained from scratch there on
+   the learned g alone (no potential term, no discriminator updates), and another on the true
+   reward with the same budget; the transfer score is g's true return normalised by that
+   agent's and a uniform-random policy's in the target env. AIRL's disentanglement argument
+   holds for a state-only g (``reward_inputs=("obs",)``, the default); ``("obs", "act")`` is
+   the comparison the paper makes.
 
-Run: ``python -m experiments.adversarial_irl --env-id Pendulum-v1 --method airl --algo sac``.
+Run: ``python -m experiments.adversarial_irl --env-id Pendulum-v1 --method airl --algo sac``; the transfer
+study is the sweep ``experiments/airl_transfer.toml``.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Literal
 
+from rewardlab import RewardFn
 from rewardlab._io import atomic_write_json
 from rewardlab.irl import AdversarialConfig, load_demonstrations, save_demonstrations, train_adversarial, train_expert
 from rewardlab.rewards import as_reward_fn
@@ -38,6 +46,7 @@ from rewardlab.rl import (
 )
 from rewardlab.sweeps import Logger, check_choices, parse_args
 from rewardlab.wrappers import RewardVecEnvWrapper
+from rewardlab_envs import ChangedDynamics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,15 +61,20 @@ class Args:
         expert_total_timesteps: env steps of expert training.
         demo_episodes: expert episodes kept as demonstrations.
         demos_path: load demonstrations from this file instead of training an expert ("" = train).
+        demos_cache: a folder shared by runs: the demonstrations of one (env_id, expert_algo,
+            expert_total_timesteps, demo_episodes, seed) are made once, kept there and reused ("" = off).
         total_timesteps: env steps of adversarial training.
-        reward_inputs: inputs of g ("obs" = state-only, the transferable AIRL reward).
+        reward_inputs: inputs of g (("obs",): state-only, the transferable AIRL reward; ("obs", "act")).
         hidden_sizes: widths of the discriminator MLPs.
         round_steps: env steps between discriminator rounds.
         updates_per_round: discriminator Adam steps per round.
         discount: γ of the generator and of AIRL's potential term.
         generator_reward: log_odds (Fu et al.'s log D − log(1 − D) = f − log π for AIRL) or shaped
             (AIRL's f alone, the entropy left to the RL algorithm).
-        transfer_total_timesteps: PPO env steps on the learned g alone (0 = skip; AIRL only).
+        transfer_total_timesteps: PPO env steps on the learned g alone, and on the true reward, in the
+            changed-dynamics env (0 = skip; AIRL only).
+        transfer_mass_scale: the transfer env's masses are the training env's times this (1 = same dynamics).
+        transfer_bodies: MuJoCo bodies whose mass changes (empty: all; Pendulum takes none).
         eval_episodes: episodes per evaluated policy.
         seed: seed of everything.
         out_dir: run folder for results.json and demos.rlab ("" writes nothing).
@@ -73,14 +87,17 @@ class Args:
     expert_total_timesteps: int = 10_000
     demo_episodes: int = 10
     demos_path: str = ""
+    demos_cache: str = ""
     total_timesteps: int = 15_000
-    reward_inputs: tuple[str, ...] = ("obs", "act")
+    reward_inputs: tuple[str, ...] = ("obs",)
     hidden_sizes: tuple[int, ...] = (64, 64)
     round_steps: int = 1000
     updates_per_round: int = 16
     discount: float = 0.99
     generator_reward: Literal["log_odds", "shaped"] = "log_odds"
     transfer_total_timesteps: int = 0
+    transfer_mass_scale: float = 1.0
+    transfer_bodies: tuple[str, ...] = ()
     eval_episodes: int = 10
     seed: int = 0
     out_dir: str = "runs/adversarial_irl"
@@ -102,20 +119,46 @@ class Args:
             raise ValueError(
                 f"transfer_total_timesteps: expected an integer >= 0, got {self.transfer_total_timesteps!r}"
             )
+        if not (isinstance(self.transfer_mass_scale, int | float) and 0 < self.transfer_mass_scale < float("inf")):
+            raise ValueError(f"transfer_mass_scale: expected a finite number > 0, got {self.transfer_mass_scale!r}")
+        if not self.reward_inputs or not set(self.reward_inputs) <= {"obs", "act", "next_obs"}:
+            raise ValueError(
+                f"reward_inputs: expected a non-empty subset of ('obs', 'act', 'next_obs'), got {self.reward_inputs!r}"
+            )
 
     @property
     def run_name(self) -> str:
-        return f"{self.env_id}_{self.method}-{self.algo}_seed{self.seed}"
+        inputs = "-".join(self.reward_inputs)
+        return f"{self.env_id}_{self.method}-{self.algo}_{inputs}_seed{self.seed}"
 
 
 def _normalised(value: float, expert: float, random: float) -> float:
     return (value - random) / (expert - random)
 
 
-def _true_return(policy: Policy | None, args: Args) -> float:
+def _true_return(policy: Policy | None, args: Args, mass_scale: float = 1.0) -> float:
     """Mean true return of ``policy`` (None: uniform random) over ``eval_episodes`` fixed-horizon episodes."""
     env = make_env(args.env_id, fixed_horizon=DEFAULT_HORIZONS[args.env_id])
+    if mass_scale != 1.0:
+        env = ChangedDynamics(env, mass_scale, args.transfer_bodies)
     return evaluate_policy(policy, env, args.eval_episodes, seed=10_000).true_return
+
+
+def _transfer_agent(args: Args, reward_fn: RewardFn | None) -> float:
+    """True return, in the changed-dynamics env, of PPO trained there from scratch on ``reward_fn`` (None: the true reward)."""
+    venv = make_task_env(
+        args.env_id,
+        default_num_envs("ppo", args.env_id),
+        args.seed + 7,
+        fixed_horizon=DEFAULT_HORIZONS[args.env_id],
+        wrapper_class=ChangedDynamics if args.transfer_mass_scale != 1.0 else None,
+        wrapper_kwargs={"mass_scale": args.transfer_mass_scale, "bodies": args.transfer_bodies},
+    )
+    if reward_fn is not None:
+        venv = RewardVecEnvWrapper(venv, reward_fn)
+    agent = make_agent("ppo", venv, args.env_id, seed=args.seed + 7)
+    agent.learn(args.transfer_total_timesteps)
+    return _true_return(agent, args, args.transfer_mass_scale)
 
 
 def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
@@ -125,10 +168,19 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
     torch.set_num_threads(1)
     start = time.perf_counter()
     out = Path(args.out_dir) / args.run_name if args.out_dir else None
-    if args.demos_path:
-        demos, metadata = load_demonstrations(args.demos_path)
+    cached = (
+        Path(args.demos_cache)
+        / f"{args.env_id}_{args.expert_algo}-{args.expert_total_timesteps}_{args.demo_episodes}ep_seed{args.seed}.rlab"
+        if args.demos_cache
+        else None
+    )
+    if args.demos_path or (cached is not None and cached.exists()):
+        source = args.demos_path or str(cached)
+        demos, metadata = load_demonstrations(source)
         if metadata.get("env_id") != args.env_id:
-            raise ValueError(f"demos_path: demonstrations are for {metadata.get('env_id')!r}, expected {args.env_id!r}")
+            raise ValueError(
+                f"demos_path: demonstrations in {source} are for {metadata.get('env_id')!r}, expected {args.env_id!r}"
+            )
     else:
         expert = train_expert(args.env_id, args.expert_algo, args.expert_total_timesteps, seed=args.seed)
         demo_episodes = rollout(
@@ -144,10 +196,11 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
             "expert_total_timesteps": args.expert_total_timesteps,
             "seed": args.seed,
             "demo_return": float(demo_episodes.returns.mean()),
+            "expert_return": _true_return(expert, args),
         }
-        if out is not None:
-            save_demonstrations(out / "demos.rlab", demos, metadata)
-        metadata["expert_return"] = _true_return(expert, args)
+        for path in (out / "demos.rlab" if out is not None else None, cached):
+            if path is not None:
+                save_demonstrations(path, demos, metadata)
     expert_return = float(metadata.get("expert_return", metadata["demo_return"]))
     random_return = _true_return(None, args)
     expert_seconds = time.perf_counter() - start
@@ -184,20 +237,13 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
         "expert_seconds": expert_seconds,
     }
     if args.method == "airl" and args.transfer_total_timesteps > 0:
-        venv = RewardVecEnvWrapper(
-            make_task_env(
-                args.env_id,
-                default_num_envs("ppo", args.env_id),
-                args.seed + 7,
-                fixed_horizon=DEFAULT_HORIZONS[args.env_id],
-            ),
-            as_reward_fn(result.model, result.params, use="base_reward"),
-        )
-        agent = make_agent("ppo", venv, args.env_id, seed=args.seed + 7)
-        agent.learn(args.transfer_total_timesteps)
-        transfer_return = _true_return(agent, args)
+        transfer_return = _transfer_agent(args, as_reward_fn(result.model, result.params, use="base_reward"))
+        oracle_return = _transfer_agent(args, None)
+        transfer_random = _true_return(None, args, args.transfer_mass_scale)
         summary["transfer_return"] = transfer_return
-        summary["transfer_normalized_return"] = _normalised(transfer_return, expert_return, random_return)
+        summary["transfer_oracle_return"] = oracle_return
+        summary["transfer_random_return"] = transfer_random
+        summary["transfer_normalized_return"] = _normalised(transfer_return, oracle_return, transfer_random)
     summary["wall_s"] = time.perf_counter() - start
     if out is not None:
         atomic_write_json(

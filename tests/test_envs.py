@@ -11,7 +11,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import rewardlab_envs as envs
-from rewardlab_envs import _delivery, _registration, _tabular
+from rewardlab_envs import _delivery, _dynamics, _registration, _tabular
 
 UP, DOWN, LEFT, RIGHT = range(4)
 W = 10  # width of DEFAULT_BOARD
@@ -361,7 +361,36 @@ def test_random_mdp_argument_errors(kwargs, match):
         envs.random_mdp(**arguments)
 
 
-@pytest.mark.parametrize("module", [_tabular, _delivery, _registration])
+@pytest.mark.parametrize("module", [_tabular, _delivery, _registration, _dynamics])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_changed_dynamics_scales_pendulum_and_mujoco_masses():
+    def next_obs(env):
+        env.reset(seed=3)
+        return env.step(np.full(env.action_space.shape, 0.5, dtype=np.float32))[0]
+
+    plain, heavy = envs.make("Pendulum-v1"), envs.ChangedDynamics(envs.make("Pendulum-v1"), 2.0)
+    assert heavy.unwrapped.m == 2.0 and heavy.original_masses.tolist() == [1.0]
+    assert not np.allclose(next_obs(plain), next_obs(heavy))  # the same torque turns the heavier pole less
+    assert envs.ChangedDynamics(envs.make("Pendulum-v1"), 1.0).unwrapped.m == 1.0
+
+    cheetah = envs.ChangedDynamics(envs.make("HalfCheetah-v5"), 1.5, bodies=("bthigh", "fthigh"))
+    model = cheetah.unwrapped.model
+    changed = np.flatnonzero(~np.isclose(model.body_mass, cheetah.original_masses))
+    assert [model.body(i).name for i in changed] == ["bthigh", "fthigh"]
+    np.testing.assert_allclose(model.body_mass[changed], 1.5 * cheetah.original_masses[changed])
+    everything = envs.ChangedDynamics(envs.make("HalfCheetah-v5"), 0.5).unwrapped.model
+    np.testing.assert_allclose(everything.body_mass[1:], 0.5 * cheetah.original_masses[1:])
+    assert not np.allclose(next_obs(envs.make("HalfCheetah-v5")), next_obs(cheetah))
+
+    with pytest.raises(ValueError, match="mass_scale"):
+        envs.ChangedDynamics(envs.make("Pendulum-v1"), 0.0)
+    with pytest.raises(ValueError, match="bodies: unknown body 'tail'"):
+        envs.ChangedDynamics(envs.make("HalfCheetah-v5"), 2.0, bodies=("tail",))
+    with pytest.raises(ValueError, match="bodies"):
+        envs.ChangedDynamics(envs.make("Pendulum-v1"), 2.0, bodies=("pole",))
+    with pytest.raises(ValueError, match="env: expected Pendulum-v1 or a MuJoCo env"):
+        envs.ChangedDynamics(gym.make("CartPole-v1"), 2.0)

@@ -1,5 +1,6 @@
 """AIRL/GAIL: discriminator maths, demonstration files, a tiny end-to-end run; the full run is slow."""
 
+import dataclasses
 from typing import NamedTuple
 
 import gymnasium as gym
@@ -252,13 +253,26 @@ def test_adversarial_experiment_smoke(tmp_path):
         updates_per_round=1,
         hidden_sizes=(8,),
         transfer_total_timesteps=16,
+        transfer_mass_scale=1.5,
         out_dir=str(tmp_path),
+        demos_cache=str(tmp_path / "demos"),
     )
+    assert args.reward_inputs == ("obs",)  # AIRL's transferable reward is state-only
     summary = main(args)
     assert {"normalized_return", "transfer_normalized_return", "expert_return", "random_return"} <= set(summary)
+    assert {"transfer_oracle_return", "transfer_random_return"} <= set(summary)
+    # the transfer score is measured against the changed env's own reference agents
+    assert summary["transfer_random_return"] != summary["random_return"]
     run = tmp_path / args.run_name
     demos, metadata = load_demonstrations(run / "demos.rlab")
     assert demos.obs.shape == (200, 3) and metadata["env_id"] == "Pendulum-v1"
     assert (run / "results.json").exists()
+    # a second run of the same expert settings reuses the cached demonstrations, expert return included
+    again = main(dataclasses.replace(args, method="gail", transfer_total_timesteps=0, out_dir=""))
+    assert again["expert_return"] == summary["expert_return"] and len(list((tmp_path / "demos").iterdir())) == 1
     with pytest.raises(ValueError, match="env_id"):
         Args(env_id="CartPole-v1")
+    with pytest.raises(ValueError, match="transfer_mass_scale"):
+        Args(transfer_mass_scale=0.0)
+    with pytest.raises(ValueError, match="reward_inputs"):
+        Args(reward_inputs=("state",))
