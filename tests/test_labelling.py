@@ -133,7 +133,8 @@ def test_app_serves_page_queries_clips_and_labels(client):
     assert posted.json()["stats"]["queue"] == 2 and posted.json()["stats"]["mine"] == 1
     assert client.get("/api/next", headers=headers).json()["query"]["id"] == 2
     # Undo: query 1 comes back.
-    assert client.post("/api/undo", headers=headers).json()["query_id"] == 1
+    undone = client.post("/api/undo", headers=headers).json()
+    assert undone["query_id"] == 1 and undone["taken"] is False  # no trainer has read it
     assert client.get("/api/next", headers=headers).json()["query"]["id"] == 1
 
 
@@ -283,11 +284,17 @@ def test_human_teacher_waits_for_labels_or_hands_them_over_later(tmp_path):
     token = store.add_labeller("ada")
     for query_id in [1, 2]:
         store.add_label(token, query_id, _oracle_choice(store.pairs([query_id])))
-    late = teacher.late_preferences()
+    late = teacher.training_preferences()
     np.testing.assert_allclose(late.labels, [0.5, 1.0])  # returns (0, 0) tie, then (1, 0)
-    assert teacher.late_preferences() is None and teacher.pending == [3]
-    # A restarted trainer picks up the query still open.
-    assert HumanTeacher(tmp_path).pending == [3]
+    assert store.taken(1) and store.taken(2) and not store.taken(3)
+    # A restarted trainer reads the same dataset from the store.
+    np.testing.assert_allclose(HumanTeacher(tmp_path).training_preferences().labels, [0.5, 1.0])
+    # Undo after the trainer took the label: the query reopens and leaves the dataset until answered again.
+    assert store.undo(token) == 2 and store.taken(2)
+    np.testing.assert_allclose(teacher.training_preferences().labels, [0.5])
+    store.add_label(token, 2, "right")
+    np.testing.assert_allclose(teacher.training_preferences().labels, [0.5, 0.0])
+    store.undo(token)
     # Waiting: the call returns once every query is answered.
     waiting = HumanTeacher(tmp_path, poll_seconds=0.01)
     stop = threading.Event()
@@ -340,7 +347,7 @@ def test_online_loop_trains_on_human_labels_as_they_arrive(tmp_path):
     teacher = _LateHuman(tmp_path, min_labels=0)
     result = train_pbrl(agent, model, model.init(jax.random.key(0)), teacher, 1024, config, seed=0)
     # Every round's call returns no label (asynchronous); its labels arrive after the call and reach
-    # the trainer through ``late_preferences`` within the same round.
+    # the trainer through ``training_preferences`` within the same round.
     assert [r.labels_used for r in result.feedback] == [4, 8, 12]
     exported = teacher.store.export_preferences()
     np.testing.assert_allclose(result.preferences.labels, exported.labels)
@@ -372,3 +379,21 @@ def test_cli_prints_the_url_and_needs_a_key_beyond_loopback(tmp_path, monkeypatc
     public = CliRunner().invoke(app, ["label", "serve", str(tmp_path), "--host", "0.0.0.0"])
     key = calls[-1][1]["access_key"]
     assert public.exit_code == 0 and key and f"?key={key}" in public.output
+
+
+def test_a_store_written_before_taken_was_recorded_opens_and_gains_it(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "labels.sqlite"
+    store = LabelStore(path)
+    store.add_queries(_pairs(1))
+    store.close()
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE queries DROP COLUMN taken")  # the schema of earlier versions
+    db.commit()
+    db.close()
+    reopened = LabelStore(path)
+    token = reopened.add_labeller("ada")
+    reopened.add_label(token, 1, "left")
+    assert not reopened.taken(1)
+    assert reopened.training_preferences().labels.tolist() == [1.0] and reopened.taken(1)

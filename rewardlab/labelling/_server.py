@@ -144,7 +144,9 @@ def create_app(run_dir: str | os.PathLike, access_key: str | None = None) -> Any
     @app.post("/api/undo")
     def undo(x_labeller: str | None = Header(default=None)) -> dict[str, Any]:
         token = _labeller(x_labeller)
-        return {"query_id": store.undo(token), "stats": _stats_json(store.stats(token))}
+        query_id = store.undo(token)
+        # "taken": the trainer had read the answer; it drops it at its next round and takes the new one.
+        return {"query_id": query_id, "taken": store.taken(query_id), "stats": _stats_json(store.stats(token))}
 
     @app.get("/api/stats")
     def stats(x_labeller: str | None = Header(default=None)) -> dict[str, Any]:

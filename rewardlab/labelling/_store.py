@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS queries (
     labels_wanted INTEGER NOT NULL,
     closed REAL,
     pair BLOB NOT NULL,
-    factors TEXT
+    factors TEXT,
+    taken REAL
 );
 CREATE TABLE IF NOT EXISTS clips (
     query_id INTEGER NOT NULL REFERENCES queries(id),
@@ -177,6 +178,9 @@ class LabelStore:
         for statement in _SCHEMA.split(";"):
             if statement.strip():
                 self._db.execute(statement)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(queries)")}
+        if "taken" not in columns:  # a store written before trainers recorded what they read
+            self._db.execute("ALTER TABLE queries ADD COLUMN taken REAL")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -350,6 +354,9 @@ class LabelStore:
     def undo(self, token: str) -> int:
         """Withdraw labeller ``token``'s latest answer (reopening its query); returns that query's id.
 
+        A trainer that already read the answer (``taken``) drops it from its dataset at its next
+        read (``training_preferences``) and gets the new answer once the query closes again.
+
         Raises:
             LabellingError: no answer to undo (404).
         """
@@ -412,16 +419,41 @@ class LabelStore:
             int(queue or 0), int(closed or 0), int(labels), int(mine), recent / 5.0, int(labellers), self.agreement()
         )
 
+    def taken(self, query_id: int) -> bool:
+        """Whether a trainer has read query ``query_id``'s label (``training_preferences``)."""
+        rows = self._read("SELECT taken FROM queries WHERE id = ?", (query_id,))
+        return bool(rows) and rows[0][0] is not None
+
     # The preference dataset ----------------------------------------------------------
-    def export_preferences(self) -> Preferences | None:
-        """Every closed query with a label as ``Preferences`` (host numpy arrays), oldest first; None if none."""
+    def training_preferences(self) -> Preferences | None:
+        """``export_preferences``, with the queries it holds marked as taken by the trainer.
+
+        The trainer's dataset is this store's current state, read whole each feedback round: late
+        labels arrive, undone ones leave and relabelled ones change without any bookkeeping of the
+        trainer's own.
+        """
+        keep, labels = self._labelled()
+        if keep:
+            with self._transaction() as db:
+                db.executemany(
+                    "UPDATE queries SET taken = ? WHERE id = ? AND taken IS NULL", [(time.time(), q) for q in keep]
+                )
+        return self._dataset(keep, labels)
+
+    def _labelled(self) -> tuple[list[int], np.ndarray]:
+        """Ids of the closed queries with a label, oldest first, and their labels."""
         answers = self.answers()
         ids = sorted(answers)
         labels = self.closed_labels(ids)
         keep = [query_id for query_id, value in zip(ids, labels, strict=True) if not np.isnan(value)]
-        if not keep:
-            return None
-        return Preferences(pairs=self.pairs(keep), labels=labels[~np.isnan(labels)].astype(np.float32))
+        return keep, labels[~np.isnan(labels)].astype(np.float32)
+
+    def _dataset(self, keep: list[int], labels: np.ndarray) -> Preferences | None:
+        return Preferences(pairs=self.pairs(keep), labels=labels) if keep else None
+
+    def export_preferences(self) -> Preferences | None:
+        """Every closed query with a label as ``Preferences`` (host numpy arrays), oldest first; None if none."""
+        return self._dataset(*self._labelled())
 
     def import_preferences(self, prefs: Preferences, labeller: str = "import") -> list[int]:
         """Add labelled pairs (e.g. of an earlier study) as closed queries answered by ``labeller``.

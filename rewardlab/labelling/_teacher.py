@@ -2,9 +2,10 @@
 
 Each feedback round puts the actively selected pairs on the queue of ``RUN_DIR``'s store (with
 their clips) and then either waits until ``min_labels`` of them are labelled (``min_labels=None``:
-all of them) or, with ``min_labels=0``, returns at once. Queries answered after their round are not
-lost: ``late_preferences()`` hands them over at a later round (the online loop calls it when the
-teacher has it). A restarted trainer reopens the store and collects the queries still open.
+all of them) or, with ``min_labels=0``, returns at once. The store, not the trainer, holds the
+dataset: the online loop reads it whole each round (``training_preferences``), so labels that
+arrive after their round, answers a labeller undid or changed after the trainer read them, and the
+labels of an earlier trainer on the same run all reach the reward model without bookkeeping.
 """
 
 from __future__ import annotations
@@ -61,8 +62,6 @@ class HumanTeacher:
         self.poll_seconds = poll_seconds
         self.timeout_seconds = timeout_seconds
         self.factor_names = factor_names
-        # Queries asked and not yet handed to the trainer: those of an earlier trainer on this run too.
-        self.pending: list[int] = self.store.open_queries()
 
     def ask(self, pairs: FragmentPairs) -> list[int]:
         """Queue ``pairs``, their clips rendered first: the page never sees a query without its clips."""
@@ -86,22 +85,11 @@ class HumanTeacher:
     def __call__(self, pairs: FragmentPairs, rng: np.random.Generator) -> np.ndarray:
         ids = self.ask(pairs)
         wanted = len(ids) if self.min_labels is None else min(self.min_labels, len(ids))
-        answers = self.wait(ids, wanted)  # one snapshot: a query is either labelled here or pending
-        self.pending += [query_id for query_id in ids if query_id not in answers]
-        return labels_of(answers, ids)
+        return labels_of(self.wait(ids, wanted), ids)
 
-    def late_preferences(self) -> Preferences | None:
-        """Labels that arrived for queries of earlier rounds since the last call (None if none)."""
-        if not self.pending:
-            return None
-        answered = self.store.answers(self.pending)
-        done = [query_id for query_id in self.pending if query_id in answered]
-        self.pending = [query_id for query_id in self.pending if query_id not in answered]
-        labels = labels_of(answered, done)
-        keep = [query_id for query_id, value in zip(done, labels, strict=True) if not np.isnan(value)]
-        if not keep:
-            return None
-        return Preferences(pairs=self.store.pairs(keep), labels=labels[~np.isnan(labels)])
+    def training_preferences(self) -> Preferences | None:
+        """The run's whole labelled dataset as the store holds it now (see ``LabelStore.training_preferences``)."""
+        return self.store.training_preferences()
 
 
 def make_human_teacher(**kwargs: Any) -> HumanTeacher:

@@ -4,6 +4,7 @@ from rewardlab.rl._agents import default_num_envs, make_agent, tuned_hyperparame
 from rewardlab.rl._episodes import EpisodeReturns
 from rewardlab.rl._nethack import NETHACK_KEYS, NetHackExtractor
 from rewardlab.rl._online import (
+    DatasetTeacher,
     FeedbackRecord,
     PbRLConfig,
     PbRLResult,
@@ -39,6 +40,7 @@ from rewardlab.rl._schedule import QUERY_SCHEDULES, labels_per_round
 from rewardlab.rl._shaping import LagrangeMultiplierCallback, critic_potential
 
 __all__ = [
+    "DatasetTeacher",
     "DEFAULT_HORIZONS",
     "EpisodeReturns",
     "Evaluation",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import jax
 import numpy as np
@@ -26,7 +26,7 @@ import optax
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 
-from rewardlab._types import Preferences, RewardFn
+from rewardlab._types import FragmentPairs, Preferences, RewardFn
 from rewardlab.preferences import (
     PairScorer,
     PreferenceModel,
@@ -165,6 +165,19 @@ def _reward_factors(infos: Any) -> np.ndarray | None:
     return np.stack([np.asarray(info["reward_factors"], np.float32) for info in infos])
 
 
+@runtime_checkable
+class DatasetTeacher(Protocol):
+    """A teacher that keeps the labelled dataset itself (``rewardlab.labelling.HumanTeacher``).
+
+    The online loop then trains on ``training_preferences()`` read each round instead of
+    appending each round's labels: labels may arrive late, be withdrawn or change.
+    """
+
+    def __call__(self, pairs: FragmentPairs, rng: np.random.Generator) -> np.ndarray: ...
+
+    def training_preferences(self) -> Preferences | None: ...
+
+
 class PreferenceFeedbackCallback(BaseCallback):
     """SB3 callback that runs the preference-feedback rounds during ``agent.learn``.
 
@@ -260,13 +273,14 @@ class PreferenceFeedbackCallback(BaseCallback):
             candidates = self.buffer.sample_pairs(num_queries * cfg.candidate_multiplier, cfg.fragment_length, self.rng)
             queries = select_queries(self.scorer, self.params, candidates, num_queries, cfg.query_method, self.rng)
             new = label(queries, self.teacher, self.rng)
-            late = getattr(self.teacher, "late_preferences", None)  # a human teacher's labels of earlier rounds
-            if callable(late) and (arrived := late()) is not None:
-                new = _concat_preferences(arrived, new)
             heldout = float("nan")
             if len(new.labels) and self.preferences is not None:
                 heldout = float(preference_accuracy(self.scorer, self.params, new))
-            if len(new.labels):
+            if isinstance(self.teacher, DatasetTeacher):
+                # The teacher keeps the dataset (a human teacher's label store): read it whole, with
+                # late labels, undone and changed answers as they are now.
+                self.preferences = self.teacher.training_preferences()
+            elif len(new.labels):
                 self.preferences = _concat_preferences(self.preferences, new)
             self._train_reward()
             loss, train_accuracy = self._last_train

@@ -91,7 +91,10 @@
     busy = true;
     try {
       const data = await api("POST", "/api/undo");
-      message("undone: query " + data.query_id);
+      message(
+        "undone: query " + data.query_id +
+          (data.taken ? " (the trainer had it: your new answer replaces it at its next update)" : "")
+      );
       await next();
     } catch (error) { fail(error); } finally { busy = false; }
   }
