@@ -337,6 +337,41 @@ def test_a_crashing_run_is_recorded_with_its_traceback_and_the_sweep_goes_on(tmp
     assert any("2 to run" in line for line in lines)
 
 
+def test_warm_workers_run_many_runs_each_with_its_own_seed(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    import random
+
+    import warm_worker_target as target
+
+    sweep = Sweep(target.main, target.Args(), grid={"seed": list(range(6))})
+    results = run_sweep(sweep, tmp_path / "warm", workers=2, log=None).set_index("run")
+    assert (results["status"] == "ok").all()
+    assert results["pid"].nunique() <= 2  # two workers ran all six runs
+    assert results["runs_before"].max() >= 2  # so some worker ran three or more
+    # each run was seeded for itself, whatever ran before it in the same process
+    assert results["draw"].tolist() == [random.Random(seed).random() for seed in range(6)]
+    fresh = run_sweep(sweep, tmp_path / "fresh", workers=2, fresh_process=True, log=None)
+    assert fresh["pid"].nunique() == 6 and (fresh["runs_before"] == 0).all()
+    assert fresh["draw"].tolist() == results["draw"].tolist()
+
+
+def test_a_run_that_kills_its_worker_is_recorded_and_a_new_worker_takes_the_rest(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    import warm_worker_target as target
+
+    sweep = Sweep(target.main, target.Args(crash_seed=2), grid={"seed": list(range(5))})
+    results = run_sweep(sweep, tmp_path, workers=1, log=None).set_index("run")
+    assert results["status"].tolist() == ["ok", "ok", "failed", "ok", "ok"]
+    assert results.loc["seed2", "error"] == "the run's process was killed by SIGKILL"
+    assert results.loc["seed0", "pid"] == results.loc["seed1", "pid"]  # one warm worker ran both
+    assert results.loc["seed3", "pid"] == results.loc["seed4", "pid"] != results.loc["seed0", "pid"]
+    assert results.loc["seed3", "runs_before"] == 0  # the replacement is a fresh process
+    assert json.loads((tmp_path / "runs" / "seed2" / "result.json").read_text())["status"] == "failed"
+    lines: list[str] = []
+    run_sweep(sweep, tmp_path, workers=1, log=lines.append)  # a failed run is complete: the rerun skips it
+    assert "5 already complete, 0 to run" in lines[0]
+
+
 def test_a_stalled_run_is_killed_at_run_timeout_with_its_stacks_and_the_sweep_finishes(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).parent))  # run processes import the target as this one does
     import stalling_target

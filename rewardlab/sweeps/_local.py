@@ -1,9 +1,16 @@
-"""The embedded backend: a pool of worker processes on this machine, one fresh process per run.
+"""The embedded backend: a pool of warm worker processes on this machine, each running many runs.
 
-A fresh process per run (``spawn``, not ``fork``: JAX and threads do not survive a fork)
-isolates runs from each other's global state, memory and crashes. A child dies with its
-parent (Linux ``PR_SET_PDEATHSIG``, and a watchdog thread elsewhere), so a killed sweep
-leaves no orphan writing into a run folder the rerun is redoing.
+A worker (``spawn``, not ``fork``: JAX and threads do not survive a fork) sets its thread
+limits, imports the target once, and then executes runs one after another, each with its
+own seed, folder, output file, logger and time limit; the target's imports and whatever it
+compiled (JAX's in-memory caches) carry over from one run to the next. A run that crashes
+its worker (a segfault, the OOM killer) or passes its time limit takes down that worker
+only: the run is recorded as failed with its reason and a fresh worker takes the next run.
+With ``fresh_process=True`` every run gets a process of its own instead (for targets that
+leak global state from one run into the next).
+
+A worker dies with its parent (Linux ``PR_SET_PDEATHSIG``, and a watchdog thread
+elsewhere), so a killed sweep leaves no orphan writing into a run folder the rerun is redoing.
 """
 
 from __future__ import annotations
@@ -20,16 +27,16 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from rewardlab._io import atomic_write_json
 from rewardlab.sweeps._process import limit_threads, timeout_message
 from rewardlab.sweeps._run import OUTPUT_FILE, RunSpec, execute_run, failure_record, read_result
 
 STACKS_SIGNAL = signal.SIGUSR1
-_MAX_SPARES = 4  # warm processes waiting for a run; each holds the target's imports in memory
+_MAX_SPARES = 4  # fresh-process mode: started processes waiting for a run; each holds the target's imports
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -75,29 +82,43 @@ def _main_script_hidden(hide: bool) -> Iterator[None]:
         main.__file__ = path
 
 
-def _child_main(connection: Any, threads: int | None, parent_pid: int, preload: str | None) -> None:
-    """A worker for exactly one run: warm up (limits, imports), then wait for the run and execute it."""
+def _child_main(
+    connection: Any,
+    threads: int | None,
+    parent_pid: int,
+    preload: str | None,
+    environment: Mapping[str, str],
+    max_runs: int | None,
+) -> None:
+    """A worker: warm up (environment, limits, imports), then execute runs as they arrive until told to stop."""
     _die_with_parent(parent_pid)
     # Ctrl-C reaches the whole process group; the parent decides, and unfinished runs stay unmarked.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A run past its time limit is asked for its Python stacks (into its output file) before it is killed.
     faulthandler.register(STACKS_SIGNAL, all_threads=True)
+    os.environ.update(environment)  # before the target's imports read it (JAX's compilation cache)
     limit_threads(threads)  # before the target's imports start thread pools
     if preload:
         try:
             importlib.import_module(preload)
         except Exception:  # noqa: BLE001 - the run itself will report it
             pass
-    message = connection.recv()
-    connection.close()
-    if message is None:  # the sweep ended before this spare was needed
-        return
-    payload, run_dir = message
-    fn, run = pickle.loads(payload)
-    execute_run(fn, run, Path(run_dir))
-    # The marker is written: skip the interpreter's teardown (module finalisers, thread joins).
-    sys.stdout.flush()
-    sys.stderr.flush()
+    done = 0
+    while max_runs is None or done < max_runs:
+        try:
+            message = connection.recv()
+        except (EOFError, OSError):  # the sweep is gone
+            break
+        if message is None:  # the sweep needs no more runs from this worker
+            break
+        payload, run_dir = message
+        fn, run = pickle.loads(payload)
+        execute_run(fn, run, Path(run_dir))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        connection.send(run.name)  # the marker is written
+        done += 1
+    # Skip the interpreter's teardown (module finalisers, thread joins): every marker is written.
     os._exit(0)
 
 
@@ -118,16 +139,26 @@ def _tail(path: Path, max_chars: int = 4000) -> str:
 
 
 class _Worker:
-    """A started process waiting for (or running) its one run."""
+    """A started process: warming up, waiting for a run, or running one."""
 
-    def __init__(self, context: Any, threads: int | None, preload: str | None) -> None:
-        receiver, self.sender = context.Pipe(duplex=False)
+    def __init__(
+        self,
+        context: Any,
+        threads: int | None,
+        preload: str | None,
+        environment: Mapping[str, str],
+        max_runs: int | None,
+    ) -> None:
+        self.connection, child = context.Pipe(duplex=True)
         self.process = context.Process(
-            target=_child_main, args=(receiver, threads, os.getpid(), preload), name="rewardlab-run"
+            target=_child_main,
+            args=(child, threads, os.getpid(), preload, dict(environment), max_runs),
+            name="rewardlab-run",
         )
         with _main_script_hidden(preload is not None):
             self.process.start()
-        receiver.close()
+        child.close()
+        self.runs_left = max_runs
         self.run: RunSpec | None = None
         self.start = 0.0
 
@@ -140,19 +171,17 @@ class _Worker:
     def assign(self, fn: Callable[..., Any], run: RunSpec, runs_dir: Path) -> None:
         self.run = run
         self.start = time.perf_counter()
+        if self.runs_left is not None:
+            self.runs_left -= 1
         try:
-            self.sender.send((pickle.dumps((fn, run)), str(runs_dir / run.name)))
+            self.connection.send((pickle.dumps((fn, run)), str(runs_dir / run.name)))
         except (BrokenPipeError, OSError):
             pass  # the process died while warming up; its exit is recorded as the run's failure
-        self.sender.close()
 
     def stop(self) -> None:
         if self.run is None:
-            try:
-                self.sender.send(None)
-                self.sender.close()
-            except (BrokenPipeError, OSError):
-                pass
+            with contextlib.suppress(BrokenPipeError, OSError):
+                self.connection.send(None)
         else:
             self.process.terminate()
 
@@ -169,6 +198,27 @@ class _Worker:
         if self.process.is_alive():
             self.process.kill()
             self.process.join()
+        self.connection.close()
+
+
+class _Finished(NamedTuple):
+    """A run that left its worker: by finishing, by the worker's death, or at its time limit."""
+
+    run: RunSpec
+    wall_s: float  # seconds since it was handed to its worker
+    reason: str | None  # why it has no marker if it has none; None: the worker's exit code says
+
+
+def _record(finished: _Finished, runs_dir: Path, exitcode: int | None) -> dict[str, Any]:
+    """The finished run's marker; for a run that left none, write a failed one saying why."""
+    run_dir = runs_dir / finished.run.name
+    record = read_result(run_dir)
+    if record is None:
+        reason = finished.reason if finished.reason is not None else _exit_reason(exitcode)
+        record = failure_record(finished.run, reason, _tail(run_dir / OUTPUT_FILE), finished.wall_s, "")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(run_dir / "result.json", record)
+    return record
 
 
 def run_local(
@@ -180,77 +230,92 @@ def run_local(
     on_finish: Callable[[RunSpec, dict[str, Any]], None],
     threads_per_run: int | None = None,
     run_timeout: float | None = None,
+    fresh_process: bool = False,
+    environment: Mapping[str, str] | None = None,
 ) -> None:
-    """Run each of ``runs`` in its own process, at most ``workers`` at a time.
+    """Run ``runs`` on at most ``workers`` warm worker processes (or a fresh process per run).
 
-    A run still going ``run_timeout`` seconds after it started is killed and recorded as
-    failed, its Python stacks at that moment in its ``output.log`` and the record.
+    Each worker imports the target once and executes run after run. A run still going
+    ``run_timeout`` seconds after it started is killed with its worker and recorded as
+    failed, its Python stacks at that moment in its ``output.log`` and the record; so is a
+    run whose worker dies. Either way a new worker takes over the remaining runs.
 
-    Up to ``min(workers, 4)`` spare processes are kept started and warmed up (thread limits
-    set, the target's module imported), so a finished run's slot is refilled without waiting
-    for a new interpreter; every process still executes exactly one run.
+    With ``fresh_process`` every run gets its own process, and up to ``min(workers, 4)``
+    spare processes are kept started and warmed up (thread limits set, the target's module
+    imported) so a finished run's slot is refilled without waiting for a new interpreter.
+    ``environment`` is set in every worker before the target is imported.
     """
     context = multiprocessing.get_context("spawn")
     module = getattr(fn, "__module__", None)
     preload = module if module and module != "__main__" else None
+    max_runs = 1 if fresh_process else None
+    environment = dict(environment or {})
+
+    def new_worker() -> _Worker:
+        return _Worker(context, threads_per_run, preload, environment, max_runs)
+
     pending = collections.deque(runs)
-    running: dict[int, _Worker] = {}
-    spares: list[_Worker] = []
+    running: dict[int, _Worker] = {}  # by process sentinel
+    idle: list[_Worker] = []  # warm workers waiting for a run (warm mode), or started spares (fresh mode)
     try:
         while pending or running:
             started = []
             while pending and len(running) < workers:
-                worker = spares.pop() if spares else _Worker(context, threads_per_run, preload)
+                worker = idle.pop() if idle else new_worker()
+                if not worker.process.is_alive() and worker.process.exitcode is not None:
+                    worker.join()  # died while waiting: never handed a run
+                    continue
                 worker.assign(fn, pending.popleft(), runs_dir)
                 running[worker.process.sentinel] = worker
                 started.append(worker.assigned)
-            while len(pending) > len(spares) and len(spares) < min(workers, _MAX_SPARES):
-                spares.append(_Worker(context, threads_per_run, preload))
+            if fresh_process:
+                while len(pending) > len(idle) and len(idle) < min(workers, _MAX_SPARES):
+                    idle.append(new_worker())
             for run in started:
                 on_start(run)
-            # wait() returns the sentinels it was given (ints); typeshed widens them to any waitable.
-            ready = multiprocessing.connection.wait(list(running), timeout=1.0)
-            finished = [running.pop(sentinel) for sentinel in ready]  # type: ignore[arg-type]
-            expired = []
+            by_connection = {worker.connection: worker for worker in running.values()}
+            owners: dict[Any, _Worker] = {**by_connection, **running}
+            ready = multiprocessing.connection.wait(list(owners), timeout=1.0)
+            done: list[tuple[_Finished, int | None]] = []  # and the exit code of its worker, if it died
+            for item in ready:
+                worker = owners[item]
+                if running.get(worker.process.sentinel) is not worker:
+                    continue  # its connection and its sentinel were both ready: handled once
+                alive = item in by_connection
+                if alive:
+                    try:
+                        worker.connection.recv()  # the run's name: its marker is written
+                    except (EOFError, OSError):
+                        alive = False
+                running.pop(worker.process.sentinel)
+                finished = _Finished(worker.assigned, time.perf_counter() - worker.start, None)
+                if alive and worker.runs_left != 0:
+                    worker.run = None
+                    idle.append(worker)
+                    done.append((finished, None))
+                else:
+                    worker.join()
+                    done.append((finished, worker.process.exitcode))
             if run_timeout is not None:
                 now = time.perf_counter()
                 for sentinel in [s for s, w in running.items() if now - w.start > run_timeout]:
-                    expired.append(running.pop(sentinel))
-                    expired[-1].expire()
-            # Refill the freed slots from the spares before the bookkeeping of the finished runs.
-            while pending and spares and len(running) < workers:
-                worker = spares.pop()
+                    worker = running.pop(sentinel)
+                    worker.expire()
+                    worker.join()
+                    done.append((_Finished(worker.assigned, now - worker.start, timeout_message(run_timeout)), None))
+            # Refill the freed slots before the bookkeeping of the finished runs.
+            while pending and idle and len(running) < workers:
+                worker = idle.pop()
+                if not worker.process.is_alive():
+                    worker.join()
+                    continue
                 worker.assign(fn, pending.popleft(), runs_dir)
                 running[worker.process.sentinel] = worker
                 on_start(worker.assigned)
-            for worker in finished:
-                worker.process.join()
-                run_dir = runs_dir / worker.assigned.name
-                record = read_result(run_dir)
-                if record is None:  # died before writing its marker: a crash of the process itself
-                    record = failure_record(
-                        worker.assigned,
-                        _exit_reason(worker.process.exitcode),
-                        _tail(run_dir / OUTPUT_FILE),
-                        time.perf_counter() - worker.start,
-                        "",
-                    )
-                    atomic_write_json(run_dir / "result.json", record)
-                on_finish(worker.assigned, record)
-            for worker in expired:
-                assert run_timeout is not None  # only runs past run_timeout expire
-                run_dir = runs_dir / worker.assigned.name
-                if read_result(run_dir) is None:  # it may have finished in the last moment
-                    output = _tail(run_dir / OUTPUT_FILE)
-                    record = failure_record(
-                        worker.assigned, timeout_message(run_timeout), output, time.perf_counter() - worker.start, ""
-                    )
-                    atomic_write_json(run_dir / "result.json", record)
-                record = read_result(run_dir)
-                assert record is not None  # written by the run or just above
-                on_finish(worker.assigned, record)
+            for finished, exitcode in done:
+                on_finish(finished.run, _record(finished, runs_dir, exitcode))
     finally:
-        for worker in [*running.values(), *spares]:
+        for worker in [*running.values(), *idle]:
             worker.stop()
-        for worker in [*running.values(), *spares]:
+        for worker in [*running.values(), *idle]:
             worker.join()

@@ -36,7 +36,9 @@ def import_ray() -> Any:
     return ray
 
 
-def _task(fn: Callable[..., Any], run: RunSpec, threads: int | None) -> bytes:
+def _task(fn: Callable[..., Any], run: RunSpec, threads: int | None, environment: dict[str, str]) -> bytes:
+    for name, value in environment.items():  # JAX's compilation cache: read when the worker first imports JAX
+        os.environ.setdefault(name, value)
     limit_threads(threads)
     scratch = Path(tempfile.mkdtemp(prefix="rewardlab-run-"))
     try:
@@ -87,6 +89,7 @@ def run_ray(
     on_finish: Callable[[RunSpec, dict[str, Any]], None],
     threads_per_run: int | None = None,
     run_timeout: float | None = None,
+    environment: dict[str, str] | None = None,
 ) -> None:
     """Run ``runs`` as Ray tasks; start a local Ray (``workers`` CPUs) unless one is running or ``address`` is given.
 
@@ -108,7 +111,7 @@ def run_ray(
     refs: dict[Any, RunSpec] = {}
     try:
         for run in runs:
-            refs[task.remote(fn_ref, run, threads_per_run)] = run
+            refs[task.remote(fn_ref, run, threads_per_run, dict(environment or {}))] = run
         started: dict[Any, float] = {}
         queue = list(refs)
         while refs:

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple, Protocol
 from rewardlab._io import atomic_write_json, check_folder
 from rewardlab.sweeps._coerce import args_to_builtin
 from rewardlab.sweeps._local import run_local
-from rewardlab.sweeps._process import default_workers
+from rewardlab.sweeps._process import compile_cache_environment, default_workers
 from rewardlab.sweeps._results import MANIFEST_FILE, RUNS_DIR, write_results
 from rewardlab.sweeps._run import RunSpec, read_result
 
@@ -265,6 +265,8 @@ def run_sweep(
     run_timeout: float | None = None,
     log: Callable[[str], None] | None = _default_log,
     force: bool = False,
+    fresh_process: bool = False,
+    compile_cache: bool | str | os.PathLike = True,
 ) -> Any:
     """Run every run of ``sweep`` not already completed in ``out_dir``; return the results table.
 
@@ -282,7 +284,8 @@ def run_sweep(
     Args:
         sweep: what to run (a :class:`~rewardlab.sweeps.Sweep`).
         out_dir: the sweep folder (``runs/`` of run folders, ``results.parquet``, ``sweep.json``).
-        backend: ``local`` (a process per run, ``workers`` at a time) or ``ray``.
+        backend: ``local`` (``workers`` warm worker processes, each running many runs), ``ray``,
+            or ``vmap`` (every run in one compiled call, for targets with a :class:`VmapCore`).
         workers: parallel runs; default the CPU cores available (local), or the local Ray's CPUs.
         address: a running Ray cluster's address (``ray`` backend); None starts a local Ray.
         retry_failed: redo runs recorded as failed.
@@ -293,6 +296,11 @@ def run_sweep(
         log: receives one progress line per finished run (None: silent).
         force: redo finished runs whose arguments (or target) differ from the sweep's now,
             instead of refusing.
+        fresh_process: local backend: a new process for every run instead of warm workers
+            that run many (for targets that leak global state from one run into the next).
+        compile_cache: JAX's persistent compilation cache shared by the sweep's workers and by
+            later sweeps: True for the default folder (``$JAX_COMPILATION_CACHE_DIR`` if set,
+            else ``~/.cache/rewardlab/jax``), a folder, or False for none.
 
     Returns:
         The results DataFrame (one row per completed run of this sweep).
@@ -313,6 +321,9 @@ def run_sweep(
         raise ValueError(f"run_timeout: expected a number of seconds > 0 (or None for no limit), got {run_timeout!r}")
     if address is not None and backend != "ray":
         raise ValueError("address: only the ray backend connects to a cluster; add backend='ray'")
+    if not isinstance(fresh_process, bool):
+        raise ValueError(f"fresh_process: expected True or False, got {fresh_process!r}")
+    environment = compile_cache_environment(compile_cache)
     if backend == "ray":
         from rewardlab.sweeps._ray import import_ray
 
@@ -358,12 +369,32 @@ def run_sweep(
         if todo:
             if backend == "local":
                 assert workers is not None  # defaults to the core count for the local backend
-                run_local(sweep.fn, todo, runs_dir, workers, progress.started, finished, threads_per_run, run_timeout)
+                run_local(
+                    sweep.fn,
+                    todo,
+                    runs_dir,
+                    workers,
+                    progress.started,
+                    finished,
+                    threads_per_run,
+                    run_timeout,
+                    fresh_process=fresh_process,
+                    environment=environment,
+                )
             else:
                 from rewardlab.sweeps._ray import run_ray
 
                 run_ray(
-                    sweep.fn, todo, runs_dir, workers, address, progress.started, finished, threads_per_run, run_timeout
+                    sweep.fn,
+                    todo,
+                    runs_dir,
+                    workers,
+                    address,
+                    progress.started,
+                    finished,
+                    threads_per_run,
+                    run_timeout,
+                    environment=environment,
                 )
         frame = write_results(sweep_dir, names)
     if log is not None:
