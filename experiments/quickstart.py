@@ -25,6 +25,11 @@ the feedback rounds), ``learning_curve.png``, the reward-model checkpoint
 ``reward_model.rlab``, the true-reward agent ``ppo_true_reward.zip``, the run's metrics
 table and TensorBoard logs (``tensorboard/``: SB3's and the run logger's).
 
+With ``teacher="human"`` the labels come from people: each feedback round's queries are put on
+the run's labelling queue (``RUN_DIR/labelling``, clips drawn from the environment's own frames),
+``rewardlab label serve RUN_DIR`` serves the page, and training waits for each round's answers. The
+labels stay in the run folder: a rerun of the same command trains on them from its first round.
+
 Run: ``rewardlab quickstart`` (or ``make quickstart``), or
 ``python -m experiments.quickstart --seed 1``; docs/benchmarks.md has the figures.
 """
@@ -44,7 +49,7 @@ import numpy as np
 from stable_baselines3 import PPO
 
 from rewardlab._io import atomic_write_bytes, atomic_write_figure, atomic_write_json
-from rewardlab.preferences import make_teacher, pearson_correlation
+from rewardlab.preferences import Teacher, make_teacher, pearson_correlation
 from rewardlab.rewards import RewardModel, RewardNetConfig, as_reward_fn, save_reward_model
 from rewardlab.rl import (
     EpisodeReturns,
@@ -71,8 +76,9 @@ class Args:
     Attributes:
         env_id: gymnasium environment id.
         total_timesteps: PPO env steps for each of the learned-reward and true-reward agents.
-        labels: preference labels the simulated teacher gives.
-        teacher: simulated teacher: oracle, stochastic, myopic, skip, equal, mistake.
+        labels: preference labels the teacher gives.
+        teacher: simulated teacher (oracle, stochastic, myopic, skip, equal, mistake), or human: people
+            answer through ``rewardlab label serve RUN_DIR`` (``rewardlab.labelling``).
         seed: seed of everything (agents, envs, queries, teacher, evaluation episodes).
         eval_episodes: episodes per policy for the final true-return evaluation.
         ensemble_size: reward-model ensemble members (queries picked by their disagreement).
@@ -89,7 +95,7 @@ class Args:
     env_id: str = "Pendulum-v1"
     total_timesteps: int = 100_000
     labels: int = 200
-    teacher: Literal["oracle", "stochastic", "myopic", "skip", "equal", "mistake"] = "oracle"
+    teacher: Literal["oracle", "stochastic", "myopic", "skip", "equal", "mistake", "human"] = "oracle"
     seed: int = 0
     eval_episodes: int = 10
     ensemble_size: int = 3
@@ -121,6 +127,20 @@ class Args:
     def name(self) -> str:
         """The run folder's name: env, reward design (teacher, label budget) and seed unless ``run_name`` is set."""
         return self.run_name or f"quickstart-{self.env_id}-ppo-pbrl-{self.teacher}-{self.labels}labels-seed{self.seed}"
+
+
+def _teacher(args: Args, run_dir: Path) -> Teacher:
+    """The run's teacher; a human teacher queues its queries in ``run_dir``'s labelling store."""
+    if args.teacher != "human":
+        return make_teacher(args.teacher)
+    from rewardlab.labelling import HumanTeacher, env_renderer, observation_renderer
+
+    try:
+        renderer = env_renderer(args.env_id)
+    except ValueError:  # an env whose observations do not determine a frame: draw the observations
+        renderer = observation_renderer
+    print(f"Human labels: run `rewardlab label serve {run_dir}` and open the URL it prints; training waits for them.")
+    return HumanTeacher(run_dir, renderer=renderer)
 
 
 def normalized_return(return_learned: float, return_true: float, return_random: float) -> tuple[float, str]:
@@ -256,7 +276,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
             learned_agent,
             model,
             params,
-            make_teacher(args.teacher),
+            _teacher(args, run_dir),
             args.total_timesteps,
             PbRLConfig(labels=args.labels, last_feedback_fraction=float(args.feedback_until)),
             seed=args.seed,

@@ -397,3 +397,47 @@ def test_a_store_written_before_taken_was_recorded_opens_and_gains_it(tmp_path):
     reopened.add_label(token, 1, "left")
     assert not reopened.taken(1)
     assert reopened.training_preferences().labels.tolist() == [1.0] and reopened.taken(1)
+
+
+def test_quickstart_with_a_human_teacher_trains_on_labels_given_through_the_store(tmp_path, capsys):
+    from experiments.quickstart import Args, main
+
+    args = Args(
+        total_timesteps=2048,
+        labels=6,
+        eval_episodes=1,
+        ensemble_size=1,
+        out_dir=tmp_path,
+        parallel=False,
+        teacher="human",
+    )
+    run_dir = tmp_path / args.name
+    store_path, clips_dir = labelling_paths(run_dir)
+    stop = threading.Event()
+
+    def labeller() -> None:  # a person at the page, answering what the run puts on the queue
+        while not store_path.exists() and not stop.is_set():
+            time.sleep(0.05)
+        store = LabelStore(store_path)
+        _answer_all(store, store.add_labeller("ada"), _oracle_choice, stop)
+
+    thread = threading.Thread(target=labeller)
+    thread.start()
+    try:
+        summary = main(args)
+    finally:
+        stop.set()
+        thread.join()
+    assert summary["teacher"] == "human" and summary["labels_used"] == 6
+    assert f"rewardlab label serve {run_dir}" in capsys.readouterr().out
+    store = LabelStore(store_path)
+    exported = store.export_preferences()
+    assert len(exported.labels) == 6 and all(store.taken(query_id) for query_id in range(1, 7))
+    # The clips are the environment's own frames (pygame's Pendulum), not drawn observations.
+    clip = sorted(clips_dir.glob("*.gif"))[0]
+    from PIL import Image
+
+    frame = np.asarray(Image.open(clip).convert("RGB"))
+    assert frame.shape == (160, 160, 3) and len(sorted(clips_dir.glob("*.gif"))) == 12
+    colours, counts = np.unique(frame.reshape(-1, 3), axis=0, return_counts=True)
+    assert colours[counts.argmax()].tolist() == [255, 255, 255]  # gymnasium's canvas; drawn observations use 250

@@ -41,8 +41,12 @@ def _root(
 def quickstart(
     env_id: str = typer.Option("Pendulum-v1", "--env", help="gymnasium environment id."),
     total_timesteps: int = typer.Option(100_000, min=1, help="PPO env steps for each agent."),
-    labels: int = typer.Option(200, min=0, help="Preference labels the simulated teacher gives."),
-    teacher: str = typer.Option("oracle", help="Simulated teacher: oracle, stochastic, myopic, skip, equal, mistake."),
+    labels: int = typer.Option(200, min=0, help="Preference labels the teacher gives."),
+    teacher: str = typer.Option(
+        "oracle",
+        help="Simulated teacher (oracle, stochastic, myopic, skip, equal, mistake), or human: label in the browser "
+        "with `rewardlab label serve RUN_DIR`.",
+    ),
     seed: int = typer.Option(0, help="Seed of agents, envs, queries and teacher noise."),
     eval_episodes: int = typer.Option(10, min=1, help="Episodes per policy in the final evaluation."),
     feedback_until: float = typer.Option(

@@ -1,9 +1,11 @@
 """Short looping clips of a query's two segments, encoded once as animated GIFs and cached on disk.
 
 A ``ClipRenderer`` turns a segment's observations ``[L, *obs_shape]`` into frames ``[L, H, W, 3]``
-uint8. ``observation_renderer`` works for any vector observation (one bar per dimension);
-``pendulum_renderer`` draws Pendulum-v1 from its ``(cos θ, sin θ, θ̇)`` observation. A renderer that
-reads the environment's own frames (MuJoCo, classic-control ``render()``) is passed the same way.
+uint8. ``env_renderer(env_id)`` draws the environment's own frames: one private instance of the env
+is set to the state each observation describes and renders it (MuJoCo bodies from ``qpos``/``qvel``,
+classic control from its state; ``rewardlab.vlm.frame_source``), and image observations are their own
+frames. ``observation_renderer`` works for any vector observation (one bar per dimension);
+``pendulum_renderer`` draws Pendulum-v1 from its ``(cos θ, sin θ, θ̇)`` observation without pygame.
 """
 
 from __future__ import annotations
@@ -26,6 +28,23 @@ class ClipRenderer(Protocol):
     """Renders one segment: observations ``[L, *obs_shape]`` → frames ``[L, H, W, 3]`` uint8."""
 
     def __call__(self, obs: np.ndarray) -> np.ndarray: ...
+
+
+def env_renderer(env_id: str, size: int = 160) -> ClipRenderer:
+    """A renderer of ``env_id``'s own frames at ``size × size`` pixels (one private env, made once, reused).
+
+    Raises:
+        ValueError: the env cannot render frames, or its observations do not determine a state it can
+            draw (the message names the env); ``observation_renderer`` draws any vector observation.
+
+    Example:
+        >>> render = env_renderer("Pendulum-v1", size=64)
+        >>> render(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 2.0]])).shape
+        (2, 64, 64, 3)
+    """
+    from rewardlab.vlm import frame_source
+
+    return frame_source(env_id, size).render
 
 
 def observation_renderer(obs: np.ndarray, size: int = 160) -> np.ndarray:
