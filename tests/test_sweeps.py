@@ -372,6 +372,36 @@ def test_a_run_that_kills_its_worker_is_recorded_and_a_new_worker_takes_the_rest
     assert "5 already complete, 0 to run" in lines[0]
 
 
+def test_sweep_file_options_set_how_it_runs_and_the_command_line_overrides_them(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    monkeypatch.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")  # cache even this tiny program
+    cache = tmp_path / "jax-cache"
+    sweep_file = tmp_path / "warm.toml"
+    sweep_file.write_text(
+        'target = "warm_worker_target:main"\n[base]\njit = true\n[grid]\nseed = [0, 1, 2, 3]\n'
+        f'[options]\nworkers = 2\nfresh_process = true\ncompile_cache = "{cache}"\n'
+    )
+    assert load_sweep(sweep_file).options == {"workers": 2, "fresh_process": True, "compile_cache": str(cache)}
+    runner = CliRunner()
+    result = runner.invoke(app, ["sweep", str(sweep_file), "--out", str(tmp_path / "a"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert load_results(tmp_path / "a")["pid"].nunique() == 4  # fresh_process from the file
+    assert any(path.name.endswith("-cache") for path in cache.iterdir())  # the workers wrote JAX's cache
+    result = runner.invoke(app, ["sweep", str(sweep_file), "--out", str(tmp_path / "b"), "--warm-workers", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert load_results(tmp_path / "b")["pid"].nunique() <= 2
+    for options, message in (
+        ("[options]\nbackend = 3\n", "options.backend: expected str, got 3"),
+        ("[options]\nworkers = true\n", "options.workers: expected int, got True"),
+        ("[options]\nnice = 1\n", "options.nice: unknown option; expected one of backend, workers"),
+    ):
+        sweep_file.write_text('target = "warm_worker_target:main"\n' + options)
+        with pytest.raises(ValueError, match=message):
+            load_sweep(sweep_file)
+    with pytest.raises(ValueError, match="compile_cache: expected True, False or a folder, got 3"):
+        run_sweep(_sweep(), tmp_path / "c", compile_cache=3, log=None)
+
+
 def test_a_stalled_run_is_killed_at_run_timeout_with_its_stacks_and_the_sweep_finishes(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).parent))  # run processes import the target as this one does
     import stalling_target

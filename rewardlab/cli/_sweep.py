@@ -18,7 +18,11 @@ def sweep(
     out: Path | None = typer.Option(
         None, "--out", help="Sweep folder; default runs/sweeps/<sweep name>. Rerunning into it resumes."
     ),
-    backend: str = typer.Option("local", help="local (a process per run on this machine) or ray."),
+    backend: str | None = typer.Option(
+        None,
+        help="local (warm worker processes on this machine), ray, or vmap (every run in one compiled call, for "
+        "targets with a vmappable core); default the file's options.backend, else local.",
+    ),
     workers: int | None = typer.Option(
         None, help="Runs at a time; default the CPU cores (local) or the local Ray's CPUs."
     ),
@@ -37,13 +41,24 @@ def sweep(
         "--force",
         help="Redo finished runs made with other arguments (the base was edited) instead of refusing to resume.",
     ),
+    fresh_process: bool | None = typer.Option(
+        None,
+        "--fresh-process/--warm-workers",
+        help="local: a new process for every run (for targets that leak state), or warm workers that run many (default).",
+    ),
+    compile_cache: str | None = typer.Option(
+        None,
+        help="Folder of JAX's persistent compilation cache shared by the workers and later sweeps; 'off' for none. "
+        "Default $JAX_COMPILATION_CACHE_DIR, else ~/.cache/rewardlab/jax.",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and their state, run nothing."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
 ) -> None:
     """Run every point of a sweep file, skipping runs already finished in the sweep folder.
 
-    Each run gets its own process, seed and folder (args.json, output.log, metrics.sqlite,
-    tensorboard/, result.json); the sweep folder gets results.parquet, rebuilt after every run.
+    Each run gets its own seed and folder (args.json, output.log, metrics.sqlite,
+    tensorboard/, result.json), on warm worker processes that import the target once; the
+    sweep folder gets results.parquet, rebuilt after every run.
     Kill it and run the same command again to resume. A run is identified by all its
     arguments: if the sweep folder holds finished runs made with other arguments, the command
     refuses (use a new --out, or --force to redo them).
@@ -74,17 +89,23 @@ def sweep(
         from rich.console import Console
 
         console = Console(stderr=True, highlight=False, soft_wrap=True)
+        given = {
+            "backend": backend,
+            "workers": workers,
+            "threads_per_run": threads_per_run,
+            "run_timeout": run_timeout,
+            "fresh_process": fresh_process,
+            "compile_cache": None if compile_cache is None else False if compile_cache == "off" else compile_cache,
+        }
+        options = {**spec.options, **{name: value for name, value in given.items() if value is not None}}
         frame = run_sweep(
             spec,
             folder,
-            backend=backend,
-            workers=workers,
             address=address,
             retry_failed=retry_failed,
-            threads_per_run=threads_per_run,
-            run_timeout=run_timeout,
             log=None if quiet else console.print,
             force=force,
+            **options,
         )
     except (ValueError, ImportError) as error:
         fail(str(error).replace("out_dir: ", "out: ", 1).replace("force=True (rewardlab sweep --force)", "--force"))

@@ -6,6 +6,11 @@ args = "experiments.bpref:Args"        # optional: the arguments dataclass (defa
 name = "bpref"                         # optional: default the file's stem
 seed_field = "seed"                    # optional
 
+[options]                              # optional: how to run it (command-line options take precedence)
+backend = "local"                      # local, ray or vmap
+fresh_process = false                  # local: a new process per run instead of warm workers
+compile_cache = "~/.cache/rewardlab/jax"   # JAX's persistent compilation cache; false for none
+
 [base]                                 # fixed arguments
 env_id = "Pendulum-v1"
 
@@ -36,7 +41,15 @@ from rewardlab.sweeps._coerce import args_class_of, coerce, field_types, import_
 from rewardlab.sweeps._spaces import Distribution, choice, loguniform, randint, random_search, uniform
 from rewardlab.sweeps._spec import Sweep
 
-_TOP_LEVEL = ("target", "args", "name", "seed_field", "base", "grid", "random")
+_TOP_LEVEL = ("target", "args", "name", "seed_field", "base", "grid", "random", "options")
+_OPTION_TYPES: dict[str, Any] = {
+    "backend": str,
+    "workers": int,
+    "threads_per_run": int,
+    "run_timeout": float,
+    "fresh_process": bool,
+    "compile_cache": bool | str,
+}
 _DISTRIBUTIONS: dict[str, Callable[..., Distribution]] = {
     "uniform": uniform,
     "loguniform": loguniform,
@@ -131,7 +144,17 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
     name = data.get("name", path.stem)
     if not isinstance(name, str) or not name:
         raise ValueError(f"name: expected a non-empty string, got {name!r}")
-    return Sweep(fn=fn, base=base, grid=grid, random=search, name=name, seed_field=seed_field)
+    options = data.get("options", {})
+    if not isinstance(options, Mapping):
+        raise ValueError(f"options: expected a table of option = value, got {options!r}")
+    for key, value in options.items():
+        if key not in _OPTION_TYPES:
+            raise ValueError(f"options.{key}: unknown option; expected one of {', '.join(_OPTION_TYPES)}")
+        kinds = _OPTION_TYPES[key]
+        wrong_bool = isinstance(value, bool) and kinds in (int, float)
+        if wrong_bool or not isinstance(value, (int, float) if kinds is float else kinds):
+            raise ValueError(f"options.{key}: expected {getattr(kinds, '__name__', kinds)}, got {value!r}")
+    return Sweep(fn=fn, base=base, grid=grid, random=search, name=name, seed_field=seed_field, options=options)
 
 
 def _random(table: Any) -> Any:

@@ -25,6 +25,9 @@ from rewardlab.sweeps._run import RunSpec
 from rewardlab.sweeps._runner import run_sweep
 from rewardlab.sweeps._spaces import RandomSearch
 
+RUN_OPTIONS = ("backend", "workers", "threads_per_run", "run_timeout", "fresh_process", "compile_cache")
+"""Options of :func:`run_sweep` a sweep (or a sweep file's ``[options]`` table) may set."""
+
 
 @dataclasses.dataclass(frozen=True)
 class Sweep:
@@ -39,6 +42,9 @@ class Sweep:
         random: optional :func:`random_search` over other fields, crossed with ``grid``.
         name: the sweep's name (default: the target's name, or its module's for ``main``).
         seed_field: the argument that holds the seed; runs differing only by it share a design.
+        options: how to run it by default: keyword arguments of :func:`run_sweep` (``backend``,
+            ``workers``, ``threads_per_run``, ``run_timeout``, ``fresh_process``,
+            ``compile_cache``); those given to :meth:`run` take precedence.
 
     Example:
         >>> from experiments.bandit import Args, main
@@ -55,6 +61,7 @@ class Sweep:
     random: RandomSearch | None = None
     name: str | None = None
     seed_field: str = "seed"
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not (dataclasses.is_dataclass(self.base) and not isinstance(self.base, type)):
@@ -65,6 +72,10 @@ class Sweep:
             object.__setattr__(self, "fn", import_target(self.fn, "fn"))
         if not callable(self.fn):
             raise ValueError(f"fn: expected a callable or 'module:function', got {self.fn!r}")
+        unknown = [name for name in self.options if name not in RUN_OPTIONS]
+        if unknown:
+            raise ValueError(f"options.{unknown[0]}: unknown option; expected one of {', '.join(RUN_OPTIONS)}")
+        object.__setattr__(self, "options", dict(self.options))
         hints = field_types(type(self.base))
         grid = {}
         for name, values in dict(self.grid).items():
@@ -98,7 +109,7 @@ class Sweep:
 
     def run(self, out_dir: str | Path, **options: Any) -> Any:
         """Run the sweep into ``out_dir`` and return its results table; see :func:`run_sweep` for ``options``."""
-        return run_sweep(self, out_dir, **options)
+        return run_sweep(self, out_dir, **{**self.options, **options})
 
     def manifest(self) -> dict[str, Any]:
         """The sweep's description as JSON-ready values (``sweep.json`` adds the backend and the runs)."""
