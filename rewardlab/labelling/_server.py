@@ -86,21 +86,20 @@ def create_app(run_dir: str | os.PathLike, access_key: str | None = None) -> Any
         choice: str
         seconds: float | None = Field(default=None, ge=0.0, le=86_400.0)
 
-    @app.middleware("http")
     async def _check_key(request: Request, call_next: Any) -> Any:
-        if access_key is not None:
-            given = (
-                request.headers.get("x-access-key")
-                or request.query_params.get("key")
-                or request.cookies.get(KEY_COOKIE)
-                or ""
-            )
-            if not secrets.compare_digest(given.encode(), access_key.encode()):
-                return JSONResponse({"detail": "access key: missing or wrong"}, status_code=401)
+        assert access_key is not None  # installed only with a key
+        given = (
+            request.headers.get("x-access-key") or request.query_params.get("key") or request.cookies.get(KEY_COOKIE)
+        )
+        if not secrets.compare_digest((given or "").encode(), access_key.encode()):
+            return JSONResponse({"detail": "access key: missing or wrong"}, status_code=401)
         response = await call_next(request)
-        if access_key is not None and request.query_params.get("key"):
+        if request.query_params.get("key"):
             response.set_cookie(KEY_COOKIE, access_key, httponly=True, samesite="strict")
         return response
+
+    if access_key is not None:  # an HTTP middleware costs every request its time: only where it checks something
+        app.middleware("http")(_check_key)
 
     @app.exception_handler(LabellingError)
     async def _refused(request: Request, error: LabellingError) -> Any:
@@ -112,21 +111,21 @@ def create_app(run_dir: str | os.PathLike, access_key: str | None = None) -> Any
         return token
 
     @app.get("/", response_class=HTMLResponse)
-    def page() -> Any:
+    async def page() -> Any:
         return HTMLResponse(_static_text("index.html"))
 
     @app.get("/static/{name}")
-    def static(name: str) -> Any:
+    async def static(name: str) -> Any:
         if name not in _STATIC:
             raise LabellingError(f"name: no static file {name!r}", 404)
         return Response(_static_text(name), media_type=_STATIC[name])
 
     @app.post("/api/labellers", status_code=201)
-    def new_labeller(body: NewLabeller) -> dict[str, str]:
+    async def new_labeller(body: NewLabeller) -> dict[str, str]:
         return {"token": store.add_labeller(body.name), "name": body.name}
 
     @app.get("/api/next")
-    def next_query(x_labeller: str | None = Header(default=None)) -> dict[str, Any]:
+    async def next_query(x_labeller: str | None = Header(default=None)) -> dict[str, Any]:
         token = _labeller(x_labeller)
         query = store.next_query(token)
         body = None
@@ -136,24 +135,24 @@ def create_app(run_dir: str | os.PathLike, access_key: str | None = None) -> Any
         return {"query": body, "stats": _stats_json(store.stats(token))}
 
     @app.post("/api/labels", status_code=201)
-    def new_label(body: NewLabel, x_labeller: str | None = Header(default=None)) -> dict[str, Any]:
+    async def new_label(body: NewLabel, x_labeller: str | None = Header(default=None)) -> dict[str, Any]:
         token = _labeller(x_labeller)
         result = store.add_label(token, body.query_id, body.choice, body.seconds)
         return {**result, "stats": _stats_json(store.stats(token))}
 
     @app.post("/api/undo")
-    def undo(x_labeller: str | None = Header(default=None)) -> dict[str, Any]:
+    async def undo(x_labeller: str | None = Header(default=None)) -> dict[str, Any]:
         token = _labeller(x_labeller)
         query_id = store.undo(token)
         # "taken": the trainer had read the answer; it drops it at its next round and takes the new one.
         return {"query_id": query_id, "taken": store.taken(query_id), "stats": _stats_json(store.stats(token))}
 
     @app.get("/api/stats")
-    def stats(x_labeller: str | None = Header(default=None)) -> dict[str, Any]:
+    async def stats(x_labeller: str | None = Header(default=None)) -> dict[str, Any]:
         return _stats_json(store.stats(x_labeller))
 
     @app.get("/clips/{name}")
-    def clip(name: str) -> Any:
+    async def clip(name: str) -> Any:
         path = clip_path(clips_dir, name)
         content_type = store.clip(name) if path is not None else None
         if path is None or content_type is None or not path.is_file():
