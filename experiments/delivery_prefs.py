@@ -16,7 +16,8 @@ Every step is the library's tabular preference pipeline (``sample_tabular_pairs`
 successor table, ``pair_regrets``, ``fit_tabular_reward(solver="newton")``,
 ``evaluate_tabular_reward``), so everything per design × seed is one pure JAX function
 (``run_design``) and the whole study is one ``jit(vmap(vmap(...)))`` call (:func:`study`);
-``main`` runs one design as a sweep target. Run one: ``python -m experiments.delivery_prefs --labels 50``.
+``main`` runs one design as a sweep target, and carries its core so that ``rewardlab sweep
+--backend vmap`` runs a whole sweep of it in one call too. Run one: ``python -m experiments.delivery_prefs --labels 50``.
 
 References:
     Knox, Hatgis-Kessell, Booth, Niekum, Stone & Allievi, "Models of human preference for
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
 import jax
@@ -43,7 +44,7 @@ from rewardlab.preferences import (
     pair_regrets,
     sample_tabular_pairs,
 )
-from rewardlab.sweeps import Logger, check_choices, parse_args, vmap_sweep
+from rewardlab.sweeps import Logger, VmapCore, check_choices, parse_args, vmap_sweep, vmappable
 from rewardlab.tabular import linear_reward, successor_table, value_iteration
 
 
@@ -223,20 +224,41 @@ def static_of(args: Args) -> Static:
     return Static(args.max_labels, args.segment_length, args.newton_steps, args.l2, args.planning_sweeps)
 
 
-@functools.lru_cache(maxsize=4)
-def _compiled(static: Static) -> Any:
-    return jax.jit(functools.partial(run_design, static=static))
+def _run_inputs(inputs: dict[str, Any], mdp: StudyMDP, static: Static) -> dict[str, jax.Array]:
+    return run_design(inputs["design"], jax.random.key(inputs["seed"]), mdp, static)
 
 
-def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
-    """Run one design × seed; log the loss curve; return the final metrics."""
-    mdp = study_mdp(args.planning_sweeps, args.discount)
-    out = _compiled(static_of(args))(design_of(args), jax.random.key(args.seed), mdp)
+def _inputs(args: Args) -> dict[str, Any]:
+    return {"design": design_of(args), "seed": np.int32(args.seed)}
+
+
+def _build(args: Args) -> tuple[Any, StudyMDP]:
+    return functools.partial(_run_inputs, static=static_of(args)), study_mdp(args.planning_sweeps, args.discount)
+
+
+def _finish(args: Args, out: Mapping[str, Any], logger: Logger | None) -> dict[str, float]:
+    """The host side of a run: log the loss curve, return the final metrics."""
     if logger is not None:
         for step, loss in enumerate(np.asarray(out["loss"])):
             if step % args.log_every == 0 or step == args.newton_steps - 1:
                 logger.log(step, loss=float(loss))
     return {name: float(value) for name, value in out.items() if np.ndim(value) == 0}
+
+
+@functools.lru_cache(maxsize=4)
+def _compiled(static: Static) -> Any:
+    return jax.jit(functools.partial(_run_inputs, static=static))
+
+
+# `rewardlab sweep --backend vmap` runs every run of a sweep of `main` in one jit(vmap(...)) call.
+CORE = VmapCore(group=lambda args: (static_of(args), args.discount), build=_build, inputs=_inputs, finish=_finish)
+
+
+@vmappable(CORE)
+def main(args: Args, logger: Logger | None = None) -> dict[str, float]:
+    """Run one design × seed; log the loss curve; return the final metrics."""
+    mdp = study_mdp(args.planning_sweeps, args.discount)
+    return _finish(args, _compiled(static_of(args))(_inputs(args), mdp), logger)
 
 
 def study(grid: dict[str, Sequence[float]], seeds: Sequence[int], args: Args = Args(), out_dir: Any = None) -> Any:

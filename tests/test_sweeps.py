@@ -746,6 +746,40 @@ def test_vmap_sweep_matches_single_runs_and_reports(tmp_path):
     assert jax.config.jax_enable_x64 is False
 
 
+def test_the_vmap_backend_writes_the_table_the_process_backend_writes(tmp_path):
+    from experiments.delivery_prefs import Args as DeliveryArgs
+    from experiments.delivery_prefs import main as delivery_main
+
+    base = DeliveryArgs(max_labels=40, labels=40, newton_steps=5, planning_sweeps=40, log_every=2)
+    grid = {"teacher_model": ["partial_return", "regret"], "labels": [0, 40], "seed": [0, 1]}
+    sweep = Sweep(delivery_main, base, grid=grid)
+    local = run_sweep(sweep, tmp_path / "local", workers=1, compile_cache=tmp_path / "cache", log=None)
+    lines: list[str] = []
+    vmapped = run_sweep(sweep, tmp_path / "vmap", backend="vmap", compile_cache=False, log=lines.append)
+    assert "8 to run on vmap ->" in lines[0]
+    assert (vmapped["status"] == "ok").all() and (vmapped["wall_s"] > 0).all()
+    # same rows, columns and arguments; the metrics to float32 rounding (a batched product sums in another order)
+    assert list(vmapped.columns) == list(local.columns) and vmapped["run"].tolist() == local["run"].tolist()
+    metrics = ["scaled_return", "weight_cosine", "label_agreement", "final_loss"]
+    others = [column for column in local.columns if column not in [*metrics, "wall_s"]]
+    pd.testing.assert_frame_equal(vmapped[others], local[others])
+    np.testing.assert_allclose(vmapped[metrics].to_numpy(), local[metrics].to_numpy(), rtol=1e-6, atol=1e-6)
+    assert not np.allclose(local["scaled_return"], local["scaled_return"].iloc[0])  # the runs differ
+    for run in ("teacher_model=regret__labels=40__seed1", "teacher_model=partial_return__labels=0__seed0"):
+        pd.testing.assert_frame_equal(
+            read_metrics(tmp_path / "vmap" / "runs" / run), read_metrics(tmp_path / "local" / "runs" / run), rtol=1e-6
+        )
+        assert sorted(read_metrics(tmp_path / "vmap" / "runs" / run)["step"]) == [0, 2, 4]
+    # a vmapped sweep resumes like any other, and reports alike
+    lines.clear()
+    run_sweep(sweep, tmp_path / "vmap", backend="vmap", compile_cache=False, log=lines.append)
+    assert "8 already complete, 0 to run" in lines[0]
+    assert "| teacher_model=regret__labels=40 | 2 | 0 |" in make_report(tmp_path / "vmap").markdown_path.read_text()
+    with pytest.raises(ValueError, match=r"backend: 'vmap' needs a target marked with a pure JAX core"):
+        run_sweep(_sweep(), tmp_path / "bandit", backend="vmap", log=None)
+    assert not (tmp_path / "bandit").exists()
+
+
 def test_newton_step_is_the_gradient_of_the_library_bradley_terry_loss():
     import jax
     import jax.numpy as jnp

@@ -139,11 +139,15 @@ def _redirect_output(path: Path) -> Iterator[None]:
             os.close(saved[1])
 
 
-def execute_run(fn: Callable[..., Any], run: RunSpec, run_dir: Path, capture_output: bool = True) -> dict[str, Any]:
+def execute_run(
+    fn: Callable[..., Any], run: RunSpec, run_dir: Path, capture_output: bool = True, extra_wall_s: float = 0.0
+) -> dict[str, Any]:
     """Run ``fn`` on ``run.args`` in an empty ``run_dir`` and write ``result.json`` last.
 
     An exception in the target (or ``SystemExit``) is recorded as a failed run with its
     traceback; ``KeyboardInterrupt`` propagates and leaves no marker, so the run is redone.
+    ``extra_wall_s`` is added to the recorded ``wall_s`` (the run's share of work done for it
+    elsewhere, as a batched call).
     """
     run_dir = Path(run_dir)
     prepare_run_dir(run_dir)
@@ -159,7 +163,7 @@ def execute_run(fn: Callable[..., Any], run: RunSpec, run_dir: Path, capture_out
         },
     )
     logger = RunLogger(run_dir)
-    start = time.perf_counter()
+    start = time.perf_counter() - extra_wall_s
     output = _redirect_output(run_dir / OUTPUT_FILE) if capture_output else contextlib.nullcontext()
     with output:
         try:

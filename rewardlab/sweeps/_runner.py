@@ -19,8 +19,8 @@ from rewardlab.sweeps._process import compile_cache_environment, default_workers
 from rewardlab.sweeps._results import MANIFEST_FILE, RUNS_DIR, write_results
 from rewardlab.sweeps._run import RunSpec, read_result
 
-BACKENDS = ("local", "ray")
-"""Where a sweep runs: local processes or a Ray cluster."""
+BACKENDS = ("local", "ray", "vmap")
+"""Where a sweep runs: warm local worker processes, a Ray cluster, or one compiled call in this process."""
 
 
 class SweepPlan(Protocol):
@@ -306,7 +306,8 @@ def run_sweep(
         The results DataFrame (one row per completed run of this sweep).
 
     Raises:
-        ValueError: a bad argument; ``out_dir`` is a file; another sweep holds ``out_dir``;
+        ValueError: a bad argument; ``backend="vmap"`` for a target without a :class:`VmapCore`;
+            ``out_dir`` is a file; another sweep holds ``out_dir``;
             finished runs in ``out_dir`` were made with other arguments (without ``force``);
             a target the local backend cannot send to its processes (a lambda, a nested function).
         ImportError: ``backend="ray"`` without Ray installed (says how to install it).
@@ -331,6 +332,16 @@ def run_sweep(
     runs = sweep.runs()
     if backend == "local":
         _check_local_target(sweep, runs)
+    core = None
+    if backend == "vmap":
+        from rewardlab.sweeps._vmap import vmap_core_of
+
+        core = vmap_core_of(sweep.fn)
+        if core is None:
+            raise ValueError(
+                f"backend: 'vmap' needs a target marked with a pure JAX core (rewardlab.sweeps.vmappable); "
+                f"{sweep.manifest().get('target')} has none: use backend='local'"
+            )
     sweep_dir = Path(out_dir)
     check_folder(sweep_dir, "out_dir")
     runs_dir = sweep_dir / RUNS_DIR
@@ -359,7 +370,9 @@ def run_sweep(
         if log is not None:
             log(
                 f"sweep {sweep.name}: {len(runs)} runs, {len(runs) - len(todo)} already complete, "
-                f"{len(todo)} to run on {backend}" + (f" ({workers} workers)" if workers else "") + f" -> {sweep_dir}"
+                f"{len(todo)} to run on {backend}"
+                + (f" ({workers} workers)" if workers and backend != "vmap" else "")
+                + f" -> {sweep_dir}"
             )
 
         def finished(run: RunSpec, record: dict[str, Any]) -> None:
@@ -367,7 +380,11 @@ def run_sweep(
             progress.finished(run, record)
 
         if todo:
-            if backend == "local":
+            if core is not None:
+                from rewardlab.sweeps._vmap import run_vmapped
+
+                run_vmapped(core, todo, runs_dir, progress.started, finished, environment)
+            elif backend == "local":
                 assert workers is not None  # defaults to the core count for the local backend
                 run_local(
                     sweep.fn,
