@@ -677,6 +677,42 @@ def test_report_and_cli(tmp_path):
     assert row["mean"] == pytest.approx(oracle.mean())
 
 
+def test_a_report_of_many_designs_labels_them_shortly_and_cuts_no_text_off(tmp_path, monkeypatch):
+    import jax.numpy as jnp
+
+    import rewardlab.sweeps._report as report_module
+    from rewardlab.sweeps import vmap_sweep
+
+    def fn(design, key):
+        curve = jnp.arange(6.0) * design["a_rather_long_learning_rate"] + design["an_equally_long_label_budget"]
+        return {"score": curve[-1], "curve": curve}
+
+    grid = {"a_rather_long_learning_rate": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "an_equally_long_label_budget": [10, 20]}
+    vmap_sweep(fn, grid, seeds=[0, 1, 2], out_dir=tmp_path)
+    drawn = []
+
+    def checked_write(path, figure, **options):
+        renderer = figure.canvas.get_renderer()
+        figure.draw(renderer)
+        drawn_bounds = figure.get_tightbbox(renderer)  # inches: every drawn text and axes
+        width, height = figure.get_size_inches()
+        assert drawn_bounds.x0 >= -0.01 and drawn_bounds.y0 >= -0.01, path
+        assert drawn_bounds.x1 <= width + 0.01 and drawn_bounds.y1 <= height + 0.01, path
+        drawn.append(Path(path).name)
+        return original(path, figure, **options)
+
+    original = report_module.atomic_write_figure
+    monkeypatch.setattr(report_module, "atomic_write_figure", checked_write)
+    report = make_report(tmp_path)
+    assert drawn == ["final_score.png", "curve_curve.png", "curves_curve_by_design.png"]
+    markdown = report.markdown_path.read_text()
+    # 12 designs of 60 characters: the figures say D1..D12, a legend table names them
+    assert "| D1 | a_rather_long_learning_rate=0.1__an_equally_long_label_budget=10 | 3 |" in markdown
+    assert "| D12 | a_rather_long_learning_rate=0.6__an_equally_long_label_budget=20 | 3 |" in markdown
+    assert "| D12 | a_rather_long_learning_rate=0.6__an_equally_long_label_budget=20 | 3 | 0 |" in markdown
+    assert "![curve per design](curves_curve_by_design.png)" in markdown
+
+
 def test_cli_errors_are_one_line_and_name_the_field(tmp_path):
     runner = CliRunner()
     bad = tmp_path / "bad.toml"

@@ -3,8 +3,10 @@
 Per design (runs differing only by seed): learning curves of every logged metric, the
 mean over seeds with a 95% bootstrap band; and for every final metric the number of
 runs, mean, IQM and a 95% stratified-bootstrap interval of the IQM (rliable-style).
-Written to ``SWEEP_DIR/report/`` as ``report.md``, ``curve_<metric>.png`` and
-``final_<metric>.png``.
+Written to ``SWEEP_DIR/report/`` as ``report.md``, ``curve_<metric>.png`` (every design on
+one axes), ``curves_<metric>_by_design.png`` (a panel per design) and ``final_<metric>.png``.
+Designs whose names are long are drawn by short labels (``D1``, ``D2``, ...) that a legend
+table in ``report.md`` names.
 """
 
 from __future__ import annotations
@@ -118,46 +120,100 @@ def design_curves(
     return out
 
 
+_SHORT_NAME_CHARS = 24  # a design name longer than this is drawn as its label (D1, D2, ...), named in the legend
+
+
+def design_labels(designs: Sequence[str]) -> dict[str, str]:
+    """Labels to draw for ``designs``: the names themselves when all are short, else ``D1``, ``D2``, ...
+
+    The report's legend table maps each label back to its design.
+
+    Example:
+        >>> design_labels(["lr=0.1", "lr=1.0"])
+        {'lr=0.1': 'lr=0.1', 'lr=1.0': 'lr=1.0'}
+        >>> design_labels(["teacher_model=regret__labels=25", "teacher_model=regret__labels=200"])
+        {'teacher_model=regret__labels=25': 'D1', 'teacher_model=regret__labels=200': 'D2'}
+    """
+    designs = list(dict.fromkeys(designs))
+    if all(len(design) <= _SHORT_NAME_CHARS for design in designs):
+        return {design: design for design in designs}
+    return {design: f"D{index}" for index, design in enumerate(designs, start=1)}
+
+
 def _save(fig: Any, path: Path) -> Path:
     return atomic_write_figure(path, fig, close=True)
 
 
-def _plot_curves(curves: dict[str, Any], name: str, title: str, path: Path) -> Path:
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    return plt
+
+
+def _plot_curves(curves: dict[str, Any], labels: dict[str, str], name: str, title: str, path: Path) -> Path:
+    """Every design's mean curve and band on one axes, the legend outside it."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110, layout="constrained")
     for design, (steps, mean, low, high, seeds) in curves.items():
-        (line,) = ax.plot(steps, mean, label=f"{design} (n={seeds})")
+        (line,) = ax.plot(steps, mean, label=f"{labels[design]} (n={seeds})")
         ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_xlabel("step")
     ax.set_ylabel(name)
     ax.set_title(title)
-    ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
+    fig.legend(fontsize=7, loc="outside right upper", ncols=1 + len(curves) // 16)
     return _save(fig, path)
 
 
-def _plot_final(table: Any, metric: str, title: str, path: Path) -> Path:
-    import matplotlib
+def _plot_curves_by_design(curves: dict[str, Any], labels: dict[str, str], name: str, title: str, path: Path) -> Path:
+    """One panel per design (shared axes): its mean curve over seeds and the band, the other designs faint."""
+    plt = _pyplot()
+    columns = min(4, len(curves))
+    rows = math.ceil(len(curves) / columns)
+    fig, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(2.6 * columns + 1.0, 2.0 * rows + 0.8),
+        dpi=110,
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+        layout="constrained",
+    )
+    for ax, (design, (steps, mean, low, high, seeds)) in zip(axes.flat, curves.items(), strict=False):
+        for other, (other_steps, other_mean, *_) in curves.items():
+            if other != design:
+                ax.plot(other_steps, other_mean, color="0.8", linewidth=0.6)
+        ax.fill_between(steps, low, high, color="C0", alpha=0.25, linewidth=0)
+        ax.plot(steps, mean, color="C0")
+        ax.set_title(f"{labels[design]} (n={seeds})", fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(curves) :]:
+        ax.set_visible(False)
+    fig.supxlabel("step", fontsize=9)
+    fig.supylabel(name, fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def _plot_final(table: Any, labels: dict[str, str], metric: str, title: str, path: Path) -> Path:
+    plt = _pyplot()
     rows = table[(table["metric"] == metric) & (table["runs"] > 0)]
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.4), dpi=110)
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(rows) + 1.6), dpi=110, layout="constrained")
     positions = np.arange(len(rows))[::-1]
     ax.errorbar(
         rows["iqm"], positions, xerr=[rows["iqm"] - rows["iqm_low"], rows["iqm_high"] - rows["iqm"]], fmt="o", capsize=4
     )
-    ax.set_yticks(positions, [f"{d} (n={n})" for d, n in zip(rows["design"], rows["runs"], strict=True)], fontsize=7)
+    ticks = [f"{labels[d]} (n={n})" for d, n in zip(rows["design"], rows["runs"], strict=True)]
+    ax.set_yticks(positions, ticks, fontsize=7)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
     ax.set_xlabel(f"{metric}: IQM and 95% stratified-bootstrap CI")
     ax.set_title(title)
     ax.grid(alpha=0.3, axis="x")
-    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -222,6 +278,7 @@ def make_report(
     out.mkdir(parents=True, exist_ok=True)
     title = manifest.get("name", sweep_dir.name)
     table = final_table(results, metrics, confidence=confidence)
+    labels = design_labels(results["design"].astype(str).tolist())
     figures = []
     lines = [f"# Sweep report: {title}", ""]
     failed = results[results["status"] != "ok"]
@@ -233,6 +290,11 @@ def make_report(
         ),
         "",
     ]
+    if any(label != design for design, label in labels.items()):
+        counts = results.groupby("design", sort=False).size()
+        lines += ["## Designs", "", "The figures name each design by its label.", ""]
+        lines.append(_markdown_table(["label", "design", "runs"], [(labels[d], d, int(counts[d])) for d in labels]))
+        lines.append("")
     if len(metrics):
         lines += [
             "## Final performance",
@@ -246,14 +308,17 @@ def make_report(
         for metric in metrics:
             rows = table[table["metric"] == metric]
             lines += [f"### {metric}", ""]
-            lines.append(
-                _markdown_table(
-                    ["design", "runs", "failed", "mean", "IQM", "CI low", "CI high"],
-                    rows[["design", "runs", "failed", "mean", "iqm", "iqm_low", "iqm_high"]].itertuples(index=False),
-                )
-            )
+            columns = ["design", "runs", "failed", "mean", "iqm", "iqm_low", "iqm_high"]
+            header = ["design", "runs", "failed", "mean", "IQM", "CI low", "CI high"]
+            cells = [list(row) for row in rows[columns].itertuples(index=False)]
+            if any(label != design for design, label in labels.items()):
+                header = ["label", *header]
+                cells = [[labels[row[0]], *row] for row in cells]
+            lines.append(_markdown_table(header, cells))
             if (rows["runs"] > 0).any():
-                path = _plot_final(table, metric, f"{title}: final {metric}", out / f"final_{_slug(metric)}.png")
+                path = _plot_final(
+                    table, labels, metric, f"{title}: final {metric}", out / f"final_{_slug(metric)}.png"
+                )
                 figures.append(path)
                 lines += ["", f"![final {metric}]({path.name})"]
             lines.append("")
@@ -262,9 +327,15 @@ def make_report(
         for name in curves:
             per_design = design_curves(logged, name)
             if per_design:
-                path = _plot_curves(per_design, name, f"{title}: {name}", out / f"curve_{_slug(name)}.png")
+                path = _plot_curves(per_design, labels, name, f"{title}: {name}", out / f"curve_{_slug(name)}.png")
                 figures.append(path)
                 lines += [f"![{name}]({path.name})", ""]
+            if len(per_design) > 1:
+                path = _plot_curves_by_design(
+                    per_design, labels, name, f"{title}: {name} per design", out / f"curves_{_slug(name)}_by_design.png"
+                )
+                figures.append(path)
+                lines += [f"![{name} per design]({path.name})", ""]
     if len(failed):
         lines += ["## Failed runs", ""]
         lines.append(_markdown_table(["run", "error"], failed[["run", "error"]].itertuples(index=False)))
