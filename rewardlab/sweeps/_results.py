@@ -4,7 +4,8 @@
 ``seed``, ``status`` (ok / failed), ``wall_s``, ``error``, then every argument under its
 field name and every final metric under its own name (``metric.<name>`` when a metric
 shares a name with an argument). It is rebuilt from the run folders and replaced
-atomically after every completion, so it can be read while the sweep runs.
+atomically as runs complete (at most once a second) and when the sweep ends, so it can be
+read while the sweep runs.
 
 Column types follow what the runs returned: numbers give a numeric column (missing values
 NaN or ``<NA>``), booleans a boolean one, text a string one. A column whose runs returned

@@ -19,6 +19,8 @@ from rewardlab.sweeps._process import compile_cache_environment, default_workers
 from rewardlab.sweeps._results import MANIFEST_FILE, RUNS_DIR, write_results
 from rewardlab.sweeps._run import RunSpec, read_result
 
+_REBUILD_EVERY_S = 1.0  # seconds between rebuilds of results.parquet while runs finish
+
 BACKENDS = ("local", "ray", "vmap")
 """Where a sweep runs: warm local worker processes, a Ray cluster, or one compiled call in this process."""
 
@@ -274,7 +276,7 @@ def run_sweep(
     too, unless ``retry_failed``); any other folder is a half-written run and is wiped and
     redone. Killing a sweep and running the same call again therefore finishes it without
     losing or duplicating a run. The results table ``out_dir/results.parquet`` is rebuilt
-    atomically after every completed run.
+    atomically as runs complete (at most once a second) and when the sweep ends.
 
     A run's identity is every argument it receives and the target, not only its name: when a
     finished run in ``out_dir`` was made with other arguments (the base arguments were edited
@@ -375,8 +377,13 @@ def run_sweep(
                 + f" -> {sweep_dir}"
             )
 
+        last_rebuild = [time.monotonic()]
+
         def finished(run: RunSpec, record: dict[str, Any]) -> None:
-            write_results(sweep_dir, names)
+            # Rebuilding reads every finished run's marker: at most once per interval, and once at the end.
+            if time.monotonic() - last_rebuild[0] >= _REBUILD_EVERY_S:
+                write_results(sweep_dir, names)
+                last_rebuild[0] = time.monotonic()
             progress.finished(run, record)
 
         if todo:
