@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from rewardlab.llm import ChatCache, ChatClient, CodeReward, EndpointUnreachableError, load_code_reward
+from rewardlab.rl import make_env
 from rewardlab.search import (
     GenerationConfig,
     SearchConfig,
@@ -71,7 +72,16 @@ def test_env_context_gives_layouts_and_the_indices_meaning():
     assert "obs: float32 array [N, 3]; obs[:, 0] in [-1, 1]" in text
     assert "act[:, 0] in [-2, 2]" in text
     assert "theta = 0 is upright" in text
-    assert env_context("Pendulum-v1", notes="custom notes").endswith("custom notes")
+    assert env_context("Pendulum-v1", notes="custom notes", source=False).endswith("custom notes")
+    # The env's own observation code, without its reward (as Eureka gives it)
+    assert "np.array([np.cos(theta), np.sin(theta), thetadot], dtype=np.float32)" in text
+    cheetah = env_context("HalfCheetah-v5")
+    assert "position = position[1:]" in cheetah and "reward" not in cheetah.split("observation code")[1].lower()
+    from rewardlab.llm import env_source
+
+    cartpole = env_source(make_env("CartPole-v1"))  # no observation method: its step, less reward, render, asserts
+    assert "self.state = np.array((x, x_dot, theta, theta_dot)" in cartpole
+    assert all(word not in cartpole for word in ("reward", "render", "assert", "logger"))
 
 
 def test_first_prompt_holds_contract_env_and_task(client, tmp_path):
@@ -183,16 +193,17 @@ def test_failed_candidates_are_recorded_and_the_search_goes_on(client, tmp_path)
     assert not (tmp_path / "run" / "best_reward.json").exists()
 
 
-def test_recorded_icpl_round_records_each_failure_and_chooses_nothing(client, tmp_path):
+def test_recorded_icpl_round_records_each_failure_and_prefers_the_candidate_that_ran(client, tmp_path):
     teacher = TrueReturnTeacher()
     result = icpl(HINT_TASK, "Pendulum-v1", client, tmp_path / "run", teacher, HINT_CONFIG, trainer=correlation_trainer)
     (record,) = result.iterations
     assert client.usage.calls == client.usage.cached_calls == HINT_CONFIG.candidates
-    # What the 135M model wrote for this prompt: every candidate fails, each with its reason.
-    assert [c["status"] for c in record["candidates"]] == ["failed"] * HINT_CONFIG.candidates
-    assert all(c["errors"][0]["type"] and c["errors"][0]["message"] for c in record["candidates"])
-    assert record["chosen"] is None and record["ranking"] == [] and result.best_code is None
-    assert "Fix the error and write a new, improved compute_reward." in record["feedback_next"]
+    # What the 135M model wrote for this prompt: the first candidate (the hint's expression) runs,
+    # the other two fail, each with its reason (an index error, an undefined name).
+    assert [c["status"] for c in record["candidates"]] == ["trained", "failed", "failed"]
+    assert [c["errors"][0]["type"] for c in record["candidates"][1:]] == ["IndexError", "NameError"]
+    assert record["chosen"] == 0 and record["ranking"] == [0] and result.best_code is not None
+    assert "preferred this one" in record["feedback_next"] and "true return" in record["feedback_next"]
 
 
 def _standin():

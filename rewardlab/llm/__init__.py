@@ -26,7 +26,7 @@ from rewardlab.llm._contract import (
     reward_messages,
 )
 from rewardlab.llm._errors import CodeError, EndpointUnreachableError, LLMError, RewardCodeError
-from rewardlab.llm._prompts import describe_env, describe_space, error_feedback, reward_reflection
+from rewardlab.llm._prompts import describe_env, describe_space, env_source, error_feedback, reward_reflection
 from rewardlab.llm._sandbox import RewardOutput, Sandbox, SandboxLimits
 from rewardlab.llm._server import LocalServer, default_model_path
 
@@ -48,6 +48,7 @@ __all__ = [
     "default_model_path",
     "describe_env",
     "describe_space",
+    "env_source",
     "error_feedback",
     "reward_reflection",
     "request_key",

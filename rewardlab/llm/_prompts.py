@@ -9,6 +9,9 @@ max, mean and min, and the task score) with a request to improve it; Text2Reward
 
 from __future__ import annotations
 
+import ast
+import inspect
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -55,12 +58,13 @@ def describe_space(space: Any, name: str) -> str:
     raise ValueError(f"space: expected a Box, Discrete, MultiDiscrete, MultiBinary or Dict space, got {kind}")
 
 
-def describe_env(env: Any, notes: str = "") -> str:
-    """The environment as the prompt gives it: its id, the observation and action layouts, notes.
+def describe_env(env: Any, notes: str = "", source: bool = False) -> str:
+    """The environment as the prompt gives it: its id, the observation and action layouts, notes, code.
 
     Args:
         env: a gymnasium env (its ``spec.id``, ``observation_space``, ``action_space``).
         notes: what each index means, units, episode length: text from the env's documentation.
+        source: append the env's observation code (:func:`env_source`) in a fenced block.
 
     Example:
         >>> import gymnasium as gym
@@ -76,7 +80,72 @@ def describe_env(env: Any, notes: str = "") -> str:
     ]
     if notes.strip():
         lines.append(notes.strip())
+    code = env_source(env) if source else ""
+    if code:
+        lines.append("The environment's observation code:\n```python\n" + code + "\n```")
     return "\n".join(lines)
+
+
+_OBSERVATION_METHODS = ("_get_obs", "get_obs", "_get_observation", "_observation")
+_LEFT_OUT = ("reward", "render", "logger")  # the reward itself, drawing and warnings say nothing of the state
+
+
+class _DropReward(ast.NodeTransformer):
+    """Removes docstrings, asserts and statements naming a reward, rendering or logging (Eureka shows the env's code without its reward)."""
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        super().generic_visit(node)
+        for field in ("body", "orelse", "finalbody"):
+            body = getattr(node, field, None)
+            if not isinstance(body, list):
+                continue
+            kept = [
+                statement
+                for statement in body
+                if not (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant))
+                and not isinstance(statement, ast.Assert)
+                and not any(word in ast.unparse(statement).lower() for word in _LEFT_OUT)
+            ]
+            if field == "body" and not kept:
+                kept = [ast.Pass()]
+            setattr(node, field, kept)
+        return node
+
+
+def env_source(env: Any, max_chars: int = 3000) -> str:
+    """A compact form of the env's own code, as Eureka and Text2Reward give it: how it builds observations.
+
+    The env class's observation method (``_get_obs`` and the like) where it has one, else its
+    ``step``; docstrings, comments, asserts, and statements that name a reward, rendering or
+    logging are left out (the model is to write the reward, not copy it). Code longer than
+    ``max_chars`` is cut there.
+
+    Args:
+        env: a gymnasium env (its ``unwrapped`` class is read).
+        max_chars: the most characters returned.
+
+    Returns:
+        Python source, or an empty string when the class's source cannot be read (a compiled env).
+
+    Example:
+        >>> import gymnasium as gym
+        >>> print(env_source(gym.make("Pendulum-v1")))
+        class PendulumEnv:
+            def _get_obs(self):
+                theta, thetadot = self.state
+                return np.array([np.cos(theta), np.sin(theta), thetadot], dtype=np.float32)
+    """
+    cls = type(getattr(env, "unwrapped", env))
+    names = [name for name in _OBSERVATION_METHODS if callable(getattr(cls, name, None))][:1] or ["step"]
+    methods = []
+    for name in names:
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(getattr(cls, name))))
+        except (OSError, TypeError, SyntaxError):
+            return ""
+        methods.append(ast.unparse(_DropReward().visit(tree)))
+    text = f"class {cls.__name__}:\n" + textwrap.indent("\n\n".join(methods), "    ")
+    return text[:max_chars]
 
 
 def error_feedback(errors: Sequence[CodeError], code: str | None = None) -> str:

@@ -28,12 +28,13 @@ ENV_NOTES = {
 EXPERT_EXAMPLES = {"Pendulum-v1": "pendulum.py", "HalfCheetah-v5": "halfcheetah.py"}
 
 
-def env_context(env_id: str, notes: str | None = None) -> str:
-    """The prompt's environment section: ids, observation and action layouts, and what the indices mean.
+def env_context(env_id: str, notes: str | None = None, source: bool = True) -> str:
+    """The prompt's environment section: ids, observation and action layouts, what the indices mean, code.
 
     Args:
         env_id: a gymnasium id (``rewardlab.rl.make_env``).
         notes: the indices' meaning; None takes ``ENV_NOTES`` where the env is listed.
+        source: append the env's observation code without its reward (``rewardlab.llm.env_source``).
 
     Example:
         >>> print(env_context("Pendulum-v1").splitlines()[0])
@@ -41,7 +42,7 @@ def env_context(env_id: str, notes: str | None = None) -> str:
     """
     env = make_env(env_id)
     try:
-        return describe_env(env, ENV_NOTES.get(env_id, "") if notes is None else notes)
+        return describe_env(env, ENV_NOTES.get(env_id, "") if notes is None else notes, source=source)
     finally:
         env.close()
 
