@@ -38,23 +38,50 @@ MOTIF_PROMPT = (
 )
 """The paper's pairwise prompt (with its score-seeking modifier); ``{first}`` and ``{second}`` are the messages."""
 
-_ANSWER = re.compile(r"best description\W*(1|2|none)", re.IGNORECASE)
+MOTIF_SHORT_PROMPT = (
+    "Two short messages from the game NetHack. The goal is to maximize the score: kill monsters, collect gold "
+    "and items, find passages and go down the stairs.\n"
+    'Description 1: "{first}"\n'
+    'Description 2: "{second}"\n'
+    'Which description is better? Answer in JSON: {{"best": "1"}}, {{"best": "2"}} or {{"best": "None"}}.\n'
+)
+"""A short pairwise prompt for small models, with the answer constrained to :data:`MOTIF_SCHEMA`."""
+
+MOTIF_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"best": {"type": "string", "enum": ["1", "2", "None"]}},
+    "required": ["best"],
+    "additionalProperties": False,
+}
+"""The JSON schema of a constrained pairwise answer (``response_format``): ``{"best": "1" | "2" | "None"}``."""
+
+_ANSWER = re.compile(r"best(?: description)?\W*(1|2|none)", re.IGNORECASE)
 
 
 class ChatLike(Protocol):
     """A chat client: ``rewardlab.llm.ChatClient`` or anything with its ``chat`` method (a reply with ``content``)."""
 
-    def chat(self, messages: list[dict[str, str]], *, temperature: float = ..., max_tokens: int = ...) -> Any: ...
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        temperature: float = ...,
+        max_tokens: int = ...,
+        json_schema: dict[str, Any] | None = ...,
+    ) -> Any: ...
 
 
 def parse_preference(reply: str) -> float | None:
     """The label of an LLM reply: 1.0 (the first message preferred), 0.0 (the second), 0.5 (``None``: neither), None if unparsable.
 
-    The last ``Best description: …`` in the reply counts.
+    The last ``Best description: …`` in the reply counts; a constrained reply ``{"best": "1"}``
+    (:data:`MOTIF_SCHEMA`) reads the same way.
 
     Example:
         >>> parse_preference("... so. Best description: 2"), parse_preference("Best description: None")
         (0.0, 0.5)
+        >>> parse_preference('{"best": "1"}')
+        1.0
         >>> parse_preference("I cannot tell") is None
         True
     """
@@ -65,9 +92,23 @@ def parse_preference(reply: str) -> float | None:
 
 
 def label_message_pairs(
-    client: ChatLike, pairs: Sequence[tuple[str, str]], *, max_tokens: int = 512
+    client: ChatLike,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    max_tokens: int = 512,
+    prompt: str = MOTIF_PROMPT,
+    json_schema: dict[str, Any] | None = None,
 ) -> list[float | None]:
-    """The LLM's label of each pair of messages under :data:`MOTIF_PROMPT` (see :func:`parse_preference`).
+    """The LLM's label of each pair of messages (see :func:`parse_preference`).
+
+    Args:
+        client: a chat client (``rewardlab.llm.ChatClient`` or anything with its ``chat`` method).
+        pairs: the message pairs.
+        max_tokens: most tokens per reply.
+        prompt: the pairwise prompt with ``{first}`` and ``{second}`` fields (:data:`MOTIF_PROMPT`, the
+            paper's; :data:`MOTIF_SHORT_PROMPT` for small models).
+        json_schema: constrain each reply to this schema (:data:`MOTIF_SCHEMA`), so a small model's
+            replies parse.
 
     Raises:
         ValueError: a pair is not two strings.
@@ -76,8 +117,11 @@ def label_message_pairs(
     for index, pair in enumerate(pairs):
         if len(pair) != 2 or not all(isinstance(m, str) for m in pair):
             raise ValueError(f"pairs[{index}]: expected (message, message) strings, got {pair!r}")
-        prompt = MOTIF_PROMPT.format(first=pair[0], second=pair[1])
-        reply = client.chat([{"role": "user", "content": prompt}], temperature=0.0, max_tokens=max_tokens)
+        content = prompt.format(first=pair[0], second=pair[1])
+        kwargs: dict[str, Any] = {"temperature": 0.0, "max_tokens": max_tokens}
+        if json_schema is not None:
+            kwargs["json_schema"] = json_schema
+        reply = client.chat([{"role": "user", "content": content}], **kwargs)
         labels.append(parse_preference(str(getattr(reply, "content", reply))))
     return labels
 
