@@ -135,6 +135,10 @@ from rewardlab.cli._search import eureka as _eureka_command  # noqa: E402
 
 app.command("eureka")(_eureka_command)
 
+from rewardlab.cli._train import train as _train_command  # noqa: E402
+
+app.command("train")(_train_command)
+
 
 def main() -> None:
     app()

@@ -1,0 +1,114 @@
+"""``rewardlab train``: bad input, a short run per kind of intrinsic reward, and a resumed ONI run.
+
+ONI's replies come from a stand-in OpenAI-compatible endpoint that answers each prompt with the
+reply recorded from the local model (tests/data/llm_replies/nethack_oni.json).
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rewardlab.cli import app
+from rewardlab.intrinsic import LabelStore
+
+pytest.importorskip("minihack")
+runner = CliRunner()
+RECORDED = json.loads((Path(__file__).parent / "data" / "llm_replies" / "nethack_oni.json").read_text())
+REPLIES = {r["request"]["messages"][-1]["content"]: r["reply"] for r in RECORDED["records"]}
+
+
+class _Endpoint:
+    """Answers chat completions with the recorded reply of the prompt (an unknown prompt: HTTP 500)."""
+
+    def __init__(self) -> None:
+        self.prompts: list[str] = []
+        endpoint = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                prompt = body["messages"][-1]["content"]
+                endpoint.prompts.append(prompt)
+                content = REPLIES.get(prompt)
+                code = 200 if content is not None else 500
+                payload = {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body["model"],
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                    ],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                }
+                data = json.dumps(payload if code == 200 else {"error": {"message": "unknown prompt"}}).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _train(tmp_path: Path, *options: str):
+    return runner.invoke(app, ["train", "--out", str(tmp_path), "--num-envs", "2", "--n-steps", "64", *options])
+
+
+def test_message_reward_on_an_env_without_messages_names_the_argument(tmp_path: Path) -> None:
+    result = _train(tmp_path, "--env", "CartPole-v1", "--intrinsic", "oni", "--total-timesteps", "128")
+    assert result.exit_code == 2
+    assert "intrinsic: 'oni' rewards game messages" in result.output and "CartPole-v1" in result.output
+    assert not any(tmp_path.iterdir())  # a refused run leaves no folder
+
+
+def test_unknown_intrinsic_names_the_argument(tmp_path: Path) -> None:
+    result = _train(tmp_path, "--intrinsic", "curiosity")
+    assert result.exit_code == 2 and "intrinsic" in result.output and "curiosity" in result.output
+
+
+def test_counts_run_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+    options = ("--env", "MiniHack-Room-5x5-v0", "--intrinsic", "counts", "--checkpoint-every", "128", "--name", "r")
+    first = _train(tmp_path, *options, "--total-timesteps", "128")
+    assert first.exit_code == 0, first.output
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["env_steps"] == 128
+    second = _train(tmp_path, *options, "--total-timesteps", "256")
+    assert second.exit_code == 0, second.output
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["env_steps"] == 256  # 128 more, not 256 from scratch
+
+
+def test_oni_run_labels_through_the_endpoint_and_resumes_with_its_label_cache(tmp_path: Path) -> None:
+    endpoint = _Endpoint()
+    try:
+        options = ("--env", "MiniHack-KeyRoom-S5-v0", "--intrinsic", "oni", "--base-url", endpoint.url, "--name", "oni")
+        first = _train(tmp_path, *options, "--total-timesteps", "256")
+        assert first.exit_code == 0, first.output
+        assert "ONI:" in first.output and "annotator died" not in first.output
+        store = LabelStore(tmp_path / "oni" / "labels.sqlite")
+        labels = store.labels()
+        assert labels and store.pending() == []
+        asked = len(endpoint.prompts)
+        assert asked == len(store.labelled())  # one request per distinct message
+        second = _train(tmp_path, *options, "--total-timesteps", "512")
+        assert second.exit_code == 0, second.output
+        again = LabelStore(tmp_path / "oni" / "labels.sqlite").labels()
+        assert labels.items() <= again.items()  # every label kept
+        assert not set(endpoint.prompts[asked:]) & set(endpoint.prompts[:asked])  # none asked twice
+    finally:
+        endpoint.close()
