@@ -215,7 +215,7 @@ def _refuse_changed(states: list[RunState], sweep_dir: Path) -> None:
 
 
 def _check_local_target(sweep: SweepPlan, runs: list[RunSpec]) -> None:
-    """The local backend sends the target and the arguments to fresh processes by name (pickle)."""
+    """The local backend sends the target and the arguments to its worker processes by name (pickle)."""
     fn = sweep.fn
     name = f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
     main = sys.modules.get("__main__")
@@ -229,7 +229,7 @@ def _check_local_target(sweep: SweepPlan, runs: list[RunSpec]) -> None:
         kind = "a lambda" if "<lambda>" in name else "a nested function" if "<locals>" in name else "a callable"
         where = " defined in an interactive session" if interactive else " that cannot be imported by name"
         raise ValueError(
-            f"fn: the local backend runs each run in a fresh process that imports the target by name; expected a "
+            f"fn: the local backend's worker processes import the target by name; expected a "
             f"module-level function (or 'module:function'), got {kind}{where}: {name!r}. Define it at the top level "
             "of a module (backend='ray' ships such functions by value)"
         )
@@ -239,7 +239,7 @@ def _check_local_target(sweep: SweepPlan, runs: list[RunSpec]) -> None:
         except Exception:  # noqa: BLE001 - as above
             cls = type(runs[0].args)
             raise ValueError(
-                f"base: the local backend sends the arguments to fresh processes, which import their class by name; "
+                f"base: the local backend sends the arguments to worker processes, which import their class by name; "
                 f"expected an instance of a module-level dataclass, got {cls.__module__}:{cls.__qualname__}"
             ) from None
 
