@@ -20,6 +20,7 @@ aggregate table (IQM with stratified-bootstrap confidence intervals).
 
 from rewardlab.sweeps._args import parse_args
 from rewardlab.sweeps._coerce import check_choices
+from rewardlab.sweeps._core import VmapCore, vmappable
 from rewardlab.sweeps._file import load_sweep
 from rewardlab.sweeps._logger import Logger, RunLogger, read_metrics
 from rewardlab.sweeps._process import compile_cache_environment, default_compile_cache, default_workers
@@ -31,7 +32,7 @@ from rewardlab.sweeps._runner import BACKENDS, RunState, SweepProgress, run_stat
 from rewardlab.sweeps._spaces import RandomSearch, choice, loguniform, randint, random_search, uniform
 from rewardlab.sweeps._spec import Sweep
 from rewardlab.sweeps._stats import Interval, iqm, mean_band, stratified_bootstrap_ci
-from rewardlab.sweeps._vmap import VmapCore, grid_designs, vmap_sweep, vmappable
+from rewardlab.sweeps._vmap import grid_designs, vmap_sweep
 
 __all__ = [
     "BACKENDS",

@@ -336,7 +336,7 @@ def run_sweep(
         _check_local_target(sweep, runs)
     core = None
     if backend == "vmap":
-        from rewardlab.sweeps._vmap import vmap_core_of
+        from rewardlab.sweeps._core import vmap_core_of
 
         core = vmap_core_of(sweep.fn)
         if core is None:
@@ -388,7 +388,7 @@ def run_sweep(
 
         if todo:
             if core is not None:
-                from rewardlab.sweeps._vmap import run_vmapped
+                from rewardlab.sweeps._core import run_vmapped
 
                 run_vmapped(core, todo, runs_dir, progress.started, finished, environment)
             elif backend == "local":
