@@ -294,6 +294,8 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
             summary.update({f"oni_{k}": v for k, v in bonus.stats().items()})
             summary["annotator_error"] = None if bonus.error is None else f"{type(bonus.error).__name__}: {bonus.error}"
         venv.close()
+    if "oni_labels" in summary and bonus is not None:  # the worker stored its last batch on closing
+        summary["oni_labels"] = float(len(bonus.store.labels()))
     if run_dir is not None:
         from rewardlab._io import atomic_write_json
 

@@ -74,8 +74,10 @@ class _Table:
     def __init__(self, table: dict[str, float], gate: threading.Event | None = None, fail: bool = False) -> None:
         self.table, self.gate, self.fail = table, gate, fail
         self.batches: list[list[str]] = []
+        self.started = threading.Event()
 
     def __call__(self, messages):
+        self.started.set()
         if self.gate is not None:
             self.gate.wait(30)
         self.batches.append(list(messages))
@@ -191,6 +193,17 @@ def test_worker_batches_deduplicates_and_retrains(tmp_path: Path) -> None:
     worker.join(30)
     assert labeller.batches == [["a", "b"], ["c"]]
     assert seen[-1] == {"a": 1.0, "b": 0.0, "c": 0.0} and worker.labelled == 3 and worker.error is None
+
+
+def test_closing_stores_the_batch_in_flight_and_keeps_the_queue_pending(tmp_path: Path) -> None:
+    gate = threading.Event()
+    labeller = _Table({"a": 1.0, "b": 0.0, "c": 0.0}, gate=gate)
+    worker = AnnotationWorker(labeller, tmp_path / "l.sqlite", batch_size=1, batch_wait_s=0.0)
+    worker.submit(["a", "b", "c"])
+    assert labeller.started.wait(30)
+    threading.Timer(0.2, gate.set).start()
+    worker.close()
+    assert worker.store.labels() == {"a": 1.0} and worker.store.pending() == ["b", "c"]
 
 
 # Reward models -------------------------------------------------------------------------------------

@@ -36,7 +36,8 @@ def train(
     from rewardlab.llm import BASE_URL_ENV, LLMError
     from rewardlab.sweeps import RunLogger
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("rewardlab").setLevel(logging.INFO)  # the annotator's state and resumes, not HTTP requests
     folder = Path(out) / (name or f"{env_id.replace('/', '_')}-{intrinsic}-seed{seed}")
     with one_line_errors():
         args = Args(

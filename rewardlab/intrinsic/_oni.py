@@ -535,14 +535,19 @@ class AnnotationWorker:
         self._thread.join(timeout)
 
     def close(self) -> None:
-        """Stop after the current batch; queued messages not taken stay unlabelled (asked again next time)."""
+        """Stop after the current batch; messages still queued are marked pending in the store (asked first next time)."""
+        left: list[str] = []
         while True:
             try:
-                self._queue.get_nowait()
+                item = self._queue.get_nowait()
             except queue.Empty:
                 break
+            if item is not _STOP:
+                left.append(item)
         self._queue.put(_STOP)
         self._thread.join()
+        if left:
+            self.store.add_pending(left)
 
 
 class ONIBonus:
