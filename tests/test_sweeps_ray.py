@@ -48,7 +48,11 @@ def test_ray_sweep_of_12_runs_matches_the_local_backend_and_resumes(tmp_path):
         assert (run_dir / "metrics.sqlite").is_file() and list((run_dir / "tensorboard").iterdir())
     assert len(load_results(tmp_path)) == 12
     report = make_report(tmp_path, metrics=["correlation"], curves=["loss"])
-    assert len(report.figures) == 2
+    assert [path.name for path in report.figures] == [
+        "final_correlation.png",
+        "curve_loss.png",
+        "curves_loss_by_design.png",
+    ]
 
 
 @pytest.mark.slow
