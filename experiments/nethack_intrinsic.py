@@ -119,7 +119,7 @@ def check_message_env(env: Any, args: Args) -> None:
     if args.intrinsic in MESSAGE_REWARDS and not (isinstance(space, gym.spaces.Dict) and "message" in space.spaces):
         raise ValueError(
             f"intrinsic: {args.intrinsic!r} rewards game messages and needs an env whose observation has a "
-            f"'message' entry (a MiniHack or NLE env); env {args.env_id!r} has {space}"
+            f"'message' entry (a MiniHack or NLE env); env {args.env_id!r} has {type(space).__name__} observations without one"
         )
 
 
