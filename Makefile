@@ -33,7 +33,7 @@ test-slow: $(STAMP)
 
 BENCHMARKS ?= wrapper_overhead reward_training pbrl_pendulum sweep_overhead vmap_sweep soft_value_iteration \
 	regret_learning mce_irl airl_pendulum epic distance_matrix barfi_gridworld vlm_reward_throughput \
-	label_server nle_throughput
+	label_server nle_throughput sweep_jax_study llm_annotation
 
 # Each benchmark prints one JSON line of figures last; `make bench BENCHMARKS=epic` runs one.
 bench: $(STAMP)
