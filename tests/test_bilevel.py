@@ -401,3 +401,34 @@ def test_parl_preference_upper_objective_learns_from_labels_alone():
     )
     assert float(final.min()) > start  # the labels' likelihood under r_φ went up
     assert float(parl.primary_return[:, -1].min()) > 0.8  # and the policy it induces leaves for the primary reward
+
+
+@pytest.mark.parametrize("form", ["dense", "successor"])
+def test_the_loops_gather_occupancy_equals_the_dense_one(form):
+    from rewardlab.bilevel._tabular import _occupancy, _predecessors
+    from rewardlab.tabular import occupancy_measure
+
+    rng = np.random.default_rng(0)
+    if form == "dense":  # stochastic, with some zero transitions
+        transitions = rng.random((5, 3, 5)) * (rng.random((5, 3, 5)) < 0.5)
+        transitions[..., 0] += 0.05
+        transitions = jnp.asarray(transitions / transitions.sum(-1, keepdims=True), jnp.float32)
+    else:
+        transitions = jnp.asarray(rng.integers(0, 5, (5, 3)))
+    d0 = jnp.array([0.5, 0.5, 0.0, 0.0, 0.0])
+    predecessors = _predecessors(transitions)
+
+    def objective(theta, occupancy):
+        return jnp.sum(jnp.sin(occupancy(jax.nn.softmax(theta, -1))))
+
+    def dense(policy):
+        return occupancy_measure(transitions, policy, d0, 20, discount=0.9)
+
+    def gather(policy):
+        return _occupancy(predecessors, policy, d0, 20, jnp.asarray(0.9))
+
+    theta = jnp.asarray(rng.normal(size=(5, 3)), jnp.float32)
+    policy = jax.nn.softmax(theta, -1)
+    np.testing.assert_allclose(gather(policy), dense(policy), atol=1e-6)
+    np.testing.assert_allclose(jax.grad(objective)(theta, gather), jax.grad(objective)(theta, dense), atol=1e-5)
+    np.testing.assert_allclose(jax.hessian(objective)(theta, gather), jax.hessian(objective)(theta, dense), atol=1e-4)
