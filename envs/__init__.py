@@ -12,6 +12,7 @@
 Importing the package registers its gymnasium envs.
 """
 
+from ._control import ControlTask, MountainCarFunctional, cart_pole_task, mountain_car_task
 from ._delivery import (
     ACTION_NAMES,
     CELL_CODES,
@@ -65,6 +66,7 @@ __all__ = [
     "NETHACK_ENV_IDS",
     "TRUE_WEIGHTS",
     "ChangedDynamics",
+    "ControlTask",
     "DeliveryGridworld",
     "DeliveryModel",
     "DeliveryTask",
@@ -72,9 +74,11 @@ __all__ = [
     "FactorSpec",
     "FeatureNames",
     "FixedHorizon",
+    "MountainCarFunctional",
     "NetHackObservation",
     "RewardFactors",
     "TabularMDP",
+    "cart_pole_task",
     "configure_fast_rendering",
     "crop_glyphs",
     "decode_message",
@@ -86,6 +90,7 @@ __all__ = [
     "make",
     "make_nethack",
     "measure_render_fps",
+    "mountain_car_task",
     "parse_board",
     "random_delivery_mdp",
     "random_delivery_task",

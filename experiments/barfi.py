@@ -17,6 +17,17 @@ the primary return J_p under the environment's discount, as a fraction of the op
 with 95 % bootstrap intervals over seeds; learning curves; BARFI's learned coefficients
 (averaged over the state-actions the policy visits) and γ_φ over outer iterations.
 
+Control tasks (``--env mountaincar`` or ``--env cartpole``, :func:`rewardlab_envs.mountain_car_task`,
+:func:`rewardlab_envs.cart_pole_task`): the same four methods with the sampled actor-critic
+inner learner of :func:`rewardlab.bilevel.barfi_actor_critic` on functional JAX dynamics, the blend
+linear in the observation; reported is the undiscounted primary return per episode, averaged over
+the last ``tail`` outer iterations, with 95 % bootstrap intervals over seeds.
+
+PARL (``--preference-pairs B``, gridworld only): a fifth method whose upper objective is the
+Bradley–Terry likelihood of B labelled segment pairs (:func:`rewardlab.bilevel.preference_objective`)
+instead of the primary return; a simulated teacher labels pairs of random-policy segments by
+their primary partial returns (Bradley–Terry probabilities, ``preference_temperature``).
+
 Run: ``python -m experiments.barfi --auxiliary both`` (figures and a table in the run folder;
 docs/barfi.md has them), or as a sweep: ``rewardlab sweep experiments/barfi.toml``.
 
@@ -34,13 +45,27 @@ from pathlib import Path
 from typing import Any, Literal
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from rewardlab._io import atomic_write_figure, atomic_write_json
-from rewardlab.bilevel import BarfiConfig, BarfiResult, barfi, optimal_primary_return, tabular_problem
+from rewardlab.bilevel import (
+    ActorCriticConfig,
+    ActorCriticResult,
+    BarfiConfig,
+    BarfiResult,
+    TabularPreferences,
+    barfi,
+    barfi_actor_critic,
+    linear_blend,
+    optimal_primary_return,
+    preference_objective,
+    tabular_problem,
+)
+from rewardlab.preferences import bradley_terry_probability
 from rewardlab.shaping import potential_shaping
 from rewardlab.sweeps import Logger, check_choices, parse_args, stratified_bootstrap_ci
-from rewardlab_envs import detour_gridworld
+from rewardlab_envs import ControlTask, cart_pole_task, detour_gridworld, mountain_car_task
 
 METHODS = ("primary", "naive", "shaping", "barfi")
 BASELINE_COEFFICIENTS = {"primary": (0.0, 1.0, 0.0), "naive": (0.0, 1.0, 1.0), "shaping": (0.0, 1.0, 1.0)}
@@ -63,12 +88,21 @@ class Args:
         horizon: steps of the occupancy measure.
         scale: the auxiliary reward's scale c.
         initial_policy_scale: std of the random initial policy logits.
+        env: ``detour`` (exact tabular learner), ``mountaincar`` or ``cartpole`` (sampled actor-critic).
+        episodes: episodes per batch of the actor-critic (control tasks).
+        episode_horizon: steps per episode (control tasks).
+        actor_learning_rate: the actor-critic's actor step size, also its Neumann step (control tasks).
+        tail: outer iterations at the end averaged into the reported return (control tasks).
+        preference_pairs: B > 0 adds PARL with B labelled pairs (gridworld only).
+        segment_length: steps per labelled segment (PARL).
+        preference_temperature: the simulated teacher's Bradley–Terry temperature (PARL).
         out_dir: parent folder of the run folder.
         run_name: run folder name; empty for the default, which encodes the design and seeds.
         figures: draw the learning-curve and coefficient figures.
     """
 
     auxiliary: Literal["good", "bad", "both"] = "both"
+    env: Literal["detour", "mountaincar", "cartpole"] = "detour"
     hypergradient: Literal["neumann", "cg", "unrolled"] = "neumann"
     seeds: int = 8
     seed: int = 0
@@ -80,23 +114,37 @@ class Args:
     horizon: int = 50
     scale: float = 0.1
     initial_policy_scale: float = 1.0
+    episodes: int = 16
+    episode_horizon: int = 200
+    actor_learning_rate: float = 0.1
+    tail: int = 5
+    preference_pairs: int = 0
+    segment_length: int = 10
+    preference_temperature: float = 0.1
     out_dir: Path = Path("runs")
     run_name: str = ""
     figures: bool = True
 
     def __post_init__(self) -> None:
         check_choices(self)
-        for name in ("seeds", "outer_iterations", "inner_steps", "neumann_terms", "horizon"):
+        names = ("seeds", "outer_iterations", "inner_steps", "neumann_terms", "horizon", "episodes", "episode_horizon")
+        for name in (*names, "tail", "preference_pairs", "segment_length"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "neumann_terms" else 1):
-                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+            low = 0 if name in ("neumann_terms", "preference_pairs") else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
+        if self.preference_pairs and self.env != "detour":
+            raise ValueError(f"preference_pairs: PARL runs on the detour gridworld only, got env={self.env!r}")
+        if self.env != "detour" and self.hypergradient == "unrolled":
+            raise ValueError("hypergradient: the actor-critic loop takes 'neumann' or 'cg', got 'unrolled'")
 
     @property
     def name(self) -> str:
         """The run folder's name: environment, auxiliary reward, outer gradient and seeds."""
+        parl = f"-parl{self.preference_pairs}" if self.preference_pairs else ""
         return (
             self.run_name
-            or f"barfi-detour-{self.auxiliary}-{self.hypergradient}-seeds{self.seed}-{self.seed + self.seeds - 1}"
+            or f"barfi-{self.env}-{self.auxiliary}-{self.hypergradient}{parl}-seeds{self.seed}-{self.seed + self.seeds - 1}"
         )
 
     def config(self, hypergradient: str) -> BarfiConfig:
@@ -127,8 +175,8 @@ def run_methods(args: Args, auxiliary: str) -> tuple[dict[str, BarfiResult], flo
     problem = tabular_problem(mdp.transitions, mdp.initial_state_dist, mdp.reward, task.auxiliary, mdp.discount)
     alive = mdp.discount * (1.0 - np.asarray(mdp.terminal, np.float32))
     shaping = potential_shaping(0.0, task.potential[:, None, None], task.potential[None, None, :], alive[None, None, :])
-    shaping = np.where(np.asarray(mdp.transitions) > 0, np.asarray(shaping), 0.0)
-    shaped = tabular_problem(mdp.transitions, mdp.initial_state_dist, mdp.reward, shaping, mdp.discount)
+    shaping_reward = np.where(np.asarray(mdp.transitions) > 0, np.asarray(shaping), 0.0)
+    shaped = tabular_problem(mdp.transitions, mdp.initial_state_dist, mdp.reward, shaping_reward, mdp.discount)
     keys = jax.random.split(jax.random.key(args.seed), args.seeds)
     num_inputs = int(np.prod(problem.primary.shape))
     fixed = args.config("none")
@@ -139,10 +187,91 @@ def run_methods(args: Args, auxiliary: str) -> tuple[dict[str, BarfiResult], flo
         else:
             start = np.broadcast_to(np.asarray(BASELINE_COEFFICIENTS[method], np.float32), (num_inputs, 3))
             results[method] = barfi(shaped if method == "shaping" else problem, fixed, keys, blend_params=start)
+    if args.preference_pairs:
+        pairs = simulated_preferences(task, args)
+        config = args.config(args.hypergradient)
+        results["parl"] = barfi(problem, config, keys, outer_objective=preference_objective, outer_data=pairs)
     results = jax.device_get(results)
     pays = np.asarray(problem.auxiliary) != 0  # [S, A]
     final_phi3 = np.asarray(results["barfi"].params.blend)[..., 2].reshape((args.seeds, *pays.shape))
     return results, float(optimal_primary_return(problem, args.horizon)), final_phi3[:, pays].mean(axis=1)
+
+
+def simulated_preferences(task: Any, args: Args) -> TabularPreferences:
+    """B pairs of random-policy segments on the gridworld, labelled by a Bradley–Terry teacher on r_p.
+
+    Segments start at states drawn uniformly among the non-terminal ones and follow uniform random
+    actions for ``segment_length`` steps (a terminal state absorbs); the label is
+    P(σ¹ ≻ σ²) = sigmoid((R_p(σ¹) − R_p(σ²))/temperature) with R_p the segment's primary partial return.
+    """
+    mdp = task.mdp
+    rng = np.random.default_rng(args.seed + 12345)
+    transitions = np.asarray(mdp.transitions)
+    num_states, num_actions = transitions.shape[:2]
+    reward = np.asarray(mdp.reward, np.float64)
+    primary = np.einsum("sat,sat->sa", transitions, reward) if reward.ndim == 3 else np.asarray(reward)
+    if primary.ndim == 1:
+        primary = np.broadcast_to(primary[:, None], (num_states, num_actions))
+    starts = np.flatnonzero(~np.asarray(mdp.terminal, bool))
+    shape = (args.preference_pairs, 2, args.segment_length)
+    states = np.zeros(shape, np.int32)
+    actions = rng.integers(0, num_actions, shape).astype(np.int32)
+    state = rng.choice(starts, size=shape[:2])
+    for t in range(args.segment_length):
+        states[..., t] = state
+        probabilities = transitions[state, actions[..., t]]  # [B, 2, S]
+        cumulative = probabilities.cumsum(-1)
+        state = (rng.random(shape[:2] + (1,)) < cumulative).argmax(-1)
+    returns = primary[states, actions].sum(-1)  # [B, 2]
+    labels = bradley_terry_probability(
+        jnp.asarray(returns[:, 0]), jnp.asarray(returns[:, 1]), args.preference_temperature
+    )
+    return TabularPreferences(jnp.asarray(states), jnp.asarray(actions), jnp.asarray(labels, jnp.float32))
+
+
+class ShapedComponents:
+    """(r_p, γ h(o') − h(o)): potential-based shaping with the task's heuristic as the potential."""
+
+    def __init__(self, task: ControlTask) -> None:
+        self.task = task
+
+    def __call__(self, obs: jax.Array, action: jax.Array, next_obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        primary, _ = self.task.components(obs, action, next_obs)
+        return primary, self.task.discount * self.task.potential(next_obs) - self.task.potential(obs)
+
+
+def control_task(env: str, auxiliary: str) -> ControlTask:
+    """The control task ``env`` (``mountaincar`` or ``cartpole``) with the ``auxiliary`` heuristic."""
+    return mountain_car_task(auxiliary) if env == "mountaincar" else cart_pole_task(auxiliary)
+
+
+def run_control(args: Args, auxiliary: str) -> dict[str, ActorCriticResult]:
+    """The four methods with the sampled actor-critic on a control task, all seeds vmapped per method."""
+    task = control_task(args.env, auxiliary)
+    num_features = int(task.env.observation(task.env.initial(jax.random.key(0)), None).shape[0])
+    blend = linear_blend(num_features)
+    keys = jax.random.split(jax.random.key(args.seed), args.seeds)
+    shaped = ShapedComponents(task)
+    results = {}
+    for method in METHODS:
+        config = ActorCriticConfig(
+            num_actions=task.num_actions,
+            outer_iterations=args.outer_iterations,
+            inner_steps=args.inner_steps,
+            num_episodes=args.episodes,
+            horizon=args.episode_horizon,
+            discount=task.discount,
+            learning_rate=args.actor_learning_rate,
+            outer_learning_rate=args.outer_learning_rate,
+            hypergradient=args.hypergradient if method == "barfi" else "none",
+            neumann_terms=args.neumann_terms,
+            neumann_step=args.actor_learning_rate,
+        )
+        coefficients = BASELINE_COEFFICIENTS.get(method, (0.0, 1.0, 1.0))
+        start = (jnp.zeros((num_features, 3), jnp.float32), jnp.asarray(coefficients, jnp.float32))
+        components = shaped if method == "shaping" else task.components
+        results[method] = barfi_actor_critic(task.env, components, config, keys, blend=blend, blend_params=start)
+    return jax.device_get(results)
 
 
 def _interval(values: np.ndarray) -> tuple[float, float, float]:
@@ -175,7 +304,7 @@ def plot_study(path: Path, curves: dict[str, dict[str, np.ndarray]], optimum: di
     atomic_write_figure(path, fig, close=True)
 
 
-def plot_coefficients(path: Path, learned: dict[str, BarfiResult]) -> None:
+def plot_coefficients(path: Path, learned: dict[str, BarfiResult | ActorCriticResult]) -> None:
     """BARFI's visited-average (φ1, φ2, φ3) and γ_φ over outer iterations, mean ± range over seeds."""
     import matplotlib
 
@@ -215,15 +344,24 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
     summary: dict[str, Any] = {"hypergradient": args.hypergradient, "seeds": args.seeds, "auxiliary": args.auxiliary}
     curves: dict[str, dict[str, np.ndarray]] = {}
     optimum: dict[str, float] = {}
-    learned: dict[str, BarfiResult] = {}
+    learned: dict[str, BarfiResult | ActorCriticResult] = {}
     rows = []
+    summary["env"] = args.env
     for auxiliary in auxiliaries:
-        results, optimum[auxiliary], phi3_where_paid = run_methods(args, auxiliary)
+        results: dict[str, BarfiResult] | dict[str, ActorCriticResult]
+        if args.env == "detour":
+            results, optimum[auxiliary], phi3_where_paid = run_methods(args, auxiliary)
+            tail = 1
+        else:  # the primary return's ceiling: every episode reaches the flag, or the pole stays up throughout
+            results = run_control(args, auxiliary)
+            optimum[auxiliary] = 1.0 if args.env == "mountaincar" else float(args.episode_horizon)
+            phi3_where_paid = None
+            tail = min(args.tail, args.outer_iterations)
         curves[auxiliary] = {method: np.asarray(result.primary_return) for method, result in results.items()}
         learned[auxiliary] = results["barfi"]
         summary[f"{auxiliary}/optimal_return"] = optimum[auxiliary]
         for method, result in results.items():
-            fraction = np.asarray(result.primary_return)[:, -1] / optimum[auxiliary]
+            fraction = np.asarray(result.primary_return)[:, -tail:].mean(axis=1) / optimum[auxiliary]
             estimate, low, high = _interval(fraction)
             summary[f"{auxiliary}/{method}/primary_fraction"] = estimate
             summary[f"{auxiliary}/{method}/primary_fraction_low"] = low
@@ -238,7 +376,8 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
                     logger.log(step, **{f"{auxiliary}/{method}/primary_fraction": float(value)})
         final = np.asarray(results["barfi"].coefficients)[:, -1]  # [N, 3]
         summary[f"{auxiliary}/barfi/coefficients"] = final.mean(axis=0).round(4).tolist()
-        summary[f"{auxiliary}/barfi/phi3_where_auxiliary_pays"] = float(phi3_where_paid.mean())
+        if phi3_where_paid is not None:
+            summary[f"{auxiliary}/barfi/phi3_where_auxiliary_pays"] = float(phi3_where_paid.mean())
         summary[f"{auxiliary}/barfi/discount"] = float(np.asarray(results["barfi"].discount)[:, -1].mean())
         if logger is not None:
             coefficients = np.asarray(results["barfi"].coefficients).mean(axis=0)
@@ -251,7 +390,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
                 )
     table = "\n".join(
         [
-            "| auxiliary reward | method | final primary return / optimal (95 % CI) | diverged seeds |",
+            f"| auxiliary reward | method | final primary return / {'optimal' if args.env == 'detour' else 'ceiling'} (95 % CI) | diverged seeds |",
             "|---|---|---|---|",
             *rows,
         ]

@@ -362,6 +362,52 @@ def test_the_study_parses_from_the_command_line_and_the_sweep_file():
     assert len(load_sweep("experiments/barfi.toml").runs()) == 6
     with pytest.raises(ValueError, match="auxiliary: expected one of"):
         study.Args(auxiliary="ugly")  # type: ignore[arg-type]
+    assert parse_args(study.Args, ["--env", "cartpole", "--episodes", "4"]).env == "cartpole"
+    assert len(load_sweep("experiments/barfi_control.toml").runs()) == 4
+    with pytest.raises(ValueError, match="preference_pairs: PARL runs on the detour gridworld only"):
+        study.Args(env="cartpole", preference_pairs=8)
+
+
+def test_control_tasks_pay_their_heuristics_with_the_stated_signs():
+    from rewardlab_envs import MountainCarFunctional, cart_pole_task, mountain_car_task
+
+    env = MountainCarFunctional()
+    state = jnp.array([-0.5, 0.0])
+    # v' = 0 + (2 − 1)·0.001 − cos(−1.5)·0.0025, x' = −0.5 + v'
+    velocity = 0.001 - np.cos(-1.5) * 0.0025
+    np.testing.assert_allclose(env.transition(state, 2), [-0.5 + velocity, velocity], rtol=1e-5)
+    state, steps = env.initial(jax.random.key(0)), 0
+    while not bool(env.terminal(state)) and steps < 300:  # pushing along the velocity pumps energy
+        state, steps = env.transition(state, jnp.where(state[1] >= 0, 2, 0)), steps + 1
+    assert bool(env.terminal(state)) and steps < 200
+    fast, goal = jnp.array([0.0, 0.5]), jnp.array([(0.5 + 0.3) / 0.9, 0.2])
+    good, bad = mountain_car_task("good"), mountain_car_task("bad")
+    assert [float(x) for x in good.components(fast, 0, fast)] == [0.0, 0.5]
+    assert [float(x) for x in bad.components(fast, 0, fast)] == [0.0, -0.5]
+    assert [float(x) for x in bad.components(fast, 0, goal)] == [1.0, 0.0]  # the flag: primary pays, h = 0
+    upright, fallen = jnp.zeros(4), jnp.array([0.0, 0.0, 0.3, 0.0])
+    assert [float(x) for x in cart_pole_task("good").components(upright, 0, upright)] == [1.0, 0.5]
+    assert [float(x) for x in cart_pole_task("bad").components(upright, 0, upright)] == [1.0, -2.0]
+    assert [float(x) for x in cart_pole_task("bad").components(upright, 0, fallen)] == [0.0, 0.0]
+    with pytest.raises(ValueError, match="auxiliary: expected 'good' or 'bad'"):
+        mountain_car_task("ugly")
+
+
+def test_simulated_preferences_label_segments_by_their_primary_return():
+    from experiments import barfi as study
+    from rewardlab_envs import detour_gridworld
+
+    task = detour_gridworld("bad")
+    args = study.Args(preference_pairs=64, segment_length=6, preference_temperature=0.1)
+    pairs = study.simulated_preferences(task, args)
+    assert pairs.states.shape == (64, 2, 6) and pairs.labels.shape == (64,)
+    transitions = np.asarray(task.mdp.transitions)
+    states, actions = np.asarray(pairs.states), np.asarray(pairs.actions)
+    assert np.all(transitions[states[..., :-1], actions[..., :-1], states[..., 1:]] > 0)  # segments follow T
+    primary = np.einsum("sat,sat->sa", transitions, np.asarray(task.mdp.reward))
+    returns = primary[states, actions].sum(-1)
+    expected = 1.0 / (1.0 + np.exp(-(returns[:, 0] - returns[:, 1]) / 0.1))
+    np.testing.assert_allclose(pairs.labels, expected, rtol=1e-5)
 
 
 @pytest.mark.slow
@@ -372,6 +418,19 @@ def test_the_study_runs_with_a_tiny_budget(tmp_path):
     summary = study.main(dataclasses.replace(args, out_dir=tmp_path, horizon=20, figures=False))
     assert {"bad/barfi/primary_fraction", "bad/naive/primary_fraction", "bad/shaping/primary_fraction"} <= set(summary)
     assert (tmp_path / args.name / "table.md").read_text().count("| bad |") == 4
+    parl = dataclasses.replace(args, preference_pairs=8, out_dir=tmp_path, horizon=20, figures=False)
+    assert "bad/parl/primary_fraction" in study.main(parl)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env", ["mountaincar", "cartpole"])
+def test_the_control_study_runs_with_a_tiny_budget(tmp_path, env):
+    from experiments import barfi as study
+
+    args = study.Args(env=env, auxiliary="bad", seeds=2, outer_iterations=2, inner_steps=1, episodes=2)
+    summary = study.main(dataclasses.replace(args, episode_horizon=10, out_dir=tmp_path, figures=False))
+    assert {f"bad/{method}/primary_fraction" for method in study.METHODS} <= set(summary)
+    assert all(summary[f"bad/{method}/diverged"] == 0 for method in study.METHODS)
 
 
 def test_parl_preference_upper_objective_learns_from_labels_alone():
