@@ -113,6 +113,25 @@ def test_motif_pairs_are_labelled_through_the_client_with_the_schema() -> None:
     assert client.requests[0]["json_schema"] == MOTIF_SCHEMA
 
 
+def test_both_orders_turn_the_recorded_position_bias_into_ties() -> None:
+    records = [r for r in MOTIF["records"] if "reply_swapped" in r]  # the pairs recorded both ways
+    assert len(records) >= 10
+    replies = {}
+    for record in records:
+        first, second = record["pair"]
+        replies[MOTIF_SHORT_PROMPT.format(first=first, second=second)] = record["reply"]
+        replies[MOTIF_SHORT_PROMPT.format(first=second, second=first)] = record["reply_swapped"]
+    client = _Replay(replies)
+    pairs = [tuple(r["pair"]) for r in records]
+    labels = label_message_pairs(client, pairs, prompt=MOTIF_SHORT_PROMPT, json_schema=MOTIF_SCHEMA, both_orders=True)
+    assert len(client.requests) == 2 * len(pairs)
+    expected = [(parse_preference(r["reply"]) + 1.0 - parse_preference(r["reply_swapped"])) / 2 for r in records]
+    assert labels == expected
+    one_order = [parse_preference(r["reply"]) for r in records]
+    assert set(one_order) == {1.0}  # the local model always picked the first description ...
+    assert labels.count(0.5) > len(labels) // 2  # ... so asking both ways mostly gives ties
+
+
 def test_oracle_labels_its_own_message_set_and_agreement_is_counted() -> None:
     assert [oracle_label(m) for m, _ in ORACLE_MESSAGES] == [y for _, y in ORACLE_MESSAGES]
     assert oracle_label("You find a hidden passage.") == 1.0

@@ -98,8 +98,14 @@ def label_message_pairs(
     max_tokens: int = 512,
     prompt: str = MOTIF_PROMPT,
     json_schema: dict[str, Any] | None = None,
+    both_orders: bool = False,
 ) -> list[float | None]:
     """The LLM's label of each pair of messages (see :func:`parse_preference`).
+
+    With ``both_orders`` each pair is also asked with the messages swapped and the label is
+    (y(a, b) + 1 − y(b, a))/2 (the one parsable answer if the other is not): a model that always
+    prefers the first description then gives 0.5, a tie, instead of a preference for whichever
+    message happened to come first.
 
     Args:
         client: a chat client (``rewardlab.llm.ChatClient`` or anything with its ``chat`` method).
@@ -109,6 +115,7 @@ def label_message_pairs(
             paper's; :data:`MOTIF_SHORT_PROMPT` for small models).
         json_schema: constrain each reply to this schema (:data:`MOTIF_SCHEMA`), so a small model's
             replies parse.
+        both_orders: ask each pair in both orders and average (against position bias).
 
     Raises:
         ValueError: a pair is not two strings.
@@ -117,13 +124,21 @@ def label_message_pairs(
     for index, pair in enumerate(pairs):
         if len(pair) != 2 or not all(isinstance(m, str) for m in pair):
             raise ValueError(f"pairs[{index}]: expected (message, message) strings, got {pair!r}")
-        content = prompt.format(first=pair[0], second=pair[1])
-        kwargs: dict[str, Any] = {"temperature": 0.0, "max_tokens": max_tokens}
-        if json_schema is not None:
-            kwargs["json_schema"] = json_schema
-        reply = client.chat([{"role": "user", "content": content}], **kwargs)
-        labels.append(parse_preference(str(getattr(reply, "content", reply))))
+        label = _ask(client, prompt.format(first=pair[0], second=pair[1]), max_tokens, json_schema)
+        if both_orders:
+            swapped = _ask(client, prompt.format(first=pair[1], second=pair[0]), max_tokens, json_schema)
+            if swapped is not None:
+                label = 1.0 - swapped if label is None else (label + 1.0 - swapped) / 2
+        labels.append(label)
     return labels
+
+
+def _ask(client: ChatLike, content: str, max_tokens: int, json_schema: dict[str, Any] | None) -> float | None:
+    kwargs: dict[str, Any] = {"temperature": 0.0, "max_tokens": max_tokens}
+    if json_schema is not None:
+        kwargs["json_schema"] = json_schema
+    reply = client.chat([{"role": "user", "content": content}], **kwargs)
+    return parse_preference(str(getattr(reply, "content", reply)))
 
 
 class MessageRewards(NamedTuple):

@@ -11,11 +11,13 @@ Starts the real local server (SmolLM2-135M-Instruct through ``xllamacpp``) and w
 Run from the repository root (greedy decoding: a rerun with the same model file gives the same replies)::
 
     .venv/bin/python tests/data/llm_replies/record_nethack.py [num_pairs]
+    .venv/bin/python tests/data/llm_replies/record_nethack.py --swapped   # then the pairs the other way round
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import sys
 import time
 from pathlib import Path
@@ -109,5 +111,26 @@ def main(num_pairs: int) -> None:
         )
 
 
+def record_swapped() -> None:
+    """Add ``reply_swapped`` to the records of ``nethack_motif.json`` without one: the pair asked the other way round."""
+    path = HERE / "nethack_motif.json"
+    stored = json.loads(path.read_text())
+    with LocalServer(context_tokens=2048) as server:
+        client = server.client(cache=False, timeout_s=600.0, max_retries=0)
+        for record in stored["records"]:
+            if "reply_swapped" in record:
+                continue
+            first, second = record["pair"]
+            chat = [{"role": "user", "content": MOTIF_SHORT_PROMPT.format(first=second, second=first)}]
+            record["reply_swapped"] = client.chat(
+                chat, temperature=0.0, max_tokens=16, json_schema=MOTIF_SCHEMA
+            ).content
+            print(second, "|", first, record["reply_swapped"], flush=True)
+            atomic_write_json(path, stored)  # after each reply: an interrupted recording keeps what it has
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 40)
+    if sys.argv[1:] == ["--swapped"]:
+        record_swapped()
+    else:
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else 40)
