@@ -7,11 +7,10 @@ sends those recorded replies back.
 
 from __future__ import annotations
 
-import http.server
 import json
 import pickle
 import re
-import threading
+import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -36,6 +35,9 @@ from rewardlab.llm import (
     request_key,
     reward_messages,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from chat_standin import ChatStandIn
 
 REPLIES = Path(__file__).parent / "data" / "llm_replies"
 RECORDED = {path.stem: json.loads(path.read_text()) for path in sorted(REPLIES.glob("*.json"))}
@@ -233,48 +235,16 @@ def test_cache_is_keyed_by_the_full_request_and_survives_reopening(tmp_path):
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-class _Endpoint:
+class _Endpoint(ChatStandIn):
     """An OpenAI-compatible stand-in: answers chat completions with a recorded reply, failing first if asked."""
 
     def __init__(self, content: str, fail_first: int = 0, status: int = 503, error_message: str = "busy") -> None:
-        self.requests: list[dict] = []
-        endpoint = self
+        def answer(body: dict) -> tuple[int, str | dict]:
+            if len(self.requests) <= fail_first:
+                return status, {"error": {"code": status, "message": error_message}}
+            return 200, content
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                endpoint.requests.append(body)
-                if len(endpoint.requests) <= fail_first:
-                    payload, code = {"error": {"code": status, "message": error_message}}, status
-                else:
-                    code = 200
-                    payload = {
-                        "id": "x",
-                        "object": "chat.completion",
-                        "created": 0,
-                        "model": body["model"],
-                        "choices": [
-                            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
-                        ],
-                        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
-                    }
-                data = json.dumps(payload).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(answer)
 
 
 @pytest.fixture

@@ -6,9 +6,8 @@ reply recorded from the local model (tests/data/llm_replies/nethack_oni.json).
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,53 +16,28 @@ from typer.testing import CliRunner
 from rewardlab.cli import app
 from rewardlab.intrinsic import LabelStore
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from chat_standin import ChatStandIn
+
 pytest.importorskip("minihack")
 runner = CliRunner()
 RECORDED = json.loads((Path(__file__).parent / "data" / "llm_replies" / "nethack_oni.json").read_text())
 REPLIES = {r["request"]["messages"][-1]["content"]: r["reply"] for r in RECORDED["records"]}
 
 
-class _Endpoint:
+class _Endpoint(ChatStandIn):
     """Answers chat completions with the recorded reply of the prompt (an unknown prompt: HTTP 500)."""
 
     def __init__(self) -> None:
         self.prompts: list[str] = []
-        endpoint = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                prompt = body["messages"][-1]["content"]
-                endpoint.prompts.append(prompt)
-                content = REPLIES.get(prompt)
-                code = 200 if content is not None else 500
-                payload = {
-                    "id": "x",
-                    "object": "chat.completion",
-                    "created": 0,
-                    "model": body["model"],
-                    "choices": [
-                        {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
-                    ],
-                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-                }
-                data = json.dumps(payload if code == 200 else {"error": {"message": "unknown prompt"}}).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+        def answer(body: dict) -> tuple[int, str | dict]:
+            prompt = body["messages"][-1]["content"]
+            self.prompts.append(prompt)
+            content = REPLIES.get(prompt)
+            return (200, content) if content is not None else (500, {"error": {"message": "unknown prompt"}})
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(answer)
 
 
 def _train(tmp_path: Path, *options: str):
