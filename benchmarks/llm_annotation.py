@@ -36,26 +36,18 @@ from stable_baselines3.common.monitor import Monitor  # noqa: E402
 from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
 
 import rewardlab_envs  # noqa: E402
+from benchmarks import nle_throughput  # noqa: E402
 from rewardlab.intrinsic import ORACLE_MESSAGES, LLMLabeller, ONIBonus  # noqa: E402
 from rewardlab.llm import ChatClient, LocalServer  # noqa: E402
-from rewardlab.rl import NetHackExtractor  # noqa: E402
 from rewardlab.wrappers import RewardVecEnvWrapper  # noqa: E402
 
 
 def make_agent(env_id: str, num_envs: int, n_steps: int, bonus: Any) -> PPO:
+    """nle_throughput's PPO on ``num_envs`` ``env_id`` envs, with ONI's bonus added when given."""
     venv: Any = DummyVecEnv([lambda: Monitor(rewardlab_envs.make_nethack(env_id)) for _ in range(num_envs)])
     if bonus is not None:
         venv = RewardVecEnvWrapper(venv, bonus, mode="add", weight=0.1, name="oni")
-    return PPO(
-        "MultiInputPolicy",
-        venv,
-        n_steps=n_steps,
-        batch_size=64,
-        n_epochs=1,
-        policy_kwargs=dict(features_extractor_class=NetHackExtractor),
-        seed=0,
-        device="cpu",
-    )
+    return nle_throughput.make_agent(venv, n_steps, seed=0)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
