@@ -16,7 +16,9 @@ import json
 import os
 import re
 import secrets
+import sqlite3
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +146,26 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     except OSError:
         pass
     return path
+
+
+def sqlite_write(path: str | os.PathLike, statements: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
+    """Run ``(sql, parameters)`` statements as one transaction on a fresh connection to ``path``.
+
+    ``BEGIN IMMEDIATE`` takes the write lock first (other writers wait up to 60 s); any error rolls
+    the whole transaction back, so a reader sees all of it or none; the connection is closed after.
+    """
+    connection = sqlite3.connect(path, timeout=60.0, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        for sql, parameters in statements:
+            connection.execute(sql, parameters)
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    finally:
+        connection.close()
 
 
 def check_folder(path: str | os.PathLike, what: str) -> Path:

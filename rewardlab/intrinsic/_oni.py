@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from rewardlab._io import sqlite_write
 from rewardlab.intrinsic._counts import check_dones
 from rewardlab.intrinsic._motif import ChatLike
 
@@ -177,18 +178,7 @@ class LabelStore:
         return sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
 
     def _write(self, statements: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
-        connection = self._connect()
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-            for sql, parameters in statements:
-                connection.execute(sql, parameters)
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
-        finally:
-            connection.close()
+        sqlite_write(self.path, statements)
 
     def add_pending(self, messages: Iterable[str]) -> None:
         """Mark messages as waiting for a label (one transaction)."""

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rewardlab._io import sqlite_write
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS replies (
     key TEXT PRIMARY KEY,
@@ -73,20 +75,15 @@ class ChatCache:
         """Store ``reply`` under ``request`` (replacing an earlier one), in one transaction."""
         encoded_request = json.dumps(request, sort_keys=True, ensure_ascii=False)
         encoded_reply = json.dumps(reply, sort_keys=True, ensure_ascii=False)
-        connection = self._connect()
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-            connection.execute(
-                "INSERT OR REPLACE INTO replies (key, request, reply, created) VALUES (?, ?, ?, ?)",
-                (request_key(request), encoded_request, encoded_reply, time.time()),
-            )
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
-        finally:
-            connection.close()
+        sqlite_write(
+            self.path,
+            [
+                (
+                    "INSERT OR REPLACE INTO replies (key, request, reply, created) VALUES (?, ?, ?, ?)",
+                    (request_key(request), encoded_request, encoded_reply, time.time()),
+                )
+            ],
+        )
 
     def __len__(self) -> int:
         connection = self._connect()
