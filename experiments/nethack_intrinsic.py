@@ -17,8 +17,11 @@ The LLM is the local model (``LocalServer``, started for the run) unless ``base_
 OpenAI-compatible endpoint. Everything a run needs to resume lives in its folder: the PPO
 checkpoint (``checkpoint.zip``, every ``checkpoint_every`` steps), ONI's label store
 (``labels.sqlite``), the LLM's reply cache (``llm_replies.sqlite``) and Motif's pairs and labels
-(``motif_labels.json``). A killed run started again with the same folder continues from its
-checkpoint with every label it had (the bonuses' counts and networks start afresh).
+(``motif_labels.json``) and the bonus's state (``bonus_state.rlab``, saved with each checkpoint:
+count tables, RND's and E3B's networks, optimiser states and normalisers, Motif's and ONI's reward
+models with their normalisation). A killed run started again with the same folder continues from
+its checkpoint with every label and the bonus as it was; only episodic state (per-episode counts,
+E3B's C⁻¹) starts afresh, as the resumed run starts new episodes.
 
 Run one: ``python -m experiments.nethack_intrinsic --intrinsic oni``, or ``rewardlab train``;
 sweep: ``rewardlab sweep experiments/nethack_intrinsic.toml``.
@@ -198,6 +201,45 @@ def make_bonus(args: Args, env: Any, run_dir: Path | None, stack: ExitStack) -> 
     return bonus
 
 
+BONUS_STATE = "bonus_state.rlab"
+
+
+def save_checkpoint(agent: Any, bonus: Any, checkpoint: Path, bonus_state: Path | None) -> None:
+    """The PPO checkpoint, then the bonus's state beside it, each written atomically.
+
+    A kill between the two writes leaves a bonus state one checkpoint older than the agent's:
+    :func:`resume_bonus` says so and continues from it.
+    """
+    import io
+
+    from rewardlab._io import atomic_write_bytes
+    from rewardlab.intrinsic import save_bonus_state
+
+    buffer = io.BytesIO()
+    agent.save(buffer)
+    atomic_write_bytes(checkpoint, buffer.getvalue())
+    if bonus is not None and bonus_state is not None:
+        save_bonus_state(bonus_state, bonus, env_steps=agent.num_timesteps)
+
+
+def resume_bonus(bonus: Any, bonus_state: Path | None, env_steps: int) -> None:
+    """Continue ``bonus`` from the state saved beside the checkpoint (a run saved before there was one: afresh)."""
+    from rewardlab.intrinsic import load_bonus_state
+
+    if bonus_state is None or not bonus_state.exists():
+        log.warning(
+            "no saved bonus state in %s: the bonus starts afresh", None if bonus_state is None else bonus_state.parent
+        )
+        return
+    saved_at = load_bonus_state(bonus_state, bonus)
+    if saved_at != env_steps:
+        log.warning(
+            "the bonus state was saved at %d env steps, the checkpoint at %d; continuing from it", saved_at, env_steps
+        )
+    else:
+        log.info("bonus state restored (%d env steps)", saved_at)
+
+
 class _TemporaryFolder:
     def __enter__(self) -> str:
         import tempfile
@@ -233,9 +275,12 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
         if bonus is not None:
             venv = RewardVecEnvWrapper(venv, bonus, mode="add", weight=args.weight, name=args.intrinsic)
         checkpoint = None if run_dir is None else run_dir / "checkpoint.zip"
+        bonus_state = None if run_dir is None else run_dir / BONUS_STATE
         if checkpoint is not None and checkpoint.exists():
             agent = PPO.load(checkpoint, env=venv, device="cpu")
             log.info("resuming %s at %d env steps", run_dir, agent.num_timesteps)
+            if bonus is not None:
+                resume_bonus(bonus, bonus_state, agent.num_timesteps)
         else:
             nethack = is_nethack(args.env_id)
             agent = PPO(
@@ -272,9 +317,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
                         logger.log(self.num_timesteps, **metrics)
                 if checkpoint is not None and self.num_timesteps >= self.next_save:
                     self.next_save += args.checkpoint_every
-                    tmp = checkpoint.with_name("checkpoint.partial.zip")
-                    agent.save(tmp)
-                    tmp.replace(checkpoint)  # a kill mid-save leaves the previous checkpoint
+                    save_checkpoint(agent, bonus, checkpoint, bonus_state)
                 return True
 
         started, steps_before = time.perf_counter(), agent.num_timesteps
@@ -283,7 +326,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
             agent.learn(remaining, callback=Curve(), reset_num_timesteps=False)
         wall = time.perf_counter() - started
         if checkpoint is not None:
-            agent.save(checkpoint)
+            save_checkpoint(agent, bonus, checkpoint, bonus_state)
         summary: dict[str, Any] = {
             "return": float(np.mean(returns[-50:])) if returns else float("nan"),
             "episodes": len(returns),

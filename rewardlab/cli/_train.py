@@ -77,4 +77,4 @@ def train(
         )
         if summary.get("annotator_error"):
             typer.echo(f"warning: the annotator died ({summary['annotator_error']}); unlabelled messages got reward 0")
-    typer.echo(f"run folder: {folder} (summary.json, checkpoint.zip, metrics.sqlite)")
+    typer.echo(f"run folder: {folder} (summary.json, checkpoint.zip, bonus_state.rlab, metrics.sqlite)")

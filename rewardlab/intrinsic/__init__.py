@@ -9,6 +9,8 @@ reward r = r_ext + c·b comes from a wrapper in ``mode="add"`` with ``weight=c``
 by nesting wrappers (r = r_ext + c₁·b₁ + c₂·b₂) or as :class:`ProductBonus` (b = b_global·b_episodic).
 Motif's message reward (:class:`MotifBonus`) and ONI's (:class:`ONIBonus`, labelled online by an
 :class:`AnnotationWorker` with an on-disk :class:`LabelStore`) follow the same contract.
+Every bonus has ``state_dict``/``load_state_dict`` (the state that outlasts an episode);
+:func:`save_bonus_state` and :func:`load_bonus_state` keep it in a file beside an agent's checkpoint.
 Henaff et al., "A study of global and episodic bonuses for exploration in contextual MDPs", ICML 2023.
 """
 
@@ -49,6 +51,7 @@ from rewardlab.intrinsic._oni import (
     message_features,
     parse_label,
 )
+from rewardlab.intrinsic._state import BonusStateError, load_bonus_state, read_bonus_state, save_bonus_state
 
 __all__ = [
     "Bonus",
@@ -89,4 +92,8 @@ __all__ = [
     "flatten_obs",
     "sherman_morrison_update",
     "state_keys",
+    "BonusStateError",
+    "load_bonus_state",
+    "read_bonus_state",
+    "save_bonus_state",
 ]

@@ -29,6 +29,14 @@ class Bonus(Protocol):
 
     def __call__(self, obs: Any, acts: Any, next_obs: Any, dones: Any) -> np.ndarray: ...
 
+    def state_dict(self) -> dict[str, Any]:
+        """The state that lasts across episodes (counts, trained networks, normalisers), as arrays and builtins."""
+        ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from a :meth:`state_dict`; episodic state starts afresh (a resumed run resets its envs)."""
+        ...
+
 
 def select_leaves(obs: Any, keys: Sequence[str] | None) -> list[np.ndarray]:
     """The arrays of a batch of observations: ``obs`` itself, or its dict entries ``keys`` (all, sorted, when None).
@@ -95,6 +103,14 @@ class GlobalCountBonus:
             out[i] = 1.0 / np.sqrt(self.counts[key])
         return out
 
+    def state_dict(self) -> dict[str, Any]:
+        """The count table: ``keys`` (state bytes) and ``counts`` ([K] int64), for a checkpoint."""
+        return {"keys": list(self.counts), "counts": np.fromiter(self.counts.values(), np.int64, len(self.counts))}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from a :meth:`state_dict`."""
+        self.counts = Counter(dict(zip(state["keys"], (int(c) for c in state["counts"]), strict=True)))
+
 
 class EpisodicCountBonus:
     """b(s') = 1/√N_ep(s'), N_ep counting the visits of s' in the current episode of that env.
@@ -131,6 +147,14 @@ class EpisodicCountBonus:
                 self.counts[i].clear()
         return out
 
+    def state_dict(self) -> dict[str, Any]:
+        """Empty: all its state belongs to the running episodes, which a resumed run starts afresh."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Forget the counts of the running episodes (a resumed run resets its envs)."""
+        self.counts = []
+
 
 class ProductBonus:
     """b = b_global · b_episodic (Henaff et al., 2023), both bonuses updated on every call.
@@ -165,3 +189,12 @@ class ProductBonus:
         b_global = np.asarray(self.global_bonus(obs, acts, next_obs, dones), np.float32)
         b_episodic = np.asarray(self.episodic_bonus(obs, acts, next_obs, dones), np.float32)
         return b_global * b_episodic
+
+    def state_dict(self) -> dict[str, Any]:
+        """The state of both bonuses, under ``global`` and ``episodic``."""
+        return {"global": self.global_bonus.state_dict(), "episodic": self.episodic_bonus.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue both bonuses from a :meth:`state_dict`."""
+        self.global_bonus.load_state_dict(state["global"])
+        self.episodic_bonus.load_state_dict(state["episodic"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 import jax
@@ -267,3 +267,20 @@ class MotifBonus:
             if dones[i]:
                 self.counts[i].clear()
         return out
+
+    def state_dict(self) -> dict[str, Any]:
+        """The message rewards and their normalisation (μ, σ, ε); the per-episode counts are left out."""
+        return {
+            "messages": sorted(self.model.message_ids, key=self.model.message_ids.__getitem__),  # position = id
+            "rewards": np.asarray(self.model.rewards),
+            "mean": self.mean,
+            "std": self.std,
+            "threshold": self.threshold,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from a :meth:`state_dict` (the per-episode counts start afresh)."""
+        messages = list(state["messages"])
+        self.model = MessageRewards({m: i for i, m in enumerate(messages)}, np.asarray(state["rewards"], np.float32))
+        self.mean, self.std, self.threshold = float(state["mean"]), float(state["std"]), float(state["threshold"])
+        self.counts = []

@@ -8,7 +8,7 @@ observation is a dict). Their networks train on the visited states every ``updat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -50,6 +50,29 @@ class _MLP(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.l3(nnx.relu(self.l2(nnx.relu(self.l1(x)))))
+
+
+def tree_arrays(tree: Any) -> list[np.ndarray]:
+    """The leaves of a pytree (params, optimizer state) as numpy arrays, in flattening order."""
+    return [np.asarray(leaf) for leaf in jax.tree.leaves(tree)]
+
+
+def tree_from_arrays(like: Any, arrays: Sequence[Any], what: str) -> Any:
+    """``arrays`` (from :func:`tree_arrays`) put back into the structure of ``like``, shapes checked.
+
+    Raises:
+        ValueError: the number of leaves or a leaf's shape differs from ``like``'s (``what`` named).
+    """
+    leaves, treedef = jax.tree.flatten(like)
+    if len(arrays) != len(leaves):
+        raise ValueError(f"{what}: expected {len(leaves)} arrays, got {len(arrays)}")
+    restored = []
+    for leaf, array in zip(leaves, arrays, strict=True):
+        array = np.asarray(array)
+        if array.shape != np.shape(leaf):
+            raise ValueError(f"{what}: expected an array of shape {np.shape(leaf)}, got {array.shape}")
+        restored.append(jnp.asarray(array, dtype=jnp.asarray(leaf).dtype))
+    return jax.tree.unflatten(treedef, restored)
 
 
 def _check_positive(name: str, value: Any, kind: type = int) -> None:
@@ -155,6 +178,35 @@ class RNDBonus:
             )
         return bonus
 
+    def state_dict(self) -> dict[str, Any]:
+        """Networks (leaf arrays), Adam's state, the normaliser, the buffered states and the call count."""
+        if not self._built:
+            return {"dim": 0, "num_calls": self.num_calls}
+        return {
+            "dim": int(self.mean.shape[0]),
+            "num_calls": self.num_calls,
+            "target_params": tree_arrays(self.target_params),
+            "params": tree_arrays(self.params),
+            "opt_state": tree_arrays(self.opt_state),
+            "mean": np.asarray(self.mean),
+            "var": np.asarray(self.var),
+            "count": self.count,
+            "buffer": [np.asarray(x) for x in self._buffer],
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from a :meth:`state_dict` (of an RND with the same sizes)."""
+        self.num_calls = int(state["num_calls"])
+        if not state["dim"]:
+            return
+        self._build(int(state["dim"]))
+        self.target_params = tree_from_arrays(self.target_params, state["target_params"], "target_params")
+        self.params = tree_from_arrays(self.params, state["params"], "params")
+        self.opt_state = tree_from_arrays(self.opt_state, state["opt_state"], "opt_state")
+        self.mean, self.var = np.asarray(state["mean"], np.float64), np.asarray(state["var"], np.float64)
+        self.count = int(state["count"])
+        self._buffer = [np.asarray(x, np.float32) for x in state["buffer"]]
+
 
 def sherman_morrison_update(c_inv: np.ndarray, phi: np.ndarray) -> np.ndarray:
     """(C + φφᵀ)⁻¹ from C⁻¹ by the Sherman–Morrison formula: C⁻¹ − (C⁻¹φ)(C⁻¹φ)ᵀ / (1 + φᵀC⁻¹φ), C symmetric.
@@ -238,6 +290,7 @@ class E3BBonus:
 
     def _build(self, dim: int) -> None:
         assert self.num_actions is not None
+        self._dim = dim
         rngs = nnx.Rngs(self.seed)
         encoder = _MLP(dim, self.hidden_dim, self.embedding_dim, rngs)
         head = _MLP(2 * self.embedding_dim, self.hidden_dim, self.num_actions, rngs)
@@ -292,3 +345,32 @@ class E3BBonus:
                 self._buffer = []
                 self.params, self.opt_state, self.last_loss = self._train(self.params, self.opt_state, x, a, xn)
         return bonus
+
+    def state_dict(self) -> dict[str, Any]:
+        """The inverse-dynamics networks (leaf arrays), Adam's state, the buffered transitions and the call count.
+
+        C⁻¹ is left out: it belongs to the running episodes, which a resumed run starts afresh.
+        """
+        if not self._built:
+            return {"dim": 0, "num_calls": self.num_calls}
+        return {
+            "dim": self._dim,
+            "num_calls": self.num_calls,
+            "params": tree_arrays(self.params),
+            "opt_state": tree_arrays(self.opt_state),
+            "buffer": [[np.asarray(part) for part in step] for step in self._buffer],
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from a :meth:`state_dict` (of an E3B with the same sizes); C⁻¹ restarts at I/λ."""
+        self.c_inv = None
+        self.num_calls = int(state["num_calls"])
+        if not state["dim"]:
+            return
+        self._build(int(state["dim"]))
+        self.params = tree_from_arrays(self.params, state["params"], "params")
+        self.opt_state = tree_from_arrays(self.opt_state, state["opt_state"], "opt_state")
+        self._buffer = [
+            (np.asarray(x, np.float32), np.asarray(a, np.int32), np.asarray(xn, np.float32))
+            for x, a, xn in state["buffer"]
+        ]

@@ -652,6 +652,66 @@ class ONIBonus:
         self.calls += 1
         return out
 
+    def state_dict(self) -> dict[str, Any]:
+        """The reward model with its normalisation (μ, σ, ε) and the counters of :meth:`stats`.
+
+        The labels themselves live in the store; the per-episode message counts are left out (a
+        resumed run starts new episodes).
+        """
+        scorer = self.scorer
+        return {
+            "scorer": {
+                "kind": scorer.kind,
+                "messages": list(scorer.table),
+                "labels": np.fromiter(scorer.table.values(), np.float64, len(scorer.table)),
+                "weights": None if scorer.weights is None else np.asarray(scorer.weights),
+                "bias": scorer.bias,
+                "mean": scorer.mean,
+                "std": scorer.std,
+                "threshold": scorer.threshold,
+                "num_labels": scorer.num_labels,
+            },
+            "refits": self.refits,
+            "calls": self.calls,
+            "scored": self.scored,
+            "unlabelled": self.unlabelled,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from a :meth:`state_dict`.
+
+        The saved reward model is used as it is, unless the store holds labels it was not fitted
+        on (labelled after the save, before the run stopped): then it is refitted on the store's
+        labels, as after any batch.
+
+        Raises:
+            ValueError: the saved model is of another ``reward_model`` kind.
+        """
+        saved = state["scorer"]
+        if saved["kind"] != self.reward_model:
+            raise ValueError(f"state: expected a {self.reward_model!r} reward model, got {saved['kind']!r}")
+        weights = saved["weights"]
+        self.scorer = MessageScorer(
+            kind=str(saved["kind"]),
+            table={m: float(y) for m, y in zip(saved["messages"], saved["labels"], strict=True)},
+            weights=None if weights is None else np.asarray(weights, np.float64),
+            bias=float(saved["bias"]),
+            mean=float(saved["mean"]),
+            std=float(saved["std"]),
+            threshold=float(saved["threshold"]),
+            num_labels=int(saved["num_labels"]),
+        )
+        self.refits, self.calls = int(state["refits"]), int(state["calls"])
+        self.scored, self.unlabelled = int(state["scored"]), int(state["unlabelled"])
+        self.counts = []
+        labels = self.store.labels()
+        if labels.keys() != self.scorer.table.keys():
+            logger.info(
+                "ONIBonus: %d labels stored since the saved reward model; refitting",
+                len(labels) - len(self.scorer.table),
+            )
+            self._retrain(labels)
+
     def close(self) -> None:
         """Stop the annotation worker (labels already stored stay on disk)."""
         self.worker.close()
