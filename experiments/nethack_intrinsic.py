@@ -8,7 +8,8 @@ behind ``RewardVecEnvWrapper(mode="add")``:
 - ``counts``: global × episodic counts over the glyph map (``ProductBonus``, Henaff et al. 2023);
 - ``rnd`` (global) and ``e3b`` (episodic) over the glyph crop and the bottom-line stats;
 - ``motif``: messages from ``motif_collect_steps`` random steps are paired (``motif_pairs``), the
-  LLM labels the pairs (:data:`MOTIF_SHORT_PROMPT` under :data:`MOTIF_SCHEMA`), a Bradley–Terry
+  LLM labels the pairs (:data:`MOTIF_SHORT_PROMPT` under :data:`MOTIF_SCHEMA`; each pair in both
+  orders with ``both_orders``), a Bradley–Terry
   reward per message is fitted, and :class:`MotifBonus` rewards the agent (Klissarov et al. 2024);
 - ``oni``: :class:`ONIBonus` labels the learner's messages online in a background thread
   (Zheng et al. 2024), ``reward_model`` hashing, classification or ranking.
@@ -63,6 +64,8 @@ class Args:
         beta: β of the message rewards' episodic count (Motif and ONI).
         motif_pairs: message pairs the LLM labels for Motif.
         motif_collect_steps: random env steps whose messages Motif pairs.
+        both_orders: ask the LLM each of Motif's pairs in both orders and average the two labels,
+            against its position bias (twice the requests; other intrinsic rewards ignore it).
         base_url: an OpenAI-compatible endpoint (None: start the local model).
         model: the model name at ``base_url`` (None: the client's default).
         checkpoint_every: env steps between checkpoints.
@@ -81,6 +84,7 @@ class Args:
     beta: float = 3.0
     motif_pairs: int = 60
     motif_collect_steps: int = 2000
+    both_orders: bool = False
     base_url: str | None = None
     model: str | None = None
     checkpoint_every: int = 4096
@@ -94,6 +98,8 @@ class Args:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+        if not isinstance(self.both_orders, bool):
+            raise ValueError(f"both_orders: expected true or false, got {self.both_orders!r}")
         if not isinstance(self.env_id, str) or not self.env_id:
             raise ValueError(f"env_id: expected a gymnasium environment id, got {self.env_id!r}")
 
@@ -151,6 +157,12 @@ def _motif_bonus(args: Args, run_dir: Path | None, client: Any) -> Any:
     saved = None if run_dir is None else run_dir / "motif_labels.json"
     if saved is not None and saved.exists():
         stored = json.loads(saved.read_text())
+        if stored.get("both_orders", False) != args.both_orders:
+            raise ValueError(
+                f"both_orders: the run folder {run_dir} holds Motif labels asked with "
+                f"both_orders={stored.get('both_orders', False)}, this run asks both_orders={args.both_orders}; "
+                "use the same setting or another run folder"
+            )
         pairs = [tuple(p) for p in stored["pairs"]]
         labels = stored["labels"]
     else:
@@ -159,10 +171,16 @@ def _motif_bonus(args: Args, run_dir: Path | None, client: Any) -> Any:
         env.close()
         pairs = message_pairs(list(messages), args.motif_pairs, seed=args.seed)
         labels = label_message_pairs(
-            client, pairs, prompt=MOTIF_SHORT_PROMPT, json_schema=MOTIF_SCHEMA, max_tokens=16
+            client,
+            pairs,
+            prompt=MOTIF_SHORT_PROMPT,
+            json_schema=MOTIF_SCHEMA,
+            max_tokens=16,
+            both_orders=args.both_orders,
         )  # each reply lands in the run's reply cache as it comes: a killed labelling resumes for free
         if saved is not None:
-            atomic_write_json(saved, {"pairs": [list(p) for p in pairs], "labels": labels})
+            document = {"pairs": [list(p) for p in pairs], "labels": labels, "both_orders": args.both_orders}
+            atomic_write_json(saved, document)
     if all(label is None for label in labels):
         raise ValueError("motif_pairs: the LLM gave no parsable label; nothing to fit")
     return MotifBonus(fit_message_rewards(pairs, labels), beta=args.beta)

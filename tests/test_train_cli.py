@@ -6,6 +6,7 @@ reply recorded from the local model (tests/data/llm_replies/nethack_oni.json).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rewardlab.cli import app
-from rewardlab.intrinsic import LabelStore
+from rewardlab.intrinsic import MOTIF_SHORT_PROMPT, LabelStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from chat_standin import ChatStandIn
@@ -87,3 +88,38 @@ def test_oni_run_labels_through_the_endpoint_and_resumes_with_its_label_cache(tm
         assert not set(endpoint.prompts[asked:]) & set(endpoint.prompts[:asked])  # none asked twice
     finally:
         endpoint.close()
+
+
+def test_motif_both_orders_asks_each_pair_twice_and_keeps_the_setting_with_its_labels(tmp_path: Path) -> None:
+    from experiments.nethack_intrinsic import Args, main
+
+    endpoint = ChatStandIn(lambda body: (200, '{"best": "1"}'))  # a model that always prefers the first description
+    try:
+        args = Args(
+            intrinsic="motif", total_timesteps=64, num_envs=2, n_steps=32, motif_pairs=6, motif_collect_steps=200
+        )
+        args = dataclasses.replace(args, base_url=endpoint.url, both_orders=True, run_dir=str(tmp_path / "m"))
+        main(args)
+        saved = json.loads((tmp_path / "m" / "motif_labels.json").read_text())
+        asked = {r["messages"][-1]["content"] for r in endpoint.requests}  # distinct prompts: the reply cache dedupes
+        both_ways = {MOTIF_SHORT_PROMPT.format(first=a, second=b) for a, b in saved["pairs"]}
+        both_ways |= {MOTIF_SHORT_PROMPT.format(first=b, second=a) for a, b in saved["pairs"]}
+        assert saved["both_orders"] is True and asked == both_ways
+        assert set(saved["labels"]) == {0.5}  # the position bias, asked both ways, gives ties
+        options = ("--intrinsic", "motif", "--base-url", endpoint.url, "--name", "m", "--total-timesteps", "128")
+        other = _train(tmp_path, *options)  # the CLI without --both-orders: the folder's labels were asked both ways
+        assert other.exit_code == 2 and "both_orders=True" in other.output and "both_orders=False" in other.output
+    finally:
+        endpoint.close()
+
+
+def test_both_orders_flag_reaches_the_study_and_is_for_motif_only(tmp_path: Path) -> None:
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "motif_labels.json").write_text(json.dumps({"pairs": [["a", "b"]], "labels": [1.0]}))
+    result = _train(
+        tmp_path, "--intrinsic", "motif", "--base-url", "http://127.0.0.1:9/v1", "--name", "m", "--both-orders"
+    )
+    assert result.exit_code == 2 and "both_orders=False" in result.output and "both_orders=True" in result.output
+    result = _train(tmp_path, "--intrinsic", "oni", "--both-orders", "--name", "o")
+    assert result.exit_code == 2 and "both_orders" in result.output and "'oni'" in result.output
+    assert not (tmp_path / "o").exists()

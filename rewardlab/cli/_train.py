@@ -16,6 +16,9 @@ def train(
     checkpoint_every: int = typer.Option(4096, min=1, help="Env steps between checkpoints in the run folder."),
     weight: float = typer.Option(0.1, help="c in r = r_ext + c·b."),
     reward_model: str = typer.Option("hashing", help="ONI's reward model: hashing, classification or ranking."),
+    both_orders: bool = typer.Option(
+        False, "--both-orders", help="Motif: ask each pair in both orders and average, against position bias."
+    ),
     base_url: str = typer.Option(
         None, help="OpenAI-compatible endpoint for Motif/ONI (default: $REWARDLAB_LLM_BASE_URL, else the local model)."
     ),
@@ -49,11 +52,14 @@ def train(
             checkpoint_every=checkpoint_every,
             weight=weight,
             reward_model=reward_model,  # type: ignore[arg-type]
+            both_orders=both_orders,
             base_url=base_url or os.environ.get(BASE_URL_ENV) or None,
             model=model,
             seed=seed,
             run_dir=str(folder),
         )
+        if both_orders and intrinsic != "motif":
+            raise ValueError(f"both_orders: --both-orders asks Motif's pairs both ways; --intrinsic is {intrinsic!r}")
         if not is_nethack(env_id):
             check_env_id(env_id)
         check_folder(out, "out")
