@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from rewardlab.llm import RewardCodeError, Sandbox, SandboxLimits, check_reward_code
+from rewardlab.llm._sandbox import shared_memory
 
 HEADER = "import os\nimport numpy as np\nimport ctypes\nimport signal\nimport sys\n\n"
 SIGNATURE = "def compute_reward(obs, act, next_obs, terminated):\n"
@@ -86,6 +87,9 @@ CORPUS = {
         ),
         {"WorkerDied", "ValueError"},
     ),
+    # The worker's own mapping of the shared memory, reached through the caller's frame: cutting
+    # it short would leave the parent's mapping pointing past the file's end (SIGBUS).
+    "shrink_shared_memory": ("sys._getframe(1).f_locals['self'].shared.resize(4096)", {"PermissionError"}),
     "raise_rlimit": (
         "import resource\nresource.setrlimit(resource.RLIMIT_AS, (-1, -1))",
         {"ValueError", "PermissionError"},
@@ -101,6 +105,7 @@ WRONG_REWARDS = {
     "no_components": ("return obs[:, 0]", "must return (reward, components)"),
     "components_list": ("return obs[:, 0], [obs[:, 0]]", "components"),
     "component_name": ("return obs[:, 0], {'a b': obs[:, 0]}", "identifiers"),
+    "float32_overflow": ("return obs[:, 0] * 0.0 + 1e300, {}", "overflow float32"),
 }
 
 
@@ -165,13 +170,15 @@ def test_the_static_checks_reject_every_hostile_snippet(outside):
         assert errors and errors[0].type.startswith("Forbidden"), (name, errors)
 
 
-def test_wrong_rewards_come_back_as_structured_errors():
+@pytest.mark.parametrize("shared", [True, False], ids=["shared_memory", "pipe"])
+def test_wrong_rewards_come_back_as_structured_errors(shared):
     # One worker serves every case: obs[0, 0] picks the return statement.
     cases = sorted(WRONG_REWARDS)
     branches = "".join(
         f"    if obs[0, 0] == {index}:\n        {WRONG_REWARDS[name][0]}\n" for index, name in enumerate(cases)
     )
-    with Sandbox("import numpy as np\n" + SIGNATURE + branches + "    return obs[:, 0], {}\n") as sandbox:
+    code = "import numpy as np\n" + SIGNATURE + branches + "    return obs[:, 0], {}\n"
+    with Sandbox(code, shared_memory=shared) as sandbox:
         for index, name in enumerate(cases):
             obs = np.full((4, 3), float(index))
             with pytest.raises(RewardCodeError) as caught:
@@ -241,6 +248,70 @@ def test_sandbox_serves_batches_and_reports_its_isolation():
             assert sandbox.isolation["network_namespace"] is True
         with pytest.raises(ValueError, match="terminated"):
             sandbox(obs, obs, obs, np.zeros((2, 2), bool))
+
+
+def test_shared_memory_is_sealed_against_shrinking_and_growing():
+    shared = shared_memory(1 << 16)
+    if shared is None:
+        pytest.skip("no sealed memfd on this platform")
+    fd, mapping = shared
+    try:
+        for size in (0, 4096, 1 << 17):
+            with pytest.raises(PermissionError):
+                os.ftruncate(fd, size)
+        assert os.fstat(fd).st_size == 1 << 16
+    finally:
+        mapping.close()
+        os.close(fd)
+
+
+def test_batches_through_shared_memory_match_the_pipe():
+    code = (
+        "import numpy as np\n"
+        + SIGNATURE
+        + "    x = next_obs[:, 0] * 2.0 - act[:, 0]\n    return x + terminated, {'x': x, 'd': terminated}\n"
+    )
+    rng = np.random.default_rng(0)
+    with Sandbox(code) as shared, Sandbox(code, shared_memory=False) as piped:
+        if sys.platform.startswith("linux"):
+            assert shared.isolation["shared_memory"] is True
+        assert piped.isolation["shared_memory"] is False
+        # Small and large batches, other dtypes and non-contiguous arrays; 120k rows no longer fit
+        # the shared memory and go through the pipe.
+        for n, dtype in ((8, np.float64), (8, np.float64), (3, np.float32), (5000, np.int32), (120_000, np.float64)):
+            obs = rng.normal(size=(n, 4)).astype(dtype)
+            act = rng.normal(size=(2, n)).T
+            done = rng.random(n) < 0.5
+            expected = obs[:, 0] * 2.0 - act[:, 0]
+            for sandbox in (shared, piped):
+                out = sandbox(obs[:, ::-1], act, obs, done)
+                np.testing.assert_allclose(out.reward, (expected + done).astype(np.float32), rtol=1e-6)
+                np.testing.assert_allclose(out.components["x"], expected.astype(np.float32), rtol=1e-6)
+                assert out.components["d"].tolist() == done.astype(np.float32).tolist()
+                assert out.reward.dtype == np.float32
+        assert shared.workers_started == piped.workers_started == 1
+
+
+def test_code_that_scribbles_over_the_shared_memory_changes_nothing_the_parent_reads():
+    # The worker writes the rows after the code returns and the parent copies them out before
+    # checking them, so the code's writes into the mapping never reach a result.
+    code = (
+        "import sys\nimport numpy as np\n"
+        + SIGNATURE
+        + "    frame = sys._getframe(1)\n    if 'self' in frame.f_locals:\n"
+        + "        shared = frame.f_locals['self'].shared\n        shared[:] = b'\\xff' * len(shared)\n"
+        + "    return obs[:, 0], {'y': obs[:, 1]}\n"
+    )
+    with Sandbox(code, check=False, python_guards=False) as sandbox:
+        for _ in range(3):
+            obs, act, next_obs, done = _batch()
+            out = sandbox(obs, act, next_obs, done)
+            assert out.reward.tolist() == obs[:, 0].astype(np.float32).tolist()
+            assert out.components["y"].tolist() == obs[:, 1].astype(np.float32).tolist()
+        assert sandbox.workers_started == 1
+    with Sandbox("def compute_reward(obs, act, next_obs, terminated):\n    return obs['x'][:, 0], {}\n") as sandbox:
+        out = sandbox({"x": np.ones((2, 3))}, np.zeros((2, 1)), {"x": np.ones((2, 3))}, np.zeros(2, bool))
+        assert out.reward.tolist() == [1.0, 1.0]  # a dict of arrays goes pickled through the pipe
 
 
 def test_worker_gets_no_credentials_from_the_environment(monkeypatch):

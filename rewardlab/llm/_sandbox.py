@@ -10,11 +10,19 @@ printed output goes; reduced builtins and a NumPy without file, ctypes and test 
 parent adds a wall-clock limit per call (the worker is killed and a fresh one started for the
 next call), never unpickles what the worker sends, and checks the reward again: finite, float,
 shape [N].
+
+A call's arrays travel through a shared-memory file where Linux has one (a memfd sealed against
+shrinking and growing, so the worker cannot cut the parent's mapping short): the parent copies
+the batch in and sends a small request, the same bytes for every batch of one layout; the
+worker copies it out for the code and writes the rows back, and the parent copies them out
+before checking them. Batches too large for it, and other inputs (dicts of arrays), go pickled
+through the pipe.
 """
 
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import pickle
 import select
@@ -37,6 +45,8 @@ _WORKER = Path(__file__).with_name("_sandbox_worker.py")
 _LENGTH = struct.Struct("<Q")
 _MAX_HEADER_BYTES = 1 << 16
 _PIPE_BUF = 4096  # a write this small into an empty pipe never blocks (POSIX PIPE_BUF; a pipe holds at least a page)
+_SHARED_BYTES = 32 << 20  # address space of the shared-memory file; pages exist only once written
+_ALIGN = 64
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,42 @@ class RewardOutput(NamedTuple):
     components: dict[str, np.ndarray]  # name -> [N] float32
 
 
+class _Layout(NamedTuple):
+    """Where one shape of batch goes in the shared memory, and the request that names it."""
+
+    inputs: tuple[np.ndarray, ...]  # views of the shared memory: obs, act, next_obs, terminated
+    out_start: int  # index (in float64) of the output block: [worker CPU s, rows...]
+    message: bytes  # the framed request
+
+
+def shared_memory(size: int) -> tuple[int, mmap.mmap] | None:
+    """A memfd of ``size`` bytes, sealed against shrinking, growing and further seals, mapped here.
+
+    The seals keep a worker that holds the descriptor from truncating the file under the
+    parent's mapping (a SIGBUS in the parent) or growing it. None where the platform has no
+    sealed memfd.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    create = getattr(os, "memfd_create", None)
+    add_seals = getattr(fcntl, "F_ADD_SEALS", None)
+    if create is None or add_seals is None:
+        return None
+    try:
+        fd = create("rewardlab-sandbox", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    except OSError:
+        return None
+    try:
+        os.ftruncate(fd, size)
+        fcntl.fcntl(fd, add_seals, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
+        return fd, mmap.mmap(fd, size)
+    except OSError:
+        os.close(fd)
+        return None
+
+
 class _WorkerGoneError(Exception):
     """The worker died, timed out or broke the protocol."""
 
@@ -97,10 +143,13 @@ class Sandbox:
         python_guards: reduced builtins and the trimmed NumPy. ``False`` leaves only the
             process's own locks; the tests use it to show those hold alone.
         seccomp: install the system-call filter (x86-64 Linux).
+        shared_memory: pass batches through a sealed shared-memory file (Linux) rather than
+            pickled through the pipe; ``False`` keeps every call on the pipe.
 
     Attributes:
         isolation: the locks the current worker reports (``seccomp``, ``network_namespace``,
-            ``dropped_root``, ``rlimit_nproc``, ``python_guards``, ``address_space_bytes``).
+            ``dropped_root``, ``rlimit_nproc``, ``python_guards``, ``address_space_bytes``,
+            ``shared_memory``).
         workers_started: workers started so far (a timeout or a crash replaces the worker).
         worker_pid: the current worker's process id.
 
@@ -126,6 +175,7 @@ class Sandbox:
         check: bool = True,
         python_guards: bool = True,
         seccomp: bool = True,
+        shared_memory: bool = True,
     ) -> None:
         if not isinstance(code, str):
             raise TypeError(f"code: expected the reward code as a str, got {type(code).__name__}")
@@ -142,6 +192,7 @@ class Sandbox:
         self.scratch_dir.mkdir(parents=True, exist_ok=True)
         self.python_guards = bool(python_guards)
         self.seccomp = bool(seccomp)
+        self.shared_memory = bool(shared_memory)
         self.isolation: dict[str, Any] = {}
         self.workers_started = 0
         self.worker_pid: int | None = None
@@ -151,6 +202,9 @@ class Sandbox:
         self._buffer = bytearray()
         self._cpu_s = 0.0
         self._closed = False
+        self._shared: np.ndarray | None = None  # the shared memory as float64, while a worker maps it too
+        self._layouts: dict[tuple, _Layout | None] = {}
+        self._replies: dict[tuple[int, bytes], list[str]] = {}  # (N, a shared call's reply header) -> its names
 
     # Worker life -----------------------------------------------------------------------------
     @property
@@ -172,9 +226,13 @@ class Sandbox:
         self._stop_worker()
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
+        shared = shared_memory(_SHARED_BYTES) if self.shared_memory else None
+        shared_fd = -1 if shared is None else shared[0]
         config = {
             "in_fd": request_read,
             "out_fd": reply_write,
+            "shm_fd": shared_fd,
+            "shm_bytes": _SHARED_BYTES,
             "parent_pid": os.getpid(),
             "scratch_dir": str(self.scratch_dir.resolve()),
             "python_guards": self.python_guards,
@@ -190,7 +248,7 @@ class Sandbox:
                     stdin=subprocess.DEVNULL,
                     stdout=output,
                     stderr=output,
-                    pass_fds=(request_read, reply_write),
+                    pass_fds=(request_read, reply_write) if shared is None else (request_read, reply_write, shared_fd),
                     cwd=self.scratch_dir,
                     env=env,
                     start_new_session=True,
@@ -198,6 +256,8 @@ class Sandbox:
             finally:
                 os.close(request_read)
                 os.close(reply_write)
+                if shared is not None:
+                    os.close(shared_fd)
         self._to_worker, self._from_worker = request_write, reply_read
         self._buffer = bytearray()
         self.workers_started += 1
@@ -206,6 +266,8 @@ class Sandbox:
             header, _ = self._receive(self.limits.startup_s, "starting the worker")
             self.isolation = dict(header.get("isolation", {}))
             self.worker_pid = int(header.get("pid", self._process.pid))
+            if shared is not None and self.isolation.get("shared_memory") is True:
+                self._shared = np.frombuffer(shared[1], np.float64)
             header, _ = self._request({"op": "load", "code": self.code}, "loading the code")
         except _WorkerGoneError as gone:
             self._stop_worker()
@@ -224,6 +286,8 @@ class Sandbox:
                 except OSError:
                     pass
         self._to_worker = self._from_worker = -1
+        self._shared = None  # the mapping goes with the last view of it
+        self._layouts = {}
         if process is not None and process.poll() is None:
             process.kill()
         if process is not None:
@@ -277,6 +341,10 @@ class Sandbox:
         if self._cpu_s > 0.9 * self.limits.lifetime_cpu_s:
             self._stop_worker()  # retire the worker before its lifetime CPU limit kills it mid-call
         self.start()
+        if self._shared is not None and type(obs) is type(act) is type(next_obs) is np.ndarray:
+            layout = self._layout(obs, act, next_obs, terminated)
+            if layout is not None:
+                return self._call_shared(layout, (obs, act, next_obs, terminated), n)
         request = {"op": "call", "n": n, "obs": obs, "act": act, "next_obs": next_obs, "terminated": terminated}
         try:
             header, body = self._request(request, "calling compute_reward")
@@ -295,10 +363,84 @@ class Sandbox:
         ):
             self._stop_worker()
             raise RewardCodeError([CodeError("WorkerDied", "the worker sent a malformed reply")])
-        rows = np.frombuffer(body, "<f8").reshape(1 + len(names), n).astype(np.float32)
+        with np.errstate(over="ignore"):  # an overflow is reported below, as an error
+            rows = np.frombuffer(body, "<f8").reshape(1 + len(names), n).astype(np.float32)
         if not np.isfinite(rows).all():  # finite float64 that overflows float32
             raise RewardCodeError([CodeError("InvalidReward", "reward or components overflow float32")])
         return RewardOutput(rows[0].copy(), {name: rows[1 + i].copy() for i, name in enumerate(names)})
+
+    def _layout(self, *arrays: np.ndarray) -> _Layout | None:
+        """The shared-memory layout of a batch of these dtypes and shapes; None: it goes pickled."""
+        key = tuple((array.dtype, array.shape) for array in arrays)
+        try:
+            return self._layouts[key]
+        except KeyError:
+            pass
+        shared = self._shared
+        assert shared is not None
+        n = arrays[-1].shape[0]
+        layout = None
+        if all(array.dtype.kind in "biuf" for array in arrays):
+            offset, specs = 0, []
+            for array in arrays:
+                specs.append((array.dtype.str, array.shape, offset))
+                offset += -(-array.nbytes // _ALIGN) * _ALIGN
+            out_bytes = 8 * (1 + (1 + self.limits.max_components) * n)
+            if offset + out_bytes <= shared.nbytes:
+                memory = shared.view(np.uint8)
+                inputs = tuple(
+                    memory[start : start + array.nbytes].view(array.dtype).reshape(array.shape)
+                    for array, (_, _, start) in zip(arrays, specs, strict=True)
+                )
+                payload = pickle.dumps({"op": "call", "n": n, "shared": specs, "out": offset}, pickle.HIGHEST_PROTOCOL)
+                layout = _Layout(inputs, offset // 8, _LENGTH.pack(len(payload)) + payload)
+        if len(self._layouts) >= 64:
+            self._layouts.clear()
+        self._layouts[key] = layout
+        return layout
+
+    def _call_shared(self, layout: _Layout, arrays: tuple[np.ndarray, ...], n: int) -> RewardOutput:
+        for view, array in zip(layout.inputs, arrays, strict=True):
+            np.copyto(view, array)
+        try:
+            deadline = time.monotonic() + self.limits.wall_s_per_call
+            self._write(layout.message, deadline, "calling compute_reward")
+            encoded, body = self._receive_raw(deadline, "calling compute_reward")
+        except _WorkerGoneError as gone:
+            self._stop_worker()
+            raise RewardCodeError([gone.error]) from None
+        names = self._replies.get((n, encoded))
+        if names is None:
+            header = _parse_header(encoded, "calling compute_reward")
+            if not header.get("ok"):
+                raise RewardCodeError(_errors_from(header))
+            names = header.get("components")
+            if (
+                header.get("shared") is not True
+                or header.get("n") != n
+                or not isinstance(names, list)
+                or len(names) > self.limits.max_components
+                or not all(isinstance(name, str) and name.isidentifier() for name in names)
+            ):
+                self._stop_worker()
+                raise RewardCodeError([CodeError("WorkerDied", "the worker sent a malformed reply")])
+            if len(self._replies) >= 64:
+                self._replies.clear()
+            self._replies[n, encoded] = names
+        elif body:
+            self._stop_worker()
+            raise RewardCodeError([CodeError("WorkerDied", "the worker sent a malformed reply")])
+        shared = self._shared
+        assert shared is not None
+        start = layout.out_start
+        # Copied out of the shared memory first, then checked: the worker cannot change what is checked.
+        with np.errstate(over="ignore"):  # an overflow is reported below, as an error
+            rows = shared[start + 1 : start + 1 + (1 + len(names)) * n].astype(np.float32)
+        self._cpu_s = float(shared[start])
+        if not np.isfinite(rows).all():  # finite float64 that overflows float32, or a worker that lies
+            raise RewardCodeError([CodeError("InvalidReward", "reward or components overflow float32")])
+        rows = rows.reshape(1 + len(names), n)
+        return RewardOutput(rows[0], {name: rows[1 + i] for i, name in enumerate(names)})
 
     def _request(self, request: dict[str, Any], doing: str) -> tuple[dict[str, Any], bytes]:
         payload = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
@@ -329,19 +471,26 @@ class Sandbox:
 
     def _receive(self, timeout_s: float, doing: str, deadline: float | None = None) -> tuple[dict[str, Any], bytes]:
         deadline = time.monotonic() + timeout_s if deadline is None else deadline
-        header_size = _LENGTH.unpack(self._read(8, deadline, doing))[0]
-        if header_size > _MAX_HEADER_BYTES:
-            raise _WorkerGoneError(CodeError("WorkerDied", f"the worker broke the protocol while {doing}"))
-        try:
-            header = json.loads(self._read(header_size, deadline, doing))
-        except ValueError:
-            raise _WorkerGoneError(CodeError("WorkerDied", f"the worker broke the protocol while {doing}")) from None
-        body_size = _LENGTH.unpack(self._read(8, deadline, doing))[0]
-        if not isinstance(header, dict) or body_size > 8 * (1 << 31):
-            raise _WorkerGoneError(CodeError("WorkerDied", f"the worker broke the protocol while {doing}"))
-        return header, self._read(body_size, deadline, doing)
+        encoded, body = self._receive_raw(deadline, doing)
+        return _parse_header(encoded, doing), body
 
-    def _read(self, size: int, deadline: float, doing: str) -> bytes:
+    def _receive_raw(self, deadline: float, doing: str) -> tuple[bytes, bytes]:
+        """One reply: its JSON header's bytes and its body."""
+        buffer = self._buffer
+        self._fill(8, deadline, doing)
+        header_end = 16 + _LENGTH.unpack_from(buffer)[0]
+        if header_end - 16 > _MAX_HEADER_BYTES:
+            raise _WorkerGoneError(CodeError("WorkerDied", f"the worker broke the protocol while {doing}"))
+        self._fill(header_end, deadline, doing)
+        body_size = _LENGTH.unpack_from(buffer, header_end - 8)[0]
+        if body_size > 8 * (1 << 31):
+            raise _WorkerGoneError(CodeError("WorkerDied", f"the worker broke the protocol while {doing}"))
+        self._fill(header_end + body_size, deadline, doing)
+        encoded, body = bytes(buffer[8 : header_end - 8]), bytes(buffer[header_end : header_end + body_size])
+        del buffer[: header_end + body_size]
+        return encoded, body
+
+    def _fill(self, size: int, deadline: float, doing: str) -> None:
         # Whatever the pipe holds is read at once (a reply usually arrives whole): one wake-up per reply.
         buffer = self._buffer
         while len(buffer) < size:
@@ -353,9 +502,6 @@ class Sandbox:
             if not chunk:
                 raise _WorkerGoneError(self._gone_error("WorkerDied", doing))
             buffer += chunk
-        data = bytes(buffer[:size])
-        del buffer[:size]
-        return data
 
     def _gone_error(self, kind: str, doing: str) -> CodeError:
         if kind == "Timeout":
@@ -371,6 +517,16 @@ class Sandbox:
                 code = None
         reason = _describe_exit(code)
         return CodeError("WorkerDied", f"the worker died while {doing} ({reason})")
+
+
+def _parse_header(encoded: bytes, doing: str) -> dict[str, Any]:
+    try:
+        header = json.loads(encoded)
+    except ValueError:
+        header = None
+    if not isinstance(header, dict):
+        raise _WorkerGoneError(CodeError("WorkerDied", f"the worker broke the protocol while {doing}"))
+    return header
 
 
 def _describe_exit(code: int | None) -> str:

@@ -15,6 +15,14 @@ Protocol, on two pipes whose descriptors the config names: a request (parent →
 8-byte little-endian length and a pickle (the parent is trusted); a reply is an 8-byte length
 and a JSON header, then an 8-byte length and raw little-endian float64 rows (the reward, then
 each component), so the parent never unpickles anything the worker writes.
+
+Where the parent hands over a shared-memory file (``shm_fd``: a memfd sealed against shrinking
+and growing, mapped here before any limit or filter goes in and its descriptor closed), a call
+whose batch fits travels through it instead: the parent writes the arrays at the offsets its
+small request names (the same request bytes for every call of one layout), the worker copies
+them out for the code, writes its CPU time and the float64 rows at the request's output offset
+and replies with the JSON header alone (``"shared": true``, the same bytes while the components
+stay the same). The request and the reply are then the only bytes on the pipes.
 """
 
 from __future__ import annotations
@@ -326,7 +334,8 @@ def _exception_error(error: BaseException) -> dict[str, Any]:
     return _error(public, message, line)
 
 
-def _as_rows(value: Any, n: int, what: str, numpy: Any) -> Any:
+def _checked(value: Any, n: int, what: str, numpy: Any) -> Any:
+    """``value`` as an array of real numbers of shape [n] (its finiteness is checked by the caller)."""
     array = numpy.asarray(value)
     if array.dtype == object or array.dtype.kind not in "biuf":
         raise _InvalidRewardError(f"{what}: expected a float array of shape [{n}], got dtype {array.dtype}")
@@ -334,10 +343,18 @@ def _as_rows(value: Any, n: int, what: str, numpy: Any) -> Any:
         if array.shape == () and what != "reward":
             raise _InvalidRewardError(f"{what}: expected a float array of shape [{n}], got a scalar")
         raise _InvalidRewardError(f"{what}: expected a float array of shape [{n}], got shape {array.shape}")
-    array = array.astype("<f8")
-    if not numpy.isfinite(array).all():
-        bad = int((~numpy.isfinite(array)).sum())
-        raise _InvalidRewardError(f"{what}: {bad} of {n} values are NaN or infinite")
+    return array
+
+
+def _check_finite(row: Any, n: int, what: str, numpy: Any) -> None:
+    finite = numpy.isfinite(row)
+    if not finite.all():
+        raise _InvalidRewardError(f"{what}: {n - int(finite.sum())} of {n} values are NaN or infinite")
+
+
+def _as_rows(value: Any, n: int, what: str, numpy: Any) -> Any:
+    array = _checked(value, n, what, numpy).astype("<f8")
+    _check_finite(array, n, what, numpy)
     return array
 
 
@@ -345,16 +362,31 @@ class _InvalidRewardError(Exception):
     pass
 
 
-def _call(function: Any, request: dict[str, Any], numpy: Any, config: dict[str, Any]) -> tuple[dict, bytes]:
-    n = int(request["n"])
-    used = _cpu_used()
-    hard = int(config["lifetime_cpu_s"])
-    soft = min(hard, int(used + config["cpu_s_per_call"]) + 1)
-    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
-    try:
-        result = function(request["obs"], request["act"], request["next_obs"], request["terminated"])
-    finally:
-        resource.setrlimit(resource.RLIMIT_CPU, (hard, hard))
+class _CpuLimit:
+    """The per-call CPU limit: RLIMIT_CPU's soft limit at the CPU time used so far plus a call's budget.
+
+    Set before each call, and only when it moves (it counts whole seconds), so a call costs a
+    clock read rather than two ``setrlimit``; the hard limit stays the worker's lifetime budget.
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.hard = int(config["lifetime_cpu_s"])
+        self.per_call = float(config["cpu_s_per_call"])
+        self.soft = self.hard
+
+    def before_call(self) -> None:
+        soft = min(self.hard, int(time.process_time() + self.per_call) + 1)
+        if soft != self.soft:
+            resource.setrlimit(resource.RLIMIT_CPU, (soft, self.hard))
+            self.soft = soft
+
+    def lift(self) -> None:
+        if self.soft != self.hard:
+            resource.setrlimit(resource.RLIMIT_CPU, (self.hard, self.hard))
+            self.soft = self.hard
+
+
+def _outputs(result: Any, config: dict[str, Any]) -> tuple[Any, dict[Any, Any]]:
     if not isinstance(result, tuple) or len(result) != 2:
         raise _InvalidRewardError(f"compute_reward must return (reward, components), got {type(result).__name__}")
     reward, components = result
@@ -364,39 +396,111 @@ def _call(function: Any, request: dict[str, Any], numpy: Any, config: dict[str, 
         )
     if len(components) > config["max_components"]:
         raise _InvalidRewardError(f"components: at most {config['max_components']} components, got {len(components)}")
-    rows = [_as_rows(reward, n, "reward", numpy)]
-    names = []
-    for name, value in components.items():
+    for name in components:
         if not isinstance(name, str) or not name.isidentifier() or len(name) > 64:
             raise _InvalidRewardError(
                 f"components: names must be identifiers of at most 64 characters, got {name!r:.80}"
             )
-        names.append(name)
-        rows.append(_as_rows(value, n, f"components[{name!r}]", numpy))
-    return {"ok": True, "n": n, "components": names, "cpu_s": _cpu_used()}, b"".join(row.tobytes() for row in rows)
+    return reward, components
 
 
-def _cpu_used() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+def _call(
+    function: Any, request: dict[str, Any], numpy: Any, config: dict[str, Any], cpu: _CpuLimit
+) -> tuple[dict, bytes]:
+    n = int(request["n"])
+    cpu.before_call()
+    reward, components = _outputs(
+        function(request["obs"], request["act"], request["next_obs"], request["terminated"]), config
+    )
+    rows = [_as_rows(reward, n, "reward", numpy)]
+    rows += [_as_rows(value, n, f"components[{name!r}]", numpy) for name, value in components.items()]
+    header = {"ok": True, "n": n, "components": list(components), "cpu_s": time.process_time()}
+    return header, b"".join(row.tobytes() for row in rows)
 
 
-def _read_exactly(fd: int, size: int) -> bytes:
-    chunks = []
-    while size:
-        chunk = os.read(fd, min(size, 1 << 20))
-        if not chunk:
-            raise EOFError
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
+class _SharedCall:
+    """One layout of a call through shared memory: views of its inputs and of its output block."""
+
+    def __init__(self, request: dict[str, Any], shared: Any, numpy: Any) -> None:
+        self.n = int(request["n"])
+        self.inputs = [
+            numpy.ndarray(tuple(shape), numpy.dtype(dtype), shared, int(offset))
+            for dtype, shape, offset in request["shared"]
+        ]
+        self.out_offset = int(request["out"])
+        self.shared = shared
+        self.headers: dict[tuple[str, ...], bytes] = {}
+
+    def __call__(self, function: Any, numpy: Any, config: dict[str, Any], cpu: _CpuLimit) -> bytes:
+        """Run the code on a copy of the inputs; write [CPU s, rows...] at the output offset; the header."""
+        n = self.n
+        args = [view.copy() for view in self.inputs]  # the code gets arrays of its own, as from a pickle
+        cpu.before_call()
+        reward, components = _outputs(function(*args), config)
+        names = tuple(components)
+        arrays = [_checked(reward, n, "reward", numpy)]
+        arrays += [_checked(value, n, f"components[{name!r}]", numpy) for name, value in components.items()]
+        block = numpy.ndarray((1 + len(arrays) * n,), "<f8", self.shared, self.out_offset)
+        rows = block[1:].reshape(len(arrays), n)
+        for row, array in zip(rows, arrays, strict=True):
+            row[...] = array
+        if not numpy.isfinite(rows).all():
+            for what, row in zip(("reward", *(f"components[{name!r}]" for name in names)), rows, strict=True):
+                _check_finite(row, n, what, numpy)
+        block[0] = time.process_time()
+        header = self.headers.get(names)
+        if header is None:
+            header = json.dumps({"ok": True, "n": n, "components": list(names), "shared": True}).encode()
+            self.headers[names] = header
+        return header
 
 
 def _send(fd: int, header: dict[str, Any], body: bytes = b"") -> None:
-    encoded = json.dumps(header).encode()
+    _send_encoded(fd, json.dumps(header).encode(), body)
+
+
+def _send_encoded(fd: int, encoded: bytes, body: bytes = b"") -> None:
     view = memoryview(_LENGTH.pack(len(encoded)) + encoded + _LENGTH.pack(len(body)) + body)  # one write, one wake-up
     while view:
         view = view[os.write(fd, view) :]
+
+
+class _Requests:
+    """Requests from the parent: an 8-byte length and the payload, read in as few system calls as they allow."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = bytearray()
+
+    def _fill(self, size: int) -> None:
+        while len(self.buffer) < size:
+            chunk = os.read(self.fd, max(size - len(self.buffer), 1 << 16))
+            if not chunk:
+                raise EOFError
+            self.buffer += chunk
+
+    def next(self) -> bytes:
+        self._fill(8)
+        end = 8 + _LENGTH.unpack_from(self.buffer)[0]
+        self._fill(end)
+        payload = bytes(self.buffer[8:end])
+        del self.buffer[:end]
+        return payload
+
+
+def _map_shared(config: dict[str, Any]) -> Any:
+    """The parent's shared-memory file, mapped; its descriptor closed. None without one."""
+    fd = int(config.get("shm_fd", -1))
+    if fd < 0:
+        return None
+    import mmap
+
+    try:
+        return mmap.mmap(fd, int(config["shm_bytes"]))
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
 
 
 def main() -> None:
@@ -412,7 +516,8 @@ def main() -> None:
     for name in ("linalg", "random", "fft", "polynomial", "ma"):  # NumPy loads these lazily: load them now
         getattr(numpy, name)
     numpy.random.default_rng(0).random(2)
-    isolation = {"network_namespace": _leave_network()}
+    shared = _map_shared(config)  # before the limits: the address-space budget comes on top of it
+    isolation = {"network_namespace": _leave_network(), "shared_memory": shared is not None}
     isolation.update(_set_limits(config))
     guards = bool(config["python_guards"])
     safe_builtins = _guarded_builtins(numpy, math) if guards else None
@@ -421,14 +526,34 @@ def main() -> None:
     isolation["python_guards"] = guards
     _send(out_fd, {"ok": True, "ready": True, "isolation": isolation, "pid": os.getpid()})
     function = None
+    cpu = _CpuLimit(config)
+    requests = _Requests(in_fd)
+    shared_calls: dict[bytes, _SharedCall] = {}  # request bytes -> its layout: one per shape of batch
     while True:
         try:
-            request = pickle.loads(_read_exactly(in_fd, _LENGTH.unpack(_read_exactly(in_fd, 8))[0]))
+            payload = requests.next()
         except EOFError:
             os._exit(0)
         started = time.perf_counter()
+        shared_call = shared_calls.get(payload)
         try:
+            if shared_call is None:
+                request = pickle.loads(payload)
+                if request["op"] == "call" and "shared" in request and shared is not None:
+                    if len(shared_calls) >= 64:
+                        shared_calls.clear()
+                    shared_call = shared_calls[payload] = _SharedCall(request, shared, numpy)
+            if shared_call is not None:
+                if function is None:
+                    raise _InvalidRewardError("no code is loaded")
+                encoded = shared_call(function, numpy, config, cpu)
+                try:
+                    _send_encoded(out_fd, encoded)
+                except OSError:
+                    os._exit(4)
+                continue
             if request["op"] == "load":
+                cpu.lift()
                 namespace: dict[str, Any] = {"__name__": "reward"}
                 if safe_builtins is not None:
                     namespace["__builtins__"] = dict(safe_builtins)
@@ -441,7 +566,7 @@ def main() -> None:
             elif request["op"] == "call":
                 if function is None:
                     raise _InvalidRewardError("no code is loaded")
-                header, body = _call(function, request, numpy, config)
+                header, body = _call(function, request, numpy, config, cpu)
             else:
                 os._exit(0)
         except _InvalidRewardError as error:
