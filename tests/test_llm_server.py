@@ -47,6 +47,7 @@ def test_local_model_writes_a_pendulum_reward_that_runs_in_the_sandbox(tmp_path)
         models = json.loads(urllib.request.urlopen(server.base_url + "/models", timeout=10).read())
         assert server.model_name in json.dumps(models)
         client = server.client(cache=tmp_path / "cache.sqlite")
+        assert client.max_retries == 0  # the local server refuses a request the same way every time
         reply = client.chat(messages, max_tokens=400, json_schema=schema, seed=0)
         assert reply.completion_tokens > 0 and not reply.cached and reply.finish_reason == "stop"
         assert client.chat(messages, max_tokens=400, json_schema=schema, seed=0).cached  # a rerun costs no tokens

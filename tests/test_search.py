@@ -12,12 +12,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from rewardlab.llm import ChatCache, ChatClient, CodeReward, EndpointUnreachableError, load_code_reward
+from rewardlab.llm import ChatCache, ChatClient, CodeReward, EndpointUnreachableError, LLMError, load_code_reward
 from rewardlab.rl import make_env
 from rewardlab.search import (
     GenerationConfig,
@@ -29,6 +30,7 @@ from rewardlab.search import (
     eureka,
     expert_example,
     failures_text,
+    generate_candidates,
     icpl,
     reflection_text,
     text2reward,
@@ -363,3 +365,14 @@ def test_unreachable_endpoint_stops_the_search(tmp_path):
     offline = ChatClient(base_url=NOWHERE, cache=False, max_retries=0)
     with pytest.raises(EndpointUnreachableError, match=r"127\.0\.0\.1:9"):
         eureka(TASK, "Pendulum-v1", offline, tmp_path / "run", CONFIG, trainer=correlation_trainer)
+
+
+def test_a_refused_request_counts_as_generation_time():
+    class Refusing:  # an endpoint that generates, then refuses its own output (llama.cpp's HTTP 500)
+        def chat(self, *args, **kwargs):
+            time.sleep(0.05)
+            raise LLMError("chat endpoint refused the request (HTTP 500)")
+
+    (candidate,) = generate_candidates(Refusing(), [{"role": "user", "content": "x"}], 1, GenerationConfig())
+    assert candidate["status"] == "failed" and candidate["errors"][0]["type"] == "LLMError"
+    assert candidate["latency_s"] >= 0.05  # the iteration's split counts it as generation, not as checks

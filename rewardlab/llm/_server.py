@@ -231,7 +231,13 @@ class LocalServer:
             process.stdout.close()
 
     def client(self, **kwargs: Any) -> ChatClient:
-        """A ``ChatClient`` for this server (``kwargs`` go to ``ChatClient``)."""
+        """A ``ChatClient`` for this server (``kwargs`` go to ``ChatClient``).
+
+        No retries unless ``max_retries`` is given: this server answers a request it cannot
+        serve the same way every time (HTTP 500 for constrained output it cannot parse back,
+        after generating all of it), so a retry only repeats the generation.
+        """
+        kwargs.setdefault("max_retries", 0)
         return ChatClient(base_url=self.base_url, api_key="none", model=self.model_name, **kwargs)
 
     def __enter__(self) -> LocalServer:

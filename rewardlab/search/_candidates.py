@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Protocol
@@ -169,6 +170,7 @@ def generate_candidates(
     candidates = []
     for index in range(count):
         record: dict[str, Any] = {"index": index, "seed": seed + index}
+        started = time.perf_counter()
         try:
             reply = client.chat(
                 messages,
@@ -180,7 +182,8 @@ def generate_candidates(
         except EndpointUnreachableError:
             raise
         except LLMError as error:
-            record.update(reply="", finish_reason="error", completion_tokens=0, cached=False, latency_s=0.0)
+            latency_s = round(time.perf_counter() - started, 3)  # a refused request still took its generation's time
+            record.update(reply="", finish_reason="error", completion_tokens=0, cached=False, latency_s=latency_s)
             record.update(code=None, errors=_errors([CodeError("LLMError", str(error)[:300])]), status="failed")
             candidates.append(record)
             continue
