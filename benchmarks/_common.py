@@ -38,13 +38,18 @@ def time_call(fn: Callable[[], Any], repeats: int, number: int = 1) -> list[floa
 
 
 def interleaved_rates(
-    blocks: dict[str, Callable[[], int]], rounds: int, alternate: bool = True
+    blocks: dict[str, Callable[[], int]],
+    rounds: int,
+    alternate: bool = True,
+    settle: dict[str, Callable[[], None]] | None = None,
 ) -> dict[str, list[float]]:
     """Work units per second of each named block, run in turn ``rounds`` times (A B, B A, A B, ...).
 
     Interleaving makes slow drifts and bursts of load from other processes hit every block
     alike; ``alternate`` reverses the order every other round so a linear drift cancels too.
     Take medians of each list, or of per-round ratios. Each block returns how many units it did.
+    ``settle[name]``, run after block ``name`` outside its timing, ends background work the block
+    started (a request in flight) so that it does not load the next block.
     """
     rates: dict[str, list[float]] = {name: [] for name in blocks}
     names = list(blocks)
@@ -53,6 +58,8 @@ def interleaved_rates(
             start = time.perf_counter()
             units = blocks[name]()
             rates[name].append(units / (time.perf_counter() - start))
+            if settle is not None and name in settle:
+                settle[name]()
     return rates
 
 

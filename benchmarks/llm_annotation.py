@@ -38,7 +38,6 @@ from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
 import rewardlab_envs  # noqa: E402
 from benchmarks import nle_throughput  # noqa: E402
 from rewardlab.intrinsic import ORACLE_MESSAGES, LLMLabeller, ONIBonus  # noqa: E402
-from rewardlab.llm import ChatClient, LocalServer  # noqa: E402
 from rewardlab.wrappers import RewardVecEnvWrapper  # noqa: E402
 
 
@@ -64,11 +63,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     start = time.perf_counter()
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        if args.base_url is None:
-            server = stack.enter_context(LocalServer(context_tokens=2048))
-            client = server.client(cache=False, timeout_s=600.0)
-        else:
-            client = ChatClient(base_url=args.base_url, cache=False)
+        client = nle_throughput.chat_client(stack, args.base_url)
         labeller = LLMLabeller(client)
         texts = [m for m, _ in ORACLE_MESSAGES][: args.messages]
         labeller(texts[:1])  # warm-up: the server's first request
