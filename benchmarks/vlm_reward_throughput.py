@@ -1,8 +1,10 @@
 """Benchmark: VLM reward throughput — rendered frames/s and embedded frames/s, alone and inside PPO's rollout.
 
-Rendering: 8 ``StateFrames`` renderers of ``--env`` (default Hopper-v5, one per env, reused) at
-224×224 with shadows, reflections and MSAA off render random observations; ``render_fps`` is
-frames/s over all 8 (one pass of 8 per step, as a vector env's step needs).
+Rendering: the states of a random-action rollout of ``--env`` (default Hopper-v5; the frames a
+reward sees) are rendered at 224×224 with shadows, reflections and MSAA off, 8 per step as a
+vector env of 8 needs them: ``render_fps`` by a ``ParallelFrames`` of ``--render-workers``
+processes (default 2, the cores), ``render_fps_one_process`` by 8 ``StateFrames`` renderers (one
+per env, reused) in this process.
 
 Embedding: a ViT-B/32-sized CLIP image tower (``transformers`` ``CLIPVisionModelWithProjection``,
 12 layers, width 768, patch 32, 224×224, projection 512; random weights) embeds batches of
@@ -53,6 +55,7 @@ def main() -> dict:
     parser.add_argument("--repeats", type=int, default=3, help="best-of repeats of the embedding and matmul timings")
     parser.add_argument("--ppo-steps", type=int, default=16, help="PPO n_steps per env (0: skip the PPO figures)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--render-workers", type=int, default=2, help="rendering processes of render_fps")
     args = parser.parse_args()
     single_threaded()
     import numpy as np
@@ -60,21 +63,43 @@ def main() -> dict:
     import transformers
     from torch.utils.flop_counter import FlopCounterMode
 
-    from rewardlab.vlm import StateFrames
+    from rewardlab.vlm import ParallelFrames, StateFrames
 
     torch.set_num_threads(args.threads)
-    figures: dict = {"env": args.env, "num_envs": args.num_envs, "size": args.size, "threads": args.threads}
+    figures: dict = {
+        "env": args.env,
+        "num_envs": args.num_envs,
+        "size": args.size,
+        "threads": args.threads,
+        "render_workers": args.render_workers,
+    }
 
-    # Rendering: one renderer per env, one frame of each per vector step.
+    # Rendering: states of a random-action rollout (termination off), one frame per env per vector step.
+    import gymnasium as gym
+
+    env = gym.make(args.env)
+    env.action_space.seed(0)
+    env.reset(seed=0)
+    states = []
+    for _ in range(args.frames * args.num_envs):
+        state, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        states.append(state)
+        if terminated or truncated:
+            env.reset()
+    obs = np.asarray(states).reshape(args.frames, args.num_envs, -1)
     sources = [StateFrames(args.env, args.size) for _ in range(args.num_envs)]
-
-    obs = np.stack([sources[0].env.observation_space.sample() * 0.1 for _ in range(args.frames)])
     for source in sources:
-        source.render(obs[:2])
+        source.render(obs[0, :2])
     start = time.perf_counter()
-    for row in obs:
-        for source in sources:
+    for step in obs:
+        for source, row in zip(sources, step, strict=True):
             source.render_one(row)
+    figures["render_fps_one_process"] = args.frames * args.num_envs / (time.perf_counter() - start)
+    pool = ParallelFrames(args.env, args.size, workers=args.render_workers)
+    pool.render(obs[0])
+    start = time.perf_counter()
+    for step in obs:
+        pool.render(step)
     figures["render_fps"] = args.frames * args.num_envs / (time.perf_counter() - start)
 
     # Embedding: a ViT-B/32-sized image tower, random weights.
@@ -121,7 +146,7 @@ def main() -> dict:
             return torch.randn(len(texts), 512, generator=torch.Generator().manual_seed(len(texts[0])))
 
         embedder = ClipEmbedder(image_fn, text_fn, 224, batch_size=args.batch)
-        reward = CLIPReward(embedder, sources[0], "a robot standing", "a robot", alpha=0.5)
+        reward = CLIPReward(embedder, pool, "a robot standing", "a robot", alpha=0.5)
         timing = {"render": 0.0, "embed": 0.0}
         render, embed = reward.render, embedder.embed_images
 
@@ -157,6 +182,7 @@ def main() -> dict:
             ppo_embed_fps=frames / timing["embed"],
             ppo_relabel_fraction=(timing["render"] + timing["embed"]) / wall,
         )
+    pool.close()
     print_figures(figures)
     return figures
 

@@ -63,6 +63,7 @@ class Args:
         total_timesteps: PPO env steps on each reward (0 = no PPO; the trained policy is then random).
         num_envs: PPO's parallel envs.
         relabel: PPO on the VLM reward relabels each rollout in one batch at its end (else per step).
+        render_workers: processes rendering the frames (``frame_source``'s ``workers``).
         epic_samples: transitions and samples of the EPIC estimate.
         eval_episodes: episodes of each final evaluation.
         seed: seed of CLIP training, agents and envs.
@@ -81,6 +82,7 @@ class Args:
     total_timesteps: int = 20_000
     num_envs: int = 4
     relabel: bool = True
+    render_workers: int = 1
     epic_samples: int = 256
     eval_episodes: int = 5
     seed: int = 0
@@ -189,7 +191,11 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
     goals, baselines = TASK_PROMPTS[env_name(args.env_id)]
     goal = [args.goal] if args.goal else list(goals)
     reward = CLIPReward(
-        embedder, frame_source(args.env_id, embedder.image_size), goal, list(baselines), alpha=args.alpha
+        embedder,
+        frame_source(args.env_id, embedder.image_size, workers=args.render_workers),
+        goal,
+        list(baselines),
+        alpha=args.alpha,
     )
     results.update(goal=goal, baseline=list(baselines))
 

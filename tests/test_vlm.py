@@ -94,6 +94,7 @@ from rewardlab.vlm import (  # noqa: E402 (after the extras are known to be inst
     TASK_PROMPTS,
     CLIPReward,
     ClipTrainConfig,
+    ParallelFrames,
     StateFrames,
     VLMError,
     build_clip,
@@ -174,6 +175,29 @@ def test_mujoco_frames_follow_the_state():
     frames = source.render(obs)
     assert frames.shape == (2, 32, 32, 3)
     assert np.abs(frames[0].astype(int) - frames[1]).mean() > 1.0
+
+
+def test_parallel_frames_equal_one_renderer_and_fail_clearly():
+    obs = np.zeros((5, 11))
+    obs[:, 0] = np.linspace(0.2, 1.3, 5)  # lying to standing
+    obs[:, 2] = np.linspace(-0.5, 0.5, 5)
+    pool = frame_source("Hopper-v5", 32, workers=2)
+    assert isinstance(pool, ParallelFrames)
+    try:
+        np.testing.assert_array_equal(pool.render(obs), StateFrames("Hopper-v5", 32).render(obs))
+        assert pool.render(obs[:1]).shape == (1, 32, 32, 3)  # fewer rows than workers
+        with pytest.raises(ValueError, match=r"obs: expected \[N, 11\] of Hopper-v5"):
+            pool.render(np.zeros((2, 4)))
+        processes = list(pool._processes)
+    finally:
+        pool.close()
+    assert all(process.poll() is not None for process in processes)
+    with pytest.raises(VLMError, match="workers are closed"):
+        pool.render(obs)
+    with pytest.raises(VLMError, match="env 'Ant-v5': observations of shape"):
+        ParallelFrames("Ant-v5", 16, workers=1)
+    with pytest.raises(ValueError, match="workers: expected an integer >= 1"):
+        frame_source("Hopper-v5", 32, workers=0)
 
 
 def test_tiny_clip_reward_follows_the_captioned_state(tiny_pendulum_clip):

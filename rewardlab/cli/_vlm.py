@@ -63,6 +63,11 @@ def train_command(
         4, min=1, help="Parallel envs (frames of all are rendered and embedded in one batch)."
     ),
     relabel: bool = typer.Option(True, help="Score each PPO rollout in one batch at its end (else every step)."),
+    render_workers: int = typer.Option(
+        1,
+        min=1,
+        help="Processes that render frames (MuJoCo and classic control; the number of cores is a good choice).",
+    ),
     eval_episodes: int = typer.Option(5, min=1, help="Episodes of the final true-return evaluation."),
     seed: int = typer.Option(0, help="Seed of agent and envs."),
 ) -> None:
@@ -86,7 +91,11 @@ def train_command(
             raise ValueError(f"goal: expected a goal prompt (--goal), none given and none in {folder}")
         embedder = load_clip(folder)
         reward = CLIPReward(
-            embedder, frame_source(env_id, embedder.image_size), goals, baselines, alpha=alpha if baselines else 0.0
+            embedder,
+            frame_source(env_id, embedder.image_size, workers=render_workers),
+            goals,
+            baselines,
+            alpha=alpha if baselines else 0.0,
         )
         venv = make_task_env(env_id, num_envs, seed)
         callbacks: list[Any] = []

@@ -21,7 +21,7 @@ from rewardlab.vlm._clip import (
     from_transformers,
     load_clip,
 )
-from rewardlab.vlm._frames import FrameSource, ImageObsFrames, StateFrames, frame_source
+from rewardlab.vlm._frames import FrameSource, ImageObsFrames, ParallelFrames, StateFrames, frame_source
 from rewardlab.vlm._projection import GoalBaseline, goal_baseline, goal_baseline_reward, unit_rows
 from rewardlab.vlm._relabel import RolloutRelabelCallback
 from rewardlab.vlm._reward import CLIPReward
@@ -52,6 +52,7 @@ __all__ = [
     "FrameSource",
     "GoalBaseline",
     "ImageObsFrames",
+    "ParallelFrames",
     "RolloutRelabelCallback",
     "StateFrames",
     "TASK_PROMPTS",

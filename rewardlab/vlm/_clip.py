@@ -12,14 +12,12 @@ import numpy as np
 import torch
 from torch.nn import functional
 
+from rewardlab.vlm._errors import VLMError
+
 # The image normalisation OpenAI's CLIP was trained with (mean and std of its RGB pixels in [0, 1]).
 CLIP_IMAGE_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_IMAGE_STD = (0.26862954, 0.26130258, 0.27577711)
 OPEN_CLIP_PREFIX = "open_clip:"
-
-
-class VLMError(ValueError):
-    """A vision-language model or frame source that cannot do what was asked (names which, and why)."""
 
 
 def require_transformers() -> Any:
@@ -204,6 +202,8 @@ def load_clip(source: str | os.PathLike, *, pretrained: str | None = None, devic
                 f"model {text!r}: has no image tower (model_type {model_type!r}); expected a CLIPModel checkpoint "
                 "(model_type 'clip') with an image and a text tower"
             )
+    bars = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.utils.logging.disable_progress_bar()  # a weights bar on stderr for every load of a small model
     try:
         model = transformers.CLIPModel.from_pretrained(text, local_files_only=True)
         tokenizer = transformers.AutoTokenizer.from_pretrained(text, local_files_only=True)
@@ -212,6 +212,9 @@ def load_clip(source: str | os.PathLike, *, pretrained: str | None = None, devic
             f"model {text!r}: cannot load a CLIP checkpoint from the local folder or cache (nothing is downloaded): "
             f"{str(error).splitlines()[0]}"
         ) from None
+    finally:
+        if bars:
+            transformers.utils.logging.enable_progress_bar()
     embedder = from_transformers(model.to(device), tokenizer, name=text)
     if folder.is_dir():
         mean, std = _processor_stats(folder)

@@ -12,12 +12,17 @@ renderer: the observations are the frames.
 from __future__ import annotations
 
 import os
-from typing import Any, Protocol, runtime_checkable
+import subprocess
+import weakref
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
 
-from rewardlab.vlm._clip import VLMError
+from rewardlab.vlm._errors import VLMError
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")  # pygame (classic control) draws; it needs no sound card
@@ -168,12 +173,187 @@ class StateFrames:
         self.env.close()
 
 
-def frame_source(env: str | gym.Env, size: int) -> FrameSource:
-    """The frame source of an env: its image observations, or one :class:`StateFrames` renderer.
+# The worker imports this module without the package's __init__ (which loads torch and
+# transformers, seconds per worker): a bare package object stands in for rewardlab.vlm.
+_WORKER_BOOT = """
+import sys, types
+package = types.ModuleType("rewardlab.vlm")
+package.__path__ = [sys.argv[2]]
+sys.modules["rewardlab.vlm"] = package
+from rewardlab.vlm._frames import _render_worker
+_render_worker(sys.argv[1])
+"""
+
+
+def _render_worker(config: str) -> None:
+    """One :class:`ParallelFrames` worker: a private :class:`StateFrames`, observations in, frames out.
+
+    Started as ``python -c`` with the two pipe ends in ``config`` (JSON), so the parent's main
+    script is never imported again.
+    """
+    import json
+    from multiprocessing.connection import Connection
+
+    settings = json.loads(config)
+    requests = Connection(settings["in_fd"], writable=False)
+    replies = Connection(settings["out_fd"], readable=False)
+    env_id = settings["env_id"]
+    try:
+        source = StateFrames(env_id, settings["size"], **settings["env_kwargs"])
+    except Exception as error:  # noqa: BLE001 - reported to the parent, which raises it
+        text = str(error) if isinstance(error, VLMError) else f"env {env_id!r}: {type(error).__name__}: {error}"
+        replies.send_bytes(b"E" + text.encode())
+        return
+    replies.send_bytes(b"R" + json.dumps(list(source.env.observation_space.shape or ())).encode())
+    shape = tuple(source.env.observation_space.shape or ())
+    try:
+        while True:
+            message = requests.recv_bytes()
+            if not message:
+                break
+            obs = np.frombuffer(message, np.float64).reshape(-1, *shape)
+            try:
+                replies.send_bytes(b"F" + source.render(obs).tobytes())
+            except Exception as error:  # noqa: BLE001 - reported to the parent, which raises it
+                replies.send_bytes(b"E" + f"{type(error).__name__}: {error}".encode())
+    except (EOFError, OSError):  # the parent went away
+        pass
+    finally:
+        source.close()
+
+
+def _stop_workers(requests: list[Connection], replies: list[Connection], processes: list[Any]) -> None:
+    for conn in requests:
+        try:
+            conn.send_bytes(b"")
+        except (OSError, ValueError):
+            pass
+        conn.close()
+    for process in processes:
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for conn in replies:
+        conn.close()
+
+
+class ParallelFrames:
+    """Frames of observations rendered by ``workers`` processes, each with its own :class:`StateFrames`.
+
+    A batch of N observations is split into ``workers`` contiguous parts rendered at once, so
+    the frames of a vector env use every core (Mesa's software rasteriser draws a small frame on
+    one thread). The frames equal those of one :class:`StateFrames`. The workers start once
+    (each imports gymnasium and makes its env; the caller's main script is not run again), live
+    until :meth:`close` or garbage collection, and exit when the parent does.
+
+    Args:
+        env_id: a registered gymnasium id (one :class:`StateFrames` can draw).
+        size: S, the frame side in pixels.
+        workers: rendering processes (≥ 1; the number of cores is a good choice).
+        env_kwargs: more keyword arguments of ``gym.make`` (JSON values).
+
+    Raises:
+        VLMError: the env cannot render or be drawn (names it, as :class:`StateFrames`).
+    """
+
+    def __init__(self, env_id: str, size: int, workers: int = 2, **env_kwargs: Any) -> None:
+        import json
+        import sys
+        from multiprocessing.connection import Connection
+
+        if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+            raise ValueError(f"workers: expected an integer >= 1, got {workers!r}")
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 8:
+            raise ValueError(f"size: expected an integer >= 8 (pixels), got {size!r}")
+        self.env_id, self.size, self.workers = env_id, int(size), int(workers)
+        self._requests: list[Connection] = []
+        self._replies: list[Connection] = []
+        self._processes: list[Any] = []
+        self._finalizer = weakref.finalize(self, _stop_workers, self._requests, self._replies, self._processes)
+        env = {**os.environ}
+        env.setdefault("LP_NUM_THREADS", "1")  # Mesa's software rasteriser: one thread per worker
+        for _ in range(self.workers):
+            request_read, request_write = os.pipe()
+            reply_read, reply_write = os.pipe()
+            config = {"in_fd": request_read, "out_fd": reply_write, "env_id": env_id, "size": self.size}
+            config["env_kwargs"] = env_kwargs
+            code = _WORKER_BOOT
+            try:
+                process = subprocess.Popen(
+                    [sys.executable, "-c", code, json.dumps(config), os.path.dirname(os.path.abspath(__file__))],
+                    stdin=subprocess.DEVNULL,
+                    pass_fds=(request_read, reply_write),
+                    env=env,
+                )
+            finally:
+                os.close(request_read)
+                os.close(reply_write)
+            self._requests.append(Connection(request_write, readable=False))
+            self._replies.append(Connection(reply_read, writable=False))
+            self._processes.append(process)
+        shapes = []
+        for conn in self._replies:
+            try:
+                reply = conn.recv_bytes()
+            except EOFError:
+                self.close()
+                raise VLMError(f"env {env_id!r}: a rendering worker exited while starting") from None
+            if reply[:1] == b"E":
+                self.close()
+                raise VLMError(reply[1:].decode())
+            shapes.append(tuple(json.loads(reply[1:])))
+        self.obs_shape: tuple[int, ...] = shapes[0]
+
+    def render(self, obs: Any) -> np.ndarray:
+        """Frames ``uint8 [N, S, S, 3]`` of observations ``[N, *obs_shape]``, the parts rendered at once.
+
+        Raises:
+            ValueError: ``obs`` is not ``[N, *obs_shape]`` of this env.
+            VLMError: a worker failed (its error) or has exited.
+        """
+        obs = np.ascontiguousarray(obs, np.float64)
+        if obs.ndim != 1 + len(self.obs_shape) or obs.shape[1:] != self.obs_shape:
+            expected = ", ".join(map(str, self.obs_shape))
+            raise ValueError(f"obs: expected [N, {expected}] of {self.env_id}, got {obs.shape}")
+        if not self._requests:
+            raise VLMError(f"frames of {self.env_id!r}: the rendering workers are closed")
+        out = np.empty((obs.shape[0], self.size, self.size, 3), np.uint8)
+        parts = [part for part in np.array_split(np.arange(obs.shape[0]), self.workers) if part.size]
+        for part, conn in zip(parts, self._requests, strict=False):
+            conn.send_bytes(obs[part[0] : part[-1] + 1].tobytes())
+        errors = []
+        for part, conn in zip(parts, self._replies, strict=False):
+            try:
+                reply = conn.recv_bytes()
+            except EOFError:
+                errors.append("a rendering worker exited")
+                continue
+            if reply[:1] == b"E":
+                errors.append(reply[1:].decode())
+                continue
+            out[part[0] : part[-1] + 1] = np.frombuffer(reply, np.uint8, offset=1).reshape(-1, self.size, self.size, 3)
+        if errors:
+            raise VLMError(f"frames of {self.env_id!r}: {errors[0]}")
+        return out
+
+    def close(self) -> None:
+        """Stop the workers (each closes its env and renderer)."""
+        self._finalizer()
+        self._requests.clear()
+        self._replies.clear()
+        self._processes.clear()
+
+
+def frame_source(env: str | gym.Env, size: int, workers: int = 1) -> FrameSource:
+    """The frame source of an env: its image observations, or :class:`StateFrames` renderers.
 
     Args:
         env: a gymnasium id or env (only its id and observation space are read).
         size: frame side in pixels (the model's input size).
+        workers: 1: one :class:`StateFrames` in this process; more: a :class:`ParallelFrames`
+            of that many rendering processes (the frames of a batch drawn on several cores).
 
     Raises:
         VLMError: the env cannot render, or its observations cannot be drawn (names it).
@@ -187,4 +367,6 @@ def frame_source(env: str | gym.Env, size: int) -> FrameSource:
         env = env.spec.id
     if not isinstance(env, str):
         raise ValueError(f"env: expected a gymnasium id or env, got {type(env).__name__}")
-    return StateFrames(env, size)
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ValueError(f"workers: expected an integer >= 1, got {workers!r}")
+    return StateFrames(env, size) if workers == 1 else ParallelFrames(env, size, workers)
