@@ -374,11 +374,14 @@ class _CpuLimit:
         self.per_call = float(config["cpu_s_per_call"])
         self.soft = self.hard
 
-    def before_call(self) -> None:
-        soft = min(self.hard, int(time.process_time() + self.per_call) + 1)
+    def before_call(self) -> float:
+        """Set the limit for the call about to run; the CPU seconds used before it."""
+        used = time.process_time()
+        soft = min(self.hard, int(used + self.per_call) + 1)
         if soft != self.soft:
             resource.setrlimit(resource.RLIMIT_CPU, (soft, self.hard))
             self.soft = soft
+        return used
 
     def lift(self) -> None:
         if self.soft != self.hard:
@@ -435,7 +438,7 @@ class _SharedCall:
         """Run the code on a copy of the inputs; write [CPU s, rows...] at the output offset; the header."""
         n = self.n
         args = [view.copy() for view in self.inputs]  # the code gets arrays of its own, as from a pickle
-        cpu.before_call()
+        used = cpu.before_call()  # reported as the worker's CPU time: one clock read per call
         reward, components = _outputs(function(*args), config)
         names = tuple(components)
         arrays = [_checked(reward, n, "reward", numpy)]
@@ -447,7 +450,7 @@ class _SharedCall:
         if not numpy.isfinite(rows).all():
             for what, row in zip(("reward", *(f"components[{name!r}]" for name in names)), rows, strict=True):
                 _check_finite(row, n, what, numpy)
-        block[0] = time.process_time()
+        block[0] = used
         header = self.headers.get(names)
         if header is None:
             header = json.dumps({"ok": True, "n": n, "components": list(names), "shared": True}).encode()
