@@ -23,6 +23,12 @@ inner learner of :func:`rewardlab.bilevel.barfi_actor_critic` on functional JAX 
 linear in the observation; reported is the undiscounted primary return per episode, averaged over
 the last ``tail`` outer iterations, with 95 % bootstrap intervals over seeds.
 
+HalfCheetah (``--env HalfCheetah-v5``, :mod:`experiments.barfi_mujoco`): a PPO inner learner warm-started
+across outer iterations, BARFI's outer gradient first order from PPO's rollouts
+(:func:`rewardlab.bilevel.barfi_sb3`); ``auxiliary`` ``good``/``bad`` is the control cost at weight
+1/4; ``inner_timesteps`` env steps per outer iteration; seeds run one after the other; reported is the
+undiscounted primary (forward) return per episode.
+
 PARL (``--preference-pairs B``, gridworld only): a fifth method whose upper objective is the
 Bradley–Terry likelihood of B labelled segment pairs (:func:`rewardlab.bilevel.preference_objective`)
 instead of the primary return; a simulated teacher labels pairs of random-policy segments by
@@ -88,10 +94,13 @@ class Args:
         horizon: steps of the occupancy measure.
         scale: the auxiliary reward's scale c.
         initial_policy_scale: std of the random initial policy logits.
-        env: ``detour`` (exact tabular learner), ``mountaincar`` or ``cartpole`` (sampled actor-critic).
+        env: ``detour`` (exact tabular learner), ``mountaincar`` or ``cartpole`` (sampled actor-critic),
+            ``HalfCheetah-v5`` (PPO, first-order outer gradient; ``hypergradient`` becomes ``first_order``).
         episodes: episodes per batch of the actor-critic (control tasks).
-        episode_horizon: steps per episode (control tasks).
+        episode_horizon: steps per episode (control tasks; HalfCheetah's time limit, 1000 in gymnasium).
         actor_learning_rate: the actor-critic's actor step size, also its Neumann step (control tasks).
+        inner_timesteps: PPO's env steps per outer iteration (HalfCheetah).
+        workers: processes running HalfCheetah's runs (one run each, seeds and methods in parallel).
         tail: outer iterations at the end averaged into the reported return (control tasks).
         preference_pairs: B > 0 adds PARL with B labelled pairs (gridworld only).
         segment_length: steps per labelled segment (PARL).
@@ -102,8 +111,8 @@ class Args:
     """
 
     auxiliary: Literal["good", "bad", "both"] = "both"
-    env: Literal["detour", "mountaincar", "cartpole"] = "detour"
-    hypergradient: Literal["neumann", "cg", "unrolled"] = "neumann"
+    env: Literal["detour", "mountaincar", "cartpole", "HalfCheetah-v5"] = "detour"
+    hypergradient: Literal["neumann", "cg", "unrolled", "first_order"] = "neumann"
     seeds: int = 8
     seed: int = 0
     outer_iterations: int = 100
@@ -117,6 +126,8 @@ class Args:
     episodes: int = 16
     episode_horizon: int = 200
     actor_learning_rate: float = 0.1
+    inner_timesteps: int = 1024
+    workers: int = 1
     tail: int = 5
     preference_pairs: int = 0
     segment_length: int = 10
@@ -128,13 +139,21 @@ class Args:
     def __post_init__(self) -> None:
         check_choices(self)
         names = ("seeds", "outer_iterations", "inner_steps", "neumann_terms", "horizon", "episodes", "episode_horizon")
-        for name in (*names, "tail", "preference_pairs", "segment_length"):
+        for name in (*names, "tail", "preference_pairs", "segment_length", "inner_timesteps", "workers"):
             value = getattr(self, name)
             low = 0 if name in ("neumann_terms", "preference_pairs") else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
         if self.preference_pairs and self.env != "detour":
             raise ValueError(f"preference_pairs: PARL runs on the detour gridworld only, got env={self.env!r}")
+        if self.env == "HalfCheetah-v5":
+            if self.hypergradient not in ("neumann", "first_order"):
+                raise ValueError(f"hypergradient: HalfCheetah-v5 takes 'first_order' only, got {self.hypergradient!r}")
+            object.__setattr__(self, "hypergradient", "first_order")
+        elif self.hypergradient == "first_order":
+            raise ValueError(
+                f"hypergradient: 'first_order' is for HalfCheetah-v5 (an SB3 learner), got env={self.env!r}"
+            )
         if self.env != "detour" and self.hypergradient == "unrolled":
             raise ValueError("hypergradient: the actor-critic loop takes 'neumann' or 'cg', got 'unrolled'")
 
@@ -279,8 +298,10 @@ def _interval(values: np.ndarray) -> tuple[float, float, float]:
     return float(interval.estimate), float(interval.low), float(interval.high)
 
 
-def plot_study(path: Path, curves: dict[str, dict[str, np.ndarray]], optimum: dict[str, float]) -> None:
-    """Primary return (fraction of optimal) against outer iterations, one panel per auxiliary reward."""
+def plot_study(
+    path: Path, curves: dict[str, dict[str, np.ndarray]], optimum: dict[str, float], fraction_axis: bool = True
+) -> None:
+    """Primary return (fraction of optimal, or raw) against outer iterations, one panel per auxiliary reward."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -297,14 +318,15 @@ def plot_study(path: Path, curves: dict[str, dict[str, np.ndarray]], optimum: di
             ax.fill_between(steps, low, high, alpha=0.2)
         ax.set_title(f"{auxiliary} auxiliary reward")
         ax.set_xlabel("outer iteration")
-        ax.set_ylim(-0.05, 1.05)
-    axes[0][0].set_ylabel("primary return / optimal")
+        if fraction_axis:
+            ax.set_ylim(-0.05, 1.05)
+    axes[0][0].set_ylabel("primary return / optimal" if fraction_axis else "primary return per episode")
     axes[0][-1].legend(loc="lower right")
     fig.tight_layout()
     atomic_write_figure(path, fig, close=True)
 
 
-def plot_coefficients(path: Path, learned: dict[str, BarfiResult | ActorCriticResult]) -> None:
+def plot_coefficients(path: Path, learned: dict[str, Any]) -> None:
     """BARFI's visited-average (φ1, φ2, φ3) and γ_φ over outer iterations, mean ± range over seeds."""
     import matplotlib
 
@@ -344,12 +366,20 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
     summary: dict[str, Any] = {"hypergradient": args.hypergradient, "seeds": args.seeds, "auxiliary": args.auxiliary}
     curves: dict[str, dict[str, np.ndarray]] = {}
     optimum: dict[str, float] = {}
-    learned: dict[str, BarfiResult | ActorCriticResult] = {}
+    learned: dict[str, Any] = {}  # BARFI's results per auxiliary reward (coefficients, discount)
     rows = []
     summary["env"] = args.env
+    halfcheetah_runs: dict[str, Any] = {}  # every HalfCheetah run, filled by the first call
     for auxiliary in auxiliaries:
-        results: dict[str, BarfiResult] | dict[str, ActorCriticResult]
-        if args.env == "detour":
+        results: dict[str, BarfiResult] | dict[str, ActorCriticResult] | dict[str, Any]
+        if args.env == "HalfCheetah-v5":
+            from experiments.barfi_mujoco import run_halfcheetah
+
+            results = run_halfcheetah(args, auxiliary, run_dir, halfcheetah_runs)
+            optimum[auxiliary] = 1.0  # no ceiling: the raw primary return per episode
+            phi3_where_paid = None
+            tail = min(args.tail, args.outer_iterations)
+        elif args.env == "detour":
             results, optimum[auxiliary], phi3_where_paid = run_methods(args, auxiliary)
             tail = 1
         else:  # the primary return's ceiling: every episode reaches the flag, or the pole stays up throughout
@@ -388,16 +418,17 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
                     **{f"{auxiliary}/barfi/phi{k + 1}": float(coefficients[step, k]) for k in range(3)},
                     **{f"{auxiliary}/barfi/discount": float(discounts[step])},
                 )
+    heading = {"detour": " / optimal", "HalfCheetah-v5": " per episode"}.get(args.env, " / ceiling")
     table = "\n".join(
         [
-            f"| auxiliary reward | method | final primary return / {'optimal' if args.env == 'detour' else 'ceiling'} (95 % CI) | diverged seeds |",
+            f"| auxiliary reward | method | final primary return{heading} (95 % CI) | diverged seeds |",
             "|---|---|---|---|",
             *rows,
         ]
     )
     (run_dir / "table.md").write_text(table + "\n")
     if args.figures:
-        plot_study(run_dir / "barfi_learning_curves.png", curves, optimum)
+        plot_study(run_dir / "barfi_learning_curves.png", curves, optimum, fraction_axis=args.env != "HalfCheetah-v5")
         plot_coefficients(run_dir / "barfi_coefficients.png", learned)
     summary["wall_s"] = float(time.perf_counter() - start)
     summary["run_dir"] = str(run_dir)

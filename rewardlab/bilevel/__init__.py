@@ -14,7 +14,10 @@ gradient (:func:`barfi`); with continuous states it is a sampled actor-critic on
 functional environment (:func:`barfi_actor_critic`). The blend's dependence on (s, a) is a
 :class:`BlendParameterisation` (:func:`table_blend`, :func:`linear_blend`, :func:`network_blend`). PARL's variant swaps the
 upper objective for a preference likelihood (:func:`preference_objective` as ``barfi``'s
-``outer_objective``, with labelled pairs as ``outer_data``).
+``outer_objective``, with labelled pairs as ``outer_data``). Where the inner learner is an SB3
+agent (MuJoCo), :func:`barfi_sb3` warm-starts it across outer iterations on r_φ and takes a
+first-order outer gradient from its rollouts (one policy-gradient step differentiated, no
+inverse Hessian).
 """
 
 from rewardlab.bilevel._actor_critic import (
@@ -38,6 +41,16 @@ from rewardlab.bilevel._blend import (
     linear_blend,
     network_blend,
     table_blend,
+)
+from rewardlab.bilevel._first_order import (
+    BlendRewardFn,
+    FirstOrderConfig,
+    FirstOrderResult,
+    RolloutLog,
+    barfi_sb3,
+    discounted_returns,
+    first_order_surrogate,
+    policy_score_products,
 )
 from rewardlab.bilevel._implicit import (
     HYPERGRADIENTS,
@@ -71,19 +84,26 @@ __all__ = [
     "Batch",
     "BlendParameterisation",
     "BlendParams",
+    "BlendRewardFn",
+    "FirstOrderConfig",
+    "FirstOrderResult",
     "FunctionalEnv",
     "LinearBlend",
     "NetworkBlend",
     "OuterObjective",
+    "RolloutLog",
     "TableBlend",
     "TabularBilevelProblem",
     "TabularPreferences",
     "barfi",
     "barfi_actor_critic",
+    "barfi_sb3",
     "blend_rewards",
     "check_blend",
     "conjugate_gradient_inverse_hvp",
     "discount_logit",
+    "discounted_returns",
+    "first_order_surrogate",
     "hessian_vector_product",
     "implicit_gradient",
     "inner_objective",
@@ -92,6 +112,7 @@ __all__ = [
     "network_blend",
     "neumann_inverse_hvp",
     "optimal_primary_return",
+    "policy_score_products",
     "preference_objective",
     "primary_return",
     "table_blend",
