@@ -9,7 +9,7 @@ reward (the env's own formula, written to the contract) and a hand-written dense
 The best found reward's EPIC distance to the true one is measured on random-policy coverage
 (:func:`rewardlab.distances.sample_epic_distance`, host path through the sandbox).
 
-``summary.json`` keys: ``env_id``, ``model``, ``constrained``, ``fitness_per_iteration`` (best
+``summary.json`` keys: ``env_id``, ``task``, ``model``, ``constrained``, ``fitness_per_iteration`` (best
 true return of each iteration, NaN where no candidate trained), ``pass_rate_per_iteration``
 (share of candidates that passed the checks and the sandbox probe), ``best_fitness``,
 ``baselines`` (name -> true return of its agent), ``epic_best_vs_true`` (NaN without a best
@@ -35,6 +35,12 @@ from rewardlab.llm import ChatClient, CodeReward, LocalServer
 from rewardlab.rl import rollout_transitions
 from rewardlab.search import GenerationConfig, SearchConfig, TrainConfig, eureka, train_all, train_candidate
 from rewardlab.sweeps import Logger, RunLogger, check_choices, parse_args
+
+# The task text of each env when none is given.
+TASKS = {
+    "Pendulum-v1": "Swing the pendulum up and keep it upright with little torque.",
+    "HalfCheetah-v5": "Run forward as fast as possible with little control effort.",
+}
 
 _HEADER = "import numpy as np\n\ndef compute_reward(obs, act, next_obs, terminated):\n"
 
@@ -68,7 +74,7 @@ class Args:
 
     Attributes:
         env_id: Pendulum-v1 (classic control) or HalfCheetah-v5 (MuJoCo).
-        task: the task text the model is given.
+        task: the task text the model is given; empty: the env's own (``TASKS``).
         iterations: Eureka iterations N.
         candidates: candidates K per iteration.
         total_timesteps: PPO steps per candidate and per baseline.
@@ -86,7 +92,7 @@ class Args:
     """
 
     env_id: Literal["Pendulum-v1", "HalfCheetah-v5"] = "Pendulum-v1"
-    task: str = "Swing the pendulum up and keep it upright with little torque."
+    task: str = ""
     iterations: int = 2
     candidates: int = 2
     total_timesteps: int = 5_000
@@ -122,6 +128,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
     run_logger = RunLogger(Path(args.out_dir) / args.name) if logger is None else logger
     run_dir = run_logger.run_dir if run_logger.run_dir is not None else Path(args.out_dir) / args.name
     run_dir.mkdir(parents=True, exist_ok=True)
+    task = args.task or TASKS[args.env_id]
     training = TrainConfig(total_timesteps=args.total_timesteps, eval_episodes=args.eval_episodes, seed=args.seed)
     config = SearchConfig(
         iterations=args.iterations,
@@ -141,7 +148,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
             client = ChatClient(base_url=args.base_url, model=args.model or None)
         else:
             client = stack.enter_context(LocalServer()).client()
-        result = eureka(args.task, args.env_id, client, run_dir / "search", config, log=print)
+        result = eureka(task, args.env_id, client, run_dir / "search", config, log=print)
     codes = BASELINES[args.env_id]
     baselines_path = run_dir / "baselines.json"
     if baselines_path.exists():  # a resumed run does not retrain its baselines
@@ -162,6 +169,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
         epic = float(distance.mean)
     summary = {
         "env_id": args.env_id,
+        "task": task,
         "model": client.model,
         "constrained": args.constrained,
         "fitness_per_iteration": result.fitness_per_iteration,
