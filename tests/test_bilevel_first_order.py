@@ -222,6 +222,22 @@ def test_halfcheetah_components_are_the_envs_named_factors():
     assert shaped.potential.tolist() == [0.0]  # reset after the episode's end
 
 
+def test_the_halfcheetah_study_parses_and_refuses_other_outer_gradients():
+    from experiments import barfi as study
+    from rewardlab.sweeps import load_sweep, parse_args
+
+    args = parse_args(study.Args, ["--env", "HalfCheetah-v5", "--inner-timesteps", "512", "--workers", "2"])
+    assert (args.hypergradient, args.inner_timesteps, args.workers) == ("first_order", 512, 2)
+    with pytest.raises(ValueError, match="takes 'first_order' only"):
+        study.Args(env="HalfCheetah-v5", hypergradient="cg")
+    with pytest.raises(ValueError, match="'first_order' is for HalfCheetah-v5"):
+        study.Args(hypergradient="first_order")
+    with pytest.raises(ValueError, match="workers"):
+        study.Args(env="HalfCheetah-v5", workers=0)
+    runs = load_sweep("experiments/barfi_halfcheetah.toml").runs()
+    assert len(runs) == 2
+
+
 @pytest.mark.slow
 def test_the_halfcheetah_study_runs_from_the_cli(tmp_path):
     from experiments.barfi import Args, main
