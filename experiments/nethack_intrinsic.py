@@ -270,7 +270,12 @@ class _TemporaryFolder:
 
 
 def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
-    """Train; return the extrinsic return of the last episodes, the episodes, steps/s and the labels."""
+    """Train; return the extrinsic return of the last episodes, the episodes, r_ext per env step, steps/s and the labels.
+
+    ``reward_per_step`` (the extrinsic reward summed over this session's env steps ÷ those steps; in
+    the log, over each ``log_every`` window) measures runs too short to finish episodes, as on
+    NetHackScore, where it is the in-game score gained per step.
+    """
     import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
@@ -314,6 +319,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
                 device="cpu",
             )
         returns: list[float] = []
+        extrinsic = {"window": 0.0, "window_steps": 0, "total": 0.0, "steps": 0}  # r_ext summed per step
 
         class Curve(BaseCallback):
             def __init__(self) -> None:
@@ -322,13 +328,21 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
                 self.next_save = (agent.num_timesteps // args.checkpoint_every + 1) * args.checkpoint_every
 
             def _on_step(self) -> bool:
-                for info in self.locals["infos"]:
+                for info, reward in zip(self.locals["infos"], self.locals["rewards"], strict=True):
                     if "episode" in info:
                         returns.append(float(info["episode"]["r"]))  # Monitor sits below the bonus: r_ext only
+                    r_ext = float(info.get("true_reward", reward))  # the bonus's wrapper keeps r_ext there
+                    extrinsic["window"] += r_ext
+                    extrinsic["total"] += r_ext
+                extrinsic["window_steps"] += len(self.locals["infos"])
+                extrinsic["steps"] += len(self.locals["infos"])
                 if self.num_timesteps >= self.next_log:
                     self.next_log += args.log_every
                     recent = returns[-20:]
                     metrics = {"return": float(np.mean(recent)) if recent else 0.0, "episodes": float(len(returns))}
+                    if extrinsic["window_steps"]:
+                        metrics["reward_per_step"] = extrinsic["window"] / extrinsic["window_steps"]
+                        extrinsic["window"], extrinsic["window_steps"] = 0.0, 0
                     if hasattr(bonus, "stats"):
                         metrics.update({f"oni_{k}": v for k, v in bonus.stats().items()})
                     if logger is not None:
@@ -348,6 +362,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
         summary: dict[str, Any] = {
             "return": float(np.mean(returns[-50:])) if returns else float("nan"),
             "episodes": len(returns),
+            "reward_per_step": extrinsic["total"] / extrinsic["steps"] if extrinsic["steps"] else float("nan"),
             "env_steps": int(agent.num_timesteps),
             "steps_per_s": (agent.num_timesteps - steps_before) / wall if wall > 0 else float("nan"),
         }
