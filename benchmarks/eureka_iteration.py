@@ -9,7 +9,10 @@ checks, the sandbox probe) and training, with the model's tokens per second.
     python -m benchmarks.eureka_iteration [--candidates 4] [--total-timesteps 20000] [--workers 2]
 
 The last line printed is one JSON object with the figures (``iteration_s``, ``tokens_per_s``,
-``generation_s``, ``checks_s``, ``training_s``, ``passed``).
+``generation_s``, ``checks_s``, ``training_s``, ``passed``, ``outcomes``: each candidate's first error
+type or its status; ``refused``: requests the server refused,
+e.g. llama.cpp's HTTP 500 for constrained output it cannot parse back, and ``refused_s`` their
+share of ``generation_s``; ``tokens_per_s`` is over the replies that came back).
 """
 
 from __future__ import annotations
@@ -62,6 +65,9 @@ def main() -> dict:
         "completion_tokens": record["completion_tokens"],
         "tokens_per_s": record["tokens_per_s"],
         "passed": record["passed"],
+        "refused": sum(c["finish_reason"] == "error" for c in record["candidates"]),
+        "refused_s": sum(c["latency_s"] for c in record["candidates"] if c["finish_reason"] == "error"),
+        "outcomes": [c["errors"][0]["type"] if c["errors"] else c["status"] for c in record["candidates"]],
     }
     print(
         f"one iteration: {iteration_s:.0f} s (generation {figures['generation_s']:.0f} s at "

@@ -239,6 +239,8 @@ def _iteration(
         probe=probe,
     )
     generation_s = sum(c["latency_s"] for c in candidates)
+    # The model's speed from the replies that carry a token count (a refused request reports none).
+    reply_s = sum(c["latency_s"] for c in candidates if c["completion_tokens"] and not c["cached"])
     checks_s = time.perf_counter() - started - generation_s
     passed = [c for c in candidates if c["status"] == "checked"]
     started = time.perf_counter()
@@ -265,7 +267,7 @@ def _iteration(
             "checks": round(checks_s, 3),
             "training": round(training_s, 3),
         },
-        "tokens_per_s": round(tokens / generation_s, 3) if generation_s > 0 else None,
+        "tokens_per_s": round(tokens / reply_s, 3) if reply_s > 0 else None,
     }
 
 
