@@ -464,7 +464,7 @@ def test_parl_preference_upper_objective_learns_from_labels_alone():
 
 @pytest.mark.parametrize("form", ["dense", "successor"])
 def test_the_loops_gather_occupancy_equals_the_dense_one(form):
-    from rewardlab.bilevel._tabular import _occupancy, _predecessors
+    from rewardlab.bilevel._gather import gather_form, occupancy
     from rewardlab.tabular import occupancy_measure
 
     rng = np.random.default_rng(0)
@@ -475,7 +475,7 @@ def test_the_loops_gather_occupancy_equals_the_dense_one(form):
     else:
         transitions = jnp.asarray(rng.integers(0, 5, (5, 3)))
     d0 = jnp.array([0.5, 0.5, 0.0, 0.0, 0.0])
-    predecessors = _predecessors(transitions)
+    form = gather_form(transitions)
 
     def objective(theta, occupancy):
         return jnp.sum(jnp.sin(occupancy(jax.nn.softmax(theta, -1))))
@@ -484,10 +484,101 @@ def test_the_loops_gather_occupancy_equals_the_dense_one(form):
         return occupancy_measure(transitions, policy, d0, 20, discount=0.9)
 
     def gather(policy):
-        return _occupancy(predecessors, policy, d0, 20, jnp.asarray(0.9))
+        return occupancy(form, policy, d0, 20, jnp.asarray(0.9))
 
     theta = jnp.asarray(rng.normal(size=(5, 3)), jnp.float32)
     policy = jax.nn.softmax(theta, -1)
     np.testing.assert_allclose(gather(policy), dense(policy), atol=1e-6)
     np.testing.assert_allclose(jax.grad(objective)(theta, gather), jax.grad(objective)(theta, dense), atol=1e-5)
     np.testing.assert_allclose(jax.hessian(objective)(theta, gather), jax.hessian(objective)(theta, dense), atol=1e-4)
+
+
+def _sparse_transitions(form):
+    rng = np.random.default_rng(1)
+    if form == "dense":  # stochastic, with some zero transitions
+        transitions = rng.random((5, 3, 5)) * (rng.random((5, 3, 5)) < 0.5)
+        transitions[..., 0] += 0.05
+        return jnp.asarray(transitions / transitions.sum(-1, keepdims=True), jnp.float32)
+    return jnp.asarray(rng.integers(0, 5, (5, 3)))
+
+
+@pytest.mark.parametrize("form", ["dense", "successor"])
+def test_the_seed_batched_return_has_the_plain_ones_values_and_derivatives(form):
+    """expected_return (seed-last adjoint kernels under vmap) against autodiff through the plain gather recursion."""
+    from rewardlab.bilevel._gather import expected_return, gather_form, occupancy, state_visits
+
+    gather = gather_form(_sparse_transitions(form))
+    d0 = jnp.array([0.5, 0.5, 0.0, 0.0, 0.0])
+
+    def fast(theta, reward, discount):
+        return expected_return(gather, d0, jax.nn.softmax(theta, -1), reward, discount, 20) - 0.01 * jnp.sum(theta**2)
+
+    def plain(theta, reward, discount):
+        occupancy_ = occupancy(gather, jax.nn.softmax(theta, -1), d0, 20, discount)
+        return jnp.sum(occupancy_ * reward) - 0.01 * jnp.sum(theta**2)
+
+    def derivatives(f, theta, reward, discount, v):  # what the bilevel loop takes, and ∂f/∂(r, γ)
+        gradient = jax.grad(f)
+        return (
+            f(theta, reward, discount),
+            gradient(theta, reward, discount),
+            jax.jvp(lambda t: gradient(t, reward, discount), (theta,), (v,))[1],  # Hessian-vector product
+            jax.grad(lambda r, g: jnp.vdot(gradient(theta, r, g), v), argnums=(0, 1))(reward, discount),  # mixed
+            jax.grad(f, argnums=(1, 2))(theta, reward, discount),
+        )
+
+    rng = np.random.default_rng(0)
+    theta, reward, v = (jnp.asarray(rng.normal(size=(3, 5, 3)), jnp.float32) for _ in range(3))
+    discount = jnp.asarray([0.8, 0.9, 0.99], jnp.float32)
+    reference = jax.vmap(lambda *a: derivatives(plain, *a))(theta, reward, discount, v)
+    one_seed = derivatives(fast, theta[0], reward[0], discount[0], v[0])  # the plain kernels, exactly
+    for got, want in zip(jax.tree.leaves(one_seed), jax.tree.leaves(reference), strict=True):
+        np.testing.assert_array_equal(got, want[0])
+    batched = jax.jit(jax.vmap(lambda *a: derivatives(fast, *a)))(theta, reward, discount, v)
+    for got, want in zip(jax.tree.leaves(batched), jax.tree.leaves(reference), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
+    shared_reward = jax.vmap(lambda t, g, w: derivatives(fast, t, reward[0], g, w))(theta, discount, v)
+    expected = jax.vmap(lambda t, g, w: derivatives(plain, t, reward[0], g, w))(theta, discount, v)
+    for got, want in zip(jax.tree.leaves(shared_reward), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
+    starts = jnp.stack([d0, d0[::-1], jnp.full(5, 0.2)])  # several MDPs in one batch: vmap of the plain kernel
+    visits = jax.vmap(lambda t, start: state_visits(gather, jax.nn.softmax(t, -1), start, 20, discount[0]))(
+        theta, starts
+    )
+    occupancies = jax.vmap(lambda t, start: occupancy(gather, jax.nn.softmax(t, -1), start, 20, discount[0]))(
+        theta, starts
+    )
+    np.testing.assert_allclose(visits, occupancies.sum(-1), rtol=1e-5, atol=1e-6)
+
+
+def _grid_problem() -> TabularBilevelProblem:
+    """3 × 3 grid, 4 moves (walls keep the agent in place), goal in a corner: sparse enough for the gather form."""
+    states = np.arange(9).reshape(3, 3)
+    moves = [(-1, 0), (1, 0), (0, -1), (0, 1)]
+    successors = np.array(
+        [[states[min(max(r + dr, 0), 2), min(max(c + dc, 0), 2)] for dr, dc in moves] for r, c in np.ndindex(3, 3)]
+    )
+    primary = np.zeros((9, 4))
+    primary[8] = 1.0
+    auxiliary = np.zeros((9, 4))
+    auxiliary[:, 0] = 0.3  # pays for moving up, away from the goal
+    return tabular_problem(successors, np.eye(9)[0], primary, auxiliary, 0.9)
+
+
+@pytest.mark.parametrize("hypergradient", ["neumann", "unrolled"])
+def test_seeds_under_vmap_equal_one_run_per_seed_on_a_sparse_mdp(hypergradient):
+    from rewardlab.bilevel._gather import gather_form_if_sparse
+
+    problem = _grid_problem()
+    assert gather_form_if_sparse(problem.transitions) is not None  # the seed-last kernels are the path under test
+    config = BarfiConfig(
+        outer_iterations=4, inner_steps=4, neumann_terms=3, unroll_steps=2, horizon=10, hypergradient=hypergradient
+    )
+    keys = jax.random.split(jax.random.key(5), 3)
+    batched = barfi(problem, config, keys)
+    assert not bool(batched.diverged.any())
+    for index in range(3):
+        single = barfi(problem, config, keys[index])
+        np.testing.assert_allclose(batched.primary_return[index], single.primary_return, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(batched.params.blend[index], single.params.blend, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(batched.hypergradient_norm[index], single.hypergradient_norm, rtol=1e-4)

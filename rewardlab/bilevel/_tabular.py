@@ -47,6 +47,7 @@ from rewardlab.bilevel._blend import (
     learned_discount,
     table_blend,
 )
+from rewardlab.bilevel._gather import GatherForm, expected_return, gather_form_if_sparse, occupancy, state_visits
 from rewardlab.bilevel._implicit import HYPERGRADIENTS, implicit_gradient, unrolled_gradient
 from rewardlab.preferences import bradley_terry_loss
 from rewardlab.tabular import expected_reward, is_successor_table, occupancy_measure, value_iteration
@@ -283,25 +284,45 @@ def _inner_objective(
     problem: TabularBilevelProblem,
     blend: BlendParameterisation,
     config: BarfiConfig,
-    predecessors: _Predecessors | None,
+    form: GatherForm | None,
 ) -> jax.Array:
     coefficients = blend.coefficients(phi.blend, problem.blend_inputs)
     reward = blend_rewards(coefficients, problem.primary, problem.auxiliary)
     gamma = learned_discount(phi.discount_logit) if config.learn_discount else problem.discount
-    occupancy = _occupancy_of(problem, predecessors, _policy(theta), config.horizon, gamma)
-    return jnp.sum(occupancy * reward) - 0.5 * config.l2_penalty * jnp.sum(theta**2)
+    value = _return_of(problem, form, _policy(theta), reward, config.horizon, gamma, config.hypergradient != "unrolled")
+    return value - 0.5 * config.l2_penalty * jnp.sum(theta**2)
+
+
+def _return_of(
+    problem: TabularBilevelProblem,
+    form: GatherForm | None,
+    policy: jax.Array,
+    reward: jax.Array,
+    horizon: int,
+    discount: jax.Array,
+    seed_batched: bool,
+) -> jax.Array:
+    """Σ d^π_γ(s, a) r(s, a): dense T; T in gather form; or the gather form with seeds batched seed-last under vmap.
+
+    The seed-batched form defines the derivatives the implicit and first-order loops take (gradients,
+    Hessian-vector products, mixed products in φ), not reverse mode through a gradient in θ,
+    which unrolled differentiation needs.
+    """
+    if form is not None and seed_batched:
+        return expected_return(form, problem.initial_state_dist, policy, reward, discount, horizon)
+    return jnp.sum(_occupancy_of(problem, form, policy, horizon, discount) * reward)
 
 
 def _occupancy_of(
     problem: TabularBilevelProblem,
-    predecessors: _Predecessors | None,
+    form: GatherForm | None,
     policy: jax.Array,
     horizon: int,
     discount: jax.Array,
 ) -> jax.Array:
-    if predecessors is None:
+    if form is None:
         return occupancy_measure(problem.transitions, policy, problem.initial_state_dist, horizon, discount=discount)
-    return _occupancy(predecessors, policy, problem.initial_state_dist, horizon, discount)
+    return occupancy(form, policy, problem.initial_state_dist, horizon, discount)
 
 
 def primary_return(policy: Array, problem: TabularBilevelProblem, horizon: int) -> jax.Array:
@@ -331,76 +352,6 @@ def _all_finite(*trees: Any) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
 
 
-class _Predecessors(NamedTuple):
-    """T in gather form: ``sources[s', k]`` = s·A + a, the pairs entering s', with T(s, a, s') = ``weights[s', k]`` (0 on the padding)."""
-
-    sources: jax.Array  # [S, K] int32
-    weights: jax.Array  # [S, K] float32
-
-
-def _pad_groups(
-    keys: np.ndarray, values: np.ndarray, probabilities: np.ndarray, size: int
-) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(keys, kind="stable")
-    keys, values, probabilities = keys[order], values[order], probabilities[order]
-    counts = np.bincount(keys, minlength=size)
-    width = max(1, int(counts.max(initial=0)))
-    slots = np.arange(keys.size) - np.repeat(np.cumsum(counts) - counts, counts)
-    index = np.zeros((size, width), np.int32)
-    weight = np.zeros((size, width), np.float32)
-    index[keys, slots] = values
-    weight[keys, slots] = probabilities
-    return index, weight
-
-
-def _predecessors(transitions: jax.Array) -> _Predecessors:
-    """The host-side gather form of T (K the most (s, a) pairs entering one state)."""
-    table = np.asarray(transitions)
-    num_states, num_actions = table.shape[:2]
-    if is_successor_table(transitions):
-        pairs = np.arange(num_states * num_actions)
-        targets, probabilities = table.reshape(-1), np.ones(num_states * num_actions, np.float32)
-    else:
-        pairs, targets = np.nonzero(table.reshape(num_states * num_actions, num_states))
-        probabilities = table.reshape(num_states * num_actions, num_states)[pairs, targets].astype(np.float32)
-    sources, weights = _pad_groups(targets, pairs, probabilities, num_states)
-    return _Predecessors(jnp.asarray(sources), jnp.asarray(weights))
-
-
-def _predecessors_if_sparse(transitions: jax.Array) -> _Predecessors | None:
-    """The gather form of T when it is cheaper than the dense contraction (K ≤ S·A/4), else None."""
-    try:
-        predecessors = _predecessors(transitions)
-    except jax.errors.TracerArrayConversionError:  # barfi called under jit: the dense contraction
-        return None
-    num_states, num_actions = transitions.shape[:2]
-    return predecessors if predecessors.sources.shape[1] * 4 <= num_states * num_actions else None
-
-
-def _occupancy(
-    predecessors: _Predecessors, policy: jax.Array, initial_state_dist: jax.Array, horizon: int, discount: jax.Array
-) -> jax.Array:
-    """Σ_{t<H} γᵗ P(s_t = s, a_t = a) for a stationary policy, as :func:`rewardlab.tabular.occupancy_measure`.
-
-    The same quantity computed the way that batches over seeds: the state distribution is pushed
-    forward by a gather over each state's K predecessors, d_{t+1}(s') = Σ_k T_k(s') d_t(s_k) π(a_k|s_k)
-    (S·K products a step instead of the S·A·S of a dense contraction), only the discounted state
-    visits Σ_t γᵗ d_t(s) are accumulated in the loop, and the occupancy is π(a|s) times them.
-    """
-
-    def step(
-        carry: tuple[jax.Array, jax.Array, jax.Array], _: None
-    ) -> tuple[tuple[jax.Array, jax.Array, jax.Array], None]:
-        state_dist, weight, visits = carry
-        flow = (state_dist[:, None] * policy).reshape(-1)
-        next_dist = jnp.sum(flow[predecessors.sources] * predecessors.weights, axis=1)
-        return (next_dist, weight * discount, visits + weight * state_dist), None
-
-    start = (initial_state_dist, jnp.ones((), policy.dtype), jnp.zeros_like(initial_state_dist))
-    (_, _, visits), _ = jax.lax.scan(step, start, None, length=int(horizon))
-    return policy * visits[:, None]
-
-
 def _run(
     problem: TabularBilevelProblem,
     blend_params: Any,
@@ -409,7 +360,7 @@ def _run(
     config: BarfiConfig,
     outer_objective: OuterObjective | None = None,
     outer_data: Any = None,
-    predecessors: _Predecessors | None = None,
+    form: GatherForm | None = None,
 ) -> BarfiResult:
     num_states, num_actions = problem.primary.shape
     theta = config.initial_policy_scale * jax.random.normal(key, (num_states, num_actions), jnp.float32)
@@ -422,13 +373,13 @@ def _run(
     opt_state = optimizer.init(phi)
 
     def f(t: jax.Array, p: BlendParams) -> jax.Array:
-        return _inner_objective(t, p, problem, blend, config, predecessors)
+        return _inner_objective(t, p, problem, blend, config, form)
 
     def outer(t: jax.Array, p: BlendParams) -> jax.Array:
         if outer_objective is not None:
             return outer_objective(t, p, problem, blend, outer_data)
-        occupancy = _occupancy_of(problem, predecessors, _policy(t), config.horizon, problem.discount)
-        return jnp.sum(occupancy * problem.primary)
+        seed_batched = config.hypergradient != "unrolled"
+        return _return_of(problem, form, _policy(t), problem.primary, config.horizon, problem.discount, seed_batched)
 
     def ascend(t: jax.Array, p: BlendParams, steps: int) -> jax.Array:
         def step(x: jax.Array, _: None) -> tuple[jax.Array, None]:
@@ -475,7 +426,11 @@ def _run(
         theta, phi, opt_state = keep(theta, new_theta), keep(phi, new_phi), keep(opt_state, new_opt_state)
         diverged_at = jnp.where(now_diverged & ~diverged, iteration, diverged_at)
         policy = _policy(theta)
-        occupancy = _occupancy_of(problem, predecessors, policy, config.horizon, problem.discount)
+        if form is None:
+            occupancy = _occupancy_of(problem, form, policy, config.horizon, problem.discount)
+        else:  # evaluation only: the seed-last kernel under vmap
+            visits = state_visits(form, policy, problem.initial_state_dist, config.horizon, problem.discount)
+            occupancy = policy * visits[:, None]
         weights = occupancy / jnp.maximum(jnp.sum(occupancy), 1e-12)
         coefficients = blend.coefficients(phi.blend, problem.blend_inputs)
         grad_norm = jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree.leaves(gradient)))
@@ -505,9 +460,9 @@ def _run_one(
     config: BarfiConfig,
     outer_objective: Any,
     outer_data: Any,
-    predecessors: _Predecessors | None,
+    form: GatherForm | None,
 ) -> BarfiResult:
-    return _run(problem, blend_params, key, blend, config, outer_objective, outer_data, predecessors)
+    return _run(problem, blend_params, key, blend, config, outer_objective, outer_data, form)
 
 
 @functools.partial(jax.jit, static_argnames=("blend", "config", "outer_objective"))
@@ -519,11 +474,11 @@ def _run_seeds(
     config: BarfiConfig,
     outer_objective: Any,
     outer_data: Any,
-    predecessors: _Predecessors | None,
+    form: GatherForm | None,
 ) -> BarfiResult:
-    return jax.vmap(
-        lambda key: _run(problem, blend_params, key, blend, config, outer_objective, outer_data, predecessors)
-    )(keys)
+    return jax.vmap(lambda key: _run(problem, blend_params, key, blend, config, outer_objective, outer_data, form))(
+        keys
+    )
 
 
 def barfi(
@@ -584,12 +539,12 @@ def barfi(
     if blend_params is None:
         blend_params = blend.init(keys if keys.ndim == 0 else keys[0])
     check_blend(blend, blend_params, problem.blend_inputs, tuple(problem.primary.shape))
-    predecessors = _predecessors_if_sparse(problem.transitions)
+    form = gather_form_if_sparse(problem.transitions)
     if keys.ndim == 0:
-        return _run_one(problem, blend_params, keys, blend, config, outer_objective, outer_data, predecessors)
+        return _run_one(problem, blend_params, keys, blend, config, outer_objective, outer_data, form)
     if keys.ndim != 1:
         raise ValueError(f"key: expected one PRNG key or a batch [N] of keys, got shape {keys.shape}")
-    return _run_seeds(problem, blend_params, keys, blend, config, outer_objective, outer_data, predecessors)
+    return _run_seeds(problem, blend_params, keys, blend, config, outer_objective, outer_data, form)
 
 
 @functools.lru_cache(maxsize=16)
