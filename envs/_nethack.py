@@ -11,6 +11,11 @@ MiniHack (``MiniHack-Room-5x5-v0``, ``MiniHack-Corridor-R2-v0``, ``MiniHack-KeyR
   depth, gold, …, in NLE's order),
 * ``obs["message"]``: the game's message as 256 bytes (NUL-padded);
 
+``reset(seed=s)`` seeds NetHack's own RNGs from ``s`` (:func:`game_seeds`: core, disp and the
+level generator lgen, with NetHack's reseeding off); later ``reset()`` calls draw the next
+episode's game seeds from a generator seeded with ``s``, so a run's episodes follow from its seed.
+``reset()`` before any seed leaves NLE's seeding alone (fresh system randomness each episode).
+
 ``info["message"]`` holds the decoded message text (for message reward models), and the tty
 (24 × 80 characters and colours) renders as text (``render_mode="ansi"``) or as an RGB image
 (``"rgb_array"``, for videos and labelling UIs). The ``rewardlab/``-prefixed ids of
@@ -24,6 +29,8 @@ Küttler et al., "The NetHack Learning Environment", NeurIPS 2020; Samvelyan et 
 from __future__ import annotations
 
 import importlib
+import sys
+import warnings
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -105,6 +112,28 @@ def crop_glyphs(glyphs: np.ndarray, x: int, y: int, crop_size: int) -> np.ndarra
     return padded[y : y + crop_size, x : x + crop_size].copy()
 
 
+def game_seeds(seed: int | np.random.SeedSequence) -> tuple[int, int, int]:
+    """NetHack's ``(core, disp, lgen)`` RNG seeds derived from ``seed`` with numpy's ``SeedSequence``.
+
+    ``core`` drives the game, ``disp`` the display-only random choices, ``lgen`` level generation
+    (for MiniHack also the placement of the agent and objects and the starting attributes). Each is
+    in ``[0, 2**63)``.
+
+    Example:
+        >>> game_seeds(0) == game_seeds(0), game_seeds(0) == game_seeds(1)
+        (True, False)
+    """
+    sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    core, disp, lgen = (int(word >> np.uint64(1)) for word in sequence.generate_state(3, np.uint64))
+    return core, disp, lgen
+
+
+def _accepts_game_seeds(env: gym.Env) -> bool:
+    """Whether ``env`` (unwrapped) takes NLE's ``seed(core, disp, reseed, lgen)``; NetHackChallenge raises on it."""
+    challenge = getattr(sys.modules.get("nle.env.tasks"), "NetHackChallenge", None)
+    return callable(getattr(env, "seed", None)) and not (challenge is not None and isinstance(env, challenge))
+
+
 def tty_text(tty_chars: np.ndarray) -> str:
     """The tty screen as text: one line per row, trailing blanks removed.
 
@@ -141,6 +170,12 @@ class NetHackObservation(gym.Wrapper):
     ``tty_chars`` and ``tty_colors`` (``make_nethack`` asks for them). The agent's (x, y)
     position is ``blstats[0:2]``.
 
+    ``reset(seed=s)`` sets NetHack's core, disp and lgen seeds to :func:`game_seeds` of
+    ``s`` (reseeding off) and seeds a generator with ``s`` from which each later ``reset()``
+    draws the next episode's game seeds; same seed and same actions give the same episodes.
+    Before the first seeded reset, ``reset()`` keeps NLE's own random seeding. (A MiniHack env
+    made with its ``seeds`` list of level seeds still picks from that list at each reset.)
+
     Args:
         env: the NLE or MiniHack env.
         crop_size: odd side of the glyph crop around the agent.
@@ -174,6 +209,9 @@ class NetHackObservation(gym.Wrapper):
             }
         )
         self._tty: tuple[np.ndarray, np.ndarray] | None = None
+        self._seed_sequence: np.random.SeedSequence | None = None
+        self.seeds_game = _accepts_game_seeds(env.unwrapped)
+        """Whether ``reset(seed=)`` sets the game's RNG seeds (False for ``NetHackChallenge-v0``, which refuses them)."""
 
     @property
     def render_mode(self) -> str | None:  # type: ignore[override]
@@ -194,6 +232,21 @@ class NetHackObservation(gym.Wrapper):
         }
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        episode: np.random.SeedSequence | None = None
+        if seed is not None and self.seeds_game:
+            self._seed_sequence = episode = np.random.SeedSequence(seed)
+        elif seed is not None:
+            warnings.warn(
+                f"{self.env.unwrapped.__class__.__name__} refuses game seeds: reset(seed=) does not make "
+                "its episodes reproducible",
+                stacklevel=2,
+            )
+        elif self._seed_sequence is not None:
+            episode = self._seed_sequence.spawn(1)[0]
+        if episode is not None:
+            core, disp, lgen = game_seeds(episode)
+            # NLE applies these at its next reset; reseed=False stops NetHack's own reseeding.
+            self.env.unwrapped.seed(core, disp, reseed=False, lgen=lgen)  # type: ignore[attr-defined]
         raw, info = self.env.reset(seed=seed, options=options)
         info = dict(info)
         return self._convert(raw, info), info
@@ -236,6 +289,8 @@ def make_nethack(
         raise ImportError(
             f"env_id={env_id!r} needs the {module!r} package: pip install 'rewardlab[nethack]' ({error})"
         ) from error
+    # With game seeds set, the moon phase, Friday 13th and night follow the seed, not the clock.
+    kwargs.setdefault("fix_moon_phase", True)
     env = gym.make(env_id, observation_keys=_NLE_KEYS, **kwargs)
     return NetHackObservation(env, crop_size=crop_size, render_mode=render_mode)
 
