@@ -59,8 +59,7 @@ def _fmt(value: float) -> str:
 
 
 def _interval(values: Sequence[float]) -> str:
-    values = np.asarray(values, np.float64)
-    ci = stratified_bootstrap_ci(values, statistic=lambda x: x.mean(axis=-1))
+    ci = stratified_bootstrap_ci(np.asarray(values, np.float64), statistic=lambda x: x.mean(axis=-1))
     return f"{_fmt(ci.estimate)} [{_fmt(ci.low)}, {_fmt(ci.high)}]"
 
 
