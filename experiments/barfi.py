@@ -26,7 +26,7 @@ the last ``tail`` outer iterations, with 95 % bootstrap intervals over seeds.
 HalfCheetah (``--env HalfCheetah-v5``, :mod:`experiments.barfi_mujoco`): a PPO inner learner warm-started
 across outer iterations, BARFI's outer gradient first order from PPO's rollouts
 (:func:`rewardlab.bilevel.barfi_sb3`); ``auxiliary`` ``good``/``bad`` is the control cost at weight
-1/4; ``inner_timesteps`` env steps per outer iteration; seeds run one after the other; reported is the
+1/4; ``inner_timesteps`` env steps per outer iteration; runs (methods × seeds) on ``workers`` processes; reported is the
 undiscounted primary (forward) return per episode.
 
 PARL (``--preference-pairs B``, gridworld only): a fifth method whose upper objective is the
