@@ -530,15 +530,15 @@ def test_the_seed_batched_return_has_the_plain_ones_values_and_derivatives(form)
     rng = np.random.default_rng(0)
     theta, reward, v = (jnp.asarray(rng.normal(size=(3, 5, 3)), jnp.float32) for _ in range(3))
     discount = jnp.asarray([0.8, 0.9, 0.99], jnp.float32)
-    reference = jax.vmap(lambda *a: derivatives(plain, *a))(theta, reward, discount, v)
-    one_seed = derivatives(fast, theta[0], reward[0], discount[0], v[0])  # the plain kernels, exactly
+    reference = jax.jit(jax.vmap(lambda *a: derivatives(plain, *a)))(theta, reward, discount, v)
+    one_seed = jax.jit(lambda *a: derivatives(fast, *a))(theta[0], reward[0], discount[0], v[0])  # plain kernels
     for got, want in zip(jax.tree.leaves(one_seed), jax.tree.leaves(reference), strict=True):
         np.testing.assert_array_equal(got, want[0])
     batched = jax.jit(jax.vmap(lambda *a: derivatives(fast, *a)))(theta, reward, discount, v)
     for got, want in zip(jax.tree.leaves(batched), jax.tree.leaves(reference), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
-    shared_reward = jax.vmap(lambda t, g, w: derivatives(fast, t, reward[0], g, w))(theta, discount, v)
-    expected = jax.vmap(lambda t, g, w: derivatives(plain, t, reward[0], g, w))(theta, discount, v)
+    shared_reward = jax.jit(jax.vmap(lambda t, g, w: derivatives(fast, t, reward[0], g, w)))(theta, discount, v)
+    expected = jax.jit(jax.vmap(lambda t, g, w: derivatives(plain, t, reward[0], g, w)))(theta, discount, v)
     for got, want in zip(jax.tree.leaves(shared_reward), jax.tree.leaves(expected), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
     starts = jnp.stack([d0, d0[::-1], jnp.full(5, 0.2)])  # several MDPs in one batch: vmap of the plain kernel
