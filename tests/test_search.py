@@ -28,6 +28,7 @@ from rewardlab.search import (
     TrueReturnTeacher,
     env_context,
     eureka,
+    eureka_feedback,
     expert_example,
     failures_text,
     generate_candidates,
@@ -112,6 +113,25 @@ def test_reflection_gives_components_and_true_return_along_training():
     assert failures_text([failed, {"index": 4, "status": "trained"}]) == (
         "Other candidates failed:\ncandidate 3: NameError: line 2: x"
     )
+
+
+def test_refused_requests_give_the_model_no_error_to_fix():
+    refused = {
+        "index": 0,
+        "status": "failed",
+        "code": None,
+        "errors": [{"type": "LLMError", "message": "HTTP 500: failed to parse the reply", "line": None}],
+    }
+    broken = {
+        "index": 1,
+        "status": "failed",
+        "code": "x(",
+        "errors": [{"type": "SyntaxError", "message": "bad", "line": 1}],
+    }
+    assert failures_text([refused]) == ""
+    assert eureka_feedback({"chosen": None, "candidates": [refused]}) is None
+    feedback = eureka_feedback({"chosen": None, "candidates": [refused, broken]})
+    assert feedback is not None and "SyntaxError" in feedback and "HTTP 500" not in feedback
 
 
 def test_fittest_candidate_is_chosen_reflected_and_kept(client, tmp_path):

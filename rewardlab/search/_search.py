@@ -78,30 +78,38 @@ def reflection_text(candidate: dict[str, Any]) -> str:
     )
 
 
+def _code_failure(candidate: dict[str, Any]) -> bool:
+    """A candidate that failed for its code, not because the endpoint refused the request (``LLMError``)."""
+    errors = candidate.get("errors") or []
+    return candidate.get("status") == "failed" and bool(errors) and errors[0].get("type") != "LLMError"
+
+
 def failures_text(candidates: Sequence[dict[str, Any]]) -> str:
-    """One line per failed candidate with its first error (empty when none failed).
+    """One line per candidate that failed for its code, with its first error (empty when none did).
+
+    A request the endpoint refused (``LLMError``) is left out: the model cannot fix a server error.
 
     Example:
         >>> failures_text([{"index": 1, "status": "failed", "errors": [{"type": "NoCode", "message": "none", "line": None}]}])
         'Other candidates failed:\\ncandidate 1: NoCode: none'
     """
-    lines = [
-        f"candidate {c['index']}: {CodeError(**c['errors'][0])}"
-        for c in candidates
-        if c["status"] == "failed" and c.get("errors")
-    ]
+    lines = [f"candidate {c['index']}: {CodeError(**c['errors'][0])}" for c in candidates if _code_failure(c)]
     return "Other candidates failed:\n" + "\n".join(lines) if lines else ""
 
 
 def eureka_feedback(record: dict[str, Any]) -> str | None:
-    """The feedback an iteration gives the next one: the best candidate's reflection, or the errors."""
+    """The feedback an iteration gives the next one: the best candidate's reflection, or the errors.
+
+    Only errors of the code count: when every failure was a refused request (``LLMError``),
+    there is no feedback and the next iteration is asked the task again.
+    """
     chosen = record.get("chosen")
     candidates = record["candidates"]
     if chosen is not None:
         text = reflection_text(candidates[chosen])
         failures = failures_text(candidates)
         return text + ("\n" + failures if failures else "")
-    failed = [c for c in candidates if c.get("errors")]
+    failed = [c for c in candidates if _code_failure(c)]
     if not failed:
         return None
     first = failed[0]
