@@ -22,8 +22,8 @@ def train_clip_command(
     ),
     out: Path = typer.Option(None, help="Checkpoint folder (default: runs/clip_<env>)."),
     image_size: int = typer.Option(48, min=8, help="Frame side in pixels."),
-    frames: int = typer.Option(600, min=10, help="Frames to train on (10 % more are held out)."),
-    epochs: int = typer.Option(20, min=1, help="Passes over the frames."),
+    frames: int = typer.Option(1200, min=10, help="Frames to train on (10 % more are held out)."),
+    epochs: int = typer.Option(60, min=1, help="Passes over the frames."),
     seed: int = typer.Option(0, help="Seed of states, weights and batches."),
 ) -> None:
     """Train a small CLIP contrastively on rendered frames and captions of their states; save it in the HF format."""
