@@ -152,24 +152,24 @@ def _plain_return_and_pullback(
 # A batch of seeds, seed axis last: policy and reward [S, A, B], discount [B].
 
 
-def _forward_seed_last(
+def _visits_seed_last(
     form: GatherForm, initial_state_dist: jax.Array, policy: jax.Array, discount: jax.Array, horizon: int
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """(visits [S, B], d_t [H, S, B], γᵗ [H, B]) by the recursion of :func:`occupancy`."""
+) -> jax.Array:
+    """Σ_t γᵗ d_t ``[S, B]`` by the recursion of :func:`occupancy`."""
     num_states, num_actions, batch = policy.shape
 
     def step(
         carry: tuple[jax.Array, jax.Array, jax.Array], _: None
-    ) -> tuple[tuple[jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]:
+    ) -> tuple[tuple[jax.Array, jax.Array, jax.Array], None]:
         state_dist, weight, visits = carry
         flow = (state_dist[:, None, :] * policy).reshape(num_states * num_actions, batch)
         next_dist = jnp.sum(flow[form.sources] * form.weights[..., None], axis=1)
-        return (next_dist, weight * discount, visits + weight * state_dist), (state_dist, weight)
+        return (next_dist, weight * discount, visits + weight * state_dist), None
 
     start_dist = jnp.broadcast_to(initial_state_dist[:, None], (num_states, batch)).astype(policy.dtype)
     start = (start_dist, jnp.ones((batch,), policy.dtype), jnp.zeros_like(start_dist))
-    (_, _, visits), (dists, weights) = jax.lax.scan(step, start, None, length=int(horizon))
-    return visits, dists, weights
+    (_, _, visits), _ = jax.lax.scan(step, start, None, length=int(horizon))
+    return visits
 
 
 def _return_and_pullback_seed_last(
@@ -180,23 +180,39 @@ def _return_and_pullback_seed_last(
     discount: jax.Array,
     horizon: int,
 ) -> tuple[jax.Array, jax.Array]:
-    """(F [B], ∂F/∂π [S, A, B]) by the adjoint recursion of the module docstring."""
+    """(F [B], ∂F/∂π [S, A, B]) by the adjoint recursion of the module docstring.
+
+    The adjoints are scaled, λ̃_t = γ⁻ᵗ λ_t (λ̃_{H−1} = ρ, λ̃_t = ρ + γ Σ_a π(a|·) T λ̃_{t+1}), so that
+    the backward sweep needs no powers of γ; it keeps only λ̃_1 … λ̃_{H−1} ``[H−1, S, B]``. The
+    forward sweep then pushes d_t forward and accumulates γ^{t+1} d_t(s) (T λ̃_{t+1})(s, a) = d_t u_t
+    as it goes, so that the state distributions are never stored and read back.
+    """
     num_states, num_actions, batch = policy.shape
-    visits, dists, weights = _forward_seed_last(form, initial_state_dist, policy, discount, horizon)
     per_state = jnp.sum(policy * reward, axis=1)  # ρ [S, B]
 
-    def step(
-        carry: tuple[jax.Array, jax.Array], inputs: tuple[jax.Array, jax.Array]
-    ) -> tuple[tuple[jax.Array, jax.Array], None]:
-        adjoint, total = carry  # λ_{t+1}, Σ_{t'>t} d_t' u_t'
-        state_dist, weight = inputs  # d_t, γᵗ
-        pulled = jnp.sum(adjoint[form.successors] * form.successor_weights[..., None], axis=1)
-        pulled = pulled.reshape(num_states, num_actions, batch)  # u_t
-        total = total + state_dist[:, None, :] * pulled
-        return (weight * per_state + jnp.sum(policy * pulled, axis=1), total), None
+    def pull(values: jax.Array) -> jax.Array:  # Σ_{s'} T(s, a, s') values(s') [S, A, B]
+        pulled = jnp.sum(values[form.successors] * form.successor_weights[..., None], axis=1)
+        return pulled.reshape(num_states, num_actions, batch)
 
-    last = weights[-1] * per_state
-    (_, total), _ = jax.lax.scan(step, (last, jnp.zeros_like(policy)), (dists[:-1], weights[:-1]), reverse=True)
+    def backward(scaled: jax.Array, _: None) -> tuple[jax.Array, jax.Array]:  # λ̃_{t+1} -> λ̃_t
+        return per_state + discount * jnp.sum(policy * pull(scaled), axis=1), scaled
+
+    _, scaled = jax.lax.scan(backward, per_state, None, length=int(horizon) - 1, reverse=True)  # [t] = λ̃_{t+1}
+
+    def forward(
+        carry: tuple[jax.Array, jax.Array, jax.Array, jax.Array], scaled_next: jax.Array
+    ) -> tuple[tuple[jax.Array, jax.Array, jax.Array, jax.Array], None]:
+        state_dist, weight, visits, total = carry  # d_t, γᵗ, Σ_{t'<t} γ^t' d_t', Σ_{t'<t} d_t' u_t'
+        flow = (state_dist[:, None, :] * policy).reshape(num_states * num_actions, batch)
+        next_dist = jnp.sum(flow[form.sources] * form.weights[..., None], axis=1)
+        next_weight = weight * discount
+        total = total + (next_weight * state_dist)[:, None, :] * pull(scaled_next)
+        return (next_dist, next_weight, visits + weight * state_dist, total), None
+
+    start_dist = jnp.broadcast_to(initial_state_dist[:, None], (num_states, batch)).astype(policy.dtype)
+    start = (start_dist, jnp.ones((batch,), policy.dtype), jnp.zeros_like(start_dist), jnp.zeros_like(policy))
+    (last_dist, last_weight, visits, total), _ = jax.lax.scan(forward, start, scaled)
+    visits = visits + last_weight * last_dist
     value = jnp.sum(policy * visits[:, None, :] * reward, axis=(0, 1))
     return value, visits[:, None, :] * reward + total
 
@@ -243,7 +259,7 @@ def _kernels(horizon: int) -> _Kernels:
         return _visits(form, d0, policy, discount, horizon)
 
     def visits_seed_last(form: GatherForm, d0: jax.Array, policy: jax.Array, discount: jax.Array) -> jax.Array:
-        return _forward_seed_last(form, d0, policy, discount, horizon)[0]
+        return _visits_seed_last(form, d0, policy, discount, horizon)
 
     def pullback_plain(
         form: GatherForm, d0: jax.Array, policy: jax.Array, reward: jax.Array, discount: jax.Array
