@@ -28,7 +28,7 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
 
-from rewardlab.llm import CodeReward  # noqa: E402
+from rewardlab.llm import CodeReward, SandboxLimits  # noqa: E402
 from rewardlab.wrappers import RewardVecEnvWrapper  # noqa: E402
 
 ENV_ID = "HalfCheetah-v5"
@@ -53,10 +53,15 @@ def main() -> dict:
     parser.add_argument("--num-envs", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--block-steps", type=int, default=200, help="vector steps per timed block")
+    parser.add_argument("--poll-us", type=float, default=SandboxLimits().poll_us, help="SandboxLimits.poll_us")
     args = parser.parse_args()
     start = time.perf_counter()
 
-    reward = CodeReward(REWARD_CODE, origin={"by": "hand", "benchmark": "llm_reward_overhead"})
+    reward = CodeReward(
+        REWARD_CODE,
+        origin={"by": "hand", "benchmark": "llm_reward_overhead"},
+        limits=SandboxLimits(poll_us=args.poll_us),
+    )
     started = time.perf_counter()
     reward.sandbox.start()
     worker_start_s = time.perf_counter() - started
@@ -108,6 +113,7 @@ def main() -> dict:
         "worker_start_s": worker_start_s,
         "rounds": args.rounds,
         "block_steps": args.block_steps,
+        "poll_us": args.poll_us,
         "seconds": time.perf_counter() - start,
     }
     print(

@@ -18,6 +18,7 @@ import pytest
 
 from rewardlab.llm import RewardCodeError, Sandbox, SandboxLimits, check_reward_code
 from rewardlab.llm._sandbox import shared_memory
+from rewardlab.llm._sandbox_worker import PipePoll
 
 HEADER = "import os\nimport numpy as np\nimport ctypes\nimport signal\nimport sys\n\n"
 SIGNATURE = "def compute_reward(obs, act, next_obs, terminated):\n"
@@ -354,3 +355,75 @@ def test_worker_dies_with_its_parent(tmp_path):
         time.sleep(0.05)
     else:
         pytest.fail(f"worker {worker} outlived its parent")
+
+
+class _Clock:
+    """A clock that moves by the given steps (seconds), one per read, then keeps the last step."""
+
+    def __init__(self, *steps: float) -> None:
+        self.now, self.steps = 0.0, list(steps)
+
+    def __call__(self) -> float:
+        self.now += self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]
+        return self.now
+
+
+def test_pipe_poll_catches_a_waiting_message_and_gives_up_after_its_window():
+    read_fd, write_fd = os.pipe()
+    try:
+        poll = PipePoll(read_fd, 1e-3, clock=_Clock(2e-6))
+        poll.wait()  # nothing comes: polls through its 1 ms window, then returns
+        assert (poll.polls, poll.caught) == (1, 0)
+        os.write(write_fd, b"x")
+        poll.wait()
+        assert (poll.polls, poll.caught) == (2, 1)
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+
+
+def test_pipe_poll_stops_when_waits_outlast_the_window_or_it_is_preempted():
+    read_fd, write_fd = os.pipe()
+    try:
+        clock = _Clock(2e-6)
+        poll = PipePoll(read_fd, 1e-3, clock=clock)
+        poll.sent()
+        clock.now += 5e-3  # the answer took 5 ms: the next wait sleeps at once
+        poll.received()
+        poll.wait()
+        assert poll.polls == 0
+        poll.sent()
+        poll.received()  # a quick answer: polling resumes
+        clock.steps = [2e-6, 2e-6, 500e-6, 2e-6]  # preempted for 0.5 ms inside the poll
+        poll.wait()
+        assert (poll.polls, poll.caught, poll.skip, poll.backoff) == (1, 0, 8, 16)
+        for _ in range(8):
+            poll.wait()  # the next 8 waits do not poll
+        assert poll.polls == 1
+        os.write(write_fd, b"x")
+        poll.wait()
+        assert (poll.polls, poll.caught, poll.backoff) == (2, 1, 8)
+        never = PipePoll(read_fd, 0.0)
+        never.wait()
+        assert never.polls == 0
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+
+
+@pytest.mark.parametrize("poll_us", [0.0, 50_000.0])
+def test_polling_changes_no_result(poll_us):
+    code = "import numpy as np\n" + SIGNATURE + "    x = next_obs[:, 0] - act[:, 0]\n    return x, {'x': x}\n"
+    rng = np.random.default_rng(1)
+    with Sandbox(code, limits=SandboxLimits(poll_us=poll_us)) as sandbox:
+        for _ in range(20):
+            obs, act = rng.normal(size=(8, 3)), rng.normal(size=(8, 2))
+            out = sandbox(obs, act, obs, np.zeros(8, bool))
+            np.testing.assert_allclose(out.reward, (obs[:, 0] - act[:, 0]).astype(np.float32), rtol=1e-6)
+        assert sandbox.workers_started == 1
+
+
+@pytest.mark.parametrize("poll_us", [-1.0, 2e6, float("nan"), True])
+def test_sandbox_limits_name_a_bad_poll_window(poll_us):
+    with pytest.raises(ValueError, match="poll_us"):
+        SandboxLimits(poll_us=poll_us)

@@ -33,6 +33,7 @@ import os
 import pickle
 import platform
 import resource
+import select
 import signal
 import struct
 import sys
@@ -468,15 +469,85 @@ def _send_encoded(fd: int, encoded: bytes, body: bytes = b"") -> None:
         view = view[os.write(fd, view) :]
 
 
+class PipePoll:
+    """Polls a pipe for the other side's next message for a while before the caller sleeps on it.
+
+    A process asleep in ``read`` is woken by the kernel when a message arrives; where the CPU it
+    slept on has gone idle (a virtual machine's idle vCPU), that wake-up costs tens of
+    microseconds, twice per call. Polling for at most ``window_s`` keeps both sides awake while
+    messages follow each other closely. It polls only while the last wait was shorter than the
+    window, yields the CPU on every round, and stops polling for the next 8 waits (doubling up to
+    4,096 while it keeps happening) when a round shows it was preempted: another process wanted
+    this CPU. Used on both sides of the sandbox's pipes (standard library only).
+
+    Args:
+        fd: the descriptor to poll (readable once a message is there).
+        window_s: the longest poll in seconds; 0 never polls.
+        clock: the time source (seconds).
+
+    Attributes:
+        polls: waits that polled; caught: of them, those that found a message.
+    """
+
+    PREEMPTED_S = 100e-6
+    MAX_SKIP = 4096
+
+    def __init__(self, fd: int, window_s: float, clock: Any = time.perf_counter) -> None:
+        self.fd = fd
+        self.window_s = float(window_s)
+        self.clock = clock
+        self.since = clock()
+        self.last_wait_s = 0.0
+        self.skip = 0
+        self.backoff = 8
+        self.polls = 0
+        self.caught = 0
+
+    def sent(self) -> None:
+        """This side's message went out: the wait for the answer starts."""
+        self.since = self.clock()
+
+    def received(self) -> None:
+        """The answer came in: the length of this wait decides whether the next one polls."""
+        self.last_wait_s = self.clock() - self.since
+
+    def wait(self) -> None:
+        """Return once the pipe is readable, or at once when this wait does not poll, or when polling gives up."""
+        if self.window_s <= 0 or self.last_wait_s > self.window_s:
+            return
+        if self.skip:
+            self.skip -= 1
+            return
+        self.polls += 1
+        clock, fd = self.clock, [self.fd]
+        now = clock()
+        end = now + self.window_s
+        while True:
+            if select.select(fd, [], [], 0)[0]:
+                self.caught += 1
+                self.backoff = 8
+                return
+            os.sched_yield()
+            previous, now = now, clock()
+            if now - previous > self.PREEMPTED_S:
+                self.skip, self.backoff = self.backoff, min(2 * self.backoff, self.MAX_SKIP)
+                return
+            if now > end:
+                return
+
+
 class _Requests:
     """Requests from the parent: an 8-byte length and the payload, read in as few system calls as they allow."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, poll: PipePoll) -> None:
         self.fd = fd
         self.buffer = bytearray()
+        self.poll = poll
 
     def _fill(self, size: int) -> None:
         while len(self.buffer) < size:
+            if not self.buffer:
+                self.poll.wait()
             chunk = os.read(self.fd, max(size - len(self.buffer), 1 << 16))
             if not chunk:
                 raise EOFError
@@ -488,6 +559,7 @@ class _Requests:
         self._fill(end)
         payload = bytes(self.buffer[8:end])
         del self.buffer[:end]
+        self.poll.received()
         return payload
 
 
@@ -530,7 +602,8 @@ def main() -> None:
     _send(out_fd, {"ok": True, "ready": True, "isolation": isolation, "pid": os.getpid()})
     function = None
     cpu = _CpuLimit(config)
-    requests = _Requests(in_fd)
+    poll = PipePoll(in_fd, float(config["poll_us"]) * 1e-6)
+    requests = _Requests(in_fd, poll)
     shared_calls: dict[bytes, _SharedCall] = {}  # request bytes -> its layout: one per shape of batch
     while True:
         try:
@@ -554,6 +627,7 @@ def main() -> None:
                     _send_encoded(out_fd, encoded)
                 except OSError:
                     os._exit(4)
+                poll.sent()
                 continue
             if request["op"] == "load":
                 cpu.lift()
@@ -581,6 +655,7 @@ def main() -> None:
             _send(out_fd, header, body)
         except OSError:
             os._exit(4)
+        poll.sent()
 
 
 if __name__ == "__main__":
