@@ -6,7 +6,10 @@ The discriminator is a :class:`rewardlab.rewards.RewardModel`. For AIRL it is po
     D(s, a, s') = exp f / (exp f + π(a|s)),   logit D = f(s, a, s', d) − log π(a|s),
 
 so that at optimum g recovers the reward up to a constant (state-only g: disentangled from the
-dynamics) and f the advantage; for GAIL it is a plain classifier with logit D = g(s, a). Both
+dynamics) and f the advantage. In the discriminator's training d is ``terminated`` (s' is
+terminal): a step cut by a time limit keeps γh(s'). The generator's reward is a ``RewardFn``
+and gets the wrappers' d = terminated or truncated, so at the last step of a truncated
+episode it lacks γh(s') (once per episode; SB3 bootstraps its value target there); for GAIL it is a plain classifier with logit D = g(s, a). Both
 minimise the logistic loss with expert transitions labelled 1 and generator transitions 0:
 
     L = E_expert[softplus(−logit)] + E_generator[softplus(logit)].
@@ -116,7 +119,7 @@ class DiscriminatorBatch(NamedTuple):
     obs: Array  # [N, *obs_shape] s
     acts: Array  # [N, *act_shape] a
     next_obs: Array  # [N, *obs_shape] s'
-    dones: Array  # [N] float32 episode ended after this step
+    dones: Array  # [N] float32 d of f: s' is terminal (terminated; a time-limit cut is not)
     log_policy: Array  # [N] float32 log π(a|s) under the current generator (0 for GAIL)
 
 
@@ -276,7 +279,8 @@ class AdversarialCallback(BaseCallback):
 
     # Generator buffer ---------------------------------------------------------------------
     def _store(self, batch: Transitions) -> None:
-        fields = {"obs": batch.obs, "acts": batch.acts, "next_obs": batch.next_obs, "dones": batch.dones}
+        # d of the discriminator: s' is terminal. A time-limit cut (truncated) keeps γh(s').
+        fields = {"obs": batch.obs, "acts": batch.acts, "next_obs": batch.next_obs, "dones": batch.terminated}
         if self._buffer is None:
             self._buffer = {
                 name: np.zeros((self._capacity, *np.shape(value)[1:]), np.asarray(value).dtype)
@@ -320,7 +324,7 @@ class AdversarialCallback(BaseCallback):
             "obs": self.expert.obs,
             "acts": self.expert.acts,
             "next_obs": self.expert.next_obs,
-            "dones": self.expert.dones,
+            "dones": self.expert.terminated,
         }
         metrics = {}
         for _ in range(cfg.updates_per_round):
