@@ -6,11 +6,11 @@ The discriminator is a :class:`rewardlab.rewards.RewardModel`. For AIRL it is po
     D(s, a, s') = exp f / (exp f + π(a|s)),   logit D = f(s, a, s', d) − log π(a|s),
 
 so that at optimum g recovers the reward up to a constant (state-only g: disentangled from the
-dynamics) and f the advantage. In the discriminator's training d is ``terminated`` (s' is
-terminal): a step cut by a time limit keeps γh(s'). The generator's reward is a ``RewardFn``
-and gets the wrappers' d = terminated or truncated, so at the last step of a truncated
-episode it lacks γh(s') (once per episode; SB3 bootstraps its value target there); for GAIL it is a plain classifier with logit D = g(s, a). Both
-minimise the logistic loss with expert transitions labelled 1 and generator transitions 0:
+dynamics) and f the advantage; for GAIL it is a plain classifier with logit D = g(s, a). In the
+discriminator's training d is ``terminated`` (s' is terminal): a step cut by a time limit keeps
+γh(s'). The generator's reward is a ``RewardFn`` and gets the wrappers' d = terminated or
+truncated, so at the last step of a truncated episode it lacks γh(s') (once per episode; SB3
+bootstraps its value target there). Both minimise the logistic loss with expert transitions labelled 1 and generator transitions 0:
 
     L = E_expert[softplus(−logit)] + E_generator[softplus(logit)].
 
