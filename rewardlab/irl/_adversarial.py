@@ -10,7 +10,8 @@ dynamics) and f the advantage; for GAIL it is a plain classifier with logit D = 
 discriminator's training d is ``terminated`` (s' is terminal): a step cut by a time limit keeps
 γh(s'). The generator's reward is a ``RewardFn`` and gets the wrappers' d = terminated or
 truncated, so at the last step of a truncated episode it lacks γh(s') (once per episode; SB3
-bootstraps its value target there). Both minimise the logistic loss with expert transitions labelled 1 and generator transitions 0:
+bootstraps its value target there). Both minimise the logistic loss with expert transitions
+labelled 1 and generator transitions 0:
 
     L = E_expert[softplus(−logit)] + E_generator[softplus(logit)].
 
