@@ -276,3 +276,19 @@ def test_adversarial_experiment_smoke(tmp_path):
         Args(transfer_mass_scale=0.0)
     with pytest.raises(ValueError, match="reward_inputs"):
         Args(reward_inputs=("state",))
+
+
+def test_airl_discriminator_keeps_the_potential_at_a_time_limit_cut():
+    """d in γ(1 − d)h(s') is terminated: a truncated step (s' not terminal) keeps γh(s')."""
+    config = AdversarialConfig(method="airl", hidden_sizes=(8,), batch_size=4)
+    venv = RewardVecEnvWrapper(make_task_env("Pendulum-v1", 1, 0, fixed_horizon=20))
+    model = make_discriminator(venv.observation_space, venv.action_space, config)
+    rng = np.random.default_rng(0)
+    obs, acts = rng.normal(size=(3, 3)).astype(np.float32), rng.normal(size=(3, 1)).astype(np.float32)
+    terminated, truncated = np.array([False, True, False]), np.array([False, False, True])
+    batch = Transitions(obs, acts, obs, terminated, truncated, np.zeros(3, np.float32))
+    callback = AdversarialCallback(venv, model, model.init(jax.random.key(0)), batch, config)
+    callback._store(batch)
+    assert callback._buffer is not None
+    assert callback._buffer["dones"][:3].tolist() == [False, True, False]
+    venv.close()
