@@ -60,10 +60,12 @@ from rewardlab.bilevel import (
     ActorCriticResult,
     BarfiConfig,
     BarfiResult,
+    OnPolicyPreferences,
     TabularPreferences,
     barfi,
     barfi_actor_critic,
     linear_blend,
+    on_policy_preference_objective,
     optimal_primary_return,
     preference_objective,
     tabular_problem,
@@ -105,6 +107,8 @@ class Args:
         preference_pairs: B > 0 adds PARL with B labelled pairs (gridworld only).
         segment_length: steps per labelled segment (PARL).
         preference_temperature: the simulated teacher's Bradley–Terry temperature (PARL).
+        preference_labels: ``"fixed"``: one set of random-policy pairs for the whole run;
+            ``"on_policy"``: fresh pairs from the current policy every outer iteration (PARL).
         out_dir: parent folder of the run folder.
         run_name: run folder name; empty for the default, which encodes the design and seeds.
         figures: draw the learning-curve and coefficient figures.
@@ -132,6 +136,7 @@ class Args:
     preference_pairs: int = 0
     segment_length: int = 10
     preference_temperature: float = 0.1
+    preference_labels: Literal["fixed", "on_policy"] = "fixed"
     out_dir: Path = Path("runs")
     run_name: str = ""
     figures: bool = True
@@ -161,6 +166,7 @@ class Args:
     def name(self) -> str:
         """The run folder's name: environment, auxiliary reward, outer gradient and seeds."""
         parl = f"-parl{self.preference_pairs}" if self.preference_pairs else ""
+        parl += "-onpolicy" if self.preference_pairs and self.preference_labels == "on_policy" else ""
         return (
             self.run_name
             or f"barfi-{self.env}-{self.auxiliary}-{self.hypergradient}{parl}-seeds{self.seed}-{self.seed + self.seeds - 1}"
@@ -207,9 +213,15 @@ def run_methods(args: Args, auxiliary: str) -> tuple[dict[str, BarfiResult], flo
             start = np.broadcast_to(np.asarray(BASELINE_COEFFICIENTS[method], np.float32), (num_inputs, 3))
             results[method] = barfi(shaped if method == "shaping" else problem, fixed, keys, blend_params=start)
     if args.preference_pairs:
-        pairs = simulated_preferences(task, args)
         config = args.config(args.hypergradient)
-        results["parl"] = barfi(problem, config, keys, outer_objective=preference_objective, outer_data=pairs)
+        if args.preference_labels == "on_policy":
+            sampler = OnPolicyPreferences(args.preference_pairs, args.segment_length, args.preference_temperature)
+            results["parl"] = barfi(
+                problem, config, keys, outer_objective=on_policy_preference_objective, outer_sampler=sampler
+            )
+        else:
+            pairs = simulated_preferences(task, args)
+            results["parl"] = barfi(problem, config, keys, outer_objective=preference_objective, outer_data=pairs)
     results = jax.device_get(results)
     pays = np.asarray(problem.auxiliary) != 0  # [S, A]
     final_phi3 = np.asarray(results["barfi"].params.blend)[..., 2].reshape((args.seeds, *pays.shape))

@@ -420,6 +420,9 @@ def test_the_study_runs_with_a_tiny_budget(tmp_path):
     assert (tmp_path / args.name / "table.md").read_text().count("| bad |") == 4
     parl = dataclasses.replace(args, preference_pairs=8, out_dir=tmp_path, horizon=20, figures=False)
     assert "bad/parl/primary_fraction" in study.main(parl)
+    on_policy = dataclasses.replace(parl, preference_labels="on_policy")
+    assert on_policy.name.endswith("-parl8-onpolicy-seeds0-1")
+    assert "bad/parl/primary_fraction" in study.main(on_policy)
 
 
 @pytest.mark.slow
@@ -582,3 +585,90 @@ def test_seeds_under_vmap_equal_one_run_per_seed_on_a_sparse_mdp(hypergradient):
         np.testing.assert_allclose(batched.primary_return[index], single.primary_return, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(batched.params.blend[index], single.params.blend, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(batched.hypergradient_norm[index], single.hypergradient_norm, rtol=1e-4)
+
+
+def test_on_policy_pairs_follow_the_policy_the_dynamics_and_the_teacher():
+    from rewardlab.bilevel import OnPolicyPreferences
+    from rewardlab.preferences import bradley_terry_probability
+
+    problem = _small_problem(1)._replace(
+        primary=jnp.asarray([[0.0, 1.0], [0.5, -1.0], [2.0, 0.0]], jnp.float32),
+        transitions=jnp.asarray(
+            [[[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]], [[0.0, 0.0, 1.0], [0.2, 0.8, 0.0]], [[0, 0, 1.0]] * 2]
+        ),
+    )
+    sampler = OnPolicyPreferences(pairs=200, segment_length=6, temperature=0.5)
+    pairs = sampler(jax.random.key(0), jnp.zeros((3, 2)), problem, None)
+    states, actions = np.asarray(pairs.states), np.asarray(pairs.actions)
+    assert states.shape == actions.shape == (200, 2, 6) and pairs.labels.shape == (200,)
+    assert set(np.unique(states[..., 0])) == {0, 1}  # episode starts drawn from d0 = (0.6, 0.4, 0)
+    transitions = np.asarray(problem.transitions)
+    assert np.all(transitions[states[..., :-1], actions[..., :-1], states[..., 1:]] > 0)  # segments follow T
+    assert 0.4 < actions.mean() < 0.6  # a uniform policy takes both actions
+    returns = np.asarray(problem.primary)[states, actions].sum(-1)
+    expected = bradley_terry_probability(jnp.asarray(returns[:, 0]), jnp.asarray(returns[:, 1]), 0.5)
+    np.testing.assert_allclose(pairs.labels, expected, rtol=1e-5)
+    # a near-deterministic policy takes its action; another key draws other pairs
+    greedy = sampler(jax.random.key(0), jnp.array([[0.0, 30.0]] * 3), problem, None)
+    assert np.all(np.asarray(greedy.actions) == 1)
+    assert not np.array_equal(np.asarray(sampler(jax.random.key(1), jnp.zeros((3, 2)), problem, None).states), states)
+    # the teacher may judge by its own reward
+    teacher = -np.asarray(problem.primary)
+    flipped = sampler(jax.random.key(0), jnp.zeros((3, 2)), problem, teacher)
+    np.testing.assert_allclose(flipped.labels, 1.0 - np.asarray(pairs.labels), rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="outer_data"):
+        sampler(jax.random.key(0), jnp.zeros((3, 2)), problem, np.zeros(3))
+    with pytest.raises(ValueError, match="pairs"):
+        OnPolicyPreferences(pairs=0)
+    with pytest.raises(ValueError, match="temperature"):
+        OnPolicyPreferences(temperature=0.0)
+
+
+def test_the_on_policy_objective_is_the_mean_loss_with_a_likelihood_ratio_policy_gradient():
+    from rewardlab.bilevel import OnPolicyPreferences, on_policy_preference_objective
+    from rewardlab.preferences import bradley_terry_loss
+
+    problem = _small_problem(2)
+    problem = problem._replace(
+        **{
+            name: jnp.asarray(getattr(problem, name), jnp.float32)
+            for name in ("transitions", "initial_state_dist", "primary", "auxiliary")
+        }
+    )
+    blend = table_blend(6)
+    params = BlendParams(blend.init(None) + 0.3 * jax.random.normal(jax.random.key(1), (6, 3)), jnp.asarray(2.0))
+    theta = jax.random.normal(jax.random.key(2), (3, 2))
+    pairs = OnPolicyPreferences(pairs=32, segment_length=4)(jax.random.key(3), theta, problem, None)
+    reward = blend_rewards(blend.coefficients(params.blend, problem.blend_inputs), problem.primary, problem.auxiliary)
+    returns = reward[pairs.states, pairs.actions].sum(-1)
+    losses = jax.vmap(bradley_terry_loss)(returns[:, 0], returns[:, 1], pairs.labels)
+    value = on_policy_preference_objective(theta, params, problem, blend, pairs)
+    np.testing.assert_allclose(value, -losses.mean(), rtol=1e-5)
+
+    def log_prob(t):
+        return jnp.sum(jax.nn.log_softmax(t, -1)[pairs.states, pairs.actions], axis=(1, 2))
+
+    expected = jnp.einsum("b,bsa->sa", losses.mean() - losses, jax.jacobian(log_prob)(theta)) / 32
+    gradient = jax.grad(on_policy_preference_objective)(theta, params, problem, blend, pairs)
+    np.testing.assert_allclose(gradient, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_barfi_draws_the_outer_objectives_data_from_the_current_policy_each_iteration():
+    from rewardlab.bilevel import OnPolicyPreferences, on_policy_preference_objective
+
+    problem = _two_state_problem()
+    sampler = OnPolicyPreferences(pairs=16, segment_length=3)
+    config = dataclasses.replace(SMALL, outer_iterations=10)
+    keys = jax.random.split(jax.random.key(4), 2)
+    batched = barfi(problem, config, keys, outer_objective=on_policy_preference_objective, outer_sampler=sampler)
+    assert not bool(batched.diverged.any()) and np.all(np.isfinite(np.asarray(batched.coefficients)))
+    assert float(jnp.abs(batched.params.blend - jnp.array([0.0, 1.0, 1.0])).max()) > 1e-3  # φ moved
+    for index in range(2):  # the draws follow each seed's key, under vmap as alone
+        single = barfi(
+            problem, config, keys[index], outer_objective=on_policy_preference_objective, outer_sampler=sampler
+        )
+        np.testing.assert_allclose(batched.params.blend[index], single.params.blend, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="outer_sampler"):
+        barfi(problem, config, keys, outer_sampler=sampler)
+    with pytest.raises(TypeError, match="outer_sampler"):
+        barfi(problem, config, keys, outer_objective=on_policy_preference_objective, outer_sampler=3)

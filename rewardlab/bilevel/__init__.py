@@ -14,7 +14,8 @@ gradient (:func:`barfi`); with continuous states it is a sampled actor-critic on
 functional environment (:func:`barfi_actor_critic`). The blend's dependence on (s, a) is a
 :class:`BlendParameterisation` (:func:`table_blend`, :func:`linear_blend`, :func:`network_blend`). PARL's variant swaps the
 upper objective for a preference likelihood (:func:`preference_objective` as ``barfi``'s
-``outer_objective``, with labelled pairs as ``outer_data``). Where the inner learner is an SB3
+``outer_objective``, with labelled pairs as ``outer_data``; or with on-policy labels drawn afresh each outer
+iteration, :class:`OnPolicyPreferences` as ``outer_sampler`` and :func:`on_policy_preference_objective`). Where the inner learner is an SB3
 agent (MuJoCo), :func:`barfi_sb3` warm-starts it across outer iterations on r_φ and takes a
 first-order outer gradient from its rollouts (one policy-gradient step differentiated, no
 inverse Hessian).
@@ -60,10 +61,12 @@ from rewardlab.bilevel._implicit import (
     neumann_inverse_hvp,
     unrolled_gradient,
 )
+from rewardlab.bilevel._parl import OnPolicyPreferences, on_policy_preference_objective
 from rewardlab.bilevel._tabular import (
     BarfiConfig,
     BarfiResult,
     OuterObjective,
+    OuterSampler,
     TabularBilevelProblem,
     TabularPreferences,
     barfi,
@@ -90,7 +93,9 @@ __all__ = [
     "FunctionalEnv",
     "LinearBlend",
     "NetworkBlend",
+    "OnPolicyPreferences",
     "OuterObjective",
+    "OuterSampler",
     "RolloutLog",
     "TableBlend",
     "TabularBilevelProblem",
@@ -111,6 +116,7 @@ __all__ = [
     "linear_blend",
     "network_blend",
     "neumann_inverse_hvp",
+    "on_policy_preference_objective",
     "optimal_primary_return",
     "policy_score_products",
     "preference_objective",

@@ -56,6 +56,9 @@ Array = Any
 ComponentFn = Callable[[jax.Array, jax.Array, jax.Array], Any]  # (s, a, s') index grids -> reward values
 # (θ [S, A], φ, problem, blend, data) -> scalar to maximise; data is a pytree of arrays (traced)
 OuterObjective = Callable[[jax.Array, BlendParams, "TabularBilevelProblem", BlendParameterisation, Any], jax.Array]
+# (key, θ [S, A] without gradient, problem, outer_data) -> this outer iteration's data for the outer objective
+OuterSampler = Callable[[jax.Array, jax.Array, "TabularBilevelProblem", Any], Any]
+_SAMPLER_STREAM = 0x5A3D  # folded into a run's key for the sampler's draws; θ_0 keeps the key itself
 
 
 class TabularBilevelProblem(NamedTuple):
@@ -361,8 +364,10 @@ def _run(
     outer_objective: OuterObjective | None = None,
     outer_data: Any = None,
     form: GatherForm | None = None,
+    outer_sampler: OuterSampler | None = None,
 ) -> BarfiResult:
     num_states, num_actions = problem.primary.shape
+    sample_key = jax.random.fold_in(key, _SAMPLER_STREAM)
     theta = config.initial_policy_scale * jax.random.normal(key, (num_states, num_actions), jnp.float32)
     start_discount = (
         config.initial_discount if config.initial_discount is not None else jnp.minimum(problem.discount, 0.999)
@@ -375,9 +380,9 @@ def _run(
     def f(t: jax.Array, p: BlendParams) -> jax.Array:
         return _inner_objective(t, p, problem, blend, config, form)
 
-    def outer(t: jax.Array, p: BlendParams) -> jax.Array:
+    def outer(t: jax.Array, p: BlendParams, data: Any) -> jax.Array:
         if outer_objective is not None:
-            return outer_objective(t, p, problem, blend, outer_data)
+            return outer_objective(t, p, problem, blend, data)
         seed_batched = config.hypergradient != "unrolled"
         return _return_of(problem, form, _policy(t), problem.primary, config.horizon, problem.discount, seed_batched)
 
@@ -395,17 +400,25 @@ def _run(
         if config.hypergradient == "unrolled":
             middle = ascend(theta, phi, config.inner_steps - config.unroll_steps)
             new_theta = ascend(middle, phi, config.unroll_steps)
-            gradient = unrolled_gradient(
-                f, outer, middle, phi, steps=config.unroll_steps, learning_rate=config.learning_rate
-            )
         else:
             new_theta = ascend(theta, phi, config.inner_steps)
+        data = outer_data
+        if outer_sampler is not None:  # the upper level's data from the policy the inner steps reached
+            data = outer_sampler(
+                jax.random.fold_in(sample_key, iteration), jax.lax.stop_gradient(new_theta), problem, outer_data
+            )
+        objective = functools.partial(outer, data=data)
+        if config.hypergradient == "unrolled":
+            gradient = unrolled_gradient(
+                f, objective, middle, phi, steps=config.unroll_steps, learning_rate=config.learning_rate
+            )
+        else:
             if config.hypergradient == "none":
                 gradient = jax.tree.map(jnp.zeros_like, phi)
             else:
                 gradient = implicit_gradient(
                     f,
-                    outer,
+                    objective,
                     new_theta,
                     phi,
                     method="cg" if config.hypergradient == "cg" else "neumann",
@@ -451,7 +464,7 @@ def _run(
     return BarfiResult(phi, theta, returns, inner_returns, coefficients, discounts, grad_norms, diverged, diverged_at)
 
 
-@functools.partial(jax.jit, static_argnames=("blend", "config", "outer_objective"))
+@functools.partial(jax.jit, static_argnames=("blend", "config", "outer_objective", "outer_sampler"))
 def _run_one(
     problem: TabularBilevelProblem,
     blend_params: Any,
@@ -461,11 +474,12 @@ def _run_one(
     outer_objective: Any,
     outer_data: Any,
     form: GatherForm | None,
+    outer_sampler: Any,
 ) -> BarfiResult:
-    return _run(problem, blend_params, key, blend, config, outer_objective, outer_data, form)
+    return _run(problem, blend_params, key, blend, config, outer_objective, outer_data, form, outer_sampler)
 
 
-@functools.partial(jax.jit, static_argnames=("blend", "config", "outer_objective"))
+@functools.partial(jax.jit, static_argnames=("blend", "config", "outer_objective", "outer_sampler"))
 def _run_seeds(
     problem: TabularBilevelProblem,
     blend_params: Any,
@@ -475,10 +489,11 @@ def _run_seeds(
     outer_objective: Any,
     outer_data: Any,
     form: GatherForm | None,
+    outer_sampler: Any,
 ) -> BarfiResult:
-    return jax.vmap(lambda key: _run(problem, blend_params, key, blend, config, outer_objective, outer_data, form))(
-        keys
-    )
+    return jax.vmap(
+        lambda key: _run(problem, blend_params, key, blend, config, outer_objective, outer_data, form, outer_sampler)
+    )(keys)
 
 
 def barfi(
@@ -490,6 +505,7 @@ def barfi(
     blend_params: Any = None,
     outer_objective: OuterObjective | None = None,
     outer_data: Any = None,
+    outer_sampler: OuterSampler | None = None,
 ) -> BarfiResult:
     """Learn a behaviour-alignment reward on a finite MDP: BARFI's bilevel loop, one jitted ``lax.scan``.
 
@@ -507,13 +523,18 @@ def barfi(
             module-level pure function; None for the primary return J_p (BARFI). PARL's
             preference-based objective is :func:`preference_objective`.
         outer_data: arrays the outer objective reads (e.g. labelled pairs), traced, not compiled in.
+        outer_sampler: draws the outer objective's data afresh each outer iteration from the
+            policy the inner steps reached, ``sampler(key, θ, problem, outer_data) -> data``
+            (θ without gradient; a hashable callable, compiled in), e.g. PARL's on-policy labels
+            :class:`OnPolicyPreferences`; None to use ``outer_data`` every iteration.
 
     Returns:
         :class:`BarfiResult` (with a leading ``[N]`` axis for a batch of keys).
 
     Raises:
         TypeError, ValueError: a blend that is not a differentiable parameterisation of the
-            problem's inputs (see :func:`check_blend`).
+            problem's inputs (see :func:`check_blend`); an ``outer_sampler`` that is not callable
+            or comes without an ``outer_objective``.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -531,6 +552,15 @@ def barfi(
         raise TypeError(
             f"problem: expected a TabularBilevelProblem (tabular_problem(...)), got {type(problem).__name__}"
         )
+    if outer_sampler is not None:
+        if not callable(outer_sampler):
+            raise TypeError(
+                f"outer_sampler: expected a callable (key, θ, problem, data) -> data, got {outer_sampler!r}"
+            )
+        if outer_objective is None:
+            raise ValueError(
+                "outer_sampler: draws data for an outer_objective, but outer_objective is None (the primary return reads no data)"
+            )
     if blend is None:
         blend = _default_blend(int(np.prod(problem.primary.shape)))
     keys: jax.Array = jax.random.key(key) if isinstance(key, int) and not isinstance(key, bool) else jnp.asarray(key)
@@ -541,10 +571,10 @@ def barfi(
     check_blend(blend, blend_params, problem.blend_inputs, tuple(problem.primary.shape))
     form = gather_form_if_sparse(problem.transitions)
     if keys.ndim == 0:
-        return _run_one(problem, blend_params, keys, blend, config, outer_objective, outer_data, form)
+        return _run_one(problem, blend_params, keys, blend, config, outer_objective, outer_data, form, outer_sampler)
     if keys.ndim != 1:
         raise ValueError(f"key: expected one PRNG key or a batch [N] of keys, got shape {keys.shape}")
-    return _run_seeds(problem, blend_params, keys, blend, config, outer_objective, outer_data, form)
+    return _run_seeds(problem, blend_params, keys, blend, config, outer_objective, outer_data, form, outer_sampler)
 
 
 @functools.lru_cache(maxsize=16)
