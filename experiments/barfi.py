@@ -32,7 +32,9 @@ undiscounted primary (forward) return per episode.
 PARL (``--preference-pairs B``, gridworld only): a fifth method whose upper objective is the
 Bradley–Terry likelihood of B labelled segment pairs (:func:`rewardlab.bilevel.preference_objective`)
 instead of the primary return; a simulated teacher labels pairs of random-policy segments by
-their primary partial returns (Bradley–Terry probabilities, ``preference_temperature``).
+their primary partial returns (Bradley–Terry probabilities, ``preference_temperature``). With
+``--preference-labels on_policy`` the pairs are drawn afresh from the current policy every outer
+iteration (:class:`rewardlab.bilevel.OnPolicyPreferences`) and labelled by the same teacher.
 
 Run: ``python -m experiments.barfi --auxiliary both`` (figures and a table in the run folder;
 docs/barfi.md has them), or as a sweep: ``rewardlab sweep experiments/barfi.toml``.
