@@ -363,7 +363,9 @@ def test_the_study_parses_from_the_command_line_and_the_sweep_file():
     with pytest.raises(ValueError, match="auxiliary: expected one of"):
         study.Args(auxiliary="ugly")  # type: ignore[arg-type]
     assert parse_args(study.Args, ["--env", "cartpole", "--episodes", "4"]).env == "cartpole"
-    assert len(load_sweep("experiments/barfi_control.toml").runs()) == 4
+    for env in ("cartpole", "mountaincar"):
+        runs = load_sweep(f"experiments/barfi_{env}.toml").runs()
+        assert len(runs) == 2 and {run.args.env for run in runs} == {env}
     with pytest.raises(ValueError, match="preference_pairs: PARL runs on the detour gridworld only"):
         study.Args(env="cartpole", preference_pairs=8)
 
