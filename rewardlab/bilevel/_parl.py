@@ -31,9 +31,9 @@ import jax
 import jax.numpy as jnp
 
 from rewardlab._checks import check_int, check_real
-from rewardlab.bilevel._blend import BlendParameterisation, BlendParams, blend_rewards
-from rewardlab.bilevel._tabular import TabularBilevelProblem, TabularPreferences
-from rewardlab.preferences import bradley_terry_loss, bradley_terry_probability
+from rewardlab.bilevel._blend import BlendParameterisation, BlendParams
+from rewardlab.bilevel._tabular import TabularBilevelProblem, TabularPreferences, pair_losses
+from rewardlab.preferences import bradley_terry_probability
 from rewardlab.tabular import is_successor_table
 
 
@@ -125,11 +125,6 @@ def on_policy_preference_objective(
         ...                                            problem, blend, pairs)), 4)
         -0.3711
     """
-    coefficients = blend.coefficients(params.blend, problem.blend_inputs)
-    reward = blend_rewards(coefficients, problem.primary, problem.auxiliary)  # [S, A]
-    returns = jnp.sum(reward[data.states, data.actions], axis=-1)  # [B, 2]
-    losses = jax.vmap(bradley_terry_loss)(returns[:, 0], returns[:, 1], data.labels)
-    log_policy = jax.nn.log_softmax(policy_logits, axis=-1)
-    log_prob = jnp.sum(log_policy[data.states, data.actions], axis=(1, 2))  # [B]
+    losses, log_prob = pair_losses(policy_logits, params, problem, blend, data)
     weights = jax.nn.softmax(log_prob - jax.lax.stop_gradient(log_prob))
     return -jnp.sum(weights * losses)

@@ -615,10 +615,21 @@ def preference_objective(
         >>> round(float(preference_objective(jnp.zeros((2, 2)), BlendParams(blend.init(None), 0.0), problem, blend, pairs)), 4)
         -0.3711
     """
+    losses, log_prob = pair_losses(policy_logits, params, problem, blend, data)
+    return -jnp.sum(jax.nn.softmax(log_prob) * losses)
+
+
+def pair_losses(
+    policy_logits: jax.Array,
+    params: BlendParams,
+    problem: TabularBilevelProblem,
+    blend: BlendParameterisation,
+    data: TabularPreferences,
+) -> tuple[jax.Array, jax.Array]:
+    """Per pair: the Bradley–Terry loss of y under r_φ's partial returns, and log π_θ(σ¹) + log π_θ(σ²); both ``[B]``."""
     coefficients = blend.coefficients(params.blend, problem.blend_inputs)
     reward = blend_rewards(coefficients, problem.primary, problem.auxiliary)  # [S, A]
     returns = jnp.sum(reward[data.states, data.actions], axis=-1)  # [B, 2]
     losses = jax.vmap(bradley_terry_loss)(returns[:, 0], returns[:, 1], data.labels)
     log_policy = jax.nn.log_softmax(policy_logits, axis=-1)
-    weights = jax.nn.softmax(jnp.sum(log_policy[data.states, data.actions], axis=(1, 2)))
-    return -jnp.sum(weights * losses)
+    return losses, jnp.sum(log_policy[data.states, data.actions], axis=(1, 2))
