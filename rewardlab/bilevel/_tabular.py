@@ -412,20 +412,19 @@ def _run(
             gradient = unrolled_gradient(
                 f, objective, middle, phi, steps=config.unroll_steps, learning_rate=config.learning_rate
             )
+        elif config.hypergradient == "none":
+            gradient = jax.tree.map(jnp.zeros_like, phi)
         else:
-            if config.hypergradient == "none":
-                gradient = jax.tree.map(jnp.zeros_like, phi)
-            else:
-                gradient = implicit_gradient(
-                    f,
-                    objective,
-                    new_theta,
-                    phi,
-                    method="cg" if config.hypergradient == "cg" else "neumann",
-                    terms=config.neumann_terms,
-                    step=step_size,
-                    iterations=config.cg_iterations,
-                )
+            gradient = implicit_gradient(
+                f,
+                objective,
+                new_theta,
+                phi,
+                method="cg" if config.hypergradient == "cg" else "neumann",
+                terms=config.neumann_terms,
+                step=step_size,
+                iterations=config.cg_iterations,
+            )
         if not config.learn_discount:
             gradient = gradient._replace(discount_logit=jnp.zeros_like(gradient.discount_logit))
         after = f(new_theta, phi)
