@@ -100,7 +100,9 @@ class Args:
         initial_policy_scale: std of the random initial policy logits.
         env: ``detour`` (exact tabular learner), ``mountaincar`` or ``cartpole`` (sampled actor-critic),
             ``HalfCheetah-v5`` (PPO, first-order outer gradient; ``hypergradient`` becomes ``first_order``).
-        episodes: episodes per batch of the actor-critic (control tasks).
+        episodes: episodes per batch of the actor-critic's inner updates (control tasks).
+        outer_episodes: episodes of the batch BARFI's outer gradient and the reported return are
+            estimated on (control tasks); 0 for ``episodes``.
         episode_horizon: steps per episode (control tasks; HalfCheetah's time limit, 1000 in gymnasium).
         actor_learning_rate: the actor-critic's actor step size, also its Neumann step (control tasks).
         inner_timesteps: PPO's env steps per outer iteration (HalfCheetah).
@@ -130,6 +132,7 @@ class Args:
     scale: float = 0.1
     initial_policy_scale: float = 1.0
     episodes: int = 16
+    outer_episodes: int = 0
     episode_horizon: int = 200
     actor_learning_rate: float = 0.1
     inner_timesteps: int = 1024
@@ -146,9 +149,17 @@ class Args:
     def __post_init__(self) -> None:
         check_choices(self)
         names = ("seeds", "outer_iterations", "inner_steps", "neumann_terms", "horizon", "episodes", "episode_horizon")
-        for name in (*names, "tail", "preference_pairs", "segment_length", "inner_timesteps", "workers"):
+        for name in (
+            *names,
+            "outer_episodes",
+            "tail",
+            "preference_pairs",
+            "segment_length",
+            "inner_timesteps",
+            "workers",
+        ):
             value = getattr(self, name)
-            low = 0 if name in ("neumann_terms", "preference_pairs") else 1
+            low = 0 if name in ("neumann_terms", "preference_pairs", "outer_episodes") else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
         if self.preference_pairs and self.env != "detour":
@@ -292,6 +303,7 @@ def run_control(args: Args, auxiliary: str) -> dict[str, ActorCriticResult]:
             outer_iterations=args.outer_iterations,
             inner_steps=args.inner_steps,
             num_episodes=args.episodes,
+            outer_episodes=args.outer_episodes or None,
             horizon=args.episode_horizon,
             discount=task.discount,
             learning_rate=args.actor_learning_rate,
@@ -370,7 +382,8 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
     """Run the study; return the summary (also ``summary.json`` and a Markdown table in the run folder).
 
     Without a ``logger`` the run folder is ``out_dir/<name>``; a sweep's logger brings its own.
-    Logged curves: ``<auxiliary>/<method>/primary_fraction`` (mean over seeds) per outer
+    Per method the summary holds the mean final primary fraction with its 95 % bootstrap interval
+    and each seed's value (``<auxiliary>/<method>/per_seed``). Logged curves: ``<auxiliary>/<method>/primary_fraction`` (mean over seeds) per outer
     iteration and BARFI's ``<auxiliary>/barfi/phi{1,2,3}`` and ``discount``.
     """
     start = time.perf_counter()
@@ -411,6 +424,7 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
             summary[f"{auxiliary}/{method}/primary_fraction_low"] = low
             summary[f"{auxiliary}/{method}/primary_fraction_high"] = high
             summary[f"{auxiliary}/{method}/diverged"] = int(np.sum(result.diverged))
+            summary[f"{auxiliary}/{method}/per_seed"] = np.round(fraction, 4).tolist()
             rows.append(
                 f"| {auxiliary} | {method} | {estimate:.3f} [{low:.3f}, {high:.3f}] | {int(np.sum(result.diverged))} |"
             )

@@ -351,6 +351,40 @@ def test_actor_critic_loop_runs_over_seeds_and_checks_its_components():
         barfi_actor_critic(_Chain(), components, config, keys, blend=linear_blend(3))  # 3 features, observations [1]
 
 
+def test_actor_critic_outer_gradient_has_its_own_batch_size():
+    from rewardlab.bilevel import ActorCriticConfig, barfi_actor_critic
+
+    def components(obs, action, next_obs):
+        return (next_obs[0] >= 1.0).astype(jnp.float32), jnp.asarray(0.1) * (action == 0)
+
+    keys = jax.random.split(jax.random.key(1), 2)
+
+    def run(hypergradient, outer_episodes):
+        config = ActorCriticConfig(
+            num_actions=2,
+            outer_iterations=3,
+            inner_steps=2,
+            num_episodes=4,
+            outer_episodes=outer_episodes,
+            horizon=12,
+            hypergradient=hypergradient,
+        )
+        return barfi_actor_critic(_Chain(), components, config, keys, blend=linear_blend(1))
+
+    same, default = run("neumann", 4), run("neumann", None)
+    for a, b in zip(jax.tree.leaves(same), jax.tree.leaves(default), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # φ fixed: the inner updates never see the outer batch, so the policy is the same whatever its size
+    np.testing.assert_array_equal(np.asarray(run("none", 32).policy_params), np.asarray(run("none", 4).policy_params))
+    # the outer batch is what moves φ
+    moved = jax.tree.leaves(run("neumann", 32).params)
+    assert not all(
+        np.allclose(np.asarray(a), np.asarray(b)) for a, b in zip(moved, jax.tree.leaves(same.params), strict=True)
+    )
+    with pytest.raises(ValueError, match="outer_episodes: expected an integer >= 1"):
+        ActorCriticConfig(num_actions=2, outer_episodes=0)
+
+
 def test_the_study_parses_from_the_command_line_and_the_sweep_file():
     from experiments import barfi as study
     from rewardlab.sweeps import load_sweep, parse_args

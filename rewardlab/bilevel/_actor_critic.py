@@ -69,7 +69,11 @@ class ActorCriticConfig:
         num_actions: A, discrete actions.
         outer_iterations: outer updates of φ.
         inner_steps: actor-critic updates per outer iteration.
-        num_episodes: N, episodes per batch.
+        num_episodes: N, episodes per batch of the inner updates.
+        outer_episodes: episodes of the batch the outer gradient (and the reported primary return)
+            is estimated on, fresh each outer iteration; None for ``num_episodes``. The outer
+            gradient is a product of sampled gradients and a sampled Hessian, so it needs a larger
+            batch than an inner step for the same signal-to-noise ratio.
         horizon: T, steps per episode.
         discount: the environment's γ (primary objective).
         learning_rate: actor step size.
@@ -87,6 +91,7 @@ class ActorCriticConfig:
     outer_iterations: int = 50
     inner_steps: int = 10
     num_episodes: int = 16
+    outer_episodes: int | None = None
     horizon: int = 200
     discount: float = 0.99
     learning_rate: float = 0.01
@@ -103,6 +108,8 @@ class ActorCriticConfig:
         for name in ("num_actions", "outer_iterations", "inner_steps", "num_episodes", "horizon", "cg_iterations"):
             check_int(name, getattr(self, name), low=1)
         check_int("neumann_terms", self.neumann_terms, low=0)
+        if self.outer_episodes is not None:
+            check_int("outer_episodes", self.outer_episodes, low=1)
         check_real("discount", self.discount, low=0.0, high=1.0, low_open=True, high_open=True)
         for name in ("learning_rate", "critic_learning_rate", "outer_learning_rate", "neumann_step", "l2_penalty"):
             check_real(name, getattr(self, name), low=0.0)
@@ -138,7 +145,12 @@ def _features(obs: jax.Array) -> jax.Array:
 
 
 def _rollout(
-    env: FunctionalEnv, components: ComponentsFn, theta: jax.Array, key: jax.Array, config: ActorCriticConfig
+    env: FunctionalEnv,
+    components: ComponentsFn,
+    theta: jax.Array,
+    key: jax.Array,
+    config: ActorCriticConfig,
+    episodes: int,
 ) -> Batch:
     def episode(key: jax.Array) -> Batch:
         start_key, key = jax.random.split(key)
@@ -159,7 +171,7 @@ def _rollout(
         _, (obs, actions, alive, r_p, r_aux) = jax.lax.scan(step, (state, jnp.ones(()), key), None, config.horizon)
         return Batch(obs, actions, alive, r_p, r_aux, obs)
 
-    return jax.vmap(episode)(jax.random.split(key, config.num_episodes))
+    return jax.vmap(episode)(jax.random.split(key, episodes))
 
 
 def _discounted_to_go(rewards: jax.Array, discount: jax.Array) -> jax.Array:
@@ -214,7 +226,7 @@ def _run(
 
     def inner_step(carry: tuple, key: jax.Array) -> tuple[tuple, None]:
         t, critic, p = carry
-        batch = _rollout(env, components, t, key, config)
+        batch = _rollout(env, components, t, key, config, config.num_episodes)
         t = t + config.learning_rate * jax.grad(surrogate)(t, p, batch, critic)
         reward, gamma = blended(p, batch)
         targets = jax.lax.stop_gradient(_discounted_to_go(reward, gamma))
@@ -233,7 +245,8 @@ def _run(
         (new_t, new_critic, _), _ = jax.lax.scan(
             inner_step, (t, critic, p), jax.random.split(inner_key, config.inner_steps)
         )
-        batch = _rollout(env, components, new_t, outer_key, config)
+        outer_episodes = config.num_episodes if config.outer_episodes is None else config.outer_episodes
+        batch = _rollout(env, components, new_t, outer_key, config, outer_episodes)
         if config.hypergradient == "none":
             gradient = jax.tree.map(jnp.zeros_like, p)
         else:
