@@ -105,6 +105,8 @@ class Args:
             estimated on (control tasks); 0 for ``episodes``.
         episode_horizon: steps per episode (control tasks; HalfCheetah's time limit, 1000 in gymnasium).
         actor_learning_rate: the actor-critic's actor step size, also its Neumann step (control tasks).
+        normalize_advantages: the actor-critic scales its advantages to unit variance per batch (control tasks).
+        entropy_coefficient: weight of the policy's entropy in the actor-critic's objective (control tasks).
         inner_timesteps: PPO's env steps per outer iteration (HalfCheetah).
         workers: processes running HalfCheetah's runs (one run each, seeds and methods in parallel).
         tail: outer iterations at the end averaged into the reported return (control tasks).
@@ -135,6 +137,8 @@ class Args:
     outer_episodes: int = 0
     episode_horizon: int = 200
     actor_learning_rate: float = 0.1
+    normalize_advantages: bool = False
+    entropy_coefficient: float = 0.0
     inner_timesteps: int = 1024
     workers: int = 1
     tail: int = 5
@@ -311,6 +315,8 @@ def run_control(args: Args, auxiliary: str) -> dict[str, ActorCriticResult]:
             hypergradient=args.hypergradient if method == "barfi" else "none",
             neumann_terms=args.neumann_terms,
             neumann_step=args.actor_learning_rate,
+            normalize_advantages=args.normalize_advantages,
+            entropy_coefficient=args.entropy_coefficient,
         )
         coefficients = BASELINE_COEFFICIENTS.get(method, (0.0, 1.0, 1.0))
         start = (jnp.zeros((num_features, 3), jnp.float32), jnp.asarray(coefficients, jnp.float32))

@@ -385,6 +385,48 @@ def test_actor_critic_outer_gradient_has_its_own_batch_size():
         ActorCriticConfig(num_actions=2, outer_episodes=0)
 
 
+def test_actor_critic_normalised_advantages_ignore_the_reward_scale_and_entropy_keeps_the_policy_soft():
+    from rewardlab.bilevel import ActorCriticConfig, barfi_actor_critic
+
+    def components(scale):
+        def fn(obs, action, next_obs):
+            return scale * (next_obs[0] >= 1.0).astype(jnp.float32), scale * 0.1 * (action == 0)
+
+        return fn
+
+    keys = jax.random.split(jax.random.key(2), 2)
+
+    def policy(scale, normalize_advantages=False, entropy_coefficient=0.0, learning_rate=0.01):
+        config = ActorCriticConfig(
+            num_actions=2,
+            outer_iterations=4,
+            inner_steps=3,
+            num_episodes=8,
+            horizon=12,
+            hypergradient="none",
+            learning_rate=learning_rate,
+            normalize_advantages=normalize_advantages,
+            entropy_coefficient=entropy_coefficient,
+        )
+        return np.asarray(
+            barfi_actor_critic(_Chain(), components(scale), config, keys, blend=linear_blend(1)).policy_params
+        )
+
+    # r_φ ×10: the critic and the advantages scale by 10, the normalised step does not
+    np.testing.assert_allclose(policy(10.0, True), policy(1.0, True), atol=1e-5)
+    assert not np.allclose(policy(10.0), policy(1.0), atol=1e-3)
+
+    def entropy(theta):  # mean entropy of π over the chain's states
+        logits = jnp.stack([jnp.array([x, 1.0]) @ theta for x in np.linspace(0.0, 1.0, 5)], axis=-2)
+        log_pi = jax.nn.log_softmax(logits)
+        return float(-(jnp.exp(log_pi) * log_pi).sum(-1).mean())
+
+    greedy, soft = policy(1.0, learning_rate=1.0), policy(1.0, entropy_coefficient=1.0, learning_rate=1.0)
+    assert entropy(soft) > entropy(greedy)
+    with pytest.raises(ValueError, match="entropy_coefficient"):
+        ActorCriticConfig(num_actions=2, entropy_coefficient=-0.1)
+
+
 def test_the_study_parses_from_the_command_line_and_the_sweep_file():
     from experiments import barfi as study
     from rewardlab.sweeps import load_sweep, parse_args

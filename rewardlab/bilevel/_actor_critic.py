@@ -84,6 +84,12 @@ class ActorCriticConfig:
         neumann_step: Neumann step α.
         cg_iterations: conjugate-gradient steps.
         l2_penalty: λ.
+        entropy_coefficient: β ≥ 0, weight of the policy's entropy in the inner objective. A linear
+            softmax policy trained by policy gradient alone saturates (its probabilities round to
+            0 and 1), and then every sampled gradient, the outer one included, is exactly zero.
+        normalize_advantages: scale the inner advantages to zero mean and unit variance over the
+            batch's live steps, so the actor's step does not grow with the scale of r_φ, which
+            the outer loop changes.
         learn_discount: learn γ_φ.
     """
 
@@ -102,6 +108,8 @@ class ActorCriticConfig:
     neumann_step: float = 0.01
     cg_iterations: int = 5
     l2_penalty: float = 1e-3
+    entropy_coefficient: float = 0.0
+    normalize_advantages: bool = False
     learn_discount: bool = True
 
     def __post_init__(self) -> None:
@@ -111,7 +119,8 @@ class ActorCriticConfig:
         if self.outer_episodes is not None:
             check_int("outer_episodes", self.outer_episodes, low=1)
         check_real("discount", self.discount, low=0.0, high=1.0, low_open=True, high_open=True)
-        for name in ("learning_rate", "critic_learning_rate", "outer_learning_rate", "neumann_step", "l2_penalty"):
+        reals = ("learning_rate", "critic_learning_rate", "outer_learning_rate", "neumann_step", "l2_penalty")
+        for name in (*reals, "entropy_coefficient"):
             check_real(name, getattr(self, name), low=0.0)
         if self.hypergradient not in ("neumann", "cg", "none"):
             raise ValueError(f"hypergradient: expected 'neumann', 'cg' or 'none', got {self.hypergradient!r}")
@@ -213,10 +222,18 @@ def _run(
         reward, gamma = blended(p, batch)
         returns = _discounted_to_go(reward, gamma)
         advantage = returns - jax.lax.stop_gradient(_features(batch.obs) @ critic)
+        if config.normalize_advantages:
+            live = jnp.maximum(jnp.sum(batch.alive), 1.0)
+            mean = jnp.sum(advantage * batch.alive) / live
+            std = jnp.sqrt(jnp.sum(batch.alive * (advantage - mean) ** 2) / live + 1e-8)
+            advantage = (advantage - mean) / std
         weights = batch.alive * gamma**steps
-        return jnp.mean(
-            jnp.sum(weights * _log_probs(t, batch) * advantage, axis=1)
-        ) - 0.5 * config.l2_penalty * jnp.sum(t**2)
+        objective = jnp.mean(jnp.sum(weights * _log_probs(t, batch) * advantage, axis=1))
+        if config.entropy_coefficient > 0:
+            log_pi = jax.nn.log_softmax(_features(batch.obs) @ t)
+            entropy = -jnp.sum(jnp.exp(log_pi) * log_pi, axis=-1)  # [N, T]
+            objective = objective + config.entropy_coefficient * jnp.mean(jnp.sum(batch.alive * entropy, axis=1))
+        return objective - 0.5 * config.l2_penalty * jnp.sum(t**2)
 
     def primary_surrogate(t: jax.Array, batch: Batch) -> jax.Array:
         returns = _discounted_to_go(batch.primary * batch.alive, jnp.asarray(config.discount))
