@@ -105,7 +105,8 @@ class Args:
             estimated on (control tasks); 0 for ``episodes``.
         episode_horizon: steps per episode (control tasks; HalfCheetah's time limit, 1000 in gymnasium).
         actor_learning_rate: the actor-critic's actor step size, also its Neumann step (control tasks).
-        normalize_advantages: the actor-critic scales its advantages to unit variance per batch (control tasks).
+        normalize_advantages: the actor-critic scales its advantages to unit variance per batch (control tasks;
+            ``false`` for the raw policy gradient).
         entropy_coefficient: weight of the policy's entropy in the actor-critic's objective (control tasks).
         inner_timesteps: PPO's env steps per outer iteration (HalfCheetah).
         workers: processes running HalfCheetah's runs (one run each, seeds and methods in parallel).
@@ -137,7 +138,7 @@ class Args:
     outer_episodes: int = 0
     episode_horizon: int = 200
     actor_learning_rate: float = 0.1
-    normalize_advantages: bool = False
+    normalize_advantages: bool = True
     entropy_coefficient: float = 0.0
     inner_timesteps: int = 1024
     workers: int = 1

@@ -84,12 +84,13 @@ class ActorCriticConfig:
         neumann_step: Neumann step α.
         cg_iterations: conjugate-gradient steps.
         l2_penalty: λ.
-        entropy_coefficient: β ≥ 0, weight of the policy's entropy in the inner objective. A linear
-            softmax policy trained by policy gradient alone saturates (its probabilities round to
-            0 and 1), and then every sampled gradient, the outer one included, is exactly zero.
+        entropy_coefficient: β ≥ 0, weight of the policy's entropy in the inner objective. A softmax
+            policy trained by policy gradient alone can go nearly deterministic, and every sampled
+            gradient, the outer one included, shrinks with the probability left to the other actions.
         normalize_advantages: scale the inner advantages to zero mean and unit variance over the
             batch's live steps, so the actor's step does not grow with the scale of r_φ, which
-            the outer loop changes.
+            the outer loop changes (on by default; off is the raw policy gradient, with which BARFI
+            stalled or collapsed in many CartPole seeds: docs/barfi.md).
         learn_discount: learn γ_φ.
     """
 
@@ -109,7 +110,7 @@ class ActorCriticConfig:
     cg_iterations: int = 5
     l2_penalty: float = 1e-3
     entropy_coefficient: float = 0.0
-    normalize_advantages: bool = False
+    normalize_advantages: bool = True
     learn_discount: bool = True
 
     def __post_init__(self) -> None:
