@@ -514,6 +514,28 @@ def test_the_control_study_runs_with_a_tiny_budget(tmp_path, env):
     assert all(summary[f"bad/{method}/diverged"] == 0 for method in study.METHODS)
 
 
+@pytest.mark.slow
+def test_barfi_on_cartpole_turns_the_bad_heuristic_down_and_the_good_one_up():
+    from experiments import barfi as study
+
+    args = study.Args(
+        env="cartpole",
+        seeds=4,
+        outer_iterations=30,
+        inner_steps=5,
+        outer_episodes=64,
+        actor_learning_rate=0.1,
+        outer_learning_rate=0.03,
+    )
+    phi3 = {}
+    for auxiliary in ("good", "bad"):
+        result = study.run_control(dataclasses.replace(args, auxiliary=auxiliary), auxiliary)["barfi"]
+        assert not bool(np.asarray(result.diverged).any())
+        phi3[auxiliary] = np.asarray(result.coefficients)[:, -5:, 2].mean(axis=1)  # visited-average φ3 per seed
+    assert np.all(phi3["bad"] < 0.8), phi3  # it starts at 1 (the naive sum)
+    assert np.all(phi3["bad"] < phi3["good"]), phi3
+
+
 def test_parl_preference_upper_objective_learns_from_labels_alone():
     from rewardlab.bilevel import TabularPreferences, preference_objective
 
