@@ -390,8 +390,9 @@ def main(args: Args, logger: Logger | None = None) -> dict[str, Any]:
 
     Without a ``logger`` the run folder is ``out_dir/<name>``; a sweep's logger brings its own.
     Per method the summary holds the mean final primary fraction with its 95 % bootstrap interval
-    and each seed's value (``<auxiliary>/<method>/per_seed``). Logged curves: ``<auxiliary>/<method>/primary_fraction`` (mean over seeds) per outer
-    iteration and BARFI's ``<auxiliary>/barfi/phi{1,2,3}`` and ``discount``.
+    and each seed's value (``<auxiliary>/<method>/per_seed``). Logged curves:
+    ``<auxiliary>/<method>/primary_fraction`` (mean over seeds) per outer iteration and BARFI's
+    ``<auxiliary>/barfi/phi{1,2,3}`` and ``discount``.
     """
     start = time.perf_counter()
     run_dir = logger.run_dir if logger is not None and logger.run_dir is not None else Path(args.out_dir) / args.name

@@ -12,9 +12,12 @@ inner step samples a batch with π_θ and ascends the surrogate
 
     f(θ, φ) = (1/N) Σ_n Σ_t m_t γ_φ^t log π_θ(a_t|o_t) (G^φ_t − V_ψ(o_t)) − (λ/2)‖θ‖²,
 
-G^φ_t = Σ_{k≥t} γ_φ^{k−t} m_k r_φ(o_k, a_k), while ψ regresses V_ψ(o_t) on G^φ_t. The outer
-gradient uses :func:`rewardlab.bilevel.implicit_gradient` on a fresh batch with the samples held
-fixed: its Hessian is the surrogate's, without the second-order terms of the sampling
+G^φ_t = Σ_{k≥t} γ_φ^{k−t} m_k r_φ(o_k, a_k), while ψ regresses V_ψ(o_t) on G^φ_t. By default the
+advantages G^φ_t − V_ψ(o_t) are scaled to zero mean and unit variance over the batch's live steps
+(``normalize_advantages``), so the step does not grow with r_φ's scale; an entropy bonus
+β·Σ_t m_t H(π_θ(·|o_t)) is optional. The outer gradient uses
+:func:`rewardlab.bilevel.implicit_gradient` on a fresh batch (``outer_episodes``) with the samples
+held fixed: its Hessian is the surrogate's, without the second-order terms of the sampling
 distribution's dependence on θ (the usual policy-gradient Hessian approximation), and
 ∇_θ J_p is the same estimator with primary returns under the environment's discount.
 
