@@ -333,12 +333,26 @@ class _Chain:
         return state >= 1.0
 
 
+def _chain_components(scale=1.0):
+    """r_p = 1 on reaching the chain's end; the auxiliary reward pays 0.1 for going left; both × scale."""
+
+    def components(obs, action, next_obs):
+        return scale * (next_obs[0] >= 1.0).astype(jnp.float32), scale * 0.1 * (action == 0)
+
+    return components
+
+
+def _run_on_chain(keys, scale=1.0, **settings):
+    from rewardlab.bilevel import ActorCriticConfig, barfi_actor_critic
+
+    config = ActorCriticConfig(num_actions=2, horizon=12, **settings)
+    return barfi_actor_critic(_Chain(), _chain_components(scale), config, keys, blend=linear_blend(1))
+
+
 def test_actor_critic_loop_runs_over_seeds_and_checks_its_components():
     from rewardlab.bilevel import ActorCriticConfig, barfi_actor_critic
 
-    def components(obs, action, next_obs):
-        return (next_obs[0] >= 1.0).astype(jnp.float32), jnp.asarray(0.1) * (action == 0)  # aux pays for going left
-
+    components = _chain_components()
     config = ActorCriticConfig(num_actions=2, outer_iterations=3, inner_steps=2, num_episodes=4, horizon=12)
     keys = jax.random.split(jax.random.key(0), 2)
     result = barfi_actor_critic(_Chain(), components, config, keys, blend=linear_blend(1))
@@ -352,24 +366,19 @@ def test_actor_critic_loop_runs_over_seeds_and_checks_its_components():
 
 
 def test_actor_critic_outer_gradient_has_its_own_batch_size():
-    from rewardlab.bilevel import ActorCriticConfig, barfi_actor_critic
-
-    def components(obs, action, next_obs):
-        return (next_obs[0] >= 1.0).astype(jnp.float32), jnp.asarray(0.1) * (action == 0)
+    from rewardlab.bilevel import ActorCriticConfig
 
     keys = jax.random.split(jax.random.key(1), 2)
 
     def run(hypergradient, outer_episodes):
-        config = ActorCriticConfig(
-            num_actions=2,
+        return _run_on_chain(
+            keys,
             outer_iterations=3,
             inner_steps=2,
             num_episodes=4,
             outer_episodes=outer_episodes,
-            horizon=12,
             hypergradient=hypergradient,
         )
-        return barfi_actor_critic(_Chain(), components, config, keys, blend=linear_blend(1))
 
     same, default = run("neumann", 4), run("neumann", None)
     for a, b in zip(jax.tree.leaves(same), jax.tree.leaves(default), strict=True):
@@ -386,31 +395,23 @@ def test_actor_critic_outer_gradient_has_its_own_batch_size():
 
 
 def test_actor_critic_normalised_advantages_ignore_the_reward_scale_and_entropy_keeps_the_policy_soft():
-    from rewardlab.bilevel import ActorCriticConfig, barfi_actor_critic
-
-    def components(scale):
-        def fn(obs, action, next_obs):
-            return scale * (next_obs[0] >= 1.0).astype(jnp.float32), scale * 0.1 * (action == 0)
-
-        return fn
+    from rewardlab.bilevel import ActorCriticConfig
 
     keys = jax.random.split(jax.random.key(2), 2)
 
     def policy(scale, normalize_advantages=False, entropy_coefficient=0.0, learning_rate=0.01):
-        config = ActorCriticConfig(
-            num_actions=2,
+        result = _run_on_chain(
+            keys,
+            scale,
             outer_iterations=4,
             inner_steps=3,
             num_episodes=8,
-            horizon=12,
             hypergradient="none",
             learning_rate=learning_rate,
             normalize_advantages=normalize_advantages,
             entropy_coefficient=entropy_coefficient,
         )
-        return np.asarray(
-            barfi_actor_critic(_Chain(), components(scale), config, keys, blend=linear_blend(1)).policy_params
-        )
+        return np.asarray(result.policy_params)
 
     # r_φ ×10: the critic and the advantages scale by 10, the normalised step does not
     np.testing.assert_allclose(policy(10.0, True), policy(1.0, True), atol=1e-5)

@@ -195,9 +195,20 @@ def _discounted_to_go(rewards: jax.Array, discount: jax.Array) -> jax.Array:
     return jax.lax.scan(back, jnp.zeros(rewards.shape[0]), rewards.T, reverse=True)[1].T
 
 
-def _log_probs(theta: jax.Array, batch: Batch) -> jax.Array:
-    logits = _features(batch.obs) @ theta
-    return jnp.take_along_axis(jax.nn.log_softmax(logits), batch.actions[..., None], axis=-1)[..., 0]
+def _log_policy(theta: jax.Array, batch: Batch) -> jax.Array:
+    """log π_θ(·|o_t) for every step: ``[N, T, A]``."""
+    return jax.nn.log_softmax(_features(batch.obs) @ theta)
+
+
+def _taken(log_pi: jax.Array, batch: Batch) -> jax.Array:
+    """log π_θ(a_t|o_t) of the actions taken: ``[N, T]``."""
+    return jnp.take_along_axis(log_pi, batch.actions[..., None], axis=-1)[..., 0]
+
+
+def _live_mean(values: jax.Array, alive: jax.Array) -> jax.Array:
+    """Mean of ``values`` ``[N, T, ...]`` over the live steps (``alive`` ``[N, T]``)."""
+    weights = alive.reshape(alive.shape + (1,) * (values.ndim - 2))
+    return jnp.sum(values * weights, axis=(0, 1)) / jnp.maximum(jnp.sum(alive), 1.0)
 
 
 def _run(
@@ -232,9 +243,9 @@ def _run(
             std = jnp.sqrt(jnp.sum(batch.alive * (advantage - mean) ** 2) / live + 1e-8)
             advantage = (advantage - mean) / std
         weights = batch.alive * gamma**steps
-        objective = jnp.mean(jnp.sum(weights * _log_probs(t, batch) * advantage, axis=1))
+        log_pi = _log_policy(t, batch)
+        objective = jnp.mean(jnp.sum(weights * _taken(log_pi, batch) * advantage, axis=1))
         if config.entropy_coefficient > 0:
-            log_pi = jax.nn.log_softmax(_features(batch.obs) @ t)
             entropy = -jnp.sum(jnp.exp(log_pi) * log_pi, axis=-1)  # [N, T]
             objective = objective + config.entropy_coefficient * jnp.mean(jnp.sum(batch.alive * entropy, axis=1))
         return objective - 0.5 * config.l2_penalty * jnp.sum(t**2)
@@ -243,7 +254,7 @@ def _run(
         returns = _discounted_to_go(batch.primary * batch.alive, jnp.asarray(config.discount))
         advantage = returns - jnp.sum(returns * batch.alive, axis=0) / jnp.maximum(jnp.sum(batch.alive, axis=0), 1.0)
         weights = batch.alive * config.discount**steps
-        return jnp.mean(jnp.sum(weights * _log_probs(t, batch) * advantage, axis=1))
+        return jnp.mean(jnp.sum(weights * _taken(_log_policy(t, batch), batch) * advantage, axis=1))
 
     def inner_step(carry: tuple, key: jax.Array) -> tuple[tuple, None]:
         t, critic, p = carry
@@ -253,9 +264,7 @@ def _run(
         targets = jax.lax.stop_gradient(_discounted_to_go(reward, gamma))
 
         def critic_loss(c: jax.Array) -> jax.Array:
-            return jnp.sum(batch.alive * (_features(batch.obs) @ c - targets) ** 2) / jnp.maximum(
-                jnp.sum(batch.alive), 1.0
-            )
+            return _live_mean((_features(batch.obs) @ c - targets) ** 2, batch.alive)
 
         critic = critic - config.critic_learning_rate * jax.grad(critic_loss)(critic)
         return (t, critic, p), None
@@ -298,7 +307,7 @@ def _run(
         diverged_at = jnp.where(now_diverged & ~diverged, iteration, diverged_at)
         episode_return = jnp.mean(jnp.sum(batch.primary * batch.alive, axis=1))
         coefficients = blend.coefficients(p.blend, batch.blend_inputs)
-        visited = jnp.sum(coefficients * batch.alive[..., None], axis=(0, 1)) / jnp.maximum(jnp.sum(batch.alive), 1.0)
+        visited = _live_mean(coefficients, batch.alive)
         gamma = learned_discount(p.discount_logit) if config.learn_discount else jnp.asarray(config.discount)
         metrics = (jnp.where(now_diverged, 0.0, episode_return), visited, gamma)
         return (t, critic, p, opt_state, now_diverged, diverged_at, iteration + 1), metrics
